@@ -1,0 +1,3 @@
+"""SagaBridge: Kafka-native durable workflow orchestration."""
+
+__version__ = "0.1.0"

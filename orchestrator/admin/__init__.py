@@ -1,0 +1,1 @@
+"""Operational tooling: topics as code."""

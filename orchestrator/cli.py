@@ -1,0 +1,35 @@
+"""The `orchestrator` command: one entry point, subcommands contributed by each layer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from orchestrator.admin.cli import add_topics_commands
+from orchestrator.devstack.cli import add_dev_commands
+from orchestrator.errors import SagaBridgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="orchestrator", description="SagaBridge orchestrator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_dev_commands(sub)
+    add_topics_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SagaBridgeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

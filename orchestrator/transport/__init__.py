@@ -1,0 +1,1 @@
+"""Kafka transport: the only layer that imports confluent_kafka."""

@@ -1,0 +1,84 @@
+"""Typed wrapper over confluent_kafka's AdminClient for what provisioning needs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
+
+from orchestrator.errors import TopicError
+
+
+@dataclass(frozen=True)
+class TopicDescription:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+
+class KafkaAdmin:
+    def __init__(self, bootstrap_servers: str, extra_config: Mapping[str, str] | None = None) -> None:
+        self._client = AdminClient({"bootstrap.servers": bootstrap_servers, **(extra_config or {})})
+
+    def describe(self, names: Sequence[str], timeout_s: float = 10.0) -> dict[str, TopicDescription]:
+        """Describe the topics of `names` that exist; missing ones are simply absent."""
+        metadata = self._client.list_topics(timeout=timeout_s)
+        present = [n for n in names if n in metadata.topics and metadata.topics[n].error is None]
+        configs: dict[str, dict[str, str]] = {}
+        if present:
+            resources = [ConfigResource(ResourceType.TOPIC, n) for n in present]
+            for resource, future in self._client.describe_configs(resources).items():
+                entries = future.result(timeout=timeout_s)
+                configs[resource.name] = {k: str(v.value) for k, v in entries.items() if v.value is not None}
+        result: dict[str, TopicDescription] = {}
+        for name in present:
+            partitions = metadata.topics[name].partitions
+            replicas = len(next(iter(partitions.values())).replicas) if partitions else 0
+            result[name] = TopicDescription(name, len(partitions), replicas, configs.get(name, {}))
+        return result
+
+    def create(
+        self,
+        name: str,
+        partitions: int,
+        replication_factor: int,
+        config: Mapping[str, str],
+        timeout_s: float = 30.0,
+    ) -> None:
+        topic = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
+                         config=dict(config))
+        future = self._client.create_topics([topic], operation_timeout=timeout_s)[name]
+        try:
+            future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise TopicError(f"creating topic {name!r} failed: {exc.args[0]}") from exc
+        self._wait_for_leaders(name, partitions, timeout_s)
+
+    def delete(self, names: Sequence[str], timeout_s: float = 30.0) -> None:
+        for future in self._client.delete_topics(list(names), operation_timeout=timeout_s).values():
+            future.result(timeout=timeout_s)
+
+    def partition_count(self, name: str, timeout_s: float = 10.0) -> int | None:
+        topic = self._client.list_topics(topic=name, timeout=timeout_s).topics.get(name)
+        if topic is None or topic.error is not None:
+            return None
+        return len(topic.partitions)
+
+    def _wait_for_leaders(self, name: str, partitions: int, timeout_s: float) -> None:
+        """Creation returns before leaders are elected; producing right away would fail."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            topic = self._client.list_topics(topic=name, timeout=timeout_s).topics.get(name)
+            if (
+                topic is not None
+                and topic.error is None
+                and len(topic.partitions) == partitions
+                and all(p.leader >= 0 for p in topic.partitions.values())
+            ):
+                return
+            time.sleep(0.05)
+        raise TopicError(f"topic {name!r} has no leader for every partition after {timeout_s}s")
