@@ -1,0 +1,102 @@
+"""Typed consumers: the group-subscribed inbox consumer and helpers shared by readers.
+
+All consumers read with isolation.level=read_committed: an aborted checkpoint must never be
+seen by anyone (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, Message, TopicPartition
+
+from orchestrator.transport.records import InboundRecord
+
+PartitionCallback = Callable[[list[int]], None]
+
+
+def to_inbound(msg: Message) -> InboundRecord:
+    headers: list[tuple[str, Any]] = list(msg.headers() or [])  # type: ignore[arg-type]
+    timestamp = msg.timestamp()
+    return InboundRecord(
+        topic=msg.topic() or "",
+        partition=msg.partition() or 0,
+        offset=msg.offset() or 0,
+        key=msg.key() if isinstance(msg.key(), bytes) else None,
+        value=msg.value() if isinstance(msg.value(), bytes) else None,
+        headers=tuple((k, v if isinstance(v, bytes) else b"") for k, v in headers),
+        timestamp_ms=timestamp[1] if timestamp else 0,
+    )
+
+
+def base_config(bootstrap_servers: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "auto.offset.reset": "earliest",
+        **(extra or {}),
+        "isolation.level": "read_committed",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+    }
+
+
+class InboxConsumer:
+    """The orchestrator's subscribed consumer; offsets are committed through the producer's transaction."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topic: str,
+        on_assign: PartitionCallback,
+        on_revoke: PartitionCallback,
+        on_lost: PartitionCallback,
+        extra_config: Mapping[str, str] | None = None,
+    ) -> None:
+        config = base_config(bootstrap_servers, {"max.poll.interval.ms": "600000", **(extra_config or {})})
+        config["group.id"] = group_id
+        self.topic = topic
+        self._consumer = Consumer(config)
+        self._callbacks = (on_assign, on_revoke, on_lost)
+        self._consumer.subscribe(
+            [topic],
+            on_assign=lambda _c, parts: on_assign([p.partition for p in parts]),
+            on_revoke=lambda _c, parts: on_revoke([p.partition for p in parts]),
+            on_lost=lambda _c, parts: on_lost([p.partition for p in parts]),
+        )
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[InboundRecord]:
+        records = []
+        for msg in self._consumer.consume(max_records, timeout_s):
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self.last_error = error
+                continue
+            records.append(to_inbound(msg))
+        return records
+
+    def group_metadata(self) -> object:
+        return self._consumer.consumer_group_metadata()
+
+    def offsets(self, positions: Mapping[int, int]) -> list[TopicPartition]:
+        return [TopicPartition(self.topic, p, o) for p, o in sorted(positions.items())]
+
+    def committed_positions(self, partitions: Sequence[int], timeout_s: float = 10.0) -> dict[int, int]:
+        """The group's committed next offsets; partitions without a commit are absent."""
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        return {tp.partition: tp.offset for tp in self._consumer.committed(tps, timeout=timeout_s) if tp.offset >= 0}
+
+    def rewind(self, partitions: Sequence[int], positions: Mapping[int, int]) -> None:
+        """Seek to our last committed position (or the group's, or the beginning)."""
+        unknown = [TopicPartition(self.topic, p) for p in partitions if p not in positions]
+        from_group = {tp.partition: tp.offset for tp in self._consumer.committed(unknown, timeout=10)} if unknown else {}
+        for p in partitions:
+            offset = positions.get(p, from_group.get(p, OFFSET_INVALID))
+            if offset < 0:
+                offset = OFFSET_BEGINNING
+            self._consumer.seek(TopicPartition(self.topic, p, offset))
+
+    def close(self) -> None:
+        self._consumer.close()
