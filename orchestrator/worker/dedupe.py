@@ -1,0 +1,45 @@
+"""Bounded memory of answered commands, so a redelivered command is answered, not re-executed.
+
+Keyed by sb-command-id (one step of one workflow, same across its retries). A stored success
+or permanent failure answers any later delivery of that id; a stored retryable failure only
+answers the same attempt again: the next attempt executes anew (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from orchestrator.transport.records import Headers
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    attempt: int
+    final: bool  # success or non-retryable failure
+    value: bytes
+    headers: Headers
+
+
+class DedupeStore:
+    def __init__(self, capacity: int = 100_000) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, StoredReply] = OrderedDict()
+
+    def lookup(self, command_id: str, attempt: int) -> StoredReply | None:
+        stored = self._entries.get(command_id)
+        if stored is None:
+            return None
+        self._entries.move_to_end(command_id)
+        if stored.final or stored.attempt == attempt:
+            return stored
+        return None
+
+    def remember(self, command_id: str, reply: StoredReply) -> None:
+        self._entries[command_id] = reply
+        self._entries.move_to_end(command_id)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,35 @@
+"""Exceptions a handler raises to say how the orchestrator should treat its failure."""
+
+from __future__ import annotations
+
+
+class RetryableError(Exception):
+    """A transient failure: the orchestrator retries with its policy (sb-retryable: true)."""
+
+    retryable = True
+
+
+class NonRetryableError(Exception):
+    """A permanent failure (e.g. a declined payment): no retry, the saga compensates."""
+
+    retryable = False
+
+
+class UnknownCommand(NonRetryableError):
+    """A command type this service has no handler for: permanent, the orchestrator must not retry."""
+
+
+class UndecodableCommand(NonRetryableError):
+    """The command's bytes are not a record we can read: retrying the same bytes cannot help."""
+
+
+def error_type(exc: BaseException) -> str:
+    """The sb-error-type a participant reports: the exception's class name (matched by retry policies)."""
+    return type(exc).__name__
+
+
+def is_retryable(exc: BaseException, non_retryable: tuple[type[BaseException], ...]) -> bool:
+    flag = getattr(exc, "retryable", None)
+    if isinstance(flag, bool):
+        return flag
+    return not isinstance(exc, non_retryable)

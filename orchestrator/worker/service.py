@@ -1,0 +1,209 @@
+"""`Service("payments")`: handlers per command type over the plain participant protocol.
+
+Delivery guarantee (documented in docs/protocol.md): at-least-once execution. Offsets are
+committed only after the replies of a batch are acknowledged by the broker, so a crash
+mid-handler redelivers the command and the handler may run again; the in-memory dedupe store
+prevents re-execution only while the process lives. Handlers with external side effects
+should use `ctx.command_id` as their idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from orchestrator.errors import DecodeError
+from orchestrator.serialization import AvroModel, AvroSerde
+from orchestrator.transport import headers as h
+from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+from orchestrator.transport.records import Headers, InboundRecord, make_headers
+from orchestrator.worker.dedupe import DedupeStore, StoredReply
+from orchestrator.worker.errors import UndecodableCommand, UnknownCommand, error_type, is_retryable
+
+log = logging.getLogger(__name__)
+
+C = TypeVar("C", bound=AvroModel)
+Handler = Callable[[Any, "CommandContext"], AvroModel | Awaitable[AvroModel]]
+Reply = tuple[str, bytes, bytes, Headers]  # topic, key, value, headers
+
+ERROR_SCHEMA = "sagabridge.protocol.StepError"
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """What a handler knows about the command besides its body."""
+
+    workflow_id: str
+    command_id: str
+    attempt: int
+    command_type: str
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class _Registration:
+    model: type[AvroModel]
+    handler: Handler
+
+
+@dataclass
+class ServiceStats:
+    executed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    deduplicated: int = 0
+    dead_lettered: int = 0
+
+
+class Service:
+    def __init__(
+        self,
+        name: str,
+        bootstrap_servers: str,
+        serde: AvroSerde,
+        *,
+        command_topic: str | None = None,
+        group_id: str | None = None,
+        concurrency: int = 8,
+        dedupe_capacity: int = 100_000,
+        non_retryable: tuple[type[BaseException], ...] = (),
+        dlq_topic: str | None = None,
+        extra_config: Mapping[str, str] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        self.name = name
+        self.command_topic = command_topic or f"{name}.commands"
+        self.group_id = group_id or f"{name}-service"
+        self.serde = serde
+        self.concurrency = concurrency
+        self.non_retryable = non_retryable
+        self.dlq_topic = dlq_topic
+        self.stats = ServiceStats()
+        self._bootstrap = bootstrap_servers
+        self._extra = dict(extra_config or {})
+        self._handlers: dict[str, _Registration] = {}
+        self._dedupe = DedupeStore(dedupe_capacity)
+        self._stop = threading.Event()
+
+    # -- registration ------------------------------------------------------------------
+    def handler(self, command: type[C]) -> Callable[[Handler], Handler]:
+        """Register a sync or async handler for one command record type."""
+
+        def register(fn: Handler) -> Handler:
+            self._handlers[command.avro_schema_name] = _Registration(command, fn)
+            return fn
+
+        return register
+
+    # -- running -----------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, poll_timeout_s: float = 0.5) -> None:
+        """Consume until stop(): finishes the batch in hand, commits, leaves the group."""
+        asyncio.run(self._run(poll_timeout_s))
+
+    async def _run(self, poll_timeout_s: float) -> None:
+        config = base_config(self._bootstrap, self._extra)
+        config["group.id"] = self.group_id
+        consumer = Consumer(config)
+        producer = Producer({
+            "bootstrap.servers": self._bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
+            **PRODUCER_PARTITIONER, **self._extra,
+        })
+        consumer.subscribe([self.command_topic])
+        semaphore = asyncio.Semaphore(self.concurrency)
+        try:
+            while not self._stop.is_set():
+                messages = await asyncio.to_thread(consumer.consume, 100, poll_timeout_s)
+                records = [to_inbound(m) for m in messages if m.error() is None]
+                if not records:
+                    continue
+                replies = await asyncio.gather(*(self._guarded(semaphore, r) for r in records))
+                for record, reply in zip(records, replies, strict=True):
+                    if reply is not None:
+                        topic, key, value, reply_headers = reply
+                        producer.produce(topic, key=key, value=value, headers=list(reply_headers))
+                    elif self.dlq_topic is not None:
+                        self._dead_letter(producer, record)
+                remaining = producer.flush(30)
+                if remaining:
+                    raise RuntimeError(f"{remaining} replies not acknowledged; not committing")
+                positions: dict[tuple[str, int], int] = {}
+                for record in records:
+                    positions[(record.topic, record.partition)] = record.offset + 1
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
+                                asynchronous=False)
+        finally:
+            producer.flush(10)
+            consumer.close()
+
+    async def _guarded(self, semaphore: asyncio.Semaphore, record: InboundRecord) -> Reply | None:
+        async with semaphore:
+            return await self.handle(record)
+
+    async def handle(self, record: InboundRecord) -> Reply | None:
+        """Execute (or answer from the dedupe store) one command; returns the reply to produce."""
+        workflow_id = record.header(h.WORKFLOW_ID)
+        command_id = record.header(h.COMMAND_ID)
+        reply_to = record.header(h.REPLY_TO)
+        if not (workflow_id and command_id and reply_to and record.value is not None):
+            log.warning("%s: record at %s/%d without protocol headers; skipped", self.name, record.topic, record.offset)
+            return None
+        attempt = int(record.header(h.ATTEMPT) or "1")
+        key = workflow_id.encode()
+        stored = self._dedupe.lookup(command_id, attempt)
+        if stored is not None:
+            self.stats.deduplicated += 1
+            return reply_to, key, stored.value, stored.headers
+        echo = [(h.WORKFLOW_ID, workflow_id), (h.COMMAND_ID, command_id), (h.ATTEMPT, str(attempt))]
+        trace = [(n, v) for n in (h.TRACEPARENT, h.TRACESTATE) if (v := record.header(n))]
+        try:
+            try:
+                decoded = self.serde.decode(record.value)
+            except DecodeError as exc:
+                raise UndecodableCommand(f"{exc.reason}: {exc}") from exc
+            registration = self._handlers.get(decoded.schema_name)
+            if registration is None:
+                raise UnknownCommand(f"{self.name} has no handler for {decoded.schema_name}")
+            command = registration.model.from_avro(decoded.value)
+            ctx = CommandContext(workflow_id, command_id, attempt, decoded.schema_name, record.headers)
+            self.stats.executed += 1
+            outcome = registration.handler(command, ctx)
+            result = await outcome if inspect.isawaitable(outcome) else outcome
+            value = self.serde.encode(result.avro_schema_name, result.to_avro())
+            reply_headers = make_headers([*echo, (h.REPLY_STATUS, h.STATUS_SUCCESS), *trace])
+            self.stats.succeeded += 1
+            final = True
+        except Exception as exc:  # every handler failure becomes a protocol reply, never a crash
+            retryable = is_retryable(exc, self.non_retryable)
+            value = self.serde.encode(ERROR_SCHEMA, {
+                "error_type": error_type(exc), "message": str(exc), "retryable": retryable, "details": {},
+            })
+            reply_headers = make_headers([
+                *echo, (h.REPLY_STATUS, h.STATUS_FAILURE), (h.ERROR_TYPE, error_type(exc)),
+                (h.ERROR_MESSAGE, str(exc)[:1000]), (h.RETRYABLE, "true" if retryable else "false"), *trace,
+            ])
+            self.stats.failed += 1
+            final = not retryable
+        self._dedupe.remember(command_id, StoredReply(attempt, final, value, reply_headers))
+        return reply_to, key, value, reply_headers
+
+    def _dead_letter(self, producer: Producer, record: InboundRecord) -> None:
+        assert self.dlq_topic is not None
+        self.stats.dead_lettered += 1
+        extra = make_headers({
+            h.DLQ_REASON: "missing-protocol-headers", h.DLQ_SOURCE_TOPIC: record.topic,
+            h.DLQ_SOURCE_PARTITION: str(record.partition), h.DLQ_SOURCE_OFFSET: str(record.offset),
+        })
+        producer.produce(self.dlq_topic, key=record.key, value=record.value, headers=list(record.headers + extra))
+
