@@ -1,0 +1,27 @@
+"""Workflow authoring API and the deterministic runtime the engine drives.
+
+Pure Python: never imports Kafka, RocksDB or the engine. See docs/workflows.md.
+"""
+
+from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
+from orchestrator.workflow.definition import WorkflowDefinition, WorkflowRegistry, default_registry, workflow
+from orchestrator.workflow.instance import WorkflowInstance
+from orchestrator.workflow.policy import RetryPolicy
+from orchestrator.workflow.protocol import ErrorInfo, EventKind, HistoryEvent, WorkflowCommand
+from orchestrator.workflow.saga import Saga
+
+__all__ = [
+    "ErrorInfo",
+    "EventKind",
+    "HistoryEvent",
+    "RetryPolicy",
+    "Saga",
+    "WorkflowCommand",
+    "WorkflowContext",
+    "WorkflowDefinition",
+    "WorkflowInfo",
+    "WorkflowInstance",
+    "WorkflowRegistry",
+    "default_registry",
+    "workflow",
+]

@@ -1,0 +1,237 @@
+"""``WorkflowInstance``: one run of workflow code, driven by history events.
+
+The engine keeps live instances cached and feeds them each new resolution event; after a
+restart or eviction it rebuilds one by feeding the whole history with ``replaying=True``, which
+walks the code down the same path and emits only what history does not already hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from orchestrator.errors import (
+    CompensationFailed,
+    NonDeterminismError,
+    QueryNotFound,
+    WorkflowCancelled,
+)
+from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
+from orchestrator.workflow.definition import WorkflowDefinition
+from orchestrator.workflow.models import AvroRecord, decoder, to_json
+from orchestrator.workflow.protocol import (
+    JSON,
+    CompleteWorkflow,
+    ErrorInfo,
+    EventKind,
+    FailWorkflow,
+    HistoryEvent,
+    WorkflowCommand,
+    command_event,
+)
+from orchestrator.workflow.runtime import Runtime
+
+RESOLUTION_KINDS = frozenset(
+    {
+        EventKind.STARTED,
+        EventKind.STEP_COMPLETED,
+        EventKind.STEP_FAILED,
+        EventKind.TIMER_FIRED,
+        EventKind.SIGNAL_RECEIVED,
+        EventKind.CHILD_FINISHED,
+        EventKind.CANCEL_REQUESTED,
+    }
+)
+
+Outcome = CompleteWorkflow | FailWorkflow
+
+
+class WorkflowInstance:
+    """One live workflow run; cached by the engine, rebuilt by replay on a miss."""
+
+    def __init__(self, definition: WorkflowDefinition, workflow_id: str) -> None:
+        self.definition = definition
+        self.workflow_id = workflow_id
+        self._rt = Runtime(workflow_id)
+        self._ctx: WorkflowContext | None = None
+        self._main: asyncio.Task[None] | None = None
+        self._last_seq = -1
+        self._outcome: Outcome | None = None
+
+    # --- driving ------------------------------------------------------------------------------
+    def activate(self, events: Sequence[HistoryEvent], now_ms: int, *, replaying: bool) -> list[WorkflowCommand]:
+        """Apply ``events`` (in order; already applied seqs are skipped), running the code until it
+        blocks after each resolution, and return only the commands history does not hold yet.
+
+        Raises ``NonDeterminismError`` if the code diverges from the recorded commands; the
+        instance is then unusable (every later call raises the same error).
+        """
+        rt = self._rt
+        if rt.failure is not None:
+            raise rt.failure
+        rt.out = []
+        rt.replaying = replaying
+        fresh = [e for e in events if e.seq > self._last_seq]
+        for event in fresh:
+            rt.index.add(event)
+        try:
+            for event in fresh:
+                self._last_seq = event.seq
+                if event.kind in RESOLUTION_KINDS:
+                    self._apply(event)
+            rt.index.check_all_reissued()
+        except NonDeterminismError as err:
+            rt.failure = rt.failure or err
+            rt.loop.halt()
+            raise rt.failure from None
+        return rt.out
+
+    def _apply(self, event: HistoryEvent) -> None:
+        rt = self._rt
+        data = event.data
+        rt.current_seq = event.seq
+        rt.loop.advance_to(event.at_ms)
+        rt.active = True
+        try:
+            kind = event.kind
+            if kind == EventKind.STARTED:
+                self._start(event)
+            elif rt.finished:
+                return
+            elif kind == EventKind.STEP_COMPLETED:
+                rt.step_completed(int(data["cmd_seq"]), data.get("result"))
+            elif kind == EventKind.STEP_FAILED:
+                attempt = data.get("attempt")
+                rt.step_failed(int(data["cmd_seq"]), data.get("error") or {},
+                               None if attempt is None else int(attempt))
+            elif kind == EventKind.TIMER_FIRED:
+                rt.timer_fired(int(data["cmd_seq"]))
+            elif kind == EventKind.SIGNAL_RECEIVED:
+                rt.signal_received(str(data["name"]), data.get("payload"))
+            elif kind == EventKind.CHILD_FINISHED:
+                rt.child_finished(int(data["cmd_seq"]), str(data.get("status")), data.get("result"),
+                                  data.get("error"))
+            elif kind == EventKind.CANCEL_REQUESTED:
+                rt.request_cancel(str(data.get("reason") or ""))
+            rt.loop.run_until_blocked()
+        finally:
+            rt.active = False
+        if rt.failure is not None:
+            raise rt.failure
+
+    def _start(self, event: HistoryEvent) -> None:
+        if self._main is not None:
+            return  # a second STARTED can only be an engine bug; the first one wins
+        data = event.data
+        parent_seq = data.get("parent_seq")
+        info = WorkflowInfo(
+            workflow_id=self.workflow_id,
+            workflow_type=str(data.get("workflow_type") or self.definition.name),
+            start_time_ms=event.at_ms,
+            trace_context={str(k): str(v) for k, v in (data.get("trace_context") or {}).items()},
+            parent_workflow_id=data.get("parent_workflow_id"),
+            parent_seq=None if parent_seq is None else int(parent_seq),
+        )
+        self._ctx = WorkflowContext(self._rt, info)
+        # A fresh contextvars context: nothing from the engine's thread leaks into workflow code.
+        self._main = self._rt.loop.create_task(
+            self._run(self._ctx, data.get("input")), name=f"workflow {self.workflow_id}",
+            context=contextvars.Context(),
+        )
+
+    async def _run(self, ctx: WorkflowContext, raw_input: Any) -> None:
+        rt = self._rt
+        d = self.definition
+        try:
+            if d.takes_input:
+                value = await d.fn(ctx, decoder(d.input_type)(raw_input))
+            else:
+                value = await d.fn(ctx)
+            outcome: Outcome = _completion(value)
+        except NonDeterminismError:
+            return
+        except WorkflowCancelled as exc:
+            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), "cancelled")
+        except asyncio.CancelledError:
+            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", rt.cancel_reason), "cancelled")
+        except CompensationFailed as exc:
+            outcome = FailWorkflow(_error_info(exc), "failed")
+        except Exception as exc:
+            outcome = FailWorkflow(_error_info(exc), "compensated" if rt.compensated else "failed")
+        if rt.failure is None:
+            self._finish(outcome)
+
+    def _finish(self, outcome: Outcome) -> None:
+        rt = self._rt
+        kind, data = command_event(outcome)
+        try:
+            recorded = rt.index.match_terminal(kind, data, rt.current_seq)
+        except NonDeterminismError as err:
+            rt.fail(err)
+        if not recorded:
+            rt.out.append(outcome)
+        rt.finished = True
+        self._outcome = outcome
+
+    # --- inspection ---------------------------------------------------------------------------
+    @property
+    def finished(self) -> bool:
+        return self._rt.finished
+
+    @property
+    def result(self) -> Outcome | None:
+        """The final command (CompleteWorkflow or FailWorkflow) once finished, else None."""
+        return self._outcome
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._rt.cancel_requested
+
+    @property
+    def context(self) -> WorkflowContext | None:
+        return self._ctx
+
+    def query(self, name: str, args: list[JSON]) -> JSON:
+        """Run query handler ``name``; it sees current state and cannot issue commands."""
+        handler = self._rt.query_handlers.get(name)
+        if handler is None:
+            raise QueryNotFound(self.workflow_id, name, tuple(sorted(self._rt.query_handlers)))
+        return to_json(handler(*args))
+
+    def snapshot(self) -> dict[str, JSON]:
+        """Everything the run is waiting on, as plain data (tests compare live vs replayed)."""
+        rt, p = self._rt, self._rt.pending
+        return {
+            "next_seq": rt.next_seq,
+            "steps": {s: [st.service, st.command_type, st.compensation] for s, st in p.steps.items()
+                      if not st.future.done()},
+            "timers": sorted(p.timers),
+            "children": {s: [c.workflow_type, c.child_id] for s, c in p.children.items()},
+            "signal_waiters": {n: len(q) for n, q in p.signal_waiters.items() if q},
+            "signal_buffer": {n: list(q) for n, q in p.signal_buffer.items() if q},
+            "patches": dict(rt.patches),
+            "cancel_requested": rt.cancel_requested,
+            "finished": rt.finished,
+            "outcome": None if self._outcome is None else command_event(self._outcome)[1],
+            "now_ms": rt.now_ms,
+        }
+
+
+def _completion(value: Any) -> Outcome:
+    if value is None:
+        return CompleteWorkflow(None, None)
+    if isinstance(value, AvroRecord):
+        return CompleteWorkflow(value.avro_schema_name, value.to_avro())
+    if isinstance(value, Mapping):
+        return CompleteWorkflow(None, dict(value))
+    return FailWorkflow(
+        ErrorInfo("InvalidWorkflowResult",
+                  f"a workflow must return an AvroModel, a dict or None, not {type(value).__name__}"),
+        "failed",
+    )
+
+
+def _error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(type(exc).__name__, str(exc), False)

@@ -1,0 +1,385 @@
+"""The runtime state of one workflow run: pending waits, command issuing, resolutions.
+
+Every primitive of ``WorkflowContext`` lands here. Commands get a ``cmd_seq`` from one counter
+(in the order the code issues them) and go through the replay index, so re-running code against
+its history re-issues, rather than re-emits, what is already recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, NoReturn
+
+from orchestrator.errors import (
+    ChildWorkflowFailed,
+    NonDeterminismError,
+    StepFailed,
+    WorkflowAuthoringError,
+    WorkflowCancelled,
+    WorkflowTimeoutError,
+)
+from orchestrator.workflow.history import ReplayIndex
+from orchestrator.workflow.loop import DeterministicEventLoop
+from orchestrator.workflow.models import Decoder
+from orchestrator.workflow.policy import RetryPolicy
+from orchestrator.workflow.protocol import (
+    JSON,
+    CancelTimer,
+    ErrorInfo,
+    EventKind,
+    RecordPatch,
+    RecordSideEffect,
+    ScheduleStep,
+    StartChild,
+    StartTimer,
+    WorkflowCommand,
+    command_event,
+)
+
+
+@dataclass(slots=True)
+class _Step:
+    future: asyncio.Future[Any]
+    service: str
+    command_type: str
+    compensation: bool
+    decode: Decoder
+
+
+@dataclass(slots=True)
+class _Child:
+    future: asyncio.Future[Any]
+    workflow_type: str
+    child_id: str
+    decode: Decoder
+
+
+@dataclass(slots=True, eq=False)
+class _SignalWait:
+    future: asyncio.Future[Any]
+    decode: Decoder
+    timer_seq: int | None = None
+
+
+@dataclass(slots=True)
+class _Timer:
+    on_fire: Callable[[], None]
+    on_cancel: Callable[[BaseException], None]
+
+
+@dataclass(slots=True)
+class Pending:
+    """What the run is waiting for, keyed by cmd_seq (insertion order = issue order)."""
+
+    steps: dict[int, _Step] = field(default_factory=dict)
+    timers: dict[int, _Timer] = field(default_factory=dict)
+    children: dict[int, _Child] = field(default_factory=dict)
+    signal_waiters: dict[str, deque[_SignalWait]] = field(default_factory=dict)
+    signal_buffer: dict[str, deque[JSON]] = field(default_factory=dict)
+
+
+class Runtime:
+    def __init__(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        self.loop = DeterministicEventLoop()  # type: ignore[abstract]  # I/O methods stay unimplemented
+        self.index = ReplayIndex(workflow_id)
+        self.pending = Pending()
+        self.out: list[WorkflowCommand] = []
+        self.next_seq = 0
+        self.current_seq = -1  # history seq of the event being applied
+        self.active = False  # commands may only be issued while an event is applied
+        self.replaying = False
+        self.finished = False
+        self.failure: NonDeterminismError | None = None
+        self.cancel_requested = False
+        self.cancel_reason = ""
+        self._cancel_undelivered = False
+        self.compensated = False
+        self.patches: dict[str, bool] = {}
+        self.query_handlers: dict[str, Callable[..., Any]] = {}
+
+    # --- issuing ------------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        return self.loop.now_ms
+
+    @property
+    def is_replaying(self) -> bool:
+        return self.replaying and not self.index.new_allowed(self.current_seq)
+
+    def guard(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if not self.active:
+            raise WorkflowAuthoringError(
+                "workflow primitives can only be used by the running workflow (not from query handlers, "
+                "threads or after the instance was discarded)",
+                "keep query handlers read-only; issue steps, timers and side effects from workflow code",
+            )
+
+    def _take_seq(self) -> int:
+        """Next cmd_seq; recorded patch markers the code no longer asks for are skipped."""
+        seq = self.next_seq
+        while (ev := self.index.at(seq)) is not None and ev.kind == EventKind.PATCH_MARKER:
+            self.index.skip(seq)
+            seq += 1
+        self.next_seq = seq + 1
+        return seq
+
+    def emit(self, cmd: WorkflowCommand, cmd_seq: int) -> Any:
+        """Issue a seq-numbered command; returns the recorded history event when re-issued."""
+        if self.finished:  # background tasks outliving the workflow: nothing more is recorded
+            return None
+        kind, data = command_event(cmd)
+        try:
+            recorded = self.index.match(cmd_seq, kind, data, self.current_seq)
+        except NonDeterminismError as err:
+            self.fail(err)
+        if recorded is None:
+            self.out.append(cmd)
+        return recorded
+
+    def fail(self, err: NonDeterminismError) -> NoReturn:
+        """Stop running workflow code and make the activation raise ``err``."""
+        if self.failure is None:
+            self.failure = err
+        self.loop.halt()
+        raise self.failure
+
+    def _take_cancel(self, compensation: bool) -> WorkflowCancelled | None:
+        """A cancellation that found nothing to interrupt hits the next cancellable wait."""
+        if self._cancel_undelivered and not compensation:
+            self._cancel_undelivered = False
+            return WorkflowCancelled(self.cancel_reason)
+        return None
+
+    def _failed_future(self, exc: BaseException) -> asyncio.Future[Any]:
+        fut = self.loop.create_future()
+        fut.set_exception(exc)
+        return fut
+
+    # --- primitives ---------------------------------------------------------------------------
+    def schedule_step(self, service: str, command_type: str, payload: dict[str, Any], policy: RetryPolicy,
+                      start_to_close_ms: int | None, schedule_to_close_ms: int | None,
+                      compensation: bool, decode: Decoder) -> asyncio.Future[Any]:
+        self.guard()
+        if (cancelled := self._take_cancel(compensation)) is not None:
+            return self._failed_future(cancelled)
+        seq = self._take_seq()
+        self.emit(ScheduleStep(seq, service, command_type, payload, policy, start_to_close_ms,
+                               schedule_to_close_ms, compensation), seq)
+        fut = self.loop.create_future()
+        self.pending.steps[seq] = _Step(fut, service, command_type, compensation, decode)
+        return fut
+
+    def start_timer(self, duration_ms: int, on_fire: Callable[[], None],
+                    on_cancel: Callable[[BaseException], None]) -> int:
+        self.guard()
+        seq = self._take_seq()
+        self.emit(StartTimer(seq, self.now_ms + duration_ms), seq)
+        self.pending.timers[seq] = _Timer(on_fire, on_cancel)
+        return seq
+
+    def cancel_timer(self, seq: int) -> None:
+        """Cancel a pending timer (no-op if it already fired or was cancelled)."""
+        if self.pending.timers.pop(seq, None) is None or self.finished:
+            return
+        try:
+            recorded = self.index.match_cancel(seq, self.current_seq)
+        except NonDeterminismError as err:
+            self.fail(err)
+        if not recorded:
+            self.out.append(CancelTimer(seq))
+
+    def sleep(self, duration_ms: int) -> asyncio.Future[None]:
+        self.guard()
+        if (cancelled := self._take_cancel(False)) is not None:
+            return self._failed_future(cancelled)
+        fut: asyncio.Future[None] = self.loop.create_future()
+        if duration_ms <= 0:
+            fut.set_result(None)
+            return fut
+
+        def fire() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        def interrupt(exc: BaseException) -> None:
+            if not fut.done():
+                fut.set_exception(exc)
+
+        seq = self.start_timer(duration_ms, fire, interrupt)
+
+        def on_done(f: asyncio.Future[None]) -> None:
+            if f.cancelled():  # asyncio cancellation (task.cancel, gather) cancels the durable timer
+                self.cancel_timer(seq)
+
+        fut.add_done_callback(on_done)
+        return fut
+
+    def wait_signal(self, name: str, timeout_ms: int | None, decode: Decoder) -> asyncio.Future[Any]:
+        self.guard()
+        if (cancelled := self._take_cancel(False)) is not None:
+            return self._failed_future(cancelled)
+        fut = self.loop.create_future()
+        buffered = self.pending.signal_buffer.get(name)
+        if buffered:
+            _resolve(fut, decode, buffered.popleft())
+            return fut
+        wait = _SignalWait(fut, decode)
+        waiters = self.pending.signal_waiters.setdefault(name, deque())
+        waiters.append(wait)
+        if timeout_ms is not None:
+            def timed_out() -> None:
+                if not fut.done():
+                    _remove(waiters, wait)
+                    fut.set_exception(WorkflowTimeoutError(name, _td(timeout_ms)))
+
+            def interrupt(exc: BaseException) -> None:
+                if not fut.done():
+                    _remove(waiters, wait)
+                    fut.set_exception(exc)
+
+            wait.timer_seq = self.start_timer(timeout_ms, timed_out, interrupt)
+
+        def on_done(f: asyncio.Future[Any]) -> None:
+            if f.cancelled():
+                _remove(waiters, wait)
+                if wait.timer_seq is not None:
+                    self.cancel_timer(wait.timer_seq)
+
+        fut.add_done_callback(on_done)
+        return fut
+
+    def start_child(self, workflow_type: str, child_id: str | None, input_schema: str,
+                    input_value: dict[str, Any], decode: Decoder) -> asyncio.Future[Any]:
+        self.guard()
+        if (cancelled := self._take_cancel(False)) is not None:
+            return self._failed_future(cancelled)
+        seq = self._take_seq()
+        cid = child_id if child_id is not None else f"{self.workflow_id}/child-{seq}"
+        self.emit(StartChild(seq, workflow_type, cid, input_schema, input_value), seq)
+        fut = self.loop.create_future()
+        self.pending.children[seq] = _Child(fut, workflow_type, cid, decode)
+        return fut
+
+    def side_effect(self, what: str, generate: Callable[[], JSON]) -> JSON:
+        """A value recorded on first execution and read back from history on replay."""
+        self.guard()
+        seq = self._take_seq()
+        recorded = self.index.at(seq)
+        if recorded is not None:
+            self.emit(RecordSideEffect(seq, what, recorded.data.get("value")), seq)
+            return recorded.data.get("value")
+        value = generate()
+        self.emit(RecordSideEffect(seq, what, value), seq)
+        return value
+
+    def patched(self, patch_id: str) -> bool:
+        """True for code paths added after the run started (see docs/workflows.md)."""
+        self.guard()
+        if patch_id in self.patches:
+            return self.patches[patch_id]
+        seq = self.next_seq
+        while (ev := self.index.at(seq)) is not None and ev.kind == EventKind.PATCH_MARKER:
+            if ev.data.get("patch_id") == patch_id:
+                for skipped in range(self.next_seq, seq):
+                    self.index.skip(skipped)
+                self.next_seq = seq + 1
+                self.emit(RecordPatch(seq, patch_id, bool(ev.data.get("applied"))), seq)
+                self.patches[patch_id] = bool(ev.data.get("applied"))
+                return self.patches[patch_id]
+            seq += 1
+        if self.index.at(self.next_seq) is None and self.index.new_allowed(self.current_seq):
+            seq = self._take_seq()
+            self.emit(RecordPatch(seq, patch_id, True), seq)
+            self.patches[patch_id] = True
+        else:  # replaying history written by code that predates the patch
+            self.patches[patch_id] = False
+        return self.patches[patch_id]
+
+    # --- resolutions (history events) ---------------------------------------------------------
+    def step_completed(self, seq: int, result: Any) -> None:
+        step = self.pending.steps.pop(seq, None)
+        if step is not None and not step.future.done():
+            _resolve(step.future, step.decode, result)
+
+    def step_failed(self, seq: int, error: dict[str, Any], attempt: int | None) -> None:
+        step = self.pending.steps.pop(seq, None)
+        if step is not None and not step.future.done():
+            info = ErrorInfo.from_json(error or {})
+            step.future.set_exception(StepFailed(step.service, step.command_type, info, attempt))
+
+    def timer_fired(self, seq: int) -> None:
+        timer = self.pending.timers.pop(seq, None)
+        if timer is not None:
+            timer.on_fire()
+
+    def signal_received(self, name: str, payload: JSON) -> None:
+        waiters = self.pending.signal_waiters.get(name)
+        while waiters:
+            wait = waiters.popleft()
+            if wait.future.done():
+                continue
+            if wait.timer_seq is not None:
+                self.cancel_timer(wait.timer_seq)
+            _resolve(wait.future, wait.decode, payload)
+            return
+        self.pending.signal_buffer.setdefault(name, deque()).append(payload)
+
+    def child_finished(self, seq: int, status: str, result: Any, error: dict[str, Any] | None) -> None:
+        child = self.pending.children.pop(seq, None)
+        if child is None or child.future.done():
+            return
+        if status == "completed":
+            _resolve(child.future, child.decode, result)
+        else:
+            info = ErrorInfo.from_json(error) if error else None
+            child.future.set_exception(ChildWorkflowFailed(child.workflow_type, child.child_id, status, info))
+
+    def request_cancel(self, reason: str) -> None:
+        """Raise WorkflowCancelled into every cancellable wait (compensation steps are exempt)."""
+        self.cancel_requested = True
+        self.cancel_reason = reason
+        delivered = False
+        for seq, step in list(self.pending.steps.items()):
+            if not step.compensation and not step.future.done():
+                del self.pending.steps[seq]
+                step.future.set_exception(WorkflowCancelled(reason))
+                delivered = True
+        for seq, timer in list(self.pending.timers.items()):
+            self.cancel_timer(seq)
+            timer.on_cancel(WorkflowCancelled(reason))
+            delivered = True
+        for waiters in self.pending.signal_waiters.values():
+            while waiters:
+                wait = waiters.popleft()
+                if not wait.future.done():
+                    wait.future.set_exception(WorkflowCancelled(reason))
+                    delivered = True
+        for seq, child in list(self.pending.children.items()):
+            if not child.future.done():
+                del self.pending.children[seq]
+                child.future.set_exception(WorkflowCancelled(reason))
+                delivered = True
+        self._cancel_undelivered = not delivered
+
+
+def _resolve(fut: asyncio.Future[Any], decode: Decoder, value: Any) -> None:
+    try:
+        fut.set_result(decode(value))
+    except Exception as exc:  # a recorded value the model rejects fails the wait, deterministically
+        fut.set_exception(exc)
+
+
+def _remove(waiters: deque[_SignalWait], wait: _SignalWait) -> None:
+    if wait in waiters:
+        waiters.remove(wait)
+
+
+def _td(ms: int) -> timedelta:
+    return timedelta(milliseconds=ms)
