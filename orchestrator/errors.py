@@ -6,6 +6,12 @@ types, never on message text.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.workflow.protocol import ErrorInfo
+
 
 class SagaBridgeError(Exception):
     """Base class of every error raised by SagaBridge."""
@@ -119,3 +125,257 @@ class IncompatibleSchemaError(WrongRecordTypeError):
     """Same record name, but the writer schema cannot be resolved to the reader schema."""
 
     reason = "incompatible-schema"
+
+
+# --- state store (orchestrator/state) ---------------------------------------------------------
+
+
+class StateError(SagaBridgeError):
+    """The per-partition RocksDB state store or its changelog restore failed."""
+
+
+class StateStoreOpenError(StateError):
+    """RocksDB refused to open the store (held by another process or an unclosed handle, bad path)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(
+            f"cannot open state store at {path!r}: {detail}. Fix: make sure no other instance or "
+            f"unclosed store uses this directory (each partition store is owned by one process)."
+        )
+
+
+class StateStoreClosedError(StateError):
+    """The store (or a transaction over it) was used after close() or wipe()."""
+
+
+class StateFormatVersionError(StateError):
+    """The store was written by a format this code does not understand (e.g. a newer release)."""
+
+    def __init__(self, path: str, found: int, supported: int) -> None:
+        self.path = path
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"state store at {path!r} has format version {found}, this release supports up to "
+            f"{supported}. Fix: run a release that supports version {found}, or delete the directory "
+            f"so it is restored from the changelog."
+        )
+
+
+class StateCorruptError(StateError):
+    """A __meta__ value cannot be parsed; the store cannot be trusted."""
+
+
+class StatePartitionMismatchError(StateError):
+    """A store directory belongs to another partition than the one it is opened (or restored) for."""
+
+    def __init__(self, path: str, stored: int, requested: int) -> None:
+        self.path = path
+        self.stored = stored
+        self.requested = requested
+        super().__init__(
+            f"state store at {path!r} belongs to partition {stored}, not {requested}. "
+            f"Fix: check the state_dir/group layout; each partition has its own directory."
+        )
+
+
+class StateTxnError(StateError):
+    """A pending transaction was applied twice, or belongs to another store / a wiped generation."""
+
+
+class ChangelogOffsetError(StateError):
+    """A write would move the stored changelog offset backwards: offsets must only grow."""
+
+    def __init__(self, path: str, stored: int, new: int) -> None:
+        self.path = path
+        self.stored = stored
+        self.new = new
+        super().__init__(f"state store at {path!r} is at changelog offset {stored}; refusing to apply {new}")
+
+
+class ChangelogRestoreError(StateError):
+    """Restoring a partition store from its changelog failed (broker unreachable, no progress, bad offset)."""
+
+
+# --- partition engine (orchestrator/engine) ---------------------------------------------------
+
+
+class EngineError(SagaBridgeError):
+    """Base of failures inside the pure partition engine."""
+
+
+class StoreKeyError(EngineError):
+    """A store key does not follow the layout of docs/architecture.md (corrupt or foreign store)."""
+
+    def __init__(self, key: bytes, expected: str) -> None:
+        self.key = key
+        self.expected = expected
+        super().__init__(f"store key {key!r} is not a valid {expected} key")
+
+
+class InvalidInboundRecordError(DecodeError):
+    """A decodable inbox record the engine cannot act on: unknown kind, missing or contradictory
+    protocol headers, key not matching the workflow id. Dead-lettered like undecodable bytes."""
+
+    reason = "invalid-record"
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(problem)
+
+
+class UnknownWorkflowTypeRecordError(InvalidInboundRecordError):
+    """A StartWorkflow names a workflow type this orchestrator has not registered."""
+
+    reason = "unknown-workflow-type"
+
+    def __init__(self, workflow_type: str) -> None:
+        self.workflow_type = workflow_type
+        super().__init__(f"workflow type {workflow_type!r} is not registered with this orchestrator")
+
+
+class TransportError(SagaBridgeError):
+    """Kafka I/O failed."""
+
+
+class TransactionAbortable(TransportError):
+    """The open transaction must be aborted; state since the last checkpoint is dropped and replayed."""
+
+
+class TransactionFatal(TransportError):
+    """The producer is unusable (fenced by a newer instance with our transactional.id, or fatal error)."""
+
+
+class ProduceError(TransactionAbortable):
+    """A record of the transaction was not delivered."""
+
+
+class WorkflowResultTimeout(SagaBridgeError):
+    """No terminal event for the workflow arrived within the timeout."""
+
+    def __init__(self, workflow_id: str, timeout_s: float) -> None:
+        self.workflow_id = workflow_id
+        self.timeout_s = timeout_s
+        super().__init__(f"workflow {workflow_id!r} did not finish within {timeout_s}s")
+
+
+# --- workflow runtime (orchestrator/workflow/) -------------------------------------------------
+
+
+class WorkflowError(SagaBridgeError):
+    """Base of errors raised by the workflow runtime or inside workflow code."""
+
+
+class NonDeterminismError(WorkflowError):
+    """Replayed workflow code asked for something different from what its history recorded.
+
+    ``expected`` describes the history entry (None: history has nothing there), ``got`` what the
+    code did (None: the code did not issue it). The engine parks the instance as needs-attention.
+    """
+
+    def __init__(self, workflow_id: str, cmd_seq: int | None, expected: str | None, got: str | None) -> None:
+        self.workflow_id = workflow_id
+        self.cmd_seq = cmd_seq
+        self.expected = expected
+        self.got = got
+        where = "the final outcome" if cmd_seq is None else f"command #{cmd_seq}"
+        super().__init__(
+            f"workflow {workflow_id!r}: non-deterministic replay at {where}: history has "
+            f"{expected or 'nothing'}, code produced {got or 'nothing'}. Fix: guard the code "
+            f"change with ctx.patched(...) or let running instances finish on the old code."
+        )
+
+
+class StepFailed(WorkflowError):
+    """A service step failed finally (non-retryable, attempts exhausted, timeout, operator)."""
+
+    def __init__(self, service: str, command_type: str, error: ErrorInfo, attempt: int | None = None) -> None:
+        self.service = service
+        self.command_type = command_type
+        self.error = error
+        self.attempt = attempt
+        super().__init__(
+            f"step {service}/{command_type} failed"
+            + (f" after attempt {attempt}" if attempt is not None else "")
+            + f": {error.error_type}: {error.message}"
+        )
+
+
+class CompensationFailed(WorkflowError):
+    """A saga compensation step failed finally; ``original`` is what triggered compensating."""
+
+    def __init__(
+        self, service: str, command_type: str, error: ErrorInfo, original: BaseException | None
+    ) -> None:
+        self.service = service
+        self.command_type = command_type
+        self.error = error
+        self.original = original
+        super().__init__(
+            f"compensation {service}/{command_type} failed: {error.error_type}: {error.message}"
+            + (f" (while compensating {type(original).__name__}: {original})" if original else "")
+        )
+
+
+class WorkflowCancelled(WorkflowError):
+    """Raised into pending awaits when the workflow is cancelled from outside."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(f"workflow cancelled: {reason}" if reason else "workflow cancelled")
+
+
+class WorkflowTimeoutError(WorkflowError):
+    """``ctx.wait_signal(name, timeout=...)`` timed out before the signal arrived."""
+
+    def __init__(self, signal_name: str, timeout: timedelta) -> None:
+        self.signal_name = signal_name
+        self.timeout = timeout
+        super().__init__(f"signal {signal_name!r} did not arrive within {timeout}")
+
+
+class ChildWorkflowFailed(WorkflowError):
+    """A child workflow ended other than completed (failed, compensated or cancelled)."""
+
+    def __init__(self, workflow_type: str, child_id: str, status: str, error: ErrorInfo | None) -> None:
+        self.workflow_type = workflow_type
+        self.child_id = child_id
+        self.status = status
+        self.error = error
+        detail = f": {error.error_type}: {error.message}" if error else ""
+        super().__init__(f"child workflow {workflow_type} {child_id!r} ended {status}{detail}")
+
+
+class UnknownWorkflowType(WorkflowError):
+    """No workflow definition is registered under this type name."""
+
+    def __init__(self, workflow_type: str, known: tuple[str, ...]) -> None:
+        self.workflow_type = workflow_type
+        self.known = known
+        super().__init__(
+            f"unknown workflow type {workflow_type!r}; registered: {', '.join(known) or 'none'}. "
+            f"Fix: import the module defining it so its @workflow decorator registers it."
+        )
+
+
+class QueryNotFound(WorkflowError):
+    """The workflow has no query handler of this name."""
+
+    def __init__(self, workflow_id: str, name: str, known: tuple[str, ...]) -> None:
+        self.workflow_id = workflow_id
+        self.name = name
+        self.known = known
+        super().__init__(
+            f"workflow {workflow_id!r} has no query handler {name!r}; known: {', '.join(known) or 'none'}"
+        )
+
+
+class WorkflowAuthoringError(WorkflowError):
+    """Workflow code misuses the authoring API or does something non-deterministic."""
+
+    def __init__(self, problem: str, fix: str) -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"{problem}. Fix: {fix}")

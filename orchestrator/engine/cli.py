@@ -1,0 +1,148 @@
+"""`orchestrator run --app <module>` and `orchestrator workflows ...`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from orchestrator.config import OrchestratorSettings, load_settings
+from orchestrator.errors import ConfigurationError
+from orchestrator.serialization import AvroModel
+from orchestrator.workflow import WorkflowRegistry
+
+
+def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = subparsers.add_parser("run", help="run the orchestrator for an application module")
+    run.add_argument("--app", dest="module", required=True,
+                     help="python module defining workflows (its `registry`, or the default registry)")
+    run.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    run.add_argument("--name", dest="app_name", default=None, help="application name (topic prefix)")
+    run.add_argument("--instance-id", default=None)
+    run.add_argument("--state-dir", type=Path, default=None)
+    run.add_argument("--bootstrap-servers", default=None)
+    run.set_defaults(handler=_run)
+
+    wf = subparsers.add_parser("workflows", help="start, signal, cancel and operate workflows")
+    wf.add_argument("--config", type=Path, default=None)
+    wf.add_argument("--name", dest="app_name", default=None)
+    wf.add_argument("--bootstrap-servers", default=None)
+    sub = wf.add_subparsers(dest="wf_command", required=True)
+    start = sub.add_parser("start", help="start a workflow with a JSON input")
+    start.add_argument("workflow_type")
+    start.add_argument("--input-schema", required=True, help="Avro full name of the input record")
+    start.add_argument("--input", required=True, help="JSON object matching the input schema")
+    start.add_argument("--id", default=None)
+    for name in ("signal", "cancel", "retry", "skip", "compensate", "show"):
+        cmd = sub.add_parser(name)
+        cmd.add_argument("workflow_id")
+        if name == "signal":
+            cmd.add_argument("signal_name")
+        if name in ("retry", "skip", "compensate", "cancel"):
+            cmd.add_argument("--reason", default="")
+        if name in ("retry", "skip", "compensate"):
+            cmd.add_argument("--seq", type=int, default=None, help="step to act on (default: the parked one)")
+        if name == "skip":
+            cmd.add_argument("--result-schema", required=True, help="Avro name of the step's result")
+            cmd.add_argument("--result", required=True, help="JSON result to record for the skipped step")
+        if name == "show":
+            cmd.add_argument("--timeout", type=float, default=5.0)
+    lst = sub.add_parser("list", help="latest status of every workflow on the events topic")
+    lst.add_argument("--timeout", type=float, default=5.0)
+    wf.set_defaults(handler=_workflows)
+
+
+def _settings(args: argparse.Namespace) -> OrchestratorSettings:
+    return load_settings(
+        args.config,
+        app=getattr(args, "app_name", None),
+        bootstrap_servers=getattr(args, "bootstrap_servers", None),
+        instance_id=getattr(args, "instance_id", None),
+        state_dir=getattr(args, "state_dir", None),
+    )
+
+
+def load_registry(module_name: str) -> WorkflowRegistry:
+    sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigurationError(
+            "--app", f"cannot import {module_name!r} ({exc})", "pass an importable module name"
+        ) from exc
+    registry = getattr(module, "registry", None)
+    if isinstance(registry, WorkflowRegistry):
+        return registry
+    from orchestrator.workflow import default_registry
+
+    return default_registry
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.engine.runner import Orchestrator
+
+    logging.basicConfig(level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(args)
+    orchestrator = Orchestrator(settings, load_registry(args.module))
+
+    def graceful(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: finishing the checkpoint and leaving the group", signum)
+        orchestrator.stop()
+
+    signal.signal(signal.SIGTERM, graceful)
+    signal.signal(signal.SIGINT, graceful)
+    orchestrator.run()
+    return 0
+
+
+def _model(schema_name: str, option: str) -> type[AvroModel]:
+    from orchestrator.serialization import model_for
+
+    model = model_for(schema_name)
+    if model is None:
+        raise ConfigurationError(option, f"no typed model for {schema_name!r}", "name a record defined in schemas/")
+    return model
+
+
+def _workflows(args: argparse.Namespace) -> int:
+    from orchestrator.client import WorkflowClient
+    from orchestrator.serialization import SchemaRepository, make_serde
+
+    settings = _settings(args)
+    serde = make_serde(settings.framing, SchemaRepository(settings.schemas_dir), settings.schema_registry_url)
+    client = WorkflowClient(settings.bootstrap_servers, settings.app, serde, settings.kafka)
+    cmd = args.wf_command
+    if cmd == "start":
+        model = _model(args.input_schema, "--input-schema")
+        handle = client.start(args.workflow_type, model.from_avro(json.loads(args.input)), workflow_id=args.id)
+        print(handle.id)
+    elif cmd == "signal":
+        client.signal(args.workflow_id, args.signal_name)
+    elif cmd == "cancel":
+        client.cancel(args.workflow_id, args.reason or "cancelled from the CLI")
+    elif cmd in ("retry", "compensate"):
+        client.operator_action(args.workflow_id, cmd, seq=args.seq, reason=args.reason)
+    elif cmd == "skip":
+        result_model = _model(args.result_schema, "--result-schema")
+        client.operator_action(args.workflow_id, cmd, seq=args.seq, reason=args.reason,
+                               result=result_model.from_avro(json.loads(args.result)))
+    elif cmd == "list":
+        for wf_id, (status, event) in sorted(client.list_workflows(args.timeout).items()):
+            print(f"{wf_id}\t{status}\t{event.get('workflow_type', '')}")
+    elif cmd == "show":
+        from orchestrator.client import EventReader
+
+        reader = EventReader(client, args.workflow_id, from_beginning=True)
+        try:
+            for decoded in reader.read(args.timeout):
+                print(decoded.schema_name.rsplit(".", 1)[-1], json.dumps(decoded.value, default=str))
+        finally:
+            reader.close()
+    return 0

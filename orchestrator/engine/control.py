@@ -1,0 +1,110 @@
+"""Handlers for the client-facing inbox messages: start, signal, cancel, query, child finished."""
+
+from __future__ import annotations
+
+from orchestrator.engine.executor import Executor
+from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
+from orchestrator.engine.jsonvalue import plain_json
+from orchestrator.engine.state_codec import RUNNING, Header
+from orchestrator.engine.turn import EngineStats, Turn
+from orchestrator.engine.view import Run, RunView
+from orchestrator.errors import UnknownWorkflowTypeRecordError
+from orchestrator.workflow import WorkflowInstance
+from orchestrator.workflow.protocol import EventKind
+
+QUERY_RESULT_SCHEMA = "sagabridge.control.QueryResult"
+
+
+class ControlHandlers:
+    def __init__(self, executor: Executor, stats: EngineStats) -> None:
+        self.ex = executor
+        self.stats = stats
+
+    def start(self, t: Turn, msg: StartMsg) -> None:
+        """Idempotent on workflow id: a second start of an existing id does nothing."""
+        if t.store.header(msg.workflow_id) is not None:
+            self.stats.duplicate_starts += 1
+            return
+        try:
+            definition = self.ex.registry.get(msg.workflow_type)
+        except Exception as exc:  # UnknownWorkflowType: nothing was written yet, dead-letter it
+            raise UnknownWorkflowTypeRecordError(msg.workflow_type) from exc
+        header = Header(
+            workflow_id=msg.workflow_id,
+            workflow_type=msg.workflow_type,
+            status=RUNNING,
+            next_seq=0,
+            created_at_ms=t.now_ms,
+            updated_at_ms=t.now_ms,
+            trace_context=dict(msg.trace_context),
+            parent_workflow_id=msg.parent_workflow_id,
+            parent_seq=msg.parent_seq,
+        )
+        run = Run(header=header, view=RunView(), instance=WorkflowInstance(definition, msg.workflow_id))
+        self.ex.cache.put(msg.workflow_id, run)
+        self.stats.started += 1
+        t.out.event(
+            "WorkflowStarted",
+            header,
+            t.now_ms,
+            input_schema=msg.input_schema,
+            input=msg.input_bytes,
+            parent_workflow_id=msg.parent_workflow_id,
+            trace_context=dict(msg.trace_context),
+        )
+        data = {
+            "workflow_type": msg.workflow_type,
+            "input_schema": msg.input_schema,
+            "input": msg.input,
+            "trace_context": dict(msg.trace_context),
+            "parent_workflow_id": msg.parent_workflow_id,
+            "parent_seq": msg.parent_seq,
+        }
+        self.ex.deliver(t, run, EventKind.STARTED, data)
+
+    def signal(self, t: Turn, msg: SignalMsg) -> None:
+        run = self.ex.load(t, msg.workflow_id)
+        if run is None or run.header.finished:
+            self.stats.signals_dropped += 1
+            return
+        data = {"name": msg.name, "payload_schema": msg.payload_schema, "payload": msg.payload}
+        self.ex.deliver(t, run, EventKind.SIGNAL_RECEIVED, data)
+
+    def cancel(self, t: Turn, msg: CancelMsg) -> None:
+        run = self.ex.load(t, msg.workflow_id)
+        if run is None or run.header.finished or run.view.cancel_requested:
+            self.stats.cancels_ignored += 1
+            return
+        self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": msg.reason})
+
+    def child_finished(self, t: Turn, msg: ChildFinishedMsg) -> None:
+        run = self.ex.load(t, msg.workflow_id)
+        if run is None or run.header.finished or msg.parent_seq not in run.view.open_children:
+            self.stats.children_ignored += 1
+            return
+        data = {
+            "cmd_seq": msg.parent_seq,
+            "status": msg.status,
+            "result_schema": msg.result_schema,
+            "result": msg.result,
+            "error": None if msg.error is None else msg.error.to_history(),
+        }
+        self.ex.deliver(t, run, EventKind.CHILD_FINISHED, data)
+
+    def query(self, t: Turn, msg: QueryMsg) -> None:
+        """Answer from the run's query handlers; nothing is recorded in history."""
+        run = self.ex.load(t, msg.workflow_id, for_query=True)
+        ok, result_json, error = False, "null", None
+        if run is None:
+            error = f"unknown workflow {msg.workflow_id!r}"
+        elif run.instance is None:
+            error = f"workflow is {run.header.status}: {run.header.parked_reason or 'no runnable instance'}"
+        else:
+            try:
+                result_json = plain_json(run.instance.query(msg.name, []))
+                ok = True
+            except Exception as exc:  # QueryNotFound or a failing handler: the asker gets the error
+                error = f"{type(exc).__name__}: {exc}"
+        value = {"workflow_id": msg.workflow_id, "query_id": msg.query_id, "ok": ok,
+                 "result_json": result_json, "error": error}
+        t.out.to_topic(msg.reply_topic, msg.workflow_id, QUERY_RESULT_SCHEMA, value)

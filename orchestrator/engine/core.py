@@ -1,0 +1,201 @@
+"""PartitionEngine: inbox records and the clock in, state changes and outbound records out.
+
+Pure: no Kafka, no RocksDB. The runner owns the consumer, the transactional producer and the
+store; it calls handle() per record and fire_due() when next_due_ms() has passed, produces
+what they return together with the StateTxn's changelog, and calls mark_committed() or
+discard() depending on how the checkpoint ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from orchestrator.engine.cache import RunCache
+from orchestrator.engine.control import ControlHandlers
+from orchestrator.engine.executor import Executor
+from orchestrator.engine.inbound import (
+    CancelMsg,
+    ChildFinishedMsg,
+    Inbound,
+    OperatorMsg,
+    QueryMsg,
+    SignalMsg,
+    StartMsg,
+    decode_inbound,
+)
+from orchestrator.engine.operator import OperatorHandlers
+from orchestrator.engine.outbox import Outbox
+from orchestrator.engine.overlay import OverlayTxn
+from orchestrator.engine.state_codec import StateCodec
+from orchestrator.engine.steps import Reply, StepLogic
+from orchestrator.engine.store import TIMER_WORKFLOW, WorkflowStore
+from orchestrator.engine.topics import EngineTopics
+from orchestrator.engine.turn import EngineStats, Turn
+from orchestrator.engine.txn import StateTxn
+from orchestrator.errors import DecodeError, SchemaRegistryUnavailableError
+from orchestrator.serialization import AvroSerde
+from orchestrator.transport.dlq import dead_letter
+from orchestrator.transport.records import InboundRecord, OutboundRecord
+from orchestrator.workflow import WorkflowRegistry
+from orchestrator.workflow.protocol import EventKind
+
+DAY_MS = 24 * 60 * 60 * 1000
+_BATCH = 1_000
+
+
+class PartitionEngine:
+    """The engine of one inbox partition. Not thread-safe: one partition, one caller."""
+
+    def __init__(
+        self,
+        *,
+        topics: EngineTopics,
+        registry: WorkflowRegistry,
+        serde: AvroSerde,
+        partition: int,
+        cache_size: int = 10_000,
+        retention_ms: int = 7 * DAY_MS,
+        max_fired_per_call: int = 10_000,
+    ) -> None:
+        self.topics = topics
+        self.serde = serde
+        self.partition = partition
+        self.retention_ms = retention_ms
+        self.max_fired_per_call = max_fired_per_call
+        self.codec = StateCodec(serde)
+        self.cache = RunCache(cache_size)
+        self.stats = EngineStats()
+        self._executor = Executor(registry, self.cache, self.stats)
+        self._steps = StepLogic(self._executor, self.stats)
+        self._executor.steps = self._steps
+        self._control = ControlHandlers(self._executor, self.stats)
+        self._operator = OperatorHandlers(self._executor, self._steps)
+
+    # --- inbox --------------------------------------------------------------------------------
+    def handle(self, record: InboundRecord, txn: StateTxn, now_ms: int) -> list[OutboundRecord]:
+        """Apply one inbox record. Bad records come back as one DLQ record and change nothing.
+
+        Only SchemaRegistryUnavailableError escapes: it is transient, the runner must abort and
+        retry rather than dead-letter a good record.
+        """
+        try:
+            msg = decode_inbound(record, self.serde)
+        except SchemaRegistryUnavailableError:
+            raise
+        except DecodeError as exc:
+            return self._dead_letter(record, exc)
+        overlay = OverlayTxn(txn)
+        t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde))
+        try:
+            self._dispatch(t, msg)
+        except SchemaRegistryUnavailableError:
+            self._forget(msg.workflow_id)
+            raise
+        except Exception as exc:  # invalid operator action, undecodable embedded record, or a bug
+            self._forget(msg.workflow_id)
+            return self._dead_letter(record, exc)
+        overlay.flush()
+        kind = type(msg).__name__
+        self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+        return t.out.records
+
+    def _dispatch(self, t: Turn, msg: Inbound) -> None:
+        if isinstance(msg, Reply):
+            self._steps.on_reply(t, msg)
+        elif isinstance(msg, StartMsg):
+            self._control.start(t, msg)
+        elif isinstance(msg, SignalMsg):
+            self._control.signal(t, msg)
+        elif isinstance(msg, CancelMsg):
+            self._control.cancel(t, msg)
+        elif isinstance(msg, QueryMsg):
+            self._control.query(t, msg)
+        elif isinstance(msg, ChildFinishedMsg):
+            self._control.child_finished(t, msg)
+        elif isinstance(msg, OperatorMsg):
+            self._operator.handle(t, msg)
+
+    def _dead_letter(self, record: InboundRecord, exc: Exception) -> list[OutboundRecord]:
+        self.stats.dead_lettered += 1
+        return [dead_letter(record, self.topics.dlq, exc)]
+
+    def _forget(self, workflow_id: str) -> None:
+        """The run's in-memory state may be ahead of the dropped writes: rebuild it next time."""
+        self._executor.drop_deferred()
+        self.cache.evict(workflow_id)
+
+    # --- time ---------------------------------------------------------------------------------
+    def fire_due(self, txn: StateTxn, now_ms: int) -> list[OutboundRecord]:
+        """Timers, retry backoffs, attempt/step timeouts due at or before now_ms, then the
+        retention purge. Each due entry is applied atomically on its own."""
+        out: list[OutboundRecord] = []
+        fired = 0
+        base = WorkflowStore(txn, self.codec)
+        while fired < self.max_fired_per_call:
+            due = base.due_timers(now_ms, min(_BATCH, self.max_fired_per_call - fired))
+            if not due:
+                break
+            for key, timer, kind in due:
+                fired += 1
+                txn.delete(key)
+                overlay = OverlayTxn(txn)
+                t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde))
+                try:
+                    if kind == TIMER_WORKFLOW:
+                        acted = self._fire_timer(t, timer.workflow_id, timer.seq, timer.due_ms)
+                    else:
+                        acted = self._steps.on_due(t, timer.workflow_id, timer.seq)
+                except SchemaRegistryUnavailableError:
+                    self._forget(timer.workflow_id)
+                    raise
+                except Exception:  # a bug must not wedge the partition; the entry is dropped
+                    self._forget(timer.workflow_id)
+                    self.stats.timer_errors += 1
+                    continue
+                overlay.flush()
+                out.extend(t.out.records)
+                if acted:
+                    self.stats.timers_fired += 1
+                else:
+                    self.stats.stale_timers += 1
+        self._purge(txn, now_ms)
+        return out
+
+    def _fire_timer(self, t: Turn, workflow_id: str, seq: int, due_ms: int) -> bool:
+        run = self._executor.load(t, workflow_id)
+        if run is None or run.header.finished or run.view.open_timers.get(seq) != due_ms:
+            return False
+        self._executor.deliver(t, run, EventKind.TIMER_FIRED, {"cmd_seq": seq})
+        return True
+
+    def _purge(self, txn: StateTxn, now_ms: int) -> None:
+        store = WorkflowStore(txn, self.codec)
+        while True:
+            expired = store.expired(now_ms - self.retention_ms, _BATCH)
+            if not expired:
+                return
+            for entry in expired:
+                store.purge(entry.workflow_id, entry.finished_ms)
+                self.cache.evict(entry.workflow_id)
+                self.stats.purged += 1
+
+    def next_due_ms(self, txn: StateTxn) -> int | None:
+        """Earliest time fire_due() has something to do (None: nothing scheduled)."""
+        store = WorkflowStore(txn, self.codec)
+        candidates = [store.first_timer_due()]
+        finished = store.first_retention_finish()
+        if finished is not None:
+            candidates.append(finished + self.retention_ms)
+        present = [c for c in candidates if c is not None]
+        return min(present) if present else None
+
+    # --- checkpoint hooks ---------------------------------------------------------------------
+    def discard(self, workflow_ids: Iterable[str] | None = None) -> None:
+        """After an aborted checkpoint: drop cached runs (None = all touched since the last commit)."""
+        self.cache.discard(workflow_ids)
+
+    def mark_committed(self) -> None:
+        self.cache.committed()
+
+
+__all__ = ["EngineTopics", "PartitionEngine"]

@@ -1,0 +1,236 @@
+"""Runs workflow code against history: load/replay, record events, activate, apply commands.
+
+The single rule that keeps replay exact: every event is appended to history first, then fed to
+the runtime one resolution at a time, and the commands an activation returns are recorded (in
+order) before anything else happens.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.engine.cache import RunCache
+from orchestrator.engine.outbox import error_avro
+from orchestrator.engine.state_codec import NEEDS_ATTENTION, StepErrorValue
+from orchestrator.engine.turn import EngineStats, Turn
+from orchestrator.engine.view import Run, RunView
+from orchestrator.errors import NonDeterminismError
+from orchestrator.workflow import WorkflowInstance, WorkflowRegistry
+from orchestrator.workflow.protocol import (
+    CancelTimer,
+    CompleteWorkflow,
+    FailWorkflow,
+    HistoryEvent,
+    ScheduleStep,
+    StartChild,
+    StartTimer,
+    WorkflowCommand,
+    command_event,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.engine.steps import StepLogic
+
+START_SCHEMA = "sagabridge.control.StartWorkflow"
+CHILD_FINISHED_SCHEMA = "sagabridge.control.ChildWorkflowFinished"
+
+_FINISH_EVENTS = {
+    "completed": "WorkflowCompleted",
+    "failed": "WorkflowFailed",
+    "compensated": "WorkflowCompensated",
+    "cancelled": "WorkflowCancelled",
+}
+
+
+class Executor:
+    def __init__(self, registry: WorkflowRegistry, cache: RunCache, stats: EngineStats) -> None:
+        self.registry = registry
+        self.cache = cache
+        self.stats = stats
+        self.steps: StepLogic  # wired by the engine (the two call each other)
+        self._deferred: deque[tuple[Run, str, dict[str, Any]]] = deque()
+
+    # --- loading ------------------------------------------------------------------------------
+    def load(self, t: Turn, workflow_id: str, *, for_query: bool = False) -> Run | None:
+        """The run of a workflow, from the cache or rebuilt by replay (which emits nothing).
+
+        Finished runs are only replayed when a query needs their handlers; suspended
+        (needs-attention) runs never are, until an operator retries them.
+        """
+        run = self.cache.get(workflow_id)
+        if run is None:
+            header = t.store.header(workflow_id)
+            if header is None:
+                return None
+            history = t.store.history(workflow_id)
+            run = Run(header=header, view=RunView(), instance=None)
+            for event in history:
+                run.view.fold(event)
+            self.cache.put(workflow_id, run)
+            if not header.finished and header.status != NEEDS_ATTENTION:
+                self.replay(t, run, history)
+        if for_query and run.instance is None and run.header.finished:
+            self.replay(t, run, t.store.history(workflow_id), quiet=True)
+        self.cache.touch(workflow_id)
+        return run
+
+    def replay(self, t: Turn, run: Run, history: list[HistoryEvent], *, quiet: bool = False) -> None:
+        """Rebuild the instance from the full history. Commands it returns beyond history (events
+        recorded while it was suspended) are new and applied live."""
+        wf = run.header.workflow_id
+        try:
+            instance = WorkflowInstance(self.registry.get(run.header.workflow_type), wf)
+            commands = instance.activate(history, t.now_ms, replaying=True)
+        except Exception as exc:  # NonDeterminismError, or code that no longer loads/runs
+            if not quiet:
+                self.suspend(t, run, exc)
+            return
+        self.stats.replays += 1
+        run.instance = instance
+        if commands and not run.header.finished:
+            self.apply(t, run, commands)
+            self.drain(t)
+
+    # --- recording and activation -------------------------------------------------------------
+    def record(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> HistoryEvent:
+        event = t.store.append(run.header, kind, t.now_ms, data)
+        run.view.fold(event)
+        t.store.put_header(run.header)
+        self.cache.touch(run.header.workflow_id)
+        return event
+
+    def deliver(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> None:
+        """Record a resolution event and, if the run is live, activate it with that event."""
+        self._deliver_one(t, run, kind, data)
+        self.drain(t)
+
+    def defer(self, run: Run, kind: str, data: dict[str, Any]) -> None:
+        """Queue a resolution found while applying commands; delivered once that batch is recorded,
+        so history never interleaves an activation's commands with a later resolution."""
+        self._deferred.append((run, kind, data))
+
+    def drop_deferred(self) -> None:
+        self._deferred.clear()
+
+    def drain(self, t: Turn) -> None:
+        while self._deferred:
+            run, kind, data = self._deferred.popleft()
+            self._deliver_one(t, run, kind, data)
+
+    def _deliver_one(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> None:
+        event = self.record(t, run, kind, data)
+        if run.instance is None or run.header.finished:
+            return
+        try:
+            commands = run.instance.activate([event], t.now_ms, replaying=False)
+        except Exception as exc:  # a runtime bug must park this run only, never the partition
+            self.suspend(t, run, exc)
+            return
+        self.apply(t, run, commands)
+
+    def apply(self, t: Turn, run: Run, commands: list[WorkflowCommand]) -> None:
+        for cmd in commands:
+            if run.header.finished:
+                return
+            timer_due = run.view.open_timers.get(cmd.cmd_seq) if isinstance(cmd, CancelTimer) else None
+            kind, data = command_event(cmd)
+            self.record(t, run, kind, data)
+            wf = run.header.workflow_id
+            if isinstance(cmd, ScheduleStep):
+                self.steps.schedule(t, run, cmd)
+            elif isinstance(cmd, StartTimer):
+                t.store.add_timer(wf, cmd.cmd_seq, cmd.fire_at_ms)
+            elif isinstance(cmd, CancelTimer):
+                if timer_due is not None:
+                    t.store.delete_timer(wf, cmd.cmd_seq, timer_due)
+            elif isinstance(cmd, StartChild):
+                self._start_child(t, run, cmd)
+            elif isinstance(cmd, CompleteWorkflow):
+                self.finish(t, run, "completed", result_schema=cmd.result_schema, result=cmd.result)
+            elif isinstance(cmd, FailWorkflow):
+                err = StepErrorValue(cmd.error.error_type, cmd.error.message, cmd.error.retryable)
+                self.finish(t, run, cmd.status, error=err)
+            # RecordSideEffect / RecordPatch: the history event is the whole effect.
+
+    def _start_child(self, t: Turn, run: Run, cmd: StartChild) -> None:
+        h = run.header
+        t.out.to_inbox(
+            cmd.child_id,
+            START_SCHEMA,
+            {
+                "workflow_type": cmd.workflow_type,
+                "workflow_id": cmd.child_id,
+                "input_schema": cmd.input_schema,
+                "input": t.out.serde.encode(cmd.input_schema, cmd.input),
+                "parent_workflow_id": h.workflow_id,
+                "parent_seq": cmd.cmd_seq,
+                "trace_context": dict(h.trace_context),
+                "requested_at_ms": t.now_ms,
+            },
+        )
+
+    # --- terminal transitions -----------------------------------------------------------------
+    def finish(
+        self,
+        t: Turn,
+        run: Run,
+        status: str,
+        *,
+        result_schema: str | None = None,
+        result: dict[str, Any] | None = None,
+        error: StepErrorValue | None = None,
+    ) -> None:
+        """Close the run: header, retention entry, abandon open steps/timers, tell the parent."""
+        h = run.header
+        wf = h.workflow_id
+        h.status = status
+        h.closed_at_ms = t.now_ms
+        h.parked_reason = None
+        h.updated_at_ms = t.now_ms
+        t.store.put_header(h)
+        t.store.add_retention(wf, t.now_ms)
+        for step in t.store.steps(wf):
+            t.store.delete_step(wf, step)
+        for seq, due in run.view.open_timers.items():
+            t.store.delete_timer(wf, seq, due)
+        run.view.open_timers.clear()
+        result_bytes = t.out.encode_optional(result_schema, result)
+        name = _FINISH_EVENTS[status]
+        if status == "completed":
+            t.out.event(name, h, t.now_ms, result_schema=result_schema, result=result_bytes)
+        elif status == "cancelled":
+            t.out.event(name, h, t.now_ms, reason="" if error is None else error.message)
+        elif status == "failed":
+            t.out.event(name, h, t.now_ms, error=(error or StepErrorValue("Unknown", "", False)).to_avro())
+        else:
+            t.out.event(name, h, t.now_ms, error=error_avro(error))
+        if h.parent_workflow_id is not None and h.parent_seq is not None:
+            t.out.to_inbox(
+                h.parent_workflow_id,
+                CHILD_FINISHED_SCHEMA,
+                {
+                    "workflow_id": h.parent_workflow_id,
+                    "parent_seq": h.parent_seq,
+                    "child_workflow_id": wf,
+                    "status": status,
+                    "result_schema": result_schema if result_bytes is not None else None,
+                    "result": result_bytes,
+                    "error": error_avro(error),
+                },
+            )
+
+    def suspend(self, t: Turn, run: Run, exc: BaseException) -> None:
+        """Park a run whose code cannot be replayed or activated (needs-attention); events keep
+        being recorded and are replayed once an operator retries it with fixed code."""
+        kind = "non-determinism" if isinstance(exc, NonDeterminismError) else "activation error"
+        reason = f"{kind}: {type(exc).__name__}: {exc}"
+        run.instance = None
+        run.header.status = NEEDS_ATTENTION
+        run.header.parked_reason = reason
+        run.header.updated_at_ms = t.now_ms
+        t.store.put_header(run.header)
+        self.cache.touch(run.header.workflow_id)
+        self.stats.suspended += 1
+        seq = getattr(exc, "cmd_seq", None)
+        t.out.event("WorkflowParked", run.header, t.now_ms, reason=reason, seq=seq, error=None)

@@ -1,0 +1,101 @@
+"""Builds the records one engine call produces: commands, lifecycle events, control records.
+
+Everything is keyed by workflow id so a workflow's records stay ordered per partition. Lifecycle
+events are only built on live execution: the replay path never reaches this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.engine.state_codec import Header, StepErrorValue, StepRecord
+from orchestrator.engine.topics import EngineTopics
+from orchestrator.serialization import AvroSerde
+from orchestrator.transport.records import OutboundRecord, make_headers
+
+EVENTS_NS = "sagabridge.events."
+
+# Participant protocol headers (DESIGN §2).
+H_WORKFLOW_ID = "sb-workflow-id"
+H_COMMAND_ID = "sb-command-id"
+H_ATTEMPT = "sb-attempt"
+H_REPLY_TO = "sb-reply-to"
+H_COMMAND_TYPE = "sb-command-type"
+H_REPLY_STATUS = "sb-reply-status"
+H_ERROR_TYPE = "sb-error-type"
+H_ERROR_MESSAGE = "sb-error-message"
+H_RETRYABLE = "sb-retryable"
+TRACE_HEADERS = ("traceparent", "tracestate")
+
+
+def command_id(workflow_id: str, seq: int) -> str:
+    return f"{workflow_id}/{seq}"
+
+
+class Outbox:
+    """Collects the outbound records of one handle()/fire_due() call."""
+
+    def __init__(self, topics: EngineTopics, serde: AvroSerde) -> None:
+        self.topics = topics
+        self.serde = serde
+        self.records: list[OutboundRecord] = []
+
+    def add(self, record: OutboundRecord) -> None:
+        self.records.append(record)
+
+    def command(self, header: Header, step: StepRecord) -> None:
+        pairs: list[tuple[str, str]] = [
+            (H_WORKFLOW_ID, header.workflow_id),
+            (H_COMMAND_ID, step.command_id),
+            (H_ATTEMPT, str(step.attempt)),
+            (H_REPLY_TO, self.topics.inbox),
+            (H_COMMAND_TYPE, step.command_type),
+        ]
+        pairs.extend((name, header.trace_context[name]) for name in TRACE_HEADERS if name in header.trace_context)
+        self.records.append(
+            OutboundRecord(
+                topic=self.topics.command_topic(step.service),
+                key=header.workflow_id.encode(),
+                value=step.payload,
+                headers=make_headers(pairs),
+            )
+        )
+
+    def event(self, name: str, header: Header, at_ms: int, **fields: Any) -> None:
+        value = {"workflow_id": header.workflow_id, "workflow_type": header.workflow_type, "at_ms": at_ms, **fields}
+        self.records.append(
+            OutboundRecord(
+                topic=self.topics.events,
+                key=header.workflow_id.encode(),
+                value=self.serde.encode(EVENTS_NS + name, value),
+            )
+        )
+
+    def step_event(self, name: str, header: Header, at_ms: int, step: StepRecord, **fields: Any) -> None:
+        self.event(
+            name,
+            header,
+            at_ms,
+            seq=step.seq,
+            service=step.service,
+            command_type=step.command_type,
+            command_id=step.command_id,
+            attempt=step.attempt,
+            **fields,
+        )
+
+    def encode_optional(self, schema: str | None, value: dict[str, Any] | None) -> bytes | None:
+        return None if schema is None or value is None else self.serde.encode(schema, value)
+
+    def to_inbox(self, key: str, schema: str, value: dict[str, Any]) -> None:
+        """A control record for any workflow of this app; partition left to the key (it may live elsewhere)."""
+        self.records.append(
+            OutboundRecord(topic=self.topics.inbox, key=key.encode(), value=self.serde.encode(schema, value))
+        )
+
+    def to_topic(self, topic: str, key: str, schema: str, value: dict[str, Any]) -> None:
+        self.records.append(OutboundRecord(topic=topic, key=key.encode(), value=self.serde.encode(schema, value)))
+
+
+def error_avro(error: StepErrorValue | None) -> dict[str, Any] | None:
+    return None if error is None else error.to_avro()

@@ -1,0 +1,251 @@
+"""Step lifecycle: send, settle on replies, retry with durable backoff, time out, park.
+
+A step is open while its `s/` record exists. Only the current attempt's failure counts; any
+attempt's success settles it (all attempts are the same operation, DESIGN §2). Everything
+else is recorded as late or duplicate and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from orchestrator.engine.executor import Executor
+from orchestrator.engine.outbox import command_id
+from orchestrator.engine.state_codec import (
+    BACKOFF,
+    IN_FLIGHT,
+    PARKED,
+    RUNNING,
+    STEP_PARKED,
+    StepErrorValue,
+    StepRecord,
+)
+from orchestrator.engine.turn import EngineStats, Turn
+from orchestrator.engine.view import Run
+from orchestrator.errors import SerializationError
+from orchestrator.workflow.protocol import EventKind, ScheduleStep
+
+ATTEMPT_TIMEOUT = "AttemptTimeout"
+STEP_TIMEOUT = "StepTimeout"
+ENCODE_FAILED = "CommandEncodeError"
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A participant's reply, validated and decoded (see inbound.py)."""
+
+    workflow_id: str
+    seq: int
+    command_id: str
+    attempt: int
+    success: bool
+    result_schema: str | None
+    result: dict[str, Any] | None
+    result_bytes: bytes | None
+    error: StepErrorValue | None
+
+
+def _ms(delta: timedelta) -> int:
+    return int(delta / timedelta(milliseconds=1))
+
+
+class StepLogic:
+    def __init__(self, executor: Executor, stats: EngineStats) -> None:
+        self.ex = executor
+        self.stats = stats
+
+    # --- sending ------------------------------------------------------------------------------
+    def schedule(self, t: Turn, run: Run, cmd: ScheduleStep) -> None:
+        h = run.header
+        try:
+            payload = t.out.serde.encode(cmd.command_type, cmd.payload)
+        except SerializationError as exc:  # workflow code built a command its schema rejects
+            error = StepErrorValue(ENCODE_FAILED, str(exc), False)
+            data = {"cmd_seq": cmd.cmd_seq, "error": error.to_history(), "attempt": 0}
+            self.ex.defer(run, EventKind.STEP_FAILED, data)
+            return
+        step = StepRecord(
+            seq=cmd.cmd_seq,
+            service=cmd.service,
+            command_type=cmd.command_type,
+            command_id=command_id(h.workflow_id, cmd.cmd_seq),
+            attempt=1,
+            status=IN_FLIGHT,
+            first_scheduled_ms=t.now_ms,
+            attempt_started_ms=t.now_ms,
+            payload=payload,
+            policy=cmd.policy,
+            start_to_close_ms=cmd.start_to_close_ms,
+            schedule_to_close_ms=cmd.schedule_to_close_ms,
+            compensation=cmd.compensation,
+        )
+        t.store.put_step(h.workflow_id, step, None)
+        if cmd.compensation and run.view.compensation_steps == 1:
+            t.out.event("Compensating", h, t.now_ms, reason="saga compensation started", error=None)
+        self._send(t, run, step)
+
+    def _send(self, t: Turn, run: Run, step: StepRecord) -> None:
+        t.out.command(run.header, step)
+        t.out.step_event("StepScheduled", run.header, t.now_ms, step, compensation=step.compensation)
+
+    def resend(self, t: Turn, run: Run, step: StepRecord, *, reset_budget: bool = False) -> None:
+        """Next attempt: same command id, attempt + 1 (attempt numbers only ever grow)."""
+        prev = replace(step)
+        if reset_budget:
+            step.attempt_base = step.attempt
+            step.first_scheduled_ms = t.now_ms
+        step.attempt += 1
+        step.status = IN_FLIGHT
+        step.attempt_started_ms = t.now_ms
+        step.next_retry_ms = None
+        t.store.put_step(run.header.workflow_id, step, prev)
+        self._send(t, run, step)
+
+    # --- replies ------------------------------------------------------------------------------
+    def on_reply(self, t: Turn, reply: Reply) -> None:
+        run = self.ex.load(t, reply.workflow_id)
+        if run is None:
+            self.stats.replies_ignored += 1
+            return
+        step = None if run.header.finished else t.store.step(reply.workflow_id, reply.seq)
+        if step is None:
+            why = "unknown-step" if reply.seq not in run.view.scheduled_steps else (
+                "duplicate" if reply.success else "late"
+            )
+            self._ignored(t, run, reply, why)
+        elif reply.success:
+            self.complete(t, run, step, reply.result_schema, reply.result, reply.result_bytes, reply.attempt)
+        elif reply.attempt != step.attempt or step.status != IN_FLIGHT:
+            self._ignored(t, run, reply, "late")
+        else:
+            assert reply.error is not None
+            self.attempt_failed(t, run, step, reply.error)
+
+    def _ignored(self, t: Turn, run: Run, reply: Reply, why: str) -> None:
+        self.stats.replies_ignored += 1
+        t.out.event(
+            "ReplyIgnored",
+            run.header,
+            t.now_ms,
+            command_id=reply.command_id,
+            attempt=reply.attempt,
+            status="success" if reply.success else "failure",
+            why=why,
+        )
+
+    def complete(
+        self,
+        t: Turn,
+        run: Run,
+        step: StepRecord,
+        result_schema: str | None,
+        result: dict[str, Any] | None,
+        result_bytes: bytes | None,
+        attempt: int,
+    ) -> None:
+        was_parked = step.status == STEP_PARKED
+        t.store.delete_step(run.header.workflow_id, step)
+        t.out.step_event(
+            "StepCompleted", run.header, t.now_ms, replace(step, attempt=attempt),
+            result_schema=result_schema, result=result_bytes,
+        )
+        if was_parked:
+            self.maybe_unpark(t, run)
+        data = {"cmd_seq": step.seq, "result_schema": result_schema, "result": result, "attempt": attempt}
+        self.ex.deliver(t, run, EventKind.STEP_COMPLETED, data)
+
+    def fail_final(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
+        was_parked = step.status == STEP_PARKED
+        t.store.delete_step(run.header.workflow_id, step)
+        t.out.step_event("StepFailed", run.header, t.now_ms, step, error=error.to_avro())
+        if was_parked:
+            self.maybe_unpark(t, run)
+        data = {"cmd_seq": step.seq, "error": error.to_history(), "attempt": step.attempt}
+        self.ex.deliver(t, run, EventKind.STEP_FAILED, data)
+
+    def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
+        """The current attempt failed (reply or attempt timeout): retry, fail finally, or park."""
+        if not step.policy.is_retryable(error.error_type, error.retryable):
+            if step.compensation:
+                self.park(t, run, step, f"compensation failed: {error.error_type}: {error.message}", error)
+            else:
+                self.fail_final(t, run, step, error)
+            return
+        if step.policy.attempts_exhausted(step.attempts_used):
+            what = "compensation failed, retries exhausted" if step.compensation else "retries exhausted"
+            self.park(t, run, step, f"{what} after {step.attempts_used} attempts: {error.error_type}", error)
+            return
+        prev = replace(step)
+        step.status = BACKOFF
+        step.next_retry_ms = t.now_ms + _ms(step.policy.delay_for_attempt(step.attempts_used))
+        step.last_error = error
+        t.store.put_step(run.header.workflow_id, step, prev)
+        t.out.step_event(
+            "StepRetrying", run.header, t.now_ms, step, error=error.to_avro(), retry_at_ms=step.next_retry_ms
+        )
+
+    # --- parking ------------------------------------------------------------------------------
+    def park(self, t: Turn, run: Run, step: StepRecord, reason: str, error: StepErrorValue | None) -> None:
+        prev = replace(step)
+        step.status = STEP_PARKED
+        step.next_retry_ms = None
+        step.last_error = error
+        t.store.put_step(run.header.workflow_id, step, prev)
+        h = run.header
+        if h.status == RUNNING:
+            h.status = PARKED
+            h.parked_reason = f"step {step.seq} ({step.service}/{step.command_type}): {reason}"
+        h.updated_at_ms = t.now_ms
+        t.store.put_header(h)
+        self.stats.parked += 1
+        t.out.event(
+            "WorkflowParked", h, t.now_ms, reason=reason, seq=step.seq,
+            error=None if error is None else error.to_avro(),
+        )
+
+    def maybe_unpark(self, t: Turn, run: Run) -> None:
+        h = run.header
+        if h.status != PARKED:
+            return
+        if any(s.status == STEP_PARKED for s in t.store.steps(h.workflow_id)):
+            return
+        h.status = RUNNING
+        h.parked_reason = None
+        h.updated_at_ms = t.now_ms
+        t.store.put_header(h)
+
+    # --- time ---------------------------------------------------------------------------------
+    def on_due(self, t: Turn, workflow_id: str, seq: int) -> bool:
+        """Re-evaluate a step at t.now_ms: overall timeout, retry due, or attempt timeout.
+        Returns False when the index entry was stale (nothing was due)."""
+        run = self.ex.load(t, workflow_id)
+        if run is None or run.header.finished:
+            return False
+        step = t.store.step(workflow_id, seq)
+        if step is None or step.status == STEP_PARKED:
+            return False
+        now = t.now_ms
+        if step.schedule_to_close_ms is not None and now >= step.first_scheduled_ms + step.schedule_to_close_ms:
+            msg = f"step not settled within schedule_to_close of {step.schedule_to_close_ms} ms"
+            error = StepErrorValue(STEP_TIMEOUT, msg, False)
+            if step.compensation:
+                self.park(t, run, step, f"compensation failed: {STEP_TIMEOUT}", error)
+            else:
+                self.fail_final(t, run, step, error)
+        elif step.status == BACKOFF and step.next_retry_ms is not None and now >= step.next_retry_ms:
+            self.resend(t, run, step)
+        elif (
+            step.status == IN_FLIGHT
+            and step.start_to_close_ms is not None
+            and now >= step.attempt_started_ms + step.start_to_close_ms
+        ):
+            msg = f"attempt {step.attempt} got no reply within start_to_close of {step.start_to_close_ms} ms"
+            self.attempt_failed(t, run, step, StepErrorValue(ATTEMPT_TIMEOUT, msg, True))
+        else:
+            return False
+        return True
+
+
+__all__ = ["Reply", "StepLogic"]

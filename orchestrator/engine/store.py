@@ -1,0 +1,121 @@
+"""Typed access to one partition's workflow records through a StateTxn.
+
+Only this module knows the key layout's use: header, append-only history, in-flight steps,
+the due-time timer index and the retention index.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.engine import jsonvalue, keys
+from orchestrator.engine.state_codec import Header, StateCodec, StepRecord
+from orchestrator.engine.txn import StateTxn
+from orchestrator.workflow.protocol import HistoryEvent
+
+TIMER_WORKFLOW = b"t"  # a workflow timer (StartTimer): fires TIMER_FIRED
+TIMER_STEP = b"s"  # a step deadline or retry: the step is re-evaluated at that time
+
+
+class WorkflowStore:
+    def __init__(self, txn: StateTxn, codec: StateCodec) -> None:
+        self.txn = txn
+        self.codec = codec
+
+    # --- header -------------------------------------------------------------------------------
+    def header(self, workflow_id: str) -> Header | None:
+        raw = self.txn.get(keys.header_key(workflow_id))
+        return None if raw is None else self.codec.decode_header(raw)
+
+    def put_header(self, header: Header) -> None:
+        self.txn.put(keys.header_key(header.workflow_id), self.codec.encode_header(header))
+
+    # --- history ------------------------------------------------------------------------------
+    def append(self, header: Header, kind: str, at_ms: int, data: dict[str, Any]) -> HistoryEvent:
+        """Append one event at header.next_seq and advance it (the caller writes the header).
+
+        The returned event carries the JSON round-tripped data, exactly what a replay will see.
+        """
+        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=jsonvalue.loads(jsonvalue.dumps(data)))
+        self.txn.put(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event))
+        header.next_seq += 1
+        header.updated_at_ms = max(header.updated_at_ms, at_ms)
+        return event
+
+    def history(self, workflow_id: str) -> list[HistoryEvent]:
+        start, end = keys.history_range(workflow_id)
+        return [self.codec.decode_event(raw) for _, raw in self.txn.scan(start, end)]
+
+    # --- steps --------------------------------------------------------------------------------
+    def step(self, workflow_id: str, seq: int) -> StepRecord | None:
+        raw = self.txn.get(keys.step_key(workflow_id, seq))
+        return None if raw is None else self.codec.decode_step(raw)
+
+    def steps(self, workflow_id: str) -> list[StepRecord]:
+        start, end = keys.step_range(workflow_id)
+        return [self.codec.decode_step(raw) for _, raw in self.txn.scan(start, end)]
+
+    def put_step(self, workflow_id: str, step: StepRecord, previous: StepRecord | None) -> None:
+        """Write the step and move its `t/` entries from the previous deadlines to the new ones."""
+        old = set() if previous is None else previous.due_times()
+        new = step.due_times()
+        for due in old - new:
+            self.txn.delete(keys.timer_key(due, workflow_id, step.seq))
+        for due in new - old:
+            self.txn.put(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
+        self.txn.put(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
+
+    def delete_step(self, workflow_id: str, step: StepRecord) -> None:
+        for due in step.due_times():
+            self.txn.delete(keys.timer_key(due, workflow_id, step.seq))
+        self.txn.delete(keys.step_key(workflow_id, step.seq))
+
+    # --- workflow timers ----------------------------------------------------------------------
+    def add_timer(self, workflow_id: str, seq: int, due_ms: int) -> None:
+        self.txn.put(keys.timer_key(due_ms, workflow_id, seq), TIMER_WORKFLOW)
+
+    def delete_timer(self, workflow_id: str, seq: int, due_ms: int) -> None:
+        self.txn.delete(keys.timer_key(due_ms, workflow_id, seq))
+
+    def due_timers(self, now_ms: int, limit: int) -> list[tuple[bytes, keys.TimerKey, bytes]]:
+        start, end = keys.timers_due_range(now_ms)
+        out: list[tuple[bytes, keys.TimerKey, bytes]] = []
+        for key, value in self.txn.scan(start, end):
+            out.append((key, keys.parse_timer_key(key), value))
+            if len(out) >= limit:
+                break
+        return out
+
+    def first_timer_due(self) -> int | None:
+        for key, _ in self.txn.scan(keys.TIMER, keys.prefix_end(keys.TIMER)):
+            return keys.parse_timer_key(key).due_ms
+        return None
+
+    # --- retention ----------------------------------------------------------------------------
+    def add_retention(self, workflow_id: str, finished_ms: int) -> None:
+        self.txn.put(keys.retention_key(finished_ms, workflow_id), b"")
+
+    def expired(self, finished_at_or_before_ms: int, limit: int) -> list[keys.RetentionKey]:
+        start, end = keys.retention_range(finished_at_or_before_ms)
+        out: list[keys.RetentionKey] = []
+        for key, _ in self.txn.scan(start, end):
+            out.append(keys.parse_retention_key(key))
+            if len(out) >= limit:
+                break
+        return out
+
+    def first_retention_finish(self) -> int | None:
+        for key, _ in self.txn.scan(keys.RETENTION, keys.prefix_end(keys.RETENTION)):
+            return keys.parse_retention_key(key).finished_ms
+        return None
+
+    def purge(self, workflow_id: str, finished_ms: int) -> int:
+        """Delete every key of a finished workflow; returns how many keys were deleted."""
+        doomed: list[bytes] = [keys.header_key(workflow_id), keys.retention_key(finished_ms, workflow_id)]
+        for start, end in (keys.history_range(workflow_id), keys.step_range(workflow_id)):
+            doomed.extend(key for key, _ in self.txn.scan(start, end))
+        for step in self.steps(workflow_id):
+            doomed.extend(keys.timer_key(due, workflow_id, step.seq) for due in step.due_times())
+        for key in doomed:
+            self.txn.delete(key)
+        return len(doomed)

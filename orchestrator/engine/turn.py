@@ -1,0 +1,36 @@
+"""Per-call context: the transaction, the clock and the records produced so far."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.engine.outbox import Outbox
+from orchestrator.engine.store import WorkflowStore
+
+
+@dataclass(slots=True)
+class Turn:
+    store: WorkflowStore
+    now_ms: int
+    out: Outbox
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters for things that change nothing but operators want to see."""
+
+    started: int = 0
+    duplicate_starts: int = 0
+    replies_ignored: int = 0
+    signals_dropped: int = 0
+    cancels_ignored: int = 0
+    children_ignored: int = 0
+    replays: int = 0
+    parked: int = 0
+    suspended: int = 0
+    dead_lettered: int = 0
+    purged: int = 0
+    timers_fired: int = 0
+    stale_timers: int = 0
+    timer_errors: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)

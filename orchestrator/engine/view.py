@@ -1,0 +1,49 @@
+"""What the engine must know about one run beyond its header, folded from history.
+
+Steps keep their own records (`s/`); timers, children and cancellation are derived here, so a
+run evicted from the cache is rebuilt from the same history the runtime replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.engine.state_codec import Header
+from orchestrator.workflow import WorkflowInstance
+from orchestrator.workflow.protocol import EventKind, HistoryEvent
+
+
+@dataclass(slots=True)
+class RunView:
+    open_timers: dict[int, int] = field(default_factory=dict)  # cmd_seq -> fire_at_ms
+    open_children: dict[int, str] = field(default_factory=dict)  # cmd_seq -> child workflow id
+    scheduled_steps: set[int] = field(default_factory=set)  # every step cmd_seq ever scheduled
+    cancel_requested: bool = False
+    compensation_steps: int = 0
+
+    def fold(self, event: HistoryEvent) -> None:
+        kind, data = event.kind, event.data
+        if kind == EventKind.TIMER_STARTED:
+            self.open_timers[int(data["cmd_seq"])] = int(data["fire_at_ms"])
+        elif kind in (EventKind.TIMER_FIRED, EventKind.TIMER_CANCELLED):
+            self.open_timers.pop(int(data["cmd_seq"]), None)
+        elif kind == EventKind.CHILD_STARTED:
+            self.open_children[int(data["cmd_seq"])] = str(data["child_id"])
+        elif kind == EventKind.CHILD_FINISHED:
+            self.open_children.pop(int(data["cmd_seq"]), None)
+        elif kind == EventKind.CANCEL_REQUESTED:
+            self.cancel_requested = True
+        elif kind == EventKind.STEP_SCHEDULED:
+            self.scheduled_steps.add(int(data["cmd_seq"]))
+            if data.get("compensation"):
+                self.compensation_steps += 1
+
+
+@dataclass(slots=True)
+class Run:
+    """A cached workflow run. ``instance is None`` means the runtime is not usable for it
+    (finished and never needed, or suspended as needs-attention): events are still recorded."""
+
+    header: Header
+    view: RunView
+    instance: WorkflowInstance | None
