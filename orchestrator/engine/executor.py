@@ -22,6 +22,7 @@ from orchestrator.workflow.protocol import (
     CompleteWorkflow,
     FailWorkflow,
     HistoryEvent,
+    PublishEvent,
     ScheduleStep,
     StartChild,
     StartTimer,
@@ -151,6 +152,8 @@ class Executor:
             elif isinstance(cmd, FailWorkflow):
                 err = StepErrorValue(cmd.error.error_type, cmd.error.message, cmd.error.retryable)
                 self.finish(t, run, cmd.status, error=err)
+            elif isinstance(cmd, PublishEvent):
+                t.out.to_topic(cmd.topic or t.out.topics.events, wf, cmd.schema, cmd.value)
             # RecordSideEffect / RecordPatch: the history event is the whole effect.
 
     def _start_child(self, t: Turn, run: Run, cmd: StartChild) -> None:

@@ -91,7 +91,8 @@ class InboxConsumer:
     def rewind(self, partitions: Sequence[int], positions: Mapping[int, int]) -> None:
         """Seek to our last committed position (or the group's, or the beginning)."""
         unknown = [TopicPartition(self.topic, p) for p in partitions if p not in positions]
-        from_group = {tp.partition: tp.offset for tp in self._consumer.committed(unknown, timeout=10)} if unknown else {}
+        committed = self._consumer.committed(unknown, timeout=10) if unknown else []
+        from_group = {tp.partition: tp.offset for tp in committed}
         for p in partitions:
             offset = positions.get(p, from_group.get(p, OFFSET_INVALID))
             if offset < 0:

@@ -109,6 +109,15 @@ class WorkflowContext:
             _ms_or_none(start_to_close), _ms_or_none(schedule_to_close), compensation, decoder(result),
         )
 
+    # --- events (choreography out) --------------------------------------------------------------
+    def publish(self, event: Payload, *, event_type: str | None = None, topic: str | None = None) -> None:
+        """Publish ``event`` keyed by this workflow's id, to ``topic`` or the app's events topic.
+
+        It is produced in the same Kafka transaction as the step that led here, exactly once;
+        replay never publishes it again."""
+        schema, value = encode(event, event_type, "event")
+        self._rt.publish(schema, value, topic)
+
     # --- timers and signals ---------------------------------------------------------------------
     def sleep(self, duration: timedelta | float) -> asyncio.Future[None]:
         """Durable timer (seconds or timedelta): survives restarts, recorded in history."""

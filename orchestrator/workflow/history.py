@@ -23,6 +23,7 @@ SEQ_COMMAND_KINDS = frozenset(
         EventKind.SIDE_EFFECT,
         EventKind.PATCH_MARKER,
         EventKind.CHILD_STARTED,
+        EventKind.EVENT_PUBLISHED,
     }
 )
 TERMINAL_KINDS = frozenset({EventKind.COMPLETED, EventKind.FAILED})
@@ -35,6 +36,7 @@ _IDENTITY: dict[str, tuple[str, ...]] = {
     EventKind.SIDE_EFFECT: ("what",),
     EventKind.PATCH_MARKER: ("patch_id",),
     EventKind.CHILD_STARTED: ("workflow_type", "child_id"),
+    EventKind.EVENT_PUBLISHED: ("topic", "schema"),
     EventKind.COMPLETED: (),
     EventKind.FAILED: ("status",),
     EventKind.TIMER_CANCELLED: (),

@@ -24,6 +24,7 @@ __all__ = [
     "EventKind",
     "FailWorkflow",
     "HistoryEvent",
+    "PublishEvent",
     "RecordPatch",
     "RecordSideEffect",
     "ScheduleStep",
@@ -50,6 +51,7 @@ class EventKind(StrEnum):
     PATCH_MARKER = "patch_marker"  # cmd_seq, patch_id, applied
     CHILD_STARTED = "child_started"  # cmd_seq, workflow_type, child_id, input_schema, input
     CHILD_FINISHED = "child_finished"  # cmd_seq, status, result_schema, result, error
+    EVENT_PUBLISHED = "event_published"  # cmd_seq, topic (None = the app's events topic), schema, value
     CANCEL_REQUESTED = "cancel_requested"  # reason
     COMPLETED = "completed"  # result_schema, result
     FAILED = "failed"  # error, status ("failed"|"compensated"|"cancelled")
@@ -132,6 +134,16 @@ class StartChild:
 
 
 @dataclass(frozen=True)
+class PublishEvent:
+    """An event for other services (choreography out), produced in the checkpoint's transaction."""
+
+    cmd_seq: int
+    topic: str | None
+    schema: str
+    value: dict[str, JSON]
+
+
+@dataclass(frozen=True)
 class CompleteWorkflow:
     result_schema: str | None
     result: dict[str, JSON] | None
@@ -148,6 +160,7 @@ WorkflowCommand = (
     | StartTimer
     | CancelTimer
     | RecordSideEffect
+    | PublishEvent
     | RecordPatch
     | StartChild
     | CompleteWorkflow
@@ -186,6 +199,10 @@ def command_event(cmd: WorkflowCommand) -> tuple[EventKind, dict[str, JSON]]:
             "child_id": cmd.child_id,
             "input_schema": cmd.input_schema,
             "input": cmd.input,
+        }
+    if isinstance(cmd, PublishEvent):
+        return EventKind.EVENT_PUBLISHED, {
+            "cmd_seq": cmd.cmd_seq, "topic": cmd.topic, "schema": cmd.schema, "value": cmd.value,
         }
     if isinstance(cmd, CompleteWorkflow):
         return EventKind.COMPLETED, {"result_schema": cmd.result_schema, "result": cmd.result}

@@ -31,6 +31,7 @@ from orchestrator.workflow.protocol import (
     CancelTimer,
     ErrorInfo,
     EventKind,
+    PublishEvent,
     RecordPatch,
     RecordSideEffect,
     ScheduleStep,
@@ -266,6 +267,12 @@ class Runtime:
         fut = self.loop.create_future()
         self.pending.children[seq] = _Child(fut, workflow_type, cid, decode)
         return fut
+
+    def publish(self, schema: str, value: dict[str, Any], topic: str | None) -> None:
+        """Record an outgoing event; on replay the recorded one is matched and nothing is re-sent."""
+        self.guard()
+        seq = self._take_seq()
+        self.emit(PublishEvent(seq, topic, schema, value), seq)
 
     def side_effect(self, what: str, generate: Callable[[], JSON]) -> JSON:
         """A value recorded on first execution and read back from history on replay."""

@@ -1,0 +1,1 @@
+"""The order-fulfilment demo: a saga across inventory, payments and shipping."""

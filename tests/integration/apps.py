@@ -1,0 +1,84 @@
+"""Workflows the end-to-end tests run (importable by orchestrator subprocesses too)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReserved
+from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
+from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, RefundPayment
+from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCreated
+from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
+
+registry = WorkflowRegistry()
+
+FAST_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=300),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=None,
+    non_retryable_error_types=("PaymentDeclined",),
+)
+
+
+async def _reserve(ctx: WorkflowContext, order: OrderPlaced, start_to_close: timedelta | None = None,
+                   schedule_to_close: timedelta | None = None) -> StockReserved:
+    return await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+                          result=StockReserved, retry=FAST_RETRY, start_to_close=start_to_close,
+                          schedule_to_close=schedule_to_close)
+
+
+@workflow("saga", registry=registry)
+async def saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilment:
+    async with ctx.saga() as s:
+        stock = await _reserve(ctx, order, start_to_close=timedelta(seconds=3))
+        s.add_compensation("inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id),
+                           retry=FAST_RETRY)
+        payment = await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
+                                                           amount_cents=order.amount_cents, currency=order.currency),
+                                 result=PaymentCharged, retry=FAST_RETRY, start_to_close=timedelta(seconds=3))
+        s.add_compensation("payments", RefundPayment(payment_id=payment.payment_id, order_id=order.order_id,
+                                                     amount_cents=order.amount_cents), retry=FAST_RETRY)
+        shipment = await ctx.call("shipping", CreateShipment(order_id=order.order_id, customer_id=order.customer_id,
+                                                             sku=order.sku, quantity=order.quantity),
+                                  result=ShipmentCreated, retry=FAST_RETRY, start_to_close=timedelta(seconds=3))
+        s.add_compensation("shipping", CancelShipment(shipment_id=shipment.shipment_id, order_id=order.order_id),
+                           retry=FAST_RETRY)
+    return OrderFulfilment(order_id=order.order_id, reservation_id=stock.reservation_id,
+                           payment_id=payment.payment_id, shipment_id=shipment.shipment_id,
+                           fulfilled_at_ms=ctx.now_ms())
+
+
+@workflow("timeout", registry=registry)
+async def timeout(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    """One attempt of 500 ms, at most 2 seconds overall: an unanswered step must fail, not hang."""
+    async with ctx.saga():
+        await _reserve(ctx, order, start_to_close=timedelta(milliseconds=500),
+                       schedule_to_close=timedelta(seconds=2))
+
+
+@workflow("approval", registry=registry)
+async def approval(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    await ctx.wait_signal("approve", timeout=timedelta(minutes=5))
+    await _reserve(ctx, order)
+
+
+@workflow("parallel", registry=registry)
+async def parallel(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    ctx.set_query_handler("stage", lambda: "reserving")
+    await asyncio.gather(_reserve(ctx, order), _reserve(ctx, order), _reserve(ctx, order))
+
+
+@workflow("parent", registry=registry)
+async def parent(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    child = await ctx.child("saga", order, id=f"{ctx.info.workflow_id}-child", result=OrderFulfilment)
+    assert child.order_id == order.order_id
+
+
+@workflow("sleepy", registry=registry)
+async def sleepy(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    async with ctx.saga() as s:
+        stock = await _reserve(ctx, order)
+        s.add_compensation("inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id))
+        await ctx.sleep(timedelta(minutes=10))
