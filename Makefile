@@ -31,13 +31,13 @@ test: venv lint
 	$(BIN)/orchestrator dev fetch
 	$(BIN)/pytest -q
 
+# The order-fulfilment saga end to end: orchestrator + 3 services as processes, 200 orders,
+# transient failures, payment declines and a 20 s inventory outage. ORDERS=50 for a shorter run.
+ORDERS ?= 200
 demo: stack
-	@echo
-	@echo "The local stack is up:"
-	@echo "  export SAGABRIDGE_BOOTSTRAP_SERVERS=127.0.0.1:19092"
-	@echo "  export SAGABRIDGE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7"
-	@echo "Next: $(BIN)/orchestrator topics apply --file topics/orders.toml"
-	@echo "The end-to-end order-fulfilment demo lands with issue 5 (see docs/)."
+	SAGABRIDGE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
+	  $(BIN)/orchestrator schemas register
+	$(BIN)/python -m examples.orders.demo --orders $(ORDERS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

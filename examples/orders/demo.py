@@ -117,6 +117,7 @@ def main() -> int:
     outcomes: dict[str, str] = {}
     finished_at: dict[str, float] = {}
     retries = 0
+    notified = 0
     outage = "pending"
     deadline = time.time() + args.timeout
     try:
@@ -139,6 +140,8 @@ def main() -> int:
                 decoded = serde.decode(record.value or b"")
                 if decoded.schema_name == "sagabridge.events.StepRetrying":
                     retries += 1
+                elif decoded.schema_name == "sagabridge.demo.notifications.CustomerNotified":
+                    notified += 1
                 status = TERMINAL_EVENTS.get(decoded.schema_name)
                 if decoded.schema_name == "sagabridge.events.WorkflowParked":
                     status = "parked"
@@ -173,6 +176,7 @@ def main() -> int:
         ("end-to-end p95", f"{p(0.95):.2f} s"),
         ("mean", f"{statistics.fmean(latencies):.2f} s" if latencies else "n/a"),
         ("step retries", str(retries)),
+        ("customer notifications (events)", str(notified)),
         ("inventory outage", f"{args.outage_seconds:.0f} s"),
         ("wall time", f"{time.time() - t0:.1f} s"),
     ]

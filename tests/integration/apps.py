@@ -82,3 +82,40 @@ async def sleepy(ctx: WorkflowContext, order: OrderPlaced) -> None:
         stock = await _reserve(ctx, order)
         s.add_compensation("inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id))
         await ctx.sleep(timedelta(minutes=10))
+
+
+SLOW_RETRY = RetryPolicy(initial_interval=timedelta(seconds=4), backoff_coefficient=1.0, maximum_attempts=None)
+
+
+@workflow("slow-retry", registry=registry)
+async def slow_retry(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    """A 4-second backoff after the first failure: long enough to kill the orchestrator inside it."""
+    await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+                   result=StockReserved, retry=SLOW_RETRY)
+
+
+@workflow("await-go", registry=registry)
+async def await_go(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    """Reserve, then wait for a 'go' signal, then charge: state that must survive restarts."""
+    await _reserve(ctx, order)
+    await ctx.wait_signal("go", timeout=timedelta(minutes=10))
+    await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
+                                             amount_cents=order.amount_cents, currency=order.currency),
+                   result=PaymentCharged, retry=FAST_RETRY)
+
+
+# Version 2 of "await-go" as deployed later with a non-deterministic change (charge before the wait),
+# in a registry of its own; the other workflow types are unchanged.
+registry_v2 = WorkflowRegistry()
+for _name in registry.names():
+    if _name != "await-go":
+        registry_v2.register(registry.get(_name))
+
+
+@workflow("await-go", registry=registry_v2)
+async def await_go_v2(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    await _reserve(ctx, order)
+    await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
+                                             amount_cents=order.amount_cents, currency=order.currency),
+                   result=PaymentCharged, retry=FAST_RETRY)
+    await ctx.wait_signal("go", timeout=timedelta(minutes=10))
