@@ -175,7 +175,9 @@ class LocalStack:
             import subprocess
 
             fmt = subprocess.run(
-                self._java_cmd(libs, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+                # `--cluster-id=` form: a base64 id may start with '-', which argparse would take for a flag
+                self._java_cmd(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                               "--config", str(config)),
                 capture_output=True,
                 text=True,
             )
