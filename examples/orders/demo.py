@@ -58,7 +58,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--decline-every", type=int, default=10, help="every Nth order's payment is declined")
-    parser.add_argument("--outage-at", type=float, default=3.0, help="seconds after start the inventory goes down")
+    parser.add_argument("--rate", type=float, default=10.0, help="orders placed per second (0: all at once)")
+    parser.add_argument("--outage-at", type=float, default=5.0, help="seconds after start the inventory goes down")
     parser.add_argument("--outage-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=240.0)
     parser.add_argument("--bootstrap-servers",
@@ -96,20 +97,28 @@ def main() -> int:
     serde = SingleObjectSerde(SchemaRepository())
     client = WorkflowClient(bootstrap, app, serde)
     started_at: dict[str, float] = {}
-    expected_declines = set()
-    t0 = time.time()
-    for i in range(args.orders):
-        order_id = f"order-{i:04d}"
-        declined = args.decline_every > 0 and i % args.decline_every == args.decline_every - 1
-        customer = f"declined-{i}" if declined else f"customer-{i % 37}"
-        if declined:
-            expected_declines.add(order_id)
-        order = OrderPlaced(order_id=order_id, customer_id=customer, sku=f"sku-{i % 11}", quantity=1 + i % 3,
-                            amount_cents=1000 + i, currency="EUR")
-        client.start("order-fulfilment", order, workflow_id=order_id, flush=False)
-        started_at[order_id] = time.time()
-    client.flush()
+    expected_declines: set[str] = set()
+    placed = 0
 
+    def place_due_orders(elapsed: float) -> None:
+        """Orders arrive at --rate per second, so the outage hits some mid-flight and some later."""
+        nonlocal placed
+        due = args.orders if args.rate <= 0 else min(args.orders, int(elapsed * args.rate) + 1)
+        while placed < due:
+            i = placed
+            order_id = f"order-{i:04d}"
+            declined = args.decline_every > 0 and i % args.decline_every == args.decline_every - 1
+            customer = f"declined-{i}" if declined else f"customer-{i % 37}"
+            if declined:
+                expected_declines.add(order_id)
+            order = OrderPlaced(order_id=order_id, customer_id=customer, sku=f"sku-{i % 11}",
+                                quantity=1 + i % 3, amount_cents=1000 + i, currency="EUR")
+            client.start("order-fulfilment", order, workflow_id=order_id, flush=False)
+            started_at[order_id] = time.time()
+            placed += 1
+        client.flush()
+
+    t0 = time.time()
     consumer = Consumer({**base_config(bootstrap), "group.id": f"{app}-demo-watch"})
     events_topic = f"{app}.events"
     partitions = consumer.list_topics(events_topic, timeout=10).topics[events_topic].partitions
@@ -123,6 +132,7 @@ def main() -> int:
     try:
         while len(outcomes) < args.orders and time.time() < deadline:
             now = time.time() - t0
+            place_due_orders(now)
             if outage == "pending" and now >= args.outage_at:
                 _stop(services["inventory"])
                 outage = "down"
