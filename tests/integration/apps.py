@@ -119,3 +119,11 @@ async def await_go_v2(ctx: WorkflowContext, order: OrderPlaced) -> None:
                                              amount_cents=order.amount_cents, currency=order.currency),
                    result=PaymentCharged, retry=FAST_RETRY)
     await ctx.wait_signal("go", timeout=timedelta(minutes=10))
+
+
+@workflow("finite-retries", registry=registry)
+async def finite_retries(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    """Two attempts, then the instance is parked for an operator instead of failing silently."""
+    await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+                   result=StockReserved,
+                   retry=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2))
