@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from orchestrator.admin.cli import add_topics_commands
 from orchestrator.devstack.cli import add_dev_commands
+from orchestrator.devstack.jaeger_cli import add_jaeger_commands
 from orchestrator.engine.cli import add_run_commands
 from orchestrator.errors import SagaBridgeError
 from orchestrator.serialization.cli import add_schemas_commands
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="orchestrator", description="SagaBridge orchestrator")
     sub = parser.add_subparsers(dest="command", required=True)
     add_dev_commands(sub)
+    add_jaeger_commands(sub)
     add_topics_commands(sub)
     add_schemas_commands(sub)
     add_run_commands(sub)

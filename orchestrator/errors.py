@@ -379,3 +379,29 @@ class WorkflowAuthoringError(WorkflowError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{problem}. Fix: {fix}")
+
+
+# --- tracing (OpenTelemetry setup and the local Jaeger) ---------------------------------------
+
+
+class TracingError(SagaBridgeError):
+    """Base of tracing failures the caller can act on (never raised for bad trace headers)."""
+
+
+class ForeignTracerProviderError(TracingError):
+    """A TracerProvider not built by `orchestrator.tracing` cannot record deferred spans.
+
+    Deferred spans (workflow runs, step attempts) are emitted with span ids chosen when they
+    began, which needs the id generator `create_tracer_provider` installs.
+    """
+
+    def __init__(self, provider: object) -> None:
+        self.provider = provider
+        super().__init__(
+            f"{type(provider).__name__} was not created by orchestrator.tracing.create_tracer_provider; "
+            f"deferred spans need its id generator. Fix: build the provider with create_tracer_provider()."
+        )
+
+
+class JaegerError(StackError):
+    """The local Jaeger v2 could not be built, started, queried or stopped."""
