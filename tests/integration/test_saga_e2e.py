@@ -26,6 +26,9 @@ def test_three_step_saga_happy_path_and_permanent_failure_compensates(
         assert events.wait_for([ok.id, bad.id], timeout_s=90) == {"happy": "completed", "declined": "compensated"}
         (done,) = events.of("happy", "WorkflowCompleted")
         assert done["workflow_type"] == "saga"
+        outcome = ok.result(timeout_s=30)  # the client API reads the same terminal event back
+        assert outcome.ok and outcome.status == "completed"
+        assert bad.result(timeout_s=30).status == "compensated"
         assert len(events.of("happy", "WorkflowStarted")) == 1
     finally:
         orch.stop()
