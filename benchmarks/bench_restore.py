@@ -25,8 +25,9 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import Producer
 
-from orchestrator.state import ChangelogRestorer, PartitionStore
+from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
+from orchestrator.transport.restore import ChangelogRestorer
 
 
 def produce_changelog(bootstrap: str, topic: str, records: int, value_size: int, txn_size: int) -> float:

@@ -18,11 +18,12 @@ from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlo
 from orchestrator.engine.core import EngineTopics, PartitionEngine
 from orchestrator.errors import TransactionAbortable, TransactionFatal
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
-from orchestrator.state import ChangelogRestorer, PartitionStore
+from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import InboxConsumer
 from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import OutboundRecord
+from orchestrator.transport.restore import ChangelogRestorer
 from orchestrator.workflow import WorkflowRegistry
 
 log = logging.getLogger(__name__)

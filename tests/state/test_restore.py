@@ -9,7 +9,8 @@ import pytest
 from confluent_kafka import Producer
 
 from orchestrator.errors import ChangelogRestoreError, StatePartitionMismatchError
-from orchestrator.state import ChangelogRestorer, PartitionStore
+from orchestrator.state import PartitionStore
+from orchestrator.transport.restore import ChangelogRestorer
 from tests.state.changelog_writer import CheckpointWriter
 
 TopicFactory = Callable[..., str]
