@@ -60,6 +60,14 @@ def test_two_instances_share_partitions_and_one_takes_over_when_the_other_stops(
     b = OrchestratorThread(app.settings("b"), registry).start()
     ids = [f"pair-{i}" for i in range(30)]
     try:
+        # The first member to join may own every partition until the second one's join
+        # rebalances the group: wait for the split rather than racing it.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            a.orchestrator.slots and b.orchestrator.slots
+            and set(a.orchestrator.slots) | set(b.orchestrator.slots) == set(range(app.partitions))
+        ):
+            time.sleep(0.2)
         client = app.client()
         for i, wf_id in enumerate(ids):
             client.start("await-go", order(i), workflow_id=wf_id, flush=False)
