@@ -49,5 +49,11 @@ e2e-jaeger: venv
 	$(BIN)/orchestrator jaeger build
 	SAGABRIDGE_E2E_JAEGER=1 $(BIN)/pytest -q -m jaeger tests/tracing/test_jaeger_e2e.py
 
+# Benchmarks against a raw-Kafka ceiling measured in the same run (see benchmarks/README.md):
+# results/<timestamp>.json + BENCHMARKS.md. BENCH_SIZE=tiny|small|full.
+BENCH_SIZE ?= small
+bench: stack
+	$(BIN)/python -m benchmarks run --size $(BENCH_SIZE)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

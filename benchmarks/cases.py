@@ -1,0 +1,54 @@
+"""The registry of benchmark cases, in report order: ceiling, orchestrator, peers.
+
+A case is `Case(name, group, run, description)`; `run(ctx)` returns Measurements. Throughput
+figures set `compare_to=CEILING` so the report prints their ratio to the raw EOS pipe measured
+on the same broker in the same run.
+"""
+
+from __future__ import annotations
+
+from benchmarks.ceiling import raw_consume, raw_eos_pipe, raw_produce
+from benchmarks.model import Case
+from benchmarks.peers.quix import quix_streams
+from benchmarks.peers.temporal import temporal
+
+CEILING_CASES: list[Case] = [
+    Case("raw produce", "ceiling", raw_produce, "confluent_kafka Producer, acks=all, idempotent, pre-encoded Avro"),
+    Case("raw consume", "ceiling", raw_consume, "confluent_kafka Consumer, assign-only, read_committed"),
+    Case("raw EOS pipe", "ceiling", raw_eos_pipe,
+         "consume -> Avro decode/encode -> produce, send_offsets + commit every commit interval"),
+]
+
+# ==================================================================================================
+# ORCHESTRATOR CASES: registered here by the engine's owner (issue 7, part 3).
+#
+# Each is a Case(name, "orchestrator", fn, description) whose fn(ctx: BenchContext) returns
+# Measurements; use ctx.topic()/ctx.name() for topics and groups (deleted after the run),
+# ctx.size.workflows / ctx.size.inflight_workflows for the load, ctx.commit_interval_ms for the
+# engine's checkpoint interval, and benchmarks.echo_participant.start_echo_processes(...) /
+# stop_processes(...) for the three fast participants (one process per service, bare
+# confluent_kafka, replies per docs/protocol.md). Set compare_to=CEILING on steps/s figures.
+# Names the report already expects (listed as "pending" until a case measures them):
+PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
+    ("orchestrator steps, 1 instance", "steps/s"),
+    ("orchestrator steps, 2 instances", "steps/s"),
+    ("step latency p50 at half load", "ms"),
+    ("step latency p99 at half load", "ms"),
+    ("restore rate", "changelog records/s"),
+    ("restore of 100k in-flight workflows", "s"),
+    ("RSS with 100k in-flight idle workflows", "MiB"),
+    ("CPU per step", "CPU ms/step"),
+]
+ORCHESTRATOR_CASES: list[Case] = []
+# ==================================================================================================
+
+PEER_CASES: list[Case] = [
+    Case("quix streams", "peer", quix_streams,
+         "Quix Streams app: keyed state update per message, RocksDB + changelog, exactly-once"),
+    Case("temporal", "peer", temporal,
+         "Temporal CLI dev server + temporalio SDK: the same 3-step workflow, 3 activities"),
+]
+
+
+def all_cases() -> list[Case]:
+    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *PEER_CASES]

@@ -1,0 +1,1 @@
+"""Peer frameworks on the same broker: Quix Streams and Temporal (apps run in the peers' venv)."""
