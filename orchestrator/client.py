@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from opentelemetry import context as otel_context
 
+from orchestrator import tracing
 from orchestrator.errors import SagaBridgeError, WorkflowResultTimeout
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
 from orchestrator.transport.consumer import base_config, to_inbound
@@ -77,8 +79,15 @@ class WorkflowClient:
         trace_context: Mapping[str, str] | None = None,
         flush: bool = True,
     ) -> WorkflowHandle:
-        """Start a workflow. Idempotent on id: starting an existing id returns its handle."""
+        """Start a workflow. Idempotent on id: starting an existing id returns its handle.
+
+        With tracing on, the run's span identity is reserved here (`new_root_context`, a child
+        of the caller's current span if any), so the whole workflow is one trace that starts at
+        the caller; `trace_context` overrides it (a stored carrier or a plain W3C context).
+        """
         wf_id = workflow_id or str(uuid.uuid4())
+        if trace_context is None:
+            trace_context = tracing.new_root_context(otel_context.get_current())
         body = {
             "workflow_type": workflow_type,
             "workflow_id": wf_id,
@@ -86,7 +95,7 @@ class WorkflowClient:
             "input": self.serde.encode(input.avro_schema_name, input.to_avro()),
             "parent_workflow_id": None,
             "parent_seq": None,
-            "trace_context": dict(trace_context or {}),
+            "trace_context": dict(trace_context),
             "requested_at_ms": int(time.time() * 1000),
         }
         self._send(wf_id, "sagabridge.control.StartWorkflow", body, flush)
@@ -186,7 +195,9 @@ class WorkflowClient:
         self._producer.flush(timeout_s)
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
-        self._producer.produce(self.inbox, key=key.encode(), value=self.serde.encode(schema, body))
+        """The caller's trace context rides along, so the activation it causes links back to it."""
+        headers: list[tuple[str, str | bytes | None]] = [*tracing.inject_headers()]
+        self._producer.produce(self.inbox, key=key.encode(), value=self.serde.encode(schema, body), headers=headers)
         if flush:
             self._producer.flush(30)
 

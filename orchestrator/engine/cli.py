@@ -85,6 +85,7 @@ def load_registry(module_name: str) -> WorkflowRegistry:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from orchestrator import tracing
     from orchestrator.engine.runner import Orchestrator
 
     logging.basicConfig(level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"),
@@ -98,7 +99,11 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, graceful)
     signal.signal(signal.SIGINT, graceful)
-    orchestrator.run()
+    tracing.setup_tracing("sagabridge-orchestrator")  # off unless OTEL_* say so; OTEL_SERVICE_NAME overrides
+    try:
+        orchestrator.run()
+    finally:
+        tracing.shutdown_tracing()
     return 0
 
 

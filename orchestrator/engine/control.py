@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestrator.engine import spans
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
 from orchestrator.engine.jsonvalue import plain_json
@@ -29,6 +30,7 @@ class ControlHandlers:
             definition = self.ex.registry.get(msg.workflow_type)
         except Exception as exc:  # UnknownWorkflowType: nothing was written yet, dead-letter it
             raise UnknownWorkflowTypeRecordError(msg.workflow_type) from exc
+        trace_context = spans.run_context_for_start(msg.trace_context)
         header = Header(
             workflow_id=msg.workflow_id,
             workflow_type=msg.workflow_type,
@@ -36,7 +38,7 @@ class ControlHandlers:
             next_seq=0,
             created_at_ms=t.now_ms,
             updated_at_ms=t.now_ms,
-            trace_context=dict(msg.trace_context),
+            trace_context=trace_context,
             parent_workflow_id=msg.parent_workflow_id,
             parent_seq=msg.parent_seq,
         )
@@ -50,13 +52,13 @@ class ControlHandlers:
             input_schema=msg.input_schema,
             input=msg.input_bytes,
             parent_workflow_id=msg.parent_workflow_id,
-            trace_context=dict(msg.trace_context),
+            trace_context=dict(trace_context),
         )
         data = {
             "workflow_type": msg.workflow_type,
             "input_schema": msg.input_schema,
             "input": msg.input,
-            "trace_context": dict(msg.trace_context),
+            "trace_context": dict(trace_context),
             "parent_workflow_id": msg.parent_workflow_id,
             "parent_seq": msg.parent_seq,
         }
@@ -67,6 +69,7 @@ class ControlHandlers:
         if run is None or run.header.finished:
             self.stats.signals_dropped += 1
             return
+        spans.signal_received(t, run.header, msg.name)
         data = {"name": msg.name, "payload_schema": msg.payload_schema, "payload": msg.payload}
         self.ex.deliver(t, run, EventKind.SIGNAL_RECEIVED, data)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from orchestrator.engine import spans
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.control import ControlHandlers
 from orchestrator.engine.executor import Executor
@@ -34,6 +35,7 @@ from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.txn import StateTxn
 from orchestrator.errors import DecodeError, SchemaRegistryUnavailableError
 from orchestrator.serialization import AvroSerde
+from orchestrator.tracing import PendingSpans
 from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowRegistry
@@ -56,6 +58,7 @@ class PartitionEngine:
         cache_size: int = 10_000,
         retention_ms: int = 7 * DAY_MS,
         max_fired_per_call: int = 10_000,
+        consumer_group: str | None = None,
     ) -> None:
         self.topics = topics
         self.serde = serde
@@ -66,6 +69,8 @@ class PartitionEngine:
         self.cache = RunCache(cache_size)
         self.stats = EngineStats()
         self._executor = Executor(registry, self.cache, self.stats)
+        self._executor.consumer_group = consumer_group
+        self.pending_spans = PendingSpans()  # recorded at mark_committed, dropped at discard
         self._steps = StepLogic(self._executor, self.stats)
         self._executor.steps = self._steps
         self._control = ControlHandlers(self._executor, self.stats)
@@ -85,7 +90,7 @@ class PartitionEngine:
         except DecodeError as exc:
             return self._dead_letter(record, exc)
         overlay = OverlayTxn(txn)
-        t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde))
+        t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde), record)
         try:
             self._dispatch(t, msg)
         except SchemaRegistryUnavailableError:
@@ -95,6 +100,7 @@ class PartitionEngine:
             self._forget(msg.workflow_id)
             return self._dead_letter(record, exc)
         overlay.flush()
+        self._keep_spans(t)
         kind = type(msg).__name__
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
         return t.out.records
@@ -114,6 +120,11 @@ class PartitionEngine:
             self._control.child_finished(t, msg)
         elif isinstance(msg, OperatorMsg):
             self._operator.handle(t, msg)
+
+    def _keep_spans(self, t: Turn) -> None:
+        """The turn's writes stand: its spans join the checkpoint's (a failed turn's are dropped)."""
+        if t.spans:
+            self.pending_spans.defer(_record_all, t.spans)
 
     def _dead_letter(self, record: InboundRecord, exc: Exception) -> list[OutboundRecord]:
         self.stats.dead_lettered += 1
@@ -153,6 +164,7 @@ class PartitionEngine:
                     self.stats.timer_errors += 1
                     continue
                 overlay.flush()
+                self._keep_spans(t)
                 out.extend(t.out.records)
                 if acted:
                     self.stats.timers_fired += 1
@@ -165,6 +177,7 @@ class PartitionEngine:
         run = self._executor.load(t, workflow_id)
         if run is None or run.header.finished or run.view.open_timers.get(seq) != due_ms:
             return False
+        spans.timer_fired(t, run.header, run.view.timer_set_ms.get(seq))
         self._executor.deliver(t, run, EventKind.TIMER_FIRED, {"cmd_seq": seq})
         return True
 
@@ -191,11 +204,19 @@ class PartitionEngine:
 
     # --- checkpoint hooks ---------------------------------------------------------------------
     def discard(self, workflow_ids: Iterable[str] | None = None) -> None:
-        """After an aborted checkpoint: drop cached runs (None = all touched since the last commit)."""
+        """After an aborted checkpoint: drop cached runs (None = all touched since the last commit,
+        and the spans of that rolled-back work: its re-processing records them)."""
         self.cache.discard(workflow_ids)
+        if workflow_ids is None:
+            self.pending_spans.abort()
 
     def mark_committed(self) -> None:
         self.cache.committed()
+        self.pending_spans.commit()
+
+
+def _record_all(spans: PendingSpans) -> None:
+    spans.commit()
 
 
 __all__ = ["EngineTopics", "PartitionEngine"]

@@ -7,9 +7,12 @@ order) before anything else happens.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from orchestrator import tracing
+from orchestrator.engine import spans
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.outbox import error_avro
 from orchestrator.engine.state_codec import NEEDS_ATTENTION, StepErrorValue
@@ -50,6 +53,7 @@ class Executor:
         self.cache = cache
         self.stats = stats
         self.steps: StepLogic  # wired by the engine (the two call each other)
+        self.consumer_group: str | None = None  # for the activation spans' messaging attributes
         self._deferred: deque[tuple[Run, str, dict[str, Any]]] = deque()
 
     # --- loading ------------------------------------------------------------------------------
@@ -82,7 +86,8 @@ class Executor:
         wf = run.header.workflow_id
         try:
             instance = WorkflowInstance(self.registry.get(run.header.workflow_type), wf)
-            commands = instance.activate(history, t.now_ms, replaying=True)
+            with tracing.suppressed():  # replay emits no spans, whatever the workflow code calls
+                commands = instance.activate(history, t.now_ms, replaying=True)
         except Exception as exc:  # NonDeterminismError, or code that no longer loads/runs
             if not quiet:
                 self.suspend(t, run, exc)
@@ -95,6 +100,7 @@ class Executor:
 
     # --- recording and activation -------------------------------------------------------------
     def record(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> HistoryEvent:
+        spans.ensure_run_context(run.header)  # live only: replay never records
         event = t.store.append(run.header, kind, t.now_ms, data)
         run.view.fold(event)
         t.store.put_header(run.header)
@@ -123,12 +129,14 @@ class Executor:
         event = self.record(t, run, kind, data)
         if run.instance is None or run.header.finished:
             return
+        started_ns = time.time_ns() if tracing.tracing_enabled() else 0
         try:
             commands = run.instance.activate([event], t.now_ms, replaying=False)
         except Exception as exc:  # a runtime bug must park this run only, never the partition
             self.suspend(t, run, exc)
             return
         self.apply(t, run, commands)
+        spans.activation(t, run.header, kind, started_ns, self.consumer_group)
 
     def apply(self, t: Turn, run: Run, commands: list[WorkflowCommand]) -> None:
         for cmd in commands:
@@ -168,7 +176,7 @@ class Executor:
                 "input": t.out.serde.encode(cmd.input_schema, cmd.input),
                 "parent_workflow_id": h.workflow_id,
                 "parent_seq": cmd.cmd_seq,
-                "trace_context": dict(h.trace_context),
+                "trace_context": spans.child_run_context(h.trace_context),
                 "requested_at_ms": t.now_ms,
             },
         )
@@ -194,10 +202,13 @@ class Executor:
         t.store.put_header(h)
         t.store.add_retention(wf, t.now_ms)
         for step in t.store.steps(wf):
+            spans.close_attempt(t, h, step, "abandoned")
             t.store.delete_step(wf, step)
         for seq, due in run.view.open_timers.items():
             t.store.delete_timer(wf, seq, due)
         run.view.open_timers.clear()
+        run.view.timer_set_ms.clear()
+        spans.run_finished(t, h, status, error)
         result_bytes = t.out.encode_optional(result_schema, result)
         name = _FINISH_EVENTS[status]
         if status == "completed":

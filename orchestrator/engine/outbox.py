@@ -43,7 +43,8 @@ class Outbox:
     def add(self, record: OutboundRecord) -> None:
         self.records.append(record)
 
-    def command(self, header: Header, step: StepRecord) -> None:
+    def command(self, header: Header, step: StepRecord, trace: list[tuple[str, str]]) -> None:
+        """The step's current attempt; `trace` = its W3C headers (engine/spans.command_trace_headers)."""
         pairs: list[tuple[str, str]] = [
             (H_WORKFLOW_ID, header.workflow_id),
             (H_COMMAND_ID, step.command_id),
@@ -51,7 +52,7 @@ class Outbox:
             (H_REPLY_TO, self.topics.inbox),
             (H_COMMAND_TYPE, step.command_type),
         ]
-        pairs.extend((name, header.trace_context[name]) for name in TRACE_HEADERS if name in header.trace_context)
+        pairs.extend(trace)
         self.records.append(
             OutboundRecord(
                 topic=self.topics.command_topic(step.service),

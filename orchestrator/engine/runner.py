@@ -166,7 +166,7 @@ class Orchestrator:
                 log.info("partition %d restored: %s", p, stats)
                 engine = PartitionEngine(
                     topics=self._topics, registry=self.registry, serde=self.serde, partition=p,
-                    cache_size=s.cache_size, retention_ms=s.retention_ms,
+                    cache_size=s.cache_size, retention_ms=s.retention_ms, consumer_group=s.group,
                 )
                 self.slots[p] = PartitionSlot(
                     partition=p, store=store, engine=engine, txn=store.begin(),

@@ -107,6 +107,7 @@ class StepRecord:
     attempt_base: int = 0  # attempts before the last operator RETRY; the budget counts from here
     next_retry_ms: int | None = None
     last_error: StepErrorValue | None = None
+    trace_context: dict[str, str] = field(default_factory=dict)  # current attempt's deferred span
 
     @property
     def attempts_used(self) -> int:
@@ -187,6 +188,7 @@ class StateCodec:
                 "last_error": None if s.last_error is None else s.last_error.to_avro(),
                 "payload": s.payload,
                 "policy_json": json.dumps(policy, sort_keys=True),
+                "trace_context": dict(s.trace_context),
             },
         )
 
@@ -211,6 +213,7 @@ class StateCodec:
             attempt_base=int(extra.get(_X_ATTEMPT_BASE, 0)),
             next_retry_ms=v.get("next_retry_ms"),
             last_error=None if err is None else StepErrorValue.from_avro(err),
+            trace_context=dict(v.get("trace_context") or {}),
         )
 
     def encode_event(self, e: HistoryEvent) -> bytes:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.engine.outbox import Outbox
 from orchestrator.engine.store import WorkflowStore
+from orchestrator.tracing import PendingSpans
+from orchestrator.transport.records import InboundRecord
 
 
 @dataclass(slots=True)
@@ -13,6 +15,8 @@ class Turn:
     store: WorkflowStore
     now_ms: int
     out: Outbox
+    record: InboundRecord | None = None  # the inbox record being handled (None: the clock)
+    spans: PendingSpans = field(default_factory=PendingSpans)  # recorded only if the turn's writes commit
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ from orchestrator.workflow.protocol import EventKind, HistoryEvent
 @dataclass(slots=True)
 class RunView:
     open_timers: dict[int, int] = field(default_factory=dict)  # cmd_seq -> fire_at_ms
+    timer_set_ms: dict[int, int] = field(default_factory=dict)  # cmd_seq -> when it was set (timer spans)
     open_children: dict[int, str] = field(default_factory=dict)  # cmd_seq -> child workflow id
     scheduled_steps: set[int] = field(default_factory=set)  # every step cmd_seq ever scheduled
     cancel_requested: bool = False
@@ -25,8 +26,10 @@ class RunView:
         kind, data = event.kind, event.data
         if kind == EventKind.TIMER_STARTED:
             self.open_timers[int(data["cmd_seq"])] = int(data["fire_at_ms"])
+            self.timer_set_ms[int(data["cmd_seq"])] = event.at_ms
         elif kind in (EventKind.TIMER_FIRED, EventKind.TIMER_CANCELLED):
             self.open_timers.pop(int(data["cmd_seq"]), None)
+            self.timer_set_ms.pop(int(data["cmd_seq"]), None)
         elif kind == EventKind.CHILD_STARTED:
             self.open_children[int(data["cmd_seq"])] = str(data["child_id"])
         elif kind == EventKind.CHILD_FINISHED:

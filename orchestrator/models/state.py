@@ -42,6 +42,10 @@ class StepState(AvroModel):
     """The command record, single-object encoded, resent on retry."""
     policy_json: str
     """RetryPolicy as JSON."""
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    """The current attempt's deferred span (W3C carrier + sb-* keys, docs/tracing.md); empty when
+    tracing is off.
+    """
 
 
 class WorkflowHeader(AvroModel):

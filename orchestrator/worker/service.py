@@ -10,6 +10,7 @@ should use `ctx.command_id` as their idempotency key.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import threading
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, Producer, TopicPartition
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span
 
+from orchestrator import tracing
 from orchestrator.errors import DecodeError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import headers as h
@@ -77,7 +81,10 @@ class Service:
         non_retryable: tuple[type[BaseException], ...] = (),
         dlq_topic: str | None = None,
         extra_config: Mapping[str, str] | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
+        """`tracer_provider`: record this service's spans there (several services in one process,
+        tests); None = the process-wide one from `tracing.setup_tracing`, if any."""
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         self.name = name
@@ -93,6 +100,7 @@ class Service:
         self._handlers: dict[str, _Registration] = {}
         self._dedupe = DedupeStore(dedupe_capacity)
         self._stop = threading.Event()
+        self._tracer_provider = tracer_provider
 
     # -- registration ------------------------------------------------------------------
     def handler(self, command: type[C]) -> Callable[[Handler], Handler]:
@@ -110,7 +118,9 @@ class Service:
 
     def run(self, poll_timeout_s: float = 0.5) -> None:
         """Consume until stop(): finishes the batch in hand, commits, leaves the group."""
-        asyncio.run(self._run(poll_timeout_s))
+        scope = contextlib.nullcontext() if self._tracer_provider is None else tracing.using(self._tracer_provider)
+        with scope:  # the loop's tasks copy this context, so every handler records with it
+            asyncio.run(self._run(poll_timeout_s))
 
     async def _run(self, poll_timeout_s: float) -> None:
         config = base_config(self._bootstrap, self._extra)
@@ -166,10 +176,24 @@ class Service:
             self.stats.deduplicated += 1
             return reply_to, key, stored.value, stored.headers
         echo = [(h.WORKFLOW_ID, workflow_id), (h.COMMAND_ID, command_id), (h.ATTEMPT, str(attempt))]
-        trace = [(n, v) for n in (h.TRACEPARENT, h.TRACESTATE) if (v := record.header(n))]
+        with tracing.process_span(
+            record.topic, headers=record.headers, group=self.group_id, key=record.key,
+            partition=record.partition, offset=record.offset, message_id=f"{command_id}/{attempt}",
+        ) as span:
+            value, reply_headers, final = await self._execute(record, record.value, reply_to, key, echo, span)
+        self._dedupe.remember(command_id, StoredReply(attempt, final, value, reply_headers))
+        return reply_to, key, value, reply_headers
+
+    async def _execute(
+        self, record: InboundRecord, raw: bytes, reply_to: str, key: bytes, echo: list[tuple[str, str]], span: Span,
+    ) -> tuple[bytes, Headers, bool]:
+        """Run the handler inside its process span; the reply carries the `send` span's context
+        (a child of the handler's), or with tracing off the command's own, echoed."""
+        workflow_id, command_id, attempt = echo[0][1], echo[1][1], int(echo[2][1])
+        trace: list[tuple[str, str]] = [(n, v) for n in (h.TRACEPARENT, h.TRACESTATE) if (v := record.header(n))]
         try:
             try:
-                decoded = self.serde.decode(record.value)
+                decoded = self.serde.decode(raw)
             except DecodeError as exc:
                 raise UndecodableCommand(f"{exc.reason}: {exc}") from exc
             registration = self._handlers.get(decoded.schema_name)
@@ -181,7 +205,7 @@ class Service:
             outcome = registration.handler(command, ctx)
             result = await outcome if inspect.isawaitable(outcome) else outcome
             value = self.serde.encode(result.avro_schema_name, result.to_avro())
-            reply_headers = make_headers([*echo, (h.REPLY_STATUS, h.STATUS_SUCCESS), *trace])
+            status: list[tuple[str, str]] = [(h.REPLY_STATUS, h.STATUS_SUCCESS)]
             self.stats.succeeded += 1
             final = True
         except Exception as exc:  # every handler failure becomes a protocol reply, never a crash
@@ -189,14 +213,17 @@ class Service:
             value = self.serde.encode(ERROR_SCHEMA, {
                 "error_type": error_type(exc), "message": str(exc), "retryable": retryable, "details": {},
             })
-            reply_headers = make_headers([
-                *echo, (h.REPLY_STATUS, h.STATUS_FAILURE), (h.ERROR_TYPE, error_type(exc)),
-                (h.ERROR_MESSAGE, str(exc)[:1000]), (h.RETRYABLE, "true" if retryable else "false"), *trace,
-            ])
+            status = [(h.REPLY_STATUS, h.STATUS_FAILURE), (h.ERROR_TYPE, error_type(exc)),
+                      (h.ERROR_MESSAGE, str(exc)[:1000]), (h.RETRYABLE, "true" if retryable else "false")]
+            if span.is_recording():
+                tracing.mark_error(span, error_type(exc), str(exc)[:1000], exc)
             self.stats.failed += 1
             final = not retryable
-        self._dedupe.remember(command_id, StoredReply(attempt, final, value, reply_headers))
-        return reply_to, key, value, reply_headers
+        if span.is_recording():
+            with tracing.producer_span(reply_to, key=key, message_id=f"{command_id}/{attempt}",
+                                       body_size=len(value)) as send:
+                trace = [(k, v.decode()) for k, v in tracing.inject_headers(send)]
+        return value, make_headers([*echo, *status, *trace]), final
 
     def _dead_letter(self, producer: Producer, record: InboundRecord) -> None:
         assert self.dlq_topic is not None
