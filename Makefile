@@ -22,7 +22,7 @@ stack-down: venv
 	$(BIN)/orchestrator dev down
 
 lint: venv
-	$(BIN)/ruff check orchestrator tests benchmarks
+	$(BIN)/ruff check orchestrator tests benchmarks examples
 	$(BIN)/mypy
 
 # pytest starts a private broker + registry on free ports for the session (or reuses the

@@ -18,6 +18,7 @@ import signal
 import uuid
 from types import FrameType
 
+from orchestrator import tracing
 from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
 from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
 from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
@@ -102,6 +103,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    # Off unless OTEL_* say so (make demo sets the OTLP endpoint when a local Jaeger is running).
+    tracing.setup_tracing(args.service)
     service = build_service(args.service, args.app, args.bootstrap_servers,
                             Knobs(args.failure_rate, args.latency_ms, args.seed), args.concurrency)
 
