@@ -98,7 +98,10 @@ class Orchestrator:
         interval_s = self.settings.commit_interval_ms / 1000
         last_commit = time.monotonic()
         while not self._stop.is_set():
-            records = self._consumer.poll_batch(500, self._poll_timeout(interval_s))
+            timeout_s = self._poll_timeout(interval_s)
+            if any(s.inputs for s in self.slots.values()):  # work waits for a commit: not past its deadline
+                timeout_s = min(timeout_s, max(0.0, last_commit + interval_s - time.monotonic()))
+            records = self._consumer.poll_batch(500, timeout_s)
             now = self.clock()
             for record in records:
                 slot = self.slots.get(record.partition)

@@ -7,6 +7,7 @@ aborted checkpoint is undone by simply dropping the object: there is nothing to 
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -33,14 +34,17 @@ class PendingTxn:
 
     Single-threaded, like the partition it belongs to. A scan sees the transaction as it was when
     the scan started, so deleting keys while iterating a scan (e.g. firing due timers) is safe.
+    The touched keys are also kept sorted, so a prefix scan costs O(log n + hits) instead of a
+    pass over every write buffered since the last checkpoint (it was the engine's top hot spot).
     """
 
-    __slots__ = ("_applied", "_generation", "_store", "_writes")
+    __slots__ = ("_applied", "_generation", "_sorted_keys", "_store", "_writes")
 
     def __init__(self, store: StoreView) -> None:
         self._store = store
         self._generation = store.generation
         self._writes: Writes = {}
+        self._sorted_keys: list[bytes] = []
         self._applied = False
 
     def get(self, key: bytes) -> bytes | None:
@@ -54,20 +58,27 @@ class PendingTxn:
         if not isinstance(key, bytes) or not isinstance(value, bytes):
             raise TypeError(f"state keys and values are bytes, got {type(key).__name__}/{type(value).__name__}")
         self._check_usable()
-        self._writes[key] = value
+        self._buffer(key, value)
 
     def delete(self, key: bytes) -> None:
         if not isinstance(key, bytes):
             raise TypeError(f"state keys are bytes, got {type(key).__name__}")
         self._check_usable()
-        self._writes[key] = None
+        self._buffer(key, None)
+
+    def _buffer(self, key: bytes, value: bytes | None) -> None:
+        if key not in self._writes:
+            insort(self._sorted_keys, key)
+        self._writes[key] = value
 
     def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Sorted merged view of [start, end): buffered puts win, buffered deletes hide stored keys."""
         self._check_usable()
         if start >= end:
             return iter(())
-        buffered = sorted((k, v) for k, v in self._writes.items() if start <= k < end)
+        keys = self._sorted_keys
+        writes = self._writes
+        buffered = [(k, writes[k]) for k in keys[bisect_left(keys, start):bisect_left(keys, end)]]
         return _merge(self._store.scan(start, end), buffered)
 
     def is_empty(self) -> bool:

@@ -26,7 +26,7 @@ from orchestrator import tracing
 from orchestrator.errors import DecodeError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import headers as h
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import base_config, consume_available, to_inbound
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
@@ -134,7 +134,7 @@ class Service:
         semaphore = asyncio.Semaphore(self.concurrency)
         try:
             while not self._stop.is_set():
-                messages = await asyncio.to_thread(consumer.consume, 100, poll_timeout_s)
+                messages = await asyncio.to_thread(consume_available, consumer, 100, poll_timeout_s)
                 records = [to_inbound(m) for m in messages if m.error() is None]
                 if not records:
                     continue
