@@ -9,6 +9,12 @@ from __future__ import annotations
 
 from benchmarks.ceiling import raw_consume, raw_eos_pipe, raw_produce
 from benchmarks.model import Case
+from benchmarks.orchestrator_cases import (
+    orchestrator_one_instance,
+    orchestrator_two_instances,
+    restore_and_rss,
+    step_latency,
+)
 from benchmarks.peers.quix import quix_streams
 from benchmarks.peers.temporal import temporal
 
@@ -39,7 +45,19 @@ PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("RSS with 100k in-flight idle workflows", "MiB"),
     ("CPU per step", "CPU ms/step"),
 ]
-ORCHESTRATOR_CASES: list[Case] = []
+ORCHESTRATOR_CASES: list[Case] = [
+    Case("orchestrator steps, 1 instance", "orchestrator", orchestrator_one_instance,
+         "size.workflows 3-step workflows started up front, one `orchestrator run` process, 3 echo participant "
+         "processes; steps/s from the first WorkflowStarted to the last WorkflowCompleted; CPU per step"),
+    Case("orchestrator steps, 2 instances", "orchestrator", orchestrator_two_instances,
+         "the same load on two orchestrator processes sharing the inbox partitions in one consumer group"),
+    Case("step latency at half load", "orchestrator", step_latency,
+         "workflows started at a steady rate of half the 1-instance steps/s; per-step latency = "
+         "StepCompleted.at_ms - StepScheduled.at_ms (command emitted -> reply handled, checkpoint included)"),
+    Case("restore and RSS", "orchestrator", restore_and_rss,
+         "size.inflight_workflows workflows parked on a signal: orchestrator RSS, then SIGTERM, state dir "
+         "deleted, restart: changelog restore records/s and seconds from the restarted process's RestoreStats"),
+]
 # ==================================================================================================
 
 PEER_CASES: list[Case] = [

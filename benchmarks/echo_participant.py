@@ -53,8 +53,11 @@ class EchoParticipant:
     """One consumer + one producer; `run` loops until `stop()` (or SIGTERM in the CLI)."""
 
     def __init__(self, bootstrap: str, topic: str, group: str, dlq: str | None = None, max_batch: int = 500,
-                 delay_ms: float = 0.0) -> None:
+                 delay_ms: float = 0.0, poll_ms: float = 100.0) -> None:
         self.topic, self.dlq, self.max_batch, self.delay_s = topic, dlq, max_batch, delay_ms / 1000
+        # consume(max_batch, timeout) waits out the whole timeout unless max_batch records are there,
+        # so below saturation this is the delay every command waits before it is answered.
+        self.poll_s = poll_ms / 1000
         self.consumer = Consumer({
             "bootstrap.servers": bootstrap,
             "group.id": group,
@@ -128,7 +131,7 @@ class EchoParticipant:
         self.consumer.subscribe([self.topic])
         try:
             while self._running:
-                self.run_once()
+                self.run_once(self.poll_s)
         finally:
             self.consumer.close()
             self.producer.flush(10)
@@ -138,7 +141,7 @@ class EchoParticipant:
 
 
 def start_echo_processes(bootstrap: str, topic: str, group: str, count: int = 1, dlq: str | None = None,
-                         stats_dir: Path | None = None) -> list[subprocess.Popen[bytes]]:
+                         stats_dir: Path | None = None, poll_ms: float | None = None) -> list[subprocess.Popen[bytes]]:
     """Start `count` echo processes for one service topic (separate processes, like real services)."""
     procs = []
     for i in range(count):
@@ -148,6 +151,8 @@ def start_echo_processes(bootstrap: str, topic: str, group: str, count: int = 1,
             cmd += ["--dlq", dlq]
         if stats_dir is not None:
             cmd += ["--stats-file", str(stats_dir / f"echo-{topic}-{i}.json")]
+        if poll_ms is not None:
+            cmd += ["--poll-ms", str(poll_ms)]
         procs.append(subprocess.Popen(cmd, cwd=Path(__file__).resolve().parent.parent))
     return procs
 
@@ -173,10 +178,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dlq", help="dead-letter topic for records without protocol headers")
     parser.add_argument("--max-batch", type=int, default=500)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="simulated work per command")
+    parser.add_argument("--poll-ms", type=float, default=100.0,
+                        help="batch wait: consume() returns after this long unless --max-batch records are there")
     parser.add_argument("--stats-file", type=Path, help="write replied/dead-lettered/CPU seconds here on exit")
     args = parser.parse_args(argv)
     echo = EchoParticipant(args.bootstrap, args.topic, args.group or f"echo-{args.topic}", args.dlq,
-                           args.max_batch, args.delay_ms)
+                           args.max_batch, args.delay_ms, args.poll_ms)
     signal.signal(signal.SIGTERM, lambda *_: echo.stop())
     signal.signal(signal.SIGINT, lambda *_: echo.stop())
     stats = echo.run()

@@ -46,7 +46,7 @@ SIZES: dict[str, Size] = {
                  quix_msgs=500, temporal_workflows=20, run_peers=False, workflows=100, inflight_workflows=500),
     "small": Size("small", partitions=4, produce_msgs=300_000, consume_msgs=300_000, pipe_msgs=100_000,
                   quix_msgs=50_000, temporal_workflows=300, run_peers=True, workflows=3_000,
-                  inflight_workflows=10_000),
+                  inflight_workflows=100_000),
     "full": Size("full", partitions=8, produce_msgs=2_000_000, consume_msgs=2_000_000, pipe_msgs=1_000_000,
                  quix_msgs=300_000, temporal_workflows=3_000, run_peers=True, workflows=30_000,
                  inflight_workflows=100_000),

@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from benchmarks import harness
-from benchmarks.cases import CEILING_CASES, PEER_CASES, PLANNED_ORCHESTRATOR, all_cases
+from benchmarks.cases import CEILING_CASES, ORCHESTRATOR_CASES, PEER_CASES, PLANNED_ORCHESTRATOR, all_cases
 from benchmarks.model import CEILING, SIZES, BenchContext, Case, Measurement
 from benchmarks.report import render
 
@@ -58,6 +58,15 @@ def test_json_has_machine_settings_and_every_ceiling_figure(tiny_run: tuple[Path
     for case in PEER_CASES:
         assert by_case[case.name].status == "skipped"
     assert not [m for m in rows if m.status == "error"]
+    orchestrator_cases = {c.name for c in ORCHESTRATOR_CASES}
+    orchestrator_rows = {m.name: m for m in rows if m.case in orchestrator_cases}
+    for name, unit in PLANNED_ORCHESTRATOR:  # every figure the report expects is measured
+        m = orchestrator_rows[name]
+        assert (m.status, m.unit) == ("ok", unit), (m.name, m.note)
+        assert m.value is not None and m.value > 0, m.name
+    assert orchestrator_rows["orchestrator steps, 1 instance"].compare_to == CEILING
+    assert orchestrator_rows["orchestrator steps, 2 instances"].settings["instances"] == 2
+    assert orchestrator_rows["restore rate"].settings["changelog_records"] > 0
     measured = {m.name for m in rows}
     assert data["pending"] == [[n, u] for n, u in PLANNED_ORCHESTRATOR if n not in measured]
 
@@ -76,6 +85,10 @@ def test_markdown_has_machine_settings_and_table(tiny_run: tuple[Path, dict[str,
     assert "| msgs/s | 1.00 |" in pipe_row
     for case in PEER_CASES:
         assert f"| peer | {case.name} | skipped" in md
+    for name, unit in PLANNED_ORCHESTRATOR:
+        row = next(line for line in md.splitlines() if line.startswith(f"| orchestrator | {name} |"))
+        assert f"| {unit} |" in row
+    assert "## Not yet measured" not in md
 
 
 def test_run_leaves_no_topics_behind(tiny_run: tuple[Path, dict[str, object], str], kafka_bootstrap: str) -> None:
