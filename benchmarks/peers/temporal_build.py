@@ -12,12 +12,11 @@ v1.5.1 has no replace directive: plain `go install` works. Go state and the bina
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
+from orchestrator.devstack import gotool
 from orchestrator.devstack.artifacts import cache_root
 from orchestrator.errors import BenchmarkNotAvailable
 
@@ -31,22 +30,8 @@ def binary_path() -> Path:
     return cache_root() / "temporal" / TEMPORAL_CLI_VERSION / "temporal"
 
 
-def _go_env() -> dict[str, str]:
-    root = cache_root() / "go"
-    return {
-        **os.environ,
-        "GOPATH": str(root),
-        "GOMODCACHE": str(root / "pkg" / "mod"),
-        "GOCACHE": str(root / "build"),
-        "GOBIN": str(binary_path().parent),
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-buildvcs=false",
-        "CGO_ENABLED": "0",
-    }
-
-
 def _go() -> str:
-    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    found = gotool.find_go()
     if found is None:
         raise BenchmarkNotAvailable("no `go` toolchain on PATH to build the Temporal CLI from the Go module proxy")
     return found
@@ -61,8 +46,8 @@ def ensure_temporal_cli() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     target = f"{TEMPORAL_CLI_MODULE}/cmd/temporal@{TEMPORAL_CLI_VERSION}"
-    proc = subprocess.run([_go(), "install", "-trimpath", "-ldflags", "-s -w", target], env=_go_env(),
-                          capture_output=True, text=True)
+    proc = subprocess.run([_go(), "install", "-trimpath", "-ldflags", "-s -w", target],
+                          env=gotool.go_env(binary_path().parent), capture_output=True, text=True)
     if proc.returncode != 0 or not path.exists():
         reason = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise BenchmarkNotAvailable(f"`go install {target}` failed: {' '.join(reason)[-400:]}")

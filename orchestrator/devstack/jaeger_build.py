@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from orchestrator.devstack import gotool
 from orchestrator.devstack.artifacts import cache_root
 from orchestrator.errors import JaegerError
 
@@ -43,31 +43,17 @@ class BuildResult:
     size_bytes: int
 
 
-def go_root() -> Path:
-    return cache_root() / "go"
-
-
 def binary_path() -> Path:
     return cache_root() / "jaeger" / JAEGER_VERSION / "jaeger"
 
 
 def go_env() -> dict[str, str]:
     """Go's writable state confined to the cache; no toolchain downloads; static binary."""
-    root = go_root()
-    return {
-        **os.environ,
-        "GOPATH": str(root),
-        "GOMODCACHE": str(root / "pkg" / "mod"),
-        "GOCACHE": str(root / "build"),
-        "GOBIN": str(binary_path().parent),
-        "GOTOOLCHAIN": "local",
-        "GOFLAGS": "-mod=readonly -buildvcs=false",
-        "CGO_ENABLED": "0",
-    }
+    return gotool.go_env(binary_path().parent, goflags="-mod=readonly -buildvcs=false")
 
 
 def _go() -> str:
-    found = shutil.which("go") or ("/usr/local/go/bin/go" if Path("/usr/local/go/bin/go").exists() else None)
+    found = gotool.find_go()
     if found is None:
         raise JaegerError("no `go` on PATH; install Go >= 1.24 (https://go.dev/dl) to build Jaeger v2")
     return found
