@@ -240,6 +240,11 @@ class TransportError(SagaBridgeError):
     """Kafka I/O failed."""
 
 
+class RepliesNotDelivered(TransportError):
+    """A worker's replies were not acknowledged by the broker: it stops without committing the
+    commands' offsets, so they are redelivered (and deduplicated) after a restart."""
+
+
 class TransactionAbortable(TransportError):
     """The open transaction must be aborted; state since the last checkpoint is dropped and replayed."""
 

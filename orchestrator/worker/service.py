@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
 from orchestrator import tracing
-from orchestrator.errors import DecodeError
+from orchestrator.errors import DecodeError, RepliesNotDelivered
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import headers as h
 from orchestrator.transport.consumer import base_config, consume_available, to_inbound
@@ -147,7 +147,7 @@ class Service:
                         self._dead_letter(producer, record)
                 remaining = producer.flush(30)
                 if remaining:
-                    raise RuntimeError(f"{remaining} replies not acknowledged; not committing")
+                    raise RepliesNotDelivered(f"{remaining} replies not acknowledged; offsets not committed")
                 positions: dict[tuple[str, int], int] = {}
                 for record in records:
                     positions[(record.topic, record.partition)] = record.offset + 1
