@@ -28,7 +28,9 @@ from orchestrator.errors import SchemaLoadError, SchemaNotFoundError
 PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 NAMED = frozenset({"record", "error", "enum", "fixed"})
 SCHEMAS_DIR_ENV = "SAGABRIDGE_SCHEMAS_DIR"
-BUILTIN_SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+# schemas/ at the top of the checkout; an installed wheel carries the same files in the package
+# (orchestrator/_schemas, a symlink to ../schemas in the checkout).
+BUILTIN_SCHEMAS_DIR = Path(__file__).resolve().parents[1] / "_schemas"
 _VERSION_FILE = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)\.v(?P<version>\d+)\.avsc$")
 
 
