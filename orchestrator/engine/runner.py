@@ -97,8 +97,9 @@ class Orchestrator:
         assert self._consumer is not None
         interval_s = self.settings.commit_interval_ms / 1000
         last_commit = time.monotonic()
+        next_due: int | None = None  # earliest timer of all slots, as of the end of the last pass
         while not self._stop.is_set():
-            timeout_s = self._poll_timeout(interval_s)
+            timeout_s = self._poll_timeout(interval_s, next_due)
             if any(s.inputs for s in self.slots.values()):  # work waits for a commit: not past its deadline
                 timeout_s = min(timeout_s, max(0.0, last_commit + interval_s - time.monotonic()))
             records = self._consumer.poll_batch(500, timeout_s)
@@ -110,21 +111,28 @@ class Orchestrator:
                 self._emit(slot.engine.handle(record, slot.txn, now))
                 slot.position = record.offset + 1
                 slot.inputs += 1
+            next_due = None
             for slot in self.slots.values():
                 due = slot.engine.next_due_ms(slot.txn)
                 if due is not None and due <= now:
                     self._emit(slot.engine.fire_due(slot.txn, now))
                     slot.inputs += 1
+                    due = slot.engine.next_due_ms(slot.txn)
+                if due is not None and (next_due is None or due < next_due):
+                    next_due = due
             pending = sum(s.inputs for s in self.slots.values())
             if pending and (time.monotonic() - last_commit >= interval_s or pending >= self.settings.commit_every):
                 self._checkpoint()
                 last_commit = time.monotonic()
 
-    def _poll_timeout(self, interval_s: float) -> float:
-        """Wake for the next timer or the commit interval, whichever comes first."""
-        now = self.clock()
-        dues = [d for s in self.slots.values() if (d := s.engine.next_due_ms(s.txn)) is not None]
-        until_due = max(0.0, (min(dues) - now) / 1000) if dues else 1.0
+    def _poll_timeout(self, interval_s: float, next_due_ms: int | None) -> float:
+        """Wake for the next timer or the commit interval, whichever comes first.
+
+        `next_due_ms` is the previous pass's figure (no second scan of every slot's timers); an
+        abort or a rebalance since then can make it stale by at most one poll, which is capped by
+        the commit interval, and the pass after that poll scans afresh.
+        """
+        until_due = max(0.0, (next_due_ms - self.clock()) / 1000) if next_due_ms is not None else 1.0
         return min(interval_s, until_due, 1.0)
 
     def _emit(self, records: list[OutboundRecord]) -> None:

@@ -6,6 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from orchestrator.serialization import SchemaRepository
+
+# The built-in schemas, parsed once for every serialization test module.
+REPO = SchemaRepository()
+RECORDS = [n for n in REPO.names() if REPO.schema(n)["type"] == "record"]
+CHARGE = "sagabridge.demo.payments.ChargePayment"
+CHARGE_VALUE = {"order_id": "o-1", "customer_id": "c-1", "amount_cents": 1999, "currency": "EUR"}
+
 ORDER_V1: dict[str, Any] = {
     "type": "record", "name": "Order", "namespace": "evo",
     "fields": [{"name": "id", "type": "string"}, {"name": "qty", "type": "int"}],

@@ -25,13 +25,8 @@ from orchestrator.errors import (
     WrongRecordTypeError,
 )
 from orchestrator.serialization import ConfluentSerde, DecodedRecord, SchemaRepository, make_serde
-from tests.serialization.helpers import ORDER_V1, ORDER_V2, schema_dir
+from tests.serialization.helpers import CHARGE, CHARGE_VALUE, ORDER_V1, ORDER_V2, RECORDS, REPO, schema_dir
 from tests.serialization.strategies import values
-
-REPO = SchemaRepository()
-RECORDS = [n for n in REPO.names() if REPO.schema(n)["type"] == "record"]
-CHARGE = "sagabridge.demo.payments.ChargePayment"
-CHARGE_VALUE = {"order_id": "o-1", "customer_id": "c-1", "amount_cents": 1999, "currency": "EUR"}
 
 
 @pytest.fixture(scope="module")

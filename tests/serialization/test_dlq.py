@@ -10,13 +10,12 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from orchestrator.errors import UnknownSchemaError
-from orchestrator.serialization import FRAMINGS, AvroSerde, DecodedRecord, Framing, SchemaRepository, make_serde
+from orchestrator.serialization import FRAMINGS, AvroSerde, DecodedRecord, Framing, make_serde
 from orchestrator.transport.consumer import base_config, to_inbound
 from orchestrator.transport.dlq import dead_letter, decode_or_dead_letter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
+from tests.serialization.helpers import CHARGE, REPO
 
-REPO = SchemaRepository()
-CHARGE = "sagabridge.demo.payments.ChargePayment"
 MAX_BYTES = 2048
 
 

@@ -14,13 +14,9 @@ from orchestrator.errors import (
     UnknownSchemaError,
     WrongRecordTypeError,
 )
-from orchestrator.serialization import DecodedRecord, SchemaRepository, SingleObjectSerde, make_serde
+from orchestrator.serialization import DecodedRecord, SingleObjectSerde, make_serde
+from tests.serialization.helpers import CHARGE, CHARGE_VALUE, RECORDS, REPO
 from tests.serialization.strategies import values
-
-REPO = SchemaRepository()
-RECORDS = [n for n in REPO.names() if REPO.schema(n)["type"] == "record"]
-CHARGE = "sagabridge.demo.payments.ChargePayment"
-CHARGE_VALUE = {"order_id": "o-1", "customer_id": "c-1", "amount_cents": 1999, "currency": "EUR"}
 
 
 @pytest.fixture(scope="module")
