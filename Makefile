@@ -23,6 +23,7 @@ stack-down: venv
 
 lint: venv
 	$(BIN)/ruff check orchestrator tests benchmarks examples
+	$(BIN)/ruff format --check orchestrator tests benchmarks examples
 	$(BIN)/mypy
 
 # pytest starts a private broker + registry on free ports for the session (or reuses the

@@ -53,8 +53,9 @@ def measure(cases: dict[str, Callable[[], Any]], records: int, runs: int) -> dic
             for _ in range(records):
                 fn()
             rates[name].append(records / (time.perf_counter() - start))
-    return {name: {"median_per_s": round(statistics.median(r)), "best_per_s": round(max(r))}
-            for name, r in rates.items()}
+    return {
+        name: {"median_per_s": round(statistics.median(r)), "best_per_s": round(max(r))} for name, r in rates.items()
+    }
 
 
 def evolved_pair(repo: SchemaRepository, base: Path) -> tuple[SingleObjectSerde, bytes]:
@@ -119,31 +120,50 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         ceiling = results["raw fastavro encode (ceiling)" if "encode" in name else "raw fastavro decode (ceiling)"]
         figures["vs_ceiling"] = round(figures["best_per_s"] / ceiling["best_per_s"], 3)
     return {
-        "command": COMMAND, "value": VALUE, "records_per_run": args.records, "runs": args.runs,
-        "sizes_bytes": {"raw body": len(raw_bytes), "single-object": len(single_bytes),
-                        "confluent": len(raw_bytes) + 5},
-        "results": results, "note": confluent_note,
-        "environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                        "fastavro": fastavro.__version__, "confluent_kafka": confluent_kafka.version(),
-                        "platform": platform.platform()},
+        "command": COMMAND,
+        "value": VALUE,
+        "records_per_run": args.records,
+        "runs": args.runs,
+        "sizes_bytes": {
+            "raw body": len(raw_bytes),
+            "single-object": len(single_bytes),
+            "confluent": len(raw_bytes) + 5,
+        },
+        "results": results,
+        "note": confluent_note,
+        "environment": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "fastavro": fastavro.__version__,
+            "confluent_kafka": confluent_kafka.version(),
+            "platform": platform.platform(),
+        },
     }
 
 
 def markdown(result: dict[str, Any]) -> str:
     sizes = ", ".join(f"{k} {v} B" for k, v in result["sizes_bytes"].items())
-    lines = ["# Serialization benchmark", "",
-             f"Typical command `{result['command']}` ({sizes}); {result['records_per_run']} calls per run, "
-             f"{result['runs']} interleaved runs, one thread. The best run is the headline figure (least "
-             f"disturbed by other processes on a shared machine); the median shows the spread.", "",
-             "| case | best records/s | median records/s | best vs raw fastavro |", "|---|---|---|---|"]
+    lines = [
+        "# Serialization benchmark",
+        "",
+        f"Typical command `{result['command']}` ({sizes}); {result['records_per_run']} calls per run, "
+        f"{result['runs']} interleaved runs, one thread. The best run is the headline figure (least "
+        f"disturbed by other processes on a shared machine); the median shows the spread.",
+        "",
+        "| case | best records/s | median records/s | best vs raw fastavro |",
+        "|---|---|---|---|",
+    ]
     for name, figures in result["results"].items():
-        lines.append(f"| {name} | {figures['best_per_s']} | {figures['median_per_s']} | "
-                     f"{figures['vs_ceiling']:.2f} |")
+        lines.append(f"| {name} | {figures['best_per_s']} | {figures['median_per_s']} | {figures['vs_ceiling']:.2f} |")
     if result["note"]:
         lines += ["", result["note"]]
     env = result["environment"]
-    lines += ["", f"Environment: Python {env['python']}, {env['cpus']} CPUs, fastavro {env['fastavro']}, "
-                  f"confluent-kafka {env['confluent_kafka']}, {env['platform']}.", ""]
+    lines += [
+        "",
+        f"Environment: Python {env['python']}, {env['cpus']} CPUs, fastavro {env['fastavro']}, "
+        f"confluent-kafka {env['confluent_kafka']}, {env['platform']}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -151,9 +171,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--registry-url", default=os.environ.get("SAGABRIDGE_SCHEMA_REGISTRY_URL")
-                        or os.environ.get("SAGABRIDGE_TEST_REGISTRY_URL")
-                        or "http://127.0.0.1:18081/apis/ccompat/v7")
+    parser.add_argument(
+        "--registry-url",
+        default=os.environ.get("SAGABRIDGE_SCHEMA_REGISTRY_URL")
+        or os.environ.get("SAGABRIDGE_TEST_REGISTRY_URL")
+        or "http://127.0.0.1:18081/apis/ccompat/v7",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serde-") as tmp:

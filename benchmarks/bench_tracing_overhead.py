@@ -31,8 +31,11 @@ from orchestrator.tracing import state
 
 RUN = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03", "sb-start-ns": "1"}
 HEADERS: list[tuple[str, bytes]] = [
-    ("sb-workflow-id", b"order-42"), ("sb-command-id", b"order-42/3"), ("sb-attempt", b"1"),
-    ("sb-reply-to", b"orders.inbox"), ("traceparent", RUN["traceparent"].encode()),
+    ("sb-workflow-id", b"order-42"),
+    ("sb-command-id", b"order-42/3"),
+    ("sb-attempt", b"1"),
+    ("sb-reply-to", b"orders.inbox"),
+    ("traceparent", RUN["traceparent"].encode()),
 ]
 
 
@@ -57,8 +60,9 @@ def _message_path_untraced() -> None:
 
 
 def _message_path_traced() -> None:
-    with tracing.process_span("payments.commands", headers=HEADERS, group="payments", key=b"order-42",
-                              partition=0, offset=7):
+    with tracing.process_span(
+        "payments.commands", headers=HEADERS, group="payments", key=b"order-42", partition=0, offset=7
+    ):
         reply = _handler_work()
         with tracing.producer_span("orders.inbox", key=b"order-42") as span:
             reply.extend(tracing.inject_headers(span))
@@ -66,14 +70,23 @@ def _message_path_traced() -> None:
 
 def _deferred_attempt() -> None:
     attempt = tracing.open_step_attempt(RUN)
-    tracing.close_step_attempt(attempt, step_name="charge", workflow_type="Order", workflow_id="order-42",
-                               topic="payments.commands", attempt_no=1, command_id="order-42/3", outcome="success")
+    tracing.close_step_attempt(
+        attempt,
+        step_name="charge",
+        workflow_type="Order",
+        workflow_id="order-42",
+        topic="payments.commands",
+        attempt_no=1,
+        command_id="order-42/3",
+        outcome="success",
+    )
 
 
 def _with(fn: Callable[[], Any]) -> Callable[[], None]:
     def scoped() -> None:
         with fn():
             pass
+
     return scoped
 
 
@@ -101,15 +114,18 @@ def measure(cases: dict[str, Callable[[], Any]], ops: int, runs: int) -> dict[st
             for _ in range(ops):
                 fn()
             rates[name].append(ops / (time.perf_counter() - start))
-    return {name: {"median_per_s": round(statistics.median(r)), "ns_per_op": round(1e9 / statistics.median(r))}
-            for name, r in rates.items()}
+    return {
+        name: {"median_per_s": round(statistics.median(r)), "ns_per_op": round(1e9 / statistics.median(r))}
+        for name, r in rates.items()
+    }
 
 
 def run(ops: int, runs: int) -> dict[str, dict[str, dict[str, float]]]:
     tracing.shutdown_tracing()
     results = {"off": measure(CASES, ops, runs)}
-    provider = tracing.create_tracer_provider("bench", processors=[BatchSpanProcessor(DropExporter(),
-                                                                                      max_queue_size=65536)])
+    provider = tracing.create_tracer_provider(
+        "bench", processors=[BatchSpanProcessor(DropExporter(), max_queue_size=65536)]
+    )
     with tracing.using(provider):
         with state.suppressed():
             results["suppressed"] = measure(CASES, ops, runs)
@@ -123,7 +139,7 @@ def to_markdown(results: dict[str, dict[str, dict[str, float]]], meta: dict[str,
     lines = [
         "# Tracing overhead",
         "",
-        f"Python {meta['python']}, {meta['machine']}; {meta['ops']} ops x {meta['runs']} runs (\"on\": ops/5), "
+        f'Python {meta["python"]}, {meta["machine"]}; {meta["ops"]} ops x {meta["runs"]} runs ("on": ops/5), '
         "median. ns/op (ops/s).",
         "",
         "| case | " + " | ".join(modes) + " |",
@@ -156,8 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     results = run(args.ops, args.runs)
-    meta = {"python": platform.python_version(), "machine": f"{platform.machine()} {platform.system()}",
-            "ops": args.ops, "runs": args.runs}
+    meta = {
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()} {platform.system()}",
+        "ops": args.ops,
+        "runs": args.runs,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tracing_overhead.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     markdown = to_markdown(results, meta)

@@ -21,8 +21,12 @@ from benchmarks.peers.temporal import temporal
 CEILING_CASES: list[Case] = [
     Case("raw produce", "ceiling", raw_produce, "confluent_kafka Producer, acks=all, idempotent, pre-encoded Avro"),
     Case("raw consume", "ceiling", raw_consume, "confluent_kafka Consumer, assign-only, read_committed"),
-    Case("raw EOS pipe", "ceiling", raw_eos_pipe,
-         "consume -> Avro decode/encode -> produce, send_offsets + commit every commit interval"),
+    Case(
+        "raw EOS pipe",
+        "ceiling",
+        raw_eos_pipe,
+        "consume -> Avro decode/encode -> produce, send_offsets + commit every commit interval",
+    ),
 ]
 
 # ==================================================================================================
@@ -46,25 +50,46 @@ PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("CPU per step", "CPU ms/step"),
 ]
 ORCHESTRATOR_CASES: list[Case] = [
-    Case("orchestrator steps, 1 instance", "orchestrator", orchestrator_one_instance,
-         "size.workflows 3-step workflows started up front, one `orchestrator run` process, 3 echo participant "
-         "processes; steps/s from the first WorkflowStarted to the last WorkflowCompleted; CPU per step"),
-    Case("orchestrator steps, 2 instances", "orchestrator", orchestrator_two_instances,
-         "the same load on two orchestrator processes sharing the inbox partitions in one consumer group"),
-    Case("step latency at half load", "orchestrator", step_latency,
-         "workflows started at a steady rate of half the 1-instance steps/s; per-step latency = "
-         "StepCompleted.at_ms - StepScheduled.at_ms (command emitted -> reply handled, checkpoint included)"),
-    Case("restore and RSS", "orchestrator", restore_and_rss,
-         "size.inflight_workflows workflows parked on a signal: orchestrator RSS, then SIGTERM, state dir "
-         "deleted, restart: changelog restore records/s and seconds from the restarted process's RestoreStats"),
+    Case(
+        "orchestrator steps, 1 instance",
+        "orchestrator",
+        orchestrator_one_instance,
+        "size.workflows 3-step workflows started up front, one `orchestrator run` process, 3 echo participant "
+        "processes; steps/s from the first WorkflowStarted to the last WorkflowCompleted; CPU per step",
+    ),
+    Case(
+        "orchestrator steps, 2 instances",
+        "orchestrator",
+        orchestrator_two_instances,
+        "the same load on two orchestrator processes sharing the inbox partitions in one consumer group",
+    ),
+    Case(
+        "step latency at half load",
+        "orchestrator",
+        step_latency,
+        "workflows started at a steady rate of half the 1-instance steps/s; per-step latency = "
+        "StepCompleted.at_ms - StepScheduled.at_ms (command emitted -> reply handled, checkpoint included)",
+    ),
+    Case(
+        "restore and RSS",
+        "orchestrator",
+        restore_and_rss,
+        "size.inflight_workflows workflows parked on a signal: orchestrator RSS, then SIGTERM, state dir "
+        "deleted, restart: changelog restore records/s and seconds from the restarted process's RestoreStats",
+    ),
 ]
 # ==================================================================================================
 
 PEER_CASES: list[Case] = [
-    Case("quix streams", "peer", quix_streams,
-         "Quix Streams app: keyed state update per message, RocksDB + changelog, exactly-once"),
-    Case("temporal", "peer", temporal,
-         "Temporal CLI dev server + temporalio SDK: the same 3-step workflow, 3 activities"),
+    Case(
+        "quix streams",
+        "peer",
+        quix_streams,
+        "Quix Streams app: keyed state update per message, RocksDB + changelog, exactly-once",
+    ),
+    Case(
+        "temporal", "peer", temporal, "Temporal CLI dev server + temporalio SDK: the same 3-step workflow, 3 activities"
+    ),
 ]
 
 

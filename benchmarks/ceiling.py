@@ -40,8 +40,14 @@ def raw_produce(ctx: BenchContext) -> list[Measurement]:
     topic = ctx.topic("produce")
     count = ctx.size.produce_msgs
     rate = records.produce_all(ctx.bootstrap, topic, count)
-    settings = {"messages": count, "partitions": ctx.size.partitions, "acks": "all", "idempotence": True,
-                "linger_ms": 5, "value_bytes": len(records.encode(records.record(0)))}
+    settings = {
+        "messages": count,
+        "partitions": ctx.size.partitions,
+        "acks": "all",
+        "idempotence": True,
+        "linger_ms": 5,
+        "value_bytes": len(records.encode(records.record(0))),
+    }
     return [Measurement("raw produce", "raw produce", rate, "msgs/s", settings=settings)]
 
 
@@ -67,8 +73,7 @@ def raw_consume(ctx: BenchContext) -> list[Measurement]:
         seconds = time.perf_counter() - (started or time.perf_counter())
     finally:
         consumer.close()
-    settings = {"messages": count, "partitions": ctx.size.partitions, "isolation": "read_committed",
-                "batch": 1_000}
+    settings = {"messages": count, "partitions": ctx.size.partitions, "isolation": "read_committed", "batch": 1_000}
     return [Measurement("raw consume", "raw consume", count / max(seconds, 1e-9), "msgs/s", settings=settings)]
 
 
@@ -80,8 +85,9 @@ class _Pipe:
         self.interval_s = ctx.commit_interval_ms / 1000
         self.consumer = Consumer(_consumer_config(ctx, ctx.name("pipe")))
         self.consumer.subscribe([source])
-        self.producer = Producer({**records.producer_config(ctx.bootstrap),
-                                  "transactional.id": ctx.name("pipe-txn"), "linger.ms": 5})
+        self.producer = Producer(
+            {**records.producer_config(ctx.bootstrap), "transactional.id": ctx.name("pipe-txn"), "linger.ms": 5}
+        )
         self.producer.init_transactions(30)
         self.producer.begin_transaction()
         self.positions: dict[tuple[str, int], int] = {}
@@ -144,13 +150,24 @@ def raw_eos_pipe(ctx: BenchContext) -> list[Measurement]:
         raise BenchmarkError(f"raw EOS pipe failed: {exc}") from exc
     finally:
         pipe.close()
-    settings = {"messages": count, "partitions": ctx.size.partitions, "commit_interval_ms": ctx.commit_interval_ms,
-                "transactions": pipe.transactions, "isolation": "read_committed",
-                "records": "fastavro schemaless decode + encode per message"}
+    settings = {
+        "messages": count,
+        "partitions": ctx.size.partitions,
+        "commit_interval_ms": ctx.commit_interval_ms,
+        "transactions": pipe.transactions,
+        "isolation": "read_committed",
+        "records": "fastavro schemaless decode + encode per message",
+    }
     return [
-        Measurement("raw EOS pipe", CEILING, count / max(seconds, 1e-9), "msgs/s", settings=settings,
-                    compare_to=CEILING),
-        Measurement("raw EOS pipe", "raw EOS pipe CPU per message", 1000 * cpu / count, "CPU ms/msg",
-                    settings={"messages": count, "cpu_s": round(cpu, 3)},
-                    note="the pipe process (librdkafka threads included); the broker not counted"),
+        Measurement(
+            "raw EOS pipe", CEILING, count / max(seconds, 1e-9), "msgs/s", settings=settings, compare_to=CEILING
+        ),
+        Measurement(
+            "raw EOS pipe",
+            "raw EOS pipe CPU per message",
+            1000 * cpu / count,
+            "CPU ms/msg",
+            settings={"messages": count, "cpu_s": round(cpu, 3)},
+            note="the pipe process (librdkafka threads included); the broker not counted",
+        ),
     ]

@@ -52,21 +52,38 @@ def header_map(msg: Message) -> dict[str, bytes]:
 class EchoParticipant:
     """One consumer + one producer; `run` loops until `stop()` (or SIGTERM in the CLI)."""
 
-    def __init__(self, bootstrap: str, topic: str, group: str, dlq: str | None = None, max_batch: int = 500,
-                 delay_ms: float = 0.0, poll_ms: float = 100.0) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        dlq: str | None = None,
+        max_batch: int = 500,
+        delay_ms: float = 0.0,
+        poll_ms: float = 100.0,
+    ) -> None:
         self.topic, self.dlq, self.max_batch, self.delay_s = topic, dlq, max_batch, delay_ms / 1000
         # consume(max_batch, timeout) waits out the whole timeout unless max_batch records are there,
         # so below saturation this is the delay every command waits before it is answered.
         self.poll_s = poll_ms / 1000
-        self.consumer = Consumer({
-            "bootstrap.servers": bootstrap,
-            "group.id": group,
-            "isolation.level": "read_committed",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        })
-        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True,
-                                  "linger.ms": 1, **PRODUCER_PARTITIONER})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": group,
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self.producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 1,
+                **PRODUCER_PARTITIONER,
+            }
+        )
         self.stats = EchoStats()
         self._running = True
         self._failures: list[str] = []
@@ -81,13 +98,19 @@ class EchoParticipant:
     def _dead_letter(self, msg: Message, reason: str) -> None:
         if self.dlq is None:
             return
-        self.producer.produce(self.dlq, msg.value(), msg.key(), headers=[
-            *header_map(msg).items(),
-            (h.DLQ_REASON, reason.encode()),
-            (h.DLQ_SOURCE_TOPIC, str(msg.topic()).encode()),
-            (h.DLQ_SOURCE_PARTITION, str(msg.partition()).encode()),
-            (h.DLQ_SOURCE_OFFSET, str(msg.offset()).encode()),
-        ], on_delivery=self._on_delivery)
+        self.producer.produce(
+            self.dlq,
+            msg.value(),
+            msg.key(),
+            headers=[
+                *header_map(msg).items(),
+                (h.DLQ_REASON, reason.encode()),
+                (h.DLQ_SOURCE_TOPIC, str(msg.topic()).encode()),
+                (h.DLQ_SOURCE_PARTITION, str(msg.partition()).encode()),
+                (h.DLQ_SOURCE_OFFSET, str(msg.offset()).encode()),
+            ],
+            on_delivery=self._on_delivery,
+        )
         self.stats.dead_lettered += 1
 
     def handle(self, msg: Message) -> None:
@@ -102,8 +125,9 @@ class EchoParticipant:
         reply_to = got[h.REPLY_TO].decode(errors="replace")
         while True:
             try:
-                self.producer.produce(reply_to, msg.value(), got[h.WORKFLOW_ID], headers=reply_headers,
-                                      on_delivery=self._on_delivery)
+                self.producer.produce(
+                    reply_to, msg.value(), got[h.WORKFLOW_ID], headers=reply_headers, on_delivery=self._on_delivery
+                )
                 break
             except BufferError:
                 self.producer.poll(0.01)
@@ -140,13 +164,29 @@ class EchoParticipant:
         return self.stats
 
 
-def start_echo_processes(bootstrap: str, topic: str, group: str, count: int = 1, dlq: str | None = None,
-                         stats_dir: Path | None = None, poll_ms: float | None = None) -> list[subprocess.Popen[bytes]]:
+def start_echo_processes(
+    bootstrap: str,
+    topic: str,
+    group: str,
+    count: int = 1,
+    dlq: str | None = None,
+    stats_dir: Path | None = None,
+    poll_ms: float | None = None,
+) -> list[subprocess.Popen[bytes]]:
     """Start `count` echo processes for one service topic (separate processes, like real services)."""
     procs = []
     for i in range(count):
-        cmd = [sys.executable, "-m", "benchmarks.echo_participant", "--bootstrap", bootstrap, "--topic", topic,
-               "--group", group]
+        cmd = [
+            sys.executable,
+            "-m",
+            "benchmarks.echo_participant",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            group,
+        ]
         if dlq:
             cmd += ["--dlq", dlq]
         if stats_dir is not None:
@@ -178,12 +218,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dlq", help="dead-letter topic for records without protocol headers")
     parser.add_argument("--max-batch", type=int, default=500)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="simulated work per command")
-    parser.add_argument("--poll-ms", type=float, default=100.0,
-                        help="batch wait: consume() returns after this long unless --max-batch records are there")
+    parser.add_argument(
+        "--poll-ms",
+        type=float,
+        default=100.0,
+        help="batch wait: consume() returns after this long unless --max-batch records are there",
+    )
     parser.add_argument("--stats-file", type=Path, help="write replied/dead-lettered/CPU seconds here on exit")
     args = parser.parse_args(argv)
-    echo = EchoParticipant(args.bootstrap, args.topic, args.group or f"echo-{args.topic}", args.dlq,
-                           args.max_batch, args.delay_ms, args.poll_ms)
+    echo = EchoParticipant(
+        args.bootstrap,
+        args.topic,
+        args.group or f"echo-{args.topic}",
+        args.dlq,
+        args.max_batch,
+        args.delay_ms,
+        args.poll_ms,
+    )
     signal.signal(signal.SIGTERM, lambda *_: echo.stop())
     signal.signal(signal.SIGINT, lambda *_: echo.stop())
     stats = echo.run()

@@ -85,8 +85,11 @@ def select(cases: Sequence[Case], only: Sequence[str]) -> list[Case]:
 def run_case(case: Case, ctx: BenchContext) -> list[Measurement]:
     """Run one case; a missing tool or a failure becomes a row, never an aborted run."""
     if case.group == "peer" and not ctx.size.run_peers:
-        return [Measurement(case.name, case.name, None, "", status="skipped",
-                            note=f"peers do not run at size {ctx.size.name}")]
+        return [
+            Measurement(
+                case.name, case.name, None, "", status="skipped", note=f"peers do not run at size {ctx.size.name}"
+            )
+        ]
     log.info("case %s ...", case.name)
     started = time.monotonic()
     try:
@@ -103,9 +106,14 @@ def run_case(case: Case, ctx: BenchContext) -> list[Measurement]:
     return measurements
 
 
-def run(size: str = "small", only: Sequence[str] = (), bootstrap: str | None = None,
-        results_dir: Path = RESULTS_DIR, markdown: Path = MARKDOWN,
-        peers: bool | None = None) -> tuple[Path, dict[str, Any]]:
+def run(
+    size: str = "small",
+    only: Sequence[str] = (),
+    bootstrap: str | None = None,
+    results_dir: Path = RESULTS_DIR,
+    markdown: Path = MARKDOWN,
+    peers: bool | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """Run the selected cases and write `<results_dir>/<timestamp>.json` and `markdown`.
 
     `peers` overrides the size's default (peers are off at tiny size)."""
@@ -131,9 +139,12 @@ def run(size: str = "small", only: Sequence[str] = (), bootstrap: str | None = N
         "size": asdict(spec),
         "broker": asdict(b),
         "machine": machine,
-        "settings": {"commit_interval_ms": ENGINE_COMMIT_INTERVAL_MS, "replication_factor": 1,
-                     "record": f"sagabridge.bench.BenchEvent, Avro ({RECORD_BYTES} B), {records.KEYS:,} keys",
-                     "producer": "acks=all, enable.idempotence, murmur2_random partitioner"},
+        "settings": {
+            "commit_interval_ms": ENGINE_COMMIT_INTERVAL_MS,
+            "replication_factor": 1,
+            "record": f"sagabridge.bench.BenchEvent, Avro ({RECORD_BYTES} B), {records.KEYS:,} keys",
+            "producer": "acks=all, enable.idempotence, murmur2_random partitioner",
+        },
         "cases": [{"name": c.name, "group": c.group, "description": c.description} for c in cases],
         "measurements": [m.to_json() for m in measurements],
         "pending": [[n, u] for n, u in PLANNED_ORCHESTRATOR if n not in measured],
@@ -159,8 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p.add_argument("--size", choices=sorted(SIZES), default="small")
     run_p.add_argument("--only", action="append", default=[], help="case name or group (repeatable)")
     run_p.add_argument("--bootstrap", help="broker to use (default: SAGABRIDGE_BENCH_BOOTSTRAP or the dev stack)")
-    run_p.add_argument("--peers", action=argparse.BooleanOptionalAction, default=None,
-                       help="run the peer cases regardless of size (default: not at tiny)")
+    run_p.add_argument(
+        "--peers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the peer cases regardless of size (default: not at tiny)",
+    )
     run_p.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     run_p.add_argument("--markdown", type=Path, default=MARKDOWN)
     rep_p = sub.add_parser("report", help="rewrite BENCHMARKS.md from a results JSON")
@@ -171,8 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "report":
         args.markdown.write_text(render(json.loads(args.json.read_text()), _display_path(args.json)))
         return 0
-    json_path, result = run(args.size, args.only, args.bootstrap, args.results_dir, args.markdown,
-                            args.peers)
+    json_path, result = run(args.size, args.only, args.bootstrap, args.results_dir, args.markdown, args.peers)
     errors = [m for m in result["measurements"] if m["status"] == "error"]
     print(f"results: {json_path}\nreport:  {args.markdown}")
     return 1 if errors else 0

@@ -42,14 +42,42 @@ class Size:
 
 
 SIZES: dict[str, Size] = {
-    "tiny": Size("tiny", partitions=2, produce_msgs=2_000, consume_msgs=2_000, pipe_msgs=1_000,
-                 quix_msgs=500, temporal_workflows=20, run_peers=False, workflows=100, inflight_workflows=500),
-    "small": Size("small", partitions=4, produce_msgs=300_000, consume_msgs=300_000, pipe_msgs=100_000,
-                  quix_msgs=50_000, temporal_workflows=300, run_peers=True, workflows=3_000,
-                  inflight_workflows=100_000),
-    "full": Size("full", partitions=8, produce_msgs=2_000_000, consume_msgs=2_000_000, pipe_msgs=1_000_000,
-                 quix_msgs=300_000, temporal_workflows=3_000, run_peers=True, workflows=30_000,
-                 inflight_workflows=100_000),
+    "tiny": Size(
+        "tiny",
+        partitions=2,
+        produce_msgs=2_000,
+        consume_msgs=2_000,
+        pipe_msgs=1_000,
+        quix_msgs=500,
+        temporal_workflows=20,
+        run_peers=False,
+        workflows=100,
+        inflight_workflows=500,
+    ),
+    "small": Size(
+        "small",
+        partitions=4,
+        produce_msgs=300_000,
+        consume_msgs=300_000,
+        pipe_msgs=100_000,
+        quix_msgs=50_000,
+        temporal_workflows=300,
+        run_peers=True,
+        workflows=3_000,
+        inflight_workflows=100_000,
+    ),
+    "full": Size(
+        "full",
+        partitions=8,
+        produce_msgs=2_000_000,
+        consume_msgs=2_000_000,
+        pipe_msgs=1_000_000,
+        quix_msgs=300_000,
+        temporal_workflows=3_000,
+        run_peers=True,
+        workflows=30_000,
+        inflight_workflows=100_000,
+    ),
 }
 
 
@@ -68,15 +96,29 @@ class Measurement:
     compare_to: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"case": self.case, "name": self.name, "value": self.value, "unit": self.unit,
-                "status": self.status, "settings": self.settings, "note": self.note,
-                "compare_to": self.compare_to}
+        return {
+            "case": self.case,
+            "name": self.name,
+            "value": self.value,
+            "unit": self.unit,
+            "status": self.status,
+            "settings": self.settings,
+            "note": self.note,
+            "compare_to": self.compare_to,
+        }
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> Measurement:
-        return Measurement(case=str(data["case"]), name=str(data["name"]), value=data["value"],
-                           unit=str(data["unit"]), status=data["status"], settings=dict(data["settings"]),
-                           note=str(data["note"]), compare_to=data["compare_to"])
+        return Measurement(
+            case=str(data["case"]),
+            name=str(data["name"]),
+            value=data["value"],
+            unit=str(data["unit"]),
+            status=data["status"],
+            settings=dict(data["settings"]),
+            note=str(data["note"]),
+            compare_to=data["compare_to"],
+        )
 
 
 @dataclass

@@ -64,11 +64,17 @@ def _throughput_run(ctx: BenchContext, instances: int) -> tuple[float, dict[str,
     # wrong: a pre-loaded inbox moves through the engine in batches sharing one `at_ms`.)
     window_s = max((max(completed) - min(started)) / 1000, 1e-3)
     steps_per_s = STEPS_PER_WORKFLOW * n / window_s
-    settings = {"workflows": n, "instances": instances, "partitions": ctx.size.partitions,
-                "commit_interval_ms": ctx.commit_interval_ms, "participants": "3 echo processes",
-                "first_start_to_last_completion_s": round(window_s, 2),
-                "first_to_last_completion_s": round((max(completed) - min(completed)) / 1000, 2),
-                "inbox_load_s": round(load_s, 2), "orchestrator_rss_mib": rss}
+    settings = {
+        "workflows": n,
+        "instances": instances,
+        "partitions": ctx.size.partitions,
+        "commit_interval_ms": ctx.commit_interval_ms,
+        "participants": "3 echo processes",
+        "first_start_to_last_completion_s": round(window_s, 2),
+        "first_to_last_completion_s": round((max(completed) - min(completed)) / 1000, 2),
+        "inbox_load_s": round(load_s, 2),
+        "orchestrator_rss_mib": rss,
+    }
     return steps_per_s, settings, cpu
 
 
@@ -76,15 +82,29 @@ def orchestrator_one_instance(ctx: BenchContext) -> list[Measurement]:
     steps_per_s, settings, cpu = _throughput_run(ctx, 1)
     _one_instance_steps_per_s[ctx.run_id] = steps_per_s
     steps = STEPS_PER_WORKFLOW * ctx.size.workflows
-    note = ("3 x N steps / (first WorkflowStarted.at_ms -> last WorkflowCompleted.at_ms); the N workflows are "
-            "produced to the inbox right after the group is ready; tracing off")
+    note = (
+        "3 x N steps / (first WorkflowStarted.at_ms -> last WorkflowCompleted.at_ms); the N workflows are "
+        "produced to the inbox right after the group is ready; tracing off"
+    )
     return [
-        Measurement("orchestrator steps, 1 instance", "orchestrator steps, 1 instance", steps_per_s, "steps/s",
-                    settings=settings, note=note, compare_to=CEILING),
-        Measurement("orchestrator steps, 1 instance", "CPU per step", 1000 * cpu / steps, "CPU ms/step",
-                    settings={"steps": steps, "cpu_s": round(cpu, 2)},
-                    note="the orchestrator process (/proc/<pid>/stat utime+stime, librdkafka threads included) "
-                         "from the inbox load to the last completion; participants and broker not counted"),
+        Measurement(
+            "orchestrator steps, 1 instance",
+            "orchestrator steps, 1 instance",
+            steps_per_s,
+            "steps/s",
+            settings=settings,
+            note=note,
+            compare_to=CEILING,
+        ),
+        Measurement(
+            "orchestrator steps, 1 instance",
+            "CPU per step",
+            1000 * cpu / steps,
+            "CPU ms/step",
+            settings={"steps": steps, "cpu_s": round(cpu, 2)},
+            note="the orchestrator process (/proc/<pid>/stat utime+stime, librdkafka threads included) "
+            "from the inbox load to the last completion; participants and broker not counted",
+        ),
     ]
 
 
@@ -92,8 +112,17 @@ def orchestrator_two_instances(ctx: BenchContext) -> list[Measurement]:
     steps_per_s, settings, cpu = _throughput_run(ctx, 2)
     settings["cpu_s_both"] = round(cpu, 2)
     note = "two processes in one group, distinct instance ids and state dirs; same clock as the 1-instance row"
-    return [Measurement("orchestrator steps, 2 instances", "orchestrator steps, 2 instances", steps_per_s, "steps/s",
-                        settings=settings, note=note, compare_to=CEILING)]
+    return [
+        Measurement(
+            "orchestrator steps, 2 instances",
+            "orchestrator steps, 2 instances",
+            steps_per_s,
+            "steps/s",
+            settings=settings,
+            note=note,
+            compare_to=CEILING,
+        )
+    ]
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -130,24 +159,49 @@ def step_latency(ctx: BenchContext) -> list[Measurement]:
             watcher.wait_for("StepCompleted", STEPS_PER_WORKFLOW * n, _timeout(n), procs)
     finally:
         watcher.close()
-    scheduled = {(d.value["workflow_id"], d.value["seq"]): int(d.value["at_ms"])
-                 for d in watcher.decoded("StepScheduled") if d.value["attempt"] == 1}
+    scheduled = {
+        (d.value["workflow_id"], d.value["seq"]): int(d.value["at_ms"])
+        for d in watcher.decoded("StepScheduled")
+        if d.value["attempt"] == 1
+    }
     counted = {f"lat-{i}" for i in range(int(n * WARMUP_FRACTION), n)}
-    latencies = sorted(float(d.value["at_ms"]) - scheduled[(d.value["workflow_id"], d.value["seq"])]
-                       for d in watcher.decoded("StepCompleted") if d.value["workflow_id"] in counted)
+    latencies = sorted(
+        float(d.value["at_ms"]) - scheduled[(d.value["workflow_id"], d.value["seq"])]
+        for d in watcher.decoded("StepCompleted")
+        if d.value["workflow_id"] in counted
+    )
     if not latencies:
         raise BenchmarkError("no step latencies measured")
-    settings = {"workflows": n, "counted_steps": len(latencies), "rate_workflows_per_s": round(rate_wps, 1),
-                "achieved_workflows_per_s": round(achieved, 1), "rate_steps_per_s": round(3 * rate_wps, 1),
-                "rate_source": source, "commit_interval_ms": ctx.commit_interval_ms, "echo_poll_ms": ECHO_POLL_MS,
-                "max_ms": latencies[-1], "mean_ms": round(sum(latencies) / len(latencies), 1)}
-    note = ("per step: StepCompleted.at_ms - StepScheduled.at_ms (engine clock, ms resolution): command emitted "
-            "-> its checkpoint commits -> echo replies -> reply handled by the engine; first 10 % = warm-up")
+    settings = {
+        "workflows": n,
+        "counted_steps": len(latencies),
+        "rate_workflows_per_s": round(rate_wps, 1),
+        "achieved_workflows_per_s": round(achieved, 1),
+        "rate_steps_per_s": round(3 * rate_wps, 1),
+        "rate_source": source,
+        "commit_interval_ms": ctx.commit_interval_ms,
+        "echo_poll_ms": ECHO_POLL_MS,
+        "max_ms": latencies[-1],
+        "mean_ms": round(sum(latencies) / len(latencies), 1),
+    }
+    note = (
+        "per step: StepCompleted.at_ms - StepScheduled.at_ms (engine clock, ms resolution): command emitted "
+        "-> its checkpoint commits -> echo replies -> reply handled by the engine; first 10 % = warm-up"
+    )
     name = "step latency at half load"
-    return [Measurement(name, "step latency p50 at half load", _percentile(latencies, 0.50), "ms",
-                        settings=settings, note=note),
-            Measurement(name, "step latency p99 at half load", _percentile(latencies, 0.99), "ms",
-                        settings={"counted_steps": len(latencies)}, note="same run as the p50 row")]
+    return [
+        Measurement(
+            name, "step latency p50 at half load", _percentile(latencies, 0.50), "ms", settings=settings, note=note
+        ),
+        Measurement(
+            name,
+            "step latency p99 at half load",
+            _percentile(latencies, 0.99),
+            "ms",
+            settings={"counted_steps": len(latencies)},
+            note="same run as the p50 row",
+        ),
+    ]
 
 
 def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
@@ -174,18 +228,42 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
     records, seconds = sum(r.records for r in lines), sum(r.seconds for r in lines)
     at_n = f"measured at {n:,} in-flight workflows" + ("" if n == 100_000 else " (not 100k: the run's size)")
     load = {"inflight_workflows": n, "partitions": ctx.size.partitions, "workflow": "start, then wait_signal"}
-    restore_settings = {**load, "changelog_records": records, "restore_s": round(seconds, 2),
-                        "process_start_to_ready_s": round(ready_s, 2),
-                        "per_partition_s": [round(r.seconds, 2) for r in sorted(lines, key=lambda r: r.partition)]}
+    restore_settings = {
+        **load,
+        "changelog_records": records,
+        "restore_s": round(seconds, 2),
+        "process_start_to_ready_s": round(ready_s, 2),
+        "per_partition_s": [round(r.seconds, 2) for r in sorted(lines, key=lambda r: r.partition)],
+    }
     how = "sum of the restarted orchestrator's per-partition RestoreStats (its log), state dir deleted first"
     return [
-        Measurement("restore and RSS", "restore rate", records / max(seconds, 1e-9), "changelog records/s",
-                    settings=restore_settings, note=how),
-        Measurement("restore and RSS", "restore of 100k in-flight workflows", seconds, "s",
-                    settings={"inflight_workflows": n, "changelog_records": records}, note=f"{at_n}; {how}"),
-        Measurement("restore and RSS", "RSS with 100k in-flight idle workflows", rss, "MiB",
-                    settings={**load, "load_s": round(load_s, 1), "cache_size_per_partition": CACHE_SIZE,
-                              "rss_after_restore_mib": round(rss_after, 1)},
-                    note=f"{at_n}; VmRSS of the orchestrator process after the load, settled"),
+        Measurement(
+            "restore and RSS",
+            "restore rate",
+            records / max(seconds, 1e-9),
+            "changelog records/s",
+            settings=restore_settings,
+            note=how,
+        ),
+        Measurement(
+            "restore and RSS",
+            "restore of 100k in-flight workflows",
+            seconds,
+            "s",
+            settings={"inflight_workflows": n, "changelog_records": records},
+            note=f"{at_n}; {how}",
+        ),
+        Measurement(
+            "restore and RSS",
+            "RSS with 100k in-flight idle workflows",
+            rss,
+            "MiB",
+            settings={
+                **load,
+                "load_s": round(load_s, 1),
+                "cache_size_per_partition": CACHE_SIZE,
+                "rss_after_restore_mib": round(rss_after, 1),
+            },
+            note=f"{at_n}; VmRSS of the orchestrator process after the load, settled",
+        ),
     ]
-

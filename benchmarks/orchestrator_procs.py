@@ -87,13 +87,19 @@ class BenchApp:
 
     def env(self, instance_id: str) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "SAGABRIDGE_"))}
-        return {**base, "SAGABRIDGE_APP": self.name, "SAGABRIDGE_BOOTSTRAP_SERVERS": self.ctx.bootstrap,
-                "SAGABRIDGE_INSTANCE_ID": instance_id, "SAGABRIDGE_STATE_DIR": str(self.state_dir(instance_id)),
-                "SAGABRIDGE_COMMAND_TOPIC_TEMPLATE": f"{self.name}.{{service}}.commands",
-                "SAGABRIDGE_COMMIT_INTERVAL_MS": str(self.ctx.commit_interval_ms),
-                "SAGABRIDGE_LOG_LEVEL": "INFO", "OTEL_SDK_DISABLED": "true",
-                # A joining member rebalances the group at the others' next heartbeat (default 3 s).
-                "SAGABRIDGE_KAFKA__HEARTBEAT.INTERVAL.MS": "500"}
+        return {
+            **base,
+            "SAGABRIDGE_APP": self.name,
+            "SAGABRIDGE_BOOTSTRAP_SERVERS": self.ctx.bootstrap,
+            "SAGABRIDGE_INSTANCE_ID": instance_id,
+            "SAGABRIDGE_STATE_DIR": str(self.state_dir(instance_id)),
+            "SAGABRIDGE_COMMAND_TOPIC_TEMPLATE": f"{self.name}.{{service}}.commands",
+            "SAGABRIDGE_COMMIT_INTERVAL_MS": str(self.ctx.commit_interval_ms),
+            "SAGABRIDGE_LOG_LEVEL": "INFO",
+            "OTEL_SDK_DISABLED": "true",
+            # A joining member rebalances the group at the others' next heartbeat (default 3 s).
+            "SAGABRIDGE_KAFKA__HEARTBEAT.INTERVAL.MS": "500",
+        }
 
     def client(self) -> WorkflowClient:
         return WorkflowClient(self.ctx.bootstrap, self.name, serde)
@@ -104,8 +110,9 @@ class BenchApp:
         procs: list[subprocess.Popen[bytes]] = []
         try:
             for service in SERVICES:
-                procs += start_echo_processes(self.ctx.bootstrap, self.command_topic(service),
-                                              self.echo_group(service), poll_ms=poll_ms)
+                procs += start_echo_processes(
+                    self.ctx.bootstrap, self.command_topic(service), self.echo_group(service), poll_ms=poll_ms
+                )
             yield
         finally:
             stop_processes(procs)
@@ -126,9 +133,14 @@ class OrchestratorProc:
     def start(self) -> OrchestratorProc:
         self._log_from = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", "--app", APP_MODULE],
-                                         stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=REPO, env=self.app.env(self.instance_id))
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator.cli", "run", "--app", APP_MODULE],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=REPO,
+                env=self.app.env(self.instance_id),
+            )
         return self
 
     @property
@@ -160,8 +172,9 @@ class OrchestratorProc:
 
 
 @contextlib.contextmanager
-def orchestrators(app: BenchApp, count: int, timeout_s: float = 120,
-                  echo: bool = True) -> Iterator[list[OrchestratorProc]]:
+def orchestrators(
+    app: BenchApp, count: int, timeout_s: float = 120, echo: bool = True
+) -> Iterator[list[OrchestratorProc]]:
     """`count` processes in one group (distinct instance ids and state dirs), yielded once every
     partition is assigned and restored (and, with `echo`, the echo participants' groups are
     stable); terminated on every exit path."""
@@ -177,8 +190,9 @@ def orchestrators(app: BenchApp, count: int, timeout_s: float = 120,
         stopping = time.monotonic()
         stop_processes([p.proc for p in procs if p.proc is not None], timeout_s=60)
         codes = [p.proc.returncode for p in procs if p.proc is not None]
-        app.ctx.log.info("  %d orchestrator(s) stopped in %.1f s, exit codes %s", count,
-                         time.monotonic() - stopping, codes)
+        app.ctx.log.info(
+            "  %d orchestrator(s) stopped in %.1f s, exit codes %s", count, time.monotonic() - stopping, codes
+        )
 
 
 def wait_ready(app: BenchApp, procs: Sequence[OrchestratorProc], timeout_s: float, echo: bool = True) -> None:
@@ -190,8 +204,11 @@ def wait_ready(app: BenchApp, procs: Sequence[OrchestratorProc], timeout_s: floa
         for p in procs:
             p.check_alive()
         restored = {r.partition for p in procs for r in p.restores()}
-        if restored >= set(range(app.partitions)) and all(p.restores() for p in procs) and _groups_stable(
-                admin, groups, app.partitions):
+        if (
+            restored >= set(range(app.partitions))
+            and all(p.restores() for p in procs)
+            and _groups_stable(admin, groups, app.partitions)
+        ):
             time.sleep(0.5)  # the members' assign callbacks (restore) run right after the sync
             return
         time.sleep(0.1)
@@ -207,8 +224,12 @@ def _groups_stable(admin: AdminClient, members: dict[str, int], partitions: int)
         except KafkaException:  # not created yet (no member joined)
             return False
         assigned = [{tp.partition for tp in m.assignment.topic_partitions} for m in desc.members]
-        if (desc.state != ConsumerGroupState.STABLE or len(assigned) != members[group] or not all(assigned)
-                or set().union(*assigned) != set(range(partitions))):
+        if (
+            desc.state != ConsumerGroupState.STABLE
+            or len(assigned) != members[group]
+            or not all(assigned)
+            or set().union(*assigned) != set(range(partitions))
+        ):
             return False
     return True
 
@@ -221,8 +242,14 @@ class EventWatcher:
         self.prefixes = {event_prefix(k): k for k in kinds}
         self.counts = dict.fromkeys(kinds, 0)
         self.values: dict[str, list[bytes]] = {k: [] for k in kinds}
-        self._consumer = Consumer({"bootstrap.servers": app.ctx.bootstrap, "group.id": app.ctx.name("watch"),
-                                   "isolation.level": "read_committed", "enable.auto.commit": False})
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": app.ctx.bootstrap,
+                "group.id": app.ctx.name("watch"),
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
         self._consumer.assign([TopicPartition(app.events_topic, p, OFFSET_BEGINNING) for p in range(app.partitions)])
 
     def poll(self, timeout_s: float = 0.2) -> None:

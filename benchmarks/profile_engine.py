@@ -42,16 +42,26 @@ log = logging.getLogger("benchmarks.profile")
 TOP = 25
 # (label, test on "file:line(function)") in order: the first match wins.
 CATEGORIES: list[tuple[str, Callable[[str], bool]]] = [
-    ("Kafka client calls on the engine thread (incl. waiting for the broker)",
-     lambda f: "cimpl" in f or "confluent_kafka" in f),
-    ("Avro encode/decode (fastavro + orchestrator/serialization)",
-     lambda f: "fastavro" in f or "orchestrator/serialization" in f),
-    ("write buffer of the state txn (orchestrator/state/pending.py, pure Python)",
-     lambda f: "orchestrator/state/pending" in f),
-    ("RocksDB (rocksdict + orchestrator/state)",
-     lambda f: "rocksdict" in f or "Rdict" in f or "orchestrator/state" in f),
-    ("workflow code + coroutine stepping (orchestrator/workflow, asyncio)",
-     lambda f: "orchestrator/workflow" in f or "asyncio" in f or "benchmarks/workflow" in f),
+    (
+        "Kafka client calls on the engine thread (incl. waiting for the broker)",
+        lambda f: "cimpl" in f or "confluent_kafka" in f,
+    ),
+    (
+        "Avro encode/decode (fastavro + orchestrator/serialization)",
+        lambda f: "fastavro" in f or "orchestrator/serialization" in f,
+    ),
+    (
+        "write buffer of the state txn (orchestrator/state/pending.py, pure Python)",
+        lambda f: "orchestrator/state/pending" in f,
+    ),
+    (
+        "RocksDB (rocksdict + orchestrator/state)",
+        lambda f: "rocksdict" in f or "Rdict" in f or "orchestrator/state" in f,
+    ),
+    (
+        "workflow code + coroutine stepping (orchestrator/workflow, asyncio)",
+        lambda f: "orchestrator/workflow" in f or "asyncio" in f or "benchmarks/workflow" in f,
+    ),
     ("tracing (OpenTelemetry, orchestrator/tracing)", lambda f: "opentelemetry" in f or "orchestrator/tracing" in f),
     ("engine logic (orchestrator/engine)", lambda f: "orchestrator/engine" in f),
     ("transport glue (orchestrator/transport)", lambda f: "orchestrator/transport" in f),
@@ -100,21 +110,32 @@ def _observations(stats: pstats.Stats, steps: int, wall: float, thread_cpu: floa
         "RocksDB gets": _calls(stats, "Rdict", "<method 'get' of 'builtins.Rdict' objects>"),
     }
     counts = ", ".join(f"{n / steps:.1f} {what}" for what, n in per_step.items())
-    heavy = sorted(((v[2] / v[1], f) for f, v in raw.items() if v[1] >= 1_000 and v[2] / v[1] > 50e-6),
-                   reverse=True)[:4]
+    heavy = sorted(((v[2] / v[1], f) for f, v in raw.items() if v[1] >= 1_000 and v[2] / v[1] > 50e-6), reverse=True)[
+        :4
+    ]
     busy = thread_cpu / wall
-    verdict = ("the workload is CPU-bound on this one Python thread, not waiting on Kafka" if busy > 0.7
-               else "a good part of the run is spent waiting (broker round trips, consume timeouts)")
-    lines = [f"- The engine thread is on CPU {100 * busy:.0f} % of the wall time: {verdict}.",
-             f"- Per step (workflow start and finish amortized): {counts}; "
-             f"{_calls(stats, 'state_codec.py', 'encode_header') / steps:.1f} workflow-header encodes."]
+    verdict = (
+        "the workload is CPU-bound on this one Python thread, not waiting on Kafka"
+        if busy > 0.7
+        else "a good part of the run is spent waiting (broker round trips, consume timeouts)"
+    )
+    lines = [
+        f"- The engine thread is on CPU {100 * busy:.0f} % of the wall time: {verdict}.",
+        f"- Per step (workflow start and finish amortized): {counts}; "
+        f"{_calls(stats, 'state_codec.py', 'encode_header') / steps:.1f} workflow-header encodes.",
+    ]
     protocol = sum(v[3] for f, v in raw.items() if f[0].endswith("typing.py") and f[2] == "__instancecheck__")
     if protocol > 0.01 * thread_cpu:
-        lines.append(f"- `isinstance` against runtime-checkable Protocols (typing's `__instancecheck__`): "
-                     f"{protocol:.2f} s ({100 * protocol / thread_cpu:.0f} % of the engine thread's CPU).")
+        lines.append(
+            f"- `isinstance` against runtime-checkable Protocols (typing's `__instancecheck__`): "
+            f"{protocol:.2f} s ({100 * protocol / thread_cpu:.0f} % of the engine thread's CPU)."
+        )
     if heavy:
-        lines.append("- Costliest per call (self time, >= 1,000 calls): " + "; ".join(
-            f"`{_where(f)}` {1e6 * t:.0f} us" for t, f in heavy) + ".")
+        lines.append(
+            "- Costliest per call (self time, >= 1,000 calls): "
+            + "; ".join(f"`{_where(f)}` {1e6 * t:.0f} us" for t, f in heavy)
+            + "."
+        )
     return lines
 
 
@@ -131,9 +152,14 @@ def profile(bootstrap: str, workflows: int, partitions: int, out: Path, pstats_o
         try:
             app = BenchApp(ctx, partitions)
             start_workflows(app.client(), WORKFLOW, range(workflows), "wf")
-            settings = OrchestratorSettings(app=app.name, bootstrap_servers=bootstrap, instance_id="profile",
-                                            state_dir=app.state_dir("profile"), commit_interval_ms=commit_interval_ms,
-                                            command_topic_template=f"{app.name}.{{service}}.commands")
+            settings = OrchestratorSettings(
+                app=app.name,
+                bootstrap_servers=bootstrap,
+                instance_id="profile",
+                state_dir=app.state_dir("profile"),
+                commit_interval_ms=commit_interval_ms,
+                command_topic_template=f"{app.name}.{{service}}.commands",
+            )
             orchestrator = Orchestrator(settings, registry, serde=serde)
             watcher = EventWatcher(app, ["WorkflowCompleted"])
             failure: list[BaseException] = []
@@ -166,43 +192,44 @@ def profile(bootstrap: str, workflows: int, partitions: int, out: Path, pstats_o
         stats.dump_stats(pstats_out)
 
 
-def _markdown(stats: pstats.Stats, workflows: int, partitions: int, wall: float, cpu: float,
-              thread_cpu: float) -> str:
+def _markdown(stats: pstats.Stats, workflows: int, partitions: int, wall: float, cpu: float, thread_cpu: float) -> str:
     steps = STEPS_PER_WORKFLOW * workflows
     profiled = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
     cats = _by_category(stats)
     summary = [f"- {label}: {seconds:.2f} s ({100 * seconds / profiled:.0f} %)" for label, seconds in cats]
-    return "\n".join([
-        "# Engine hot-path profile",
-        "",
-        f"`python -m benchmarks.profile_engine --workflows {workflows}`: {workflows:,} 3-step workflows "
-        f"({steps:,} steps) pre-loaded into a {partitions}-partition inbox, echo participants as separate "
-        "processes, one in-process `Orchestrator` under cProfile (wall clock), tracing off. Startup "
-        "(group join, empty restores) is included.",
-        "",
-        f"Wall {wall:.1f} s ({steps / wall:,.0f} steps/s under the profiler); process CPU {cpu:.1f} s, of which "
-        f"the engine thread {thread_cpu:.1f} s and librdkafka's threads plus the watcher thread "
-        f"{cpu - thread_cpu:.1f} s; {1000 * thread_cpu / steps:.2f} engine-thread CPU ms per step "
-        "(profiler overhead included).",
-        "",
-        "## Where the engine thread's time goes (self time by library)",
-        "",
-        *summary,
-        "",
-        *_observations(stats, steps, wall, thread_cpu),
-        "",
-        f"## Top {TOP} by cumulative time",
-        "",
-        _table(stats, "cumulative"),
-        "",
-        f"## Top {TOP} by self time",
-        "",
-        _table(stats, "tottime"),
-        "",
-        "For the raw profile: `python -m benchmarks.profile_engine --pstats /tmp/engine.pstats`, then "
-        "`python -m pstats /tmp/engine.pstats`.",
-        "",
-    ])
+    return "\n".join(
+        [
+            "# Engine hot-path profile",
+            "",
+            f"`python -m benchmarks.profile_engine --workflows {workflows}`: {workflows:,} 3-step workflows "
+            f"({steps:,} steps) pre-loaded into a {partitions}-partition inbox, echo participants as separate "
+            "processes, one in-process `Orchestrator` under cProfile (wall clock), tracing off. Startup "
+            "(group join, empty restores) is included.",
+            "",
+            f"Wall {wall:.1f} s ({steps / wall:,.0f} steps/s under the profiler); process CPU {cpu:.1f} s, of which "
+            f"the engine thread {thread_cpu:.1f} s and librdkafka's threads plus the watcher thread "
+            f"{cpu - thread_cpu:.1f} s; {1000 * thread_cpu / steps:.2f} engine-thread CPU ms per step "
+            "(profiler overhead included).",
+            "",
+            "## Where the engine thread's time goes (self time by library)",
+            "",
+            *summary,
+            "",
+            *_observations(stats, steps, wall, thread_cpu),
+            "",
+            f"## Top {TOP} by cumulative time",
+            "",
+            _table(stats, "cumulative"),
+            "",
+            f"## Top {TOP} by self time",
+            "",
+            _table(stats, "tottime"),
+            "",
+            "For the raw profile: `python -m benchmarks.profile_engine --pstats /tmp/engine.pstats`, then "
+            "`python -m pstats /tmp/engine.pstats`.",
+            "",
+        ]
+    )
 
 
 def main() -> int:

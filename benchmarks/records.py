@@ -94,8 +94,7 @@ def produce_all(bootstrap: str, topic: str, count: int) -> float:
     remaining = producer.flush(120)
     seconds = time.perf_counter() - started
     if remaining or failures:
-        raise BenchmarkError(f"producing to {topic}: {remaining} unflushed, {len(failures)} failed "
-                             f"({failures[:1]})")
+        raise BenchmarkError(f"producing to {topic}: {remaining} unflushed, {len(failures)} failed ({failures[:1]})")
     return (count - 1) / max(seconds, 1e-9)
 
 

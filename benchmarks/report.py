@@ -61,8 +61,11 @@ def render(result: dict[str, Any], json_path: str) -> str:
     groups = {str(c["name"]): str(c["group"]) for c in result["cases"]}
     ceiling = ceiling_value(measurements)
     ceiling_text = f"{_fmt(ceiling)} msgs/s" if ceiling else "not measured in this run"
-    lines = [_HEADER.format(size=result["size"]["name"], started_at=result["started_at"], json_path=json_path,
-                            ceiling=ceiling_text)]
+    lines = [
+        _HEADER.format(
+            size=result["size"]["name"], started_at=result["started_at"], json_path=json_path, ceiling=ceiling_text
+        )
+    ]
     machine = result["machine"]
     lines += ["## Machine and versions", "", "| | |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in machine.items()]
@@ -71,14 +74,22 @@ def render(result: dict[str, Any], json_path: str) -> str:
     lines += [f"| {k} | {v} |" for k, v in result["settings"].items()]
     size = {k: v for k, v in result["size"].items() if k != "name"}
     lines += [f"| size `{result['size']['name']}` | {_settings(size)} |", ""]
-    lines += ["## Results", "", "| group | figure | value | unit | vs ceiling | settings |",
-              "|---|---|---|---|---|---|"]
+    lines += [
+        "## Results",
+        "",
+        "| group | figure | value | unit | vs ceiling | settings |",
+        "|---|---|---|---|---|---|",
+    ]
     lines += [_row(groups.get(m.case, "?"), m, ceiling) for m in measurements]
     lines.append("")
     pending = result.get("pending", [])
     if pending:
-        lines += ["## Not yet measured", "",
-                  "Orchestrator figures of issue 7 whose cases are not registered yet (benchmarks/cases.py):", ""]
+        lines += [
+            "## Not yet measured",
+            "",
+            "Orchestrator figures of issue 7 whose cases are not registered yet (benchmarks/cases.py):",
+            "",
+        ]
         lines += [f"- {name} ({unit})" for name, unit in pending]
         lines.append("")
     lines += ["## Cases", ""]

@@ -23,12 +23,27 @@ STEPS_PER_WORKFLOW = len(SERVICES)
 @workflow(WORKFLOW, registry=registry)
 async def three_steps(ctx: WorkflowContext, order: OrderPlaced) -> None:
     await ctx.call(SERVICES[0], ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity))
-    await ctx.call(SERVICES[1], ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                                              amount_cents=order.amount_cents, currency=order.currency))
-    await ctx.call(SERVICES[2], CreateShipment(order_id=order.order_id, customer_id=order.customer_id,
-                                               sku=order.sku, quantity=order.quantity))
+    await ctx.call(
+        SERVICES[1],
+        ChargePayment(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+        ),
+    )
+    await ctx.call(
+        SERVICES[2],
+        CreateShipment(order_id=order.order_id, customer_id=order.customer_id, sku=order.sku, quantity=order.quantity),
+    )
 
 
 def order(i: int) -> OrderPlaced:
-    return OrderPlaced(order_id=f"bench-{i}", customer_id=f"c-{i % 1000}", sku="sku-1", quantity=1,
-                       amount_cents=1_000 + i % 100, currency="EUR")
+    return OrderPlaced(
+        order_id=f"bench-{i}",
+        customer_id=f"c-{i % 1000}",
+        sku="sku-1",
+        quantity=1,
+        amount_cents=1_000 + i % 100,
+        currency="EUR",
+    )

@@ -53,14 +53,16 @@ class WorkflowClient:
         self.app = app
         self.serde = serde
         self._extra = dict(extra_config or {})
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 2,
-            **PRODUCER_PARTITIONER,
-            **self._extra,
-        })
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+                **PRODUCER_PARTITIONER,
+                **self._extra,
+            }
+        )
 
     @property
     def inbox(self) -> str:
@@ -102,12 +104,16 @@ class WorkflowClient:
         return WorkflowHandle(self, wf_id)
 
     def signal(self, workflow_id: str, name: str, payload: AvroModel | None = None) -> None:
-        self._send(workflow_id, "sagabridge.control.SignalWorkflow", {
-            "workflow_id": workflow_id,
-            "name": name,
-            "payload_schema": payload.avro_schema_name if payload else None,
-            "payload": self.serde.encode(payload.avro_schema_name, payload.to_avro()) if payload else None,
-        })
+        self._send(
+            workflow_id,
+            "sagabridge.control.SignalWorkflow",
+            {
+                "workflow_id": workflow_id,
+                "name": name,
+                "payload_schema": payload.avro_schema_name if payload else None,
+                "payload": self.serde.encode(payload.avro_schema_name, payload.to_avro()) if payload else None,
+            },
+        )
 
     def cancel(self, workflow_id: str, reason: str = "cancelled by client") -> None:
         self._send(workflow_id, "sagabridge.control.CancelWorkflow", {"workflow_id": workflow_id, "reason": reason})
@@ -122,15 +128,19 @@ class WorkflowClient:
         reason: str = "",
     ) -> None:
         """RETRY | SKIP | COMPENSATE | CANCEL a parked instance."""
-        self._send(workflow_id, "sagabridge.control.OperatorAction", {
-            "workflow_id": workflow_id,
-            "action": action.upper(),
-            "seq": seq,
-            "result_schema": result.avro_schema_name if result else None,
-            "result": self.serde.encode(result.avro_schema_name, result.to_avro()) if result else None,
-            "operator": operator,
-            "reason": reason,
-        })
+        self._send(
+            workflow_id,
+            "sagabridge.control.OperatorAction",
+            {
+                "workflow_id": workflow_id,
+                "action": action.upper(),
+                "seq": seq,
+                "result_schema": result.avro_schema_name if result else None,
+                "result": self.serde.encode(result.avro_schema_name, result.to_avro()) if result else None,
+                "operator": operator,
+                "reason": reason,
+            },
+        )
 
     def query(self, workflow_id: str, name: str, timeout_s: float = 30.0) -> Any:
         """Ask a running instance; the answer comes back on the events topic."""
@@ -139,9 +149,16 @@ class WorkflowClient:
         query_id = str(uuid.uuid4())
         reader = EventReader(self, workflow_id)
         try:
-            self._send(workflow_id, "sagabridge.control.QueryWorkflow", {
-                "workflow_id": workflow_id, "query_id": query_id, "name": name, "reply_topic": self.events,
-            })
+            self._send(
+                workflow_id,
+                "sagabridge.control.QueryWorkflow",
+                {
+                    "workflow_id": workflow_id,
+                    "query_id": query_id,
+                    "name": name,
+                    "reply_topic": self.events,
+                },
+            )
             for decoded in reader.read(timeout_s):
                 if decoded.schema_name == "sagabridge.control.QueryResult" and decoded.value["query_id"] == query_id:
                     if not decoded.value["ok"]:

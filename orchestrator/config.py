@@ -20,7 +20,11 @@ from orchestrator.errors import ConfigurationError
 _TOPIC_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
 # Properties the runner owns: letting users override them would break exactly-once.
 _RESERVED_KAFKA = {
-    "transactional.id", "isolation.level", "enable.auto.commit", "group.id", "enable.idempotence",
+    "transactional.id",
+    "isolation.level",
+    "enable.auto.commit",
+    "group.id",
+    "enable.idempotence",
 }
 
 

@@ -311,9 +311,7 @@ class StepFailed(WorkflowError):
 class CompensationFailed(WorkflowError):
     """A saga compensation step failed finally; ``original`` is what triggered compensating."""
 
-    def __init__(
-        self, service: str, command_type: str, error: ErrorInfo, original: BaseException | None
-    ) -> None:
+    def __init__(self, service: str, command_type: str, error: ErrorInfo, original: BaseException | None) -> None:
         self.service = service
         self.command_type = command_type
         self.error = error
@@ -372,9 +370,7 @@ class QueryNotFound(WorkflowError):
         self.workflow_id = workflow_id
         self.name = name
         self.known = known
-        super().__init__(
-            f"workflow {workflow_id!r} has no query handler {name!r}; known: {', '.join(known) or 'none'}"
-        )
+        super().__init__(f"workflow {workflow_id!r} has no query handler {name!r}; known: {', '.join(known) or 'none'}")
 
 
 class WorkflowAuthoringError(WorkflowError):

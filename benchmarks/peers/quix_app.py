@@ -66,9 +66,17 @@ def main() -> None:
     app.run(count=args.count, timeout=60.0, collect=False)
     seconds = time.perf_counter() - first[0] if first else 0.0
     cpu = _cpu() - first[1] if first else 0.0
-    print(json.dumps({"processed": processed[0], "seconds": seconds, "cpu_s": cpu,
-                      "msgs_per_s": processed[0] / seconds if seconds else 0.0,
-                      "quixstreams": version("quixstreams")}))
+    print(
+        json.dumps(
+            {
+                "processed": processed[0],
+                "seconds": seconds,
+                "cpu_s": cpu,
+                "msgs_per_s": processed[0] / seconds if seconds else 0.0,
+                "quixstreams": version("quixstreams"),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,22 @@ from orchestrator.errors import BenchmarkError
 
 
 def _start_server(binary: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    cmd = [str(binary), "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-           "--http-port", str(free_port()), "--metrics-port", str(free_port()), "--log-level", "error"]
+    cmd = [
+        str(binary),
+        "server",
+        "start-dev",
+        "--headless",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+        "--log-level",
+        "error",
+    ]
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
@@ -51,33 +65,83 @@ def temporal(ctx: BenchContext) -> list[Measurement]:
     procs: list[subprocess.Popen[bytes]] = [server]
     try:
         with log.open("ab") as out:
-            worker = subprocess.Popen([str(python), "-m", "benchmarks.peers.temporal_app", "worker",
-                                       "--address", address, "--task-queue", task_queue],
-                                      cwd=REPO, env=peer_env(), stdout=out, stderr=subprocess.STDOUT)
+            worker = subprocess.Popen(
+                [
+                    str(python),
+                    "-m",
+                    "benchmarks.peers.temporal_app",
+                    "worker",
+                    "--address",
+                    address,
+                    "--task-queue",
+                    task_queue,
+                ],
+                cwd=REPO,
+                env=peer_env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         procs.insert(0, worker)
         cpu_before = cpu_seconds(server.pid) + cpu_seconds(worker.pid)
-        result = run_peer_app(python, "benchmarks.peers.temporal_app", [
-            "drive", "--address", address, "--task-queue", task_queue, "--workflows",
-            str(ctx.size.temporal_workflows), "--concurrency", str(concurrency), "--run-id", ctx.run_id,
-        ], timeout_s=1200, log=log)
+        result = run_peer_app(
+            python,
+            "benchmarks.peers.temporal_app",
+            [
+                "drive",
+                "--address",
+                address,
+                "--task-queue",
+                task_queue,
+                "--workflows",
+                str(ctx.size.temporal_workflows),
+                "--concurrency",
+                str(concurrency),
+                "--run-id",
+                ctx.run_id,
+            ],
+            timeout_s=1200,
+            log=log,
+        )
         cpu = cpu_seconds(server.pid) + cpu_seconds(worker.pid) - cpu_before + float(result["driver_cpu_s"])
     finally:
         stop_processes(procs)
     built = f"go install {TEMPORAL_CLI_MODULE}/cmd/temporal@{TEMPORAL_CLI_VERSION} ({WHY_THIS_VERSION})"
-    settings = {"workflows": result["workflows"], "steps_per_workflow": 3, "in_flight": concurrency,
-                "server": f"{cli_version(binary)}, start-dev, in-memory SQLite, loopback", "built": built,
-                "temporalio": result["temporalio"],
-                "latency_p50_ms": round(float(result["latency_p50_ms"]), 1),
-                "latency_p99_ms": round(float(result["latency_p99_ms"]), 1)}
+    settings = {
+        "workflows": result["workflows"],
+        "steps_per_workflow": 3,
+        "in_flight": concurrency,
+        "server": f"{cli_version(binary)}, start-dev, in-memory SQLite, loopback",
+        "built": built,
+        "temporalio": result["temporalio"],
+        "latency_p50_ms": round(float(result["latency_p50_ms"]), 1),
+        "latency_p99_ms": round(float(result["latency_p99_ms"]), 1),
+    }
     note = "in-memory dev server (no durable store), activities in one worker process"
     steps = 3 * (int(result["workflows"]) + int(result["warmup_workflows"]))
     return [
-        Measurement("temporal", "Temporal 3-step workflows", float(result["workflows_per_s"]), "workflows/s",
-                    settings=settings, note=note),
-        Measurement("temporal", "Temporal steps", float(result["steps_per_s"]), "steps/s",
-                    settings={"workflows": result["workflows"], "in_flight": concurrency},
-                    note="3 steps per workflow, same run as the row above", compare_to=CEILING),
-        Measurement("temporal", "Temporal CPU per step", 1000 * cpu / steps, "CPU ms/step",
-                    settings={"steps": steps, "cpu_s": round(cpu, 2)},
-                    note="dev server + worker + driver processes, warm-up included"),
+        Measurement(
+            "temporal",
+            "Temporal 3-step workflows",
+            float(result["workflows_per_s"]),
+            "workflows/s",
+            settings=settings,
+            note=note,
+        ),
+        Measurement(
+            "temporal",
+            "Temporal steps",
+            float(result["steps_per_s"]),
+            "steps/s",
+            settings={"workflows": result["workflows"], "in_flight": concurrency},
+            note="3 steps per workflow, same run as the row above",
+            compare_to=CEILING,
+        ),
+        Measurement(
+            "temporal",
+            "Temporal CPU per step",
+            1000 * cpu / steps,
+            "CPU ms/step",
+            settings={"steps": steps, "cpu_s": round(cpu, 2)},
+            note="dev server + worker + driver processes, warm-up included",
+        ),
     ]

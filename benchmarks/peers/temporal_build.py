@@ -22,8 +22,10 @@ from orchestrator.errors import BenchmarkNotAvailable
 
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli"
 TEMPORAL_CLI_VERSION = "v1.5.1"
-WHY_THIS_VERSION = ("v1.9.1 (newest on the proxy) does not build from it: go.mod replaces "
-                    "github.com/temporalio/cli/cliext => ./cliext, a nested module missing from the module zip")
+WHY_THIS_VERSION = (
+    "v1.9.1 (newest on the proxy) does not build from it: go.mod replaces "
+    "github.com/temporalio/cli/cliext => ./cliext, a nested module missing from the module zip"
+)
 
 
 def binary_path() -> Path:
@@ -46,8 +48,12 @@ def ensure_temporal_cli() -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     target = f"{TEMPORAL_CLI_MODULE}/cmd/temporal@{TEMPORAL_CLI_VERSION}"
-    proc = subprocess.run([_go(), "install", "-trimpath", "-ldflags", "-s -w", target],
-                          env=gotool.go_env(binary_path().parent), capture_output=True, text=True)
+    proc = subprocess.run(
+        [_go(), "install", "-trimpath", "-ldflags", "-s -w", target],
+        env=gotool.go_env(binary_path().parent),
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0 or not path.exists():
         reason = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise BenchmarkNotAvailable(f"`go install {target}` failed: {' '.join(reason)[-400:]}")

@@ -50,8 +50,9 @@ def ensure_peer_venv() -> Path:
     for cmd in steps:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise BenchmarkNotAvailable(f"peers venv: `{' '.join(cmd[-3:])}` failed: "
-                                        f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+            raise BenchmarkNotAvailable(
+                f"peers venv: `{' '.join(cmd[-3:])}` failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
+            )
     marker.write_text(_digest())
     return _python(venv)
 
@@ -64,8 +65,14 @@ def run_peer_app(python: Path, module: str, args: list[str], timeout_s: float, l
     """Run a peer app to completion; its last stdout line is a JSON object with the figures."""
     with log.open("ab") as err:
         try:
-            proc = subprocess.run([str(python), "-m", module, *args], cwd=REPO, env=peer_env(),
-                                  stdout=subprocess.PIPE, stderr=err, timeout=timeout_s)
+            proc = subprocess.run(
+                [str(python), "-m", module, *args],
+                cwd=REPO,
+                env=peer_env(),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                timeout=timeout_s,
+            )
         except subprocess.TimeoutExpired as exc:
             raise BenchmarkError(f"{module} did not finish within {timeout_s:.0f} s (log: {log})") from exc
     lines = proc.stdout.decode(errors="replace").strip().splitlines()

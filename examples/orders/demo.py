@@ -34,8 +34,14 @@ SERVICES = {"inventory": 0.05, "payments": 0.10, "shipping": 0.05}  # transient 
 
 def _spawn(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     out = log.open("ab")
-    return subprocess.Popen([sys.executable, *args], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-                            env={**os.environ, **env}, start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env={**os.environ, **env},
+        start_new_session=True,
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -62,8 +68,9 @@ def main() -> int:
     parser.add_argument("--outage-at", type=float, default=5.0, help="seconds after start the inventory goes down")
     parser.add_argument("--outage-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=240.0)
-    parser.add_argument("--bootstrap-servers",
-                        default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", "127.0.0.1:19092"))
+    parser.add_argument(
+        "--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    )
     args = parser.parse_args()
 
     app = f"demo-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
@@ -73,9 +80,14 @@ def main() -> int:
 
     admin = KafkaAdmin(bootstrap)
     topic_set = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
-    topic_set = topic_set.model_copy(update={"topics": tuple(
-        t.model_copy(update={"name": f"{app}.{t.name}"}) if t.role is TopicRole.COMMANDS else t
-        for t in topic_set.topics)})
+    topic_set = topic_set.model_copy(
+        update={
+            "topics": tuple(
+                t.model_copy(update={"name": f"{app}.{t.name}"}) if t.role is TopicRole.COMMANDS else t
+                for t in topic_set.topics
+            )
+        }
+    )
     report = apply(admin, topic_set)
     print(f"topics: created {len(report.created)}")
 
@@ -86,11 +98,15 @@ def main() -> int:
         "SAGABRIDGE_COMMAND_TOPIC_TEMPLATE": f"{app}.{{service}}.commands",
         "SAGABRIDGE_LOG_LEVEL": "WARNING",
     }
-    orchestrator = _spawn(["-m", "orchestrator.cli", "run", "--app", "examples.orders.workflows"],
-                          workdir / "orchestrator.log", env)
+    orchestrator = _spawn(
+        ["-m", "orchestrator.cli", "run", "--app", "examples.orders.workflows"], workdir / "orchestrator.log", env
+    )
     services = {
-        name: _spawn(["-m", "examples.orders.services", name, "--app", app, "--failure-rate", str(rate),
-                      "--latency-ms", "10"], workdir / f"{name}.log", env)
+        name: _spawn(
+            ["-m", "examples.orders.services", name, "--app", app, "--failure-rate", str(rate), "--latency-ms", "10"],
+            workdir / f"{name}.log",
+            env,
+        )
         for name, rate in SERVICES.items()
     }
 
@@ -111,8 +127,14 @@ def main() -> int:
             customer = f"declined-{i}" if declined else f"customer-{i % 37}"
             if declined:
                 expected_declines.add(order_id)
-            order = OrderPlaced(order_id=order_id, customer_id=customer, sku=f"sku-{i % 11}",
-                                quantity=1 + i % 3, amount_cents=1000 + i, currency="EUR")
+            order = OrderPlaced(
+                order_id=order_id,
+                customer_id=customer,
+                sku=f"sku-{i % 11}",
+                quantity=1 + i % 3,
+                amount_cents=1000 + i,
+                currency="EUR",
+            )
             client.start("order-fulfilment", order, workflow_id=order_id, flush=False)
             started_at[order_id] = time.time()
             placed += 1
@@ -139,8 +161,20 @@ def main() -> int:
                 print(f"\ninventory DOWN for {args.outage_seconds:.0f}s (commands wait in Kafka)")
             elif outage == "down" and now >= args.outage_at + args.outage_seconds:
                 services["inventory"] = _spawn(
-                    ["-m", "examples.orders.services", "inventory", "--app", app, "--failure-rate",
-                     str(SERVICES["inventory"]), "--latency-ms", "10"], workdir / "inventory.log", env)
+                    [
+                        "-m",
+                        "examples.orders.services",
+                        "inventory",
+                        "--app",
+                        app,
+                        "--failure-rate",
+                        str(SERVICES["inventory"]),
+                        "--latency-ms",
+                        "10",
+                    ],
+                    workdir / "inventory.log",
+                    env,
+                )
                 outage = "over"
                 print("\ninventory back UP")
             for msg in consumer.consume(500, 0.5):

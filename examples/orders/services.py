@@ -51,9 +51,17 @@ class Knobs:
 
 def build_service(name: str, app: str, bootstrap: str, knobs: Knobs, concurrency: int) -> Service:
     serde = make_serde("single-object", SchemaRepository())
-    service = Service(name, bootstrap, serde, command_topic=f"{app}.{name}.commands",
-                      group_id=f"{app}-{name}", concurrency=concurrency, dlq_topic=f"{app}.dlq")
+    service = Service(
+        name,
+        bootstrap,
+        serde,
+        command_topic=f"{app}.{name}.commands",
+        group_id=f"{app}-{name}",
+        concurrency=concurrency,
+        dlq_topic=f"{app}.dlq",
+    )
     if name == "inventory":
+
         @service.handler(ReserveStock)
         async def reserve(cmd: ReserveStock, ctx: CommandContext) -> StockReserved:
             await knobs.work("reserve")
@@ -64,19 +72,22 @@ def build_service(name: str, app: str, bootstrap: str, knobs: Knobs, concurrency
             await knobs.work("release")
             return StockReleased(reservation_id=cmd.reservation_id)
     elif name == "payments":
+
         @service.handler(ChargePayment)
         async def charge(cmd: ChargePayment, ctx: CommandContext) -> PaymentCharged:
             if cmd.customer_id.startswith(DECLINED_CUSTOMER_PREFIX):
                 raise PaymentDeclined(f"card of {cmd.customer_id} declined")
             await knobs.work("charge")
-            return PaymentCharged(payment_id=f"pay-{ctx.command_id}", order_id=cmd.order_id,
-                                  amount_cents=cmd.amount_cents)
+            return PaymentCharged(
+                payment_id=f"pay-{ctx.command_id}", order_id=cmd.order_id, amount_cents=cmd.amount_cents
+            )
 
         @service.handler(RefundPayment)
         async def refund(cmd: RefundPayment, ctx: CommandContext) -> PaymentRefunded:
             await knobs.work("refund")
             return PaymentRefunded(payment_id=cmd.payment_id, refund_id=f"ref-{uuid.uuid4().hex[:8]}")
     elif name == "shipping":
+
         @service.handler(CreateShipment)
         async def ship(cmd: CreateShipment, ctx: CommandContext) -> ShipmentCreated:
             await knobs.work("ship")
@@ -95,8 +106,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("service", choices=["inventory", "payments", "shipping"])
     parser.add_argument("--app", required=True, help="demo app name (topic prefix)")
-    parser.add_argument("--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS",
-                                                                      "127.0.0.1:19092"))
+    parser.add_argument(
+        "--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    )
     parser.add_argument("--failure-rate", type=float, default=0.0, help="transient failures, 0..1")
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -105,8 +117,13 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     # Off unless OTEL_* say so (make demo sets the OTLP endpoint when a local Jaeger is running).
     tracing.setup_tracing(args.service)
-    service = build_service(args.service, args.app, args.bootstrap_servers,
-                            Knobs(args.failure_rate, args.latency_ms, args.seed), args.concurrency)
+    service = build_service(
+        args.service,
+        args.app,
+        args.bootstrap_servers,
+        Knobs(args.failure_rate, args.latency_ms, args.seed),
+        args.concurrency,
+    )
 
     def graceful(_signum: int, _frame: FrameType | None) -> None:
         service.stop()

@@ -1,6 +1,6 @@
 """The order-fulfilment saga: reserve stock, charge, ship; undo in reverse on failure.
 
-    orchestrator run --app examples.orders.workflows --name <app>
+orchestrator run --app examples.orders.workflows --name <app>
 """
 
 from __future__ import annotations
@@ -34,36 +34,65 @@ async def fulfil_order(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilm
         stock = await ctx.call(
             "inventory",
             ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
-            result=StockReserved, retry=STEP_RETRY, start_to_close=ATTEMPT_TIMEOUT, schedule_to_close=STEP_DEADLINE,
+            result=StockReserved,
+            retry=STEP_RETRY,
+            start_to_close=ATTEMPT_TIMEOUT,
+            schedule_to_close=STEP_DEADLINE,
         )
         saga.add_compensation(
-            "inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id),
-            retry=STEP_RETRY, start_to_close=ATTEMPT_TIMEOUT,
+            "inventory",
+            ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id),
+            retry=STEP_RETRY,
+            start_to_close=ATTEMPT_TIMEOUT,
         )
         payment = await ctx.call(
             "payments",
-            ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                          amount_cents=order.amount_cents, currency=order.currency),
-            result=PaymentCharged, retry=STEP_RETRY, start_to_close=ATTEMPT_TIMEOUT, schedule_to_close=STEP_DEADLINE,
+            ChargePayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+            ),
+            result=PaymentCharged,
+            retry=STEP_RETRY,
+            start_to_close=ATTEMPT_TIMEOUT,
+            schedule_to_close=STEP_DEADLINE,
         )
         saga.add_compensation(
-            "payments", RefundPayment(payment_id=payment.payment_id, order_id=order.order_id,
-                                      amount_cents=order.amount_cents),
-            retry=STEP_RETRY, start_to_close=ATTEMPT_TIMEOUT,
+            "payments",
+            RefundPayment(payment_id=payment.payment_id, order_id=order.order_id, amount_cents=order.amount_cents),
+            retry=STEP_RETRY,
+            start_to_close=ATTEMPT_TIMEOUT,
         )
         shipment = await ctx.call(
             "shipping",
-            CreateShipment(order_id=order.order_id, customer_id=order.customer_id, sku=order.sku,
-                           quantity=order.quantity),
-            result=ShipmentCreated, retry=STEP_RETRY, start_to_close=ATTEMPT_TIMEOUT, schedule_to_close=STEP_DEADLINE,
+            CreateShipment(
+                order_id=order.order_id, customer_id=order.customer_id, sku=order.sku, quantity=order.quantity
+            ),
+            result=ShipmentCreated,
+            retry=STEP_RETRY,
+            start_to_close=ATTEMPT_TIMEOUT,
+            schedule_to_close=STEP_DEADLINE,
         )
         saga.add_compensation(
-            "shipping", CancelShipment(shipment_id=shipment.shipment_id, order_id=order.order_id),
-            retry=STEP_RETRY, start_to_close=ATTEMPT_TIMEOUT,
+            "shipping",
+            CancelShipment(shipment_id=shipment.shipment_id, order_id=order.order_id),
+            retry=STEP_RETRY,
+            start_to_close=ATTEMPT_TIMEOUT,
         )
     # Choreography out: other services learn about the order from an event, not a command.
-    ctx.publish(CustomerNotified(order_id=order.order_id, customer_id=order.customer_id, channel="email",
-                                 message=f"Your order {order.order_id} is on its way"))
-    return OrderFulfilment(order_id=order.order_id, reservation_id=stock.reservation_id,
-                           payment_id=payment.payment_id, shipment_id=shipment.shipment_id,
-                           fulfilled_at_ms=int(ctx.now().timestamp() * 1000))
+    ctx.publish(
+        CustomerNotified(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            channel="email",
+            message=f"Your order {order.order_id} is on its way",
+        )
+    )
+    return OrderFulfilment(
+        order_id=order.order_id,
+        reservation_id=stock.reservation_id,
+        payment_id=payment.payment_id,
+        shipment_id=shipment.shipment_id,
+        fulfilled_at_ms=int(ctx.now().timestamp() * 1000),
+    )

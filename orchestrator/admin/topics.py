@@ -77,7 +77,7 @@ def load_topic_set(path: Path, app: str | None = None, partitions: int | None = 
         raise ConfigurationError("topics file", f"{path} is not valid TOML ({exc})", "fix the syntax") from exc
     app_name = app or raw.get("app", {}).get("name")
     if not app_name:
-        raise ConfigurationError("app.name", f"{path} names no app", "add [app] name = \"...\" or pass --app")
+        raise ConfigurationError("app.name", f"{path} names no app", 'add [app] name = "..." or pass --app')
     specs = []
     for entry in raw.get("topic", []):
         entry = dict(entry)
@@ -92,8 +92,9 @@ def load_topic_set(path: Path, app: str | None = None, partitions: int | None = 
 
 class AdminPort(Protocol):
     def describe(self, names: Sequence[str], timeout_s: float = ...) -> dict[str, TopicDescription]: ...
-    def create(self, name: str, partitions: int, replication_factor: int, config: Mapping[str, str],
-               timeout_s: float = ...) -> None: ...
+    def create(
+        self, name: str, partitions: int, replication_factor: int, config: Mapping[str, str], timeout_s: float = ...
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -127,8 +128,7 @@ def diff(spec: TopicSpec, live: TopicDescription) -> list[Drift]:
     if spec.partitions != live.partitions:
         drift.append(Drift(spec.name, "partitions", str(spec.partitions), str(live.partitions)))
     if spec.replication_factor != live.replication_factor:
-        drift.append(Drift(spec.name, "replication_factor", str(spec.replication_factor),
-                           str(live.replication_factor)))
+        drift.append(Drift(spec.name, "replication_factor", str(spec.replication_factor), str(live.replication_factor)))
     for key, value in sorted(spec.config.items()):
         actual = live.config.get(key)
         if actual != value:

@@ -45,13 +45,25 @@ def _run(args: argparse.Namespace) -> int:
     if args.dev_command == "fetch":
         kafka = artifacts.fetch_kafka()
         registry = artifacts.fetch_apicurio()
-        print(json.dumps({"kafka": str(kafka.path), "kafka_download_s": round(kafka.seconds, 1),
-                          "registry": str(registry.path), "registry_download_s": round(registry.seconds, 1)}))
+        print(
+            json.dumps(
+                {
+                    "kafka": str(kafka.path),
+                    "kafka_download_s": round(kafka.seconds, 1),
+                    "registry": str(registry.path),
+                    "registry_download_s": round(registry.seconds, 1),
+                }
+            )
+        )
         return 0
     if args.dev_command == "up":
         times = stack.up(with_registry=not args.no_registry)
-        print(json.dumps({"bootstrap_servers": stack.bootstrap_servers, "registry_url": stack.registry_url,
-                          **asdict(times)}, indent=2))
+        print(
+            json.dumps(
+                {"bootstrap_servers": stack.bootstrap_servers, "registry_url": stack.registry_url, **asdict(times)},
+                indent=2,
+            )
+        )
         print(f"export SAGABRIDGE_BOOTSTRAP_SERVERS={stack.bootstrap_servers}")
         print(f"export SAGABRIDGE_SCHEMA_REGISTRY_URL={stack.registry_url}")
         return 0

@@ -105,8 +105,9 @@ class JaegerStatus:
 class LocalJaeger:
     """Idempotent lifecycle of one named Jaeger; `up` twice leaves one process."""
 
-    def __init__(self, name: str = "dev", ports: JaegerPorts | None = None, root: Path | None = None,
-                 max_traces: int = 100_000) -> None:
+    def __init__(
+        self, name: str = "dev", ports: JaegerPorts | None = None, root: Path | None = None, max_traces: int = 100_000
+    ) -> None:
         self.directory = (root or cache_root() / "jaeger" / "run") / name
         self.ports = ports or self._saved_ports() or JaegerPorts()
         self.max_traces = max_traces
@@ -142,8 +143,10 @@ class LocalJaeger:
         binary = build_jaeger().path
         busy = [f"{name}={port}" for name, port in asdict(self.ports).items() if processes.port_open("127.0.0.1", port)]
         if busy:
-            raise JaegerError(f"ports already in use: {', '.join(busy)}; another Jaeger/collector runs? "
-                              f"Stop it, or pick other ports (orchestrator jaeger up --help)")
+            raise JaegerError(
+                f"ports already in use: {', '.join(busy)}; another Jaeger/collector runs? "
+                f"Stop it, or pick other ports (orchestrator jaeger up --help)"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         (self.directory / "jaeger.json").write_text(json.dumps({"ports": asdict(self.ports)}))
         config = self.directory / "config.yaml"
@@ -158,8 +161,9 @@ class LocalJaeger:
 
     def status(self) -> JaegerStatus:
         pid = processes.read_pid(self._pid_file)
-        return JaegerStatus(pid is not None and self.ready(), self.query_url, self.otlp_endpoint,
-                            str(self.directory), pid)
+        return JaegerStatus(
+            pid is not None and self.ready(), self.query_url, self.otlp_endpoint, str(self.directory), pid
+        )
 
     def ready(self) -> bool:
         """Query API answers and the OTLP HTTP receiver accepts connections."""
@@ -193,8 +197,9 @@ class LocalJaeger:
         data = (body or {}).get("data") or []
         return data[0] if data else None
 
-    def wait_for_trace(self, trace_id: str, services: set[str], min_spans: int = 1,
-                       timeout_s: float = 30.0) -> dict[str, Any]:
+    def wait_for_trace(
+        self, trace_id: str, services: set[str], min_spans: int = 1, timeout_s: float = 30.0
+    ) -> dict[str, Any]:
         """Poll until the trace holds spans of every service in `services` (export is asynchronous)."""
         deadline = time.monotonic() + timeout_s
         found: dict[str, Any] | None = None
@@ -204,12 +209,17 @@ class LocalJaeger:
                 return found
             time.sleep(0.25)
         seen = sorted(trace_services(found)) if found else []
-        raise JaegerError(f"trace {trace_id} not complete after {timeout_s:.0f}s: services {seen}, "
-                          f"wanted {sorted(services)}; log {self.log_file}")
+        raise JaegerError(
+            f"trace {trace_id} not complete after {timeout_s:.0f}s: services {seen}, "
+            f"wanted {sorted(services)}; log {self.log_file}"
+        )
 
 
 def trace_services(trace: dict[str, Any]) -> set[str]:
     """service.name of every process that contributed a span to a query-API trace."""
     processes_by_id = trace.get("processes") or {}
-    return {str(processes_by_id[s["processID"]]["serviceName"]) for s in trace.get("spans") or []
-            if s.get("processID") in processes_by_id}
+    return {
+        str(processes_by_id[s["processID"]]["serviceName"])
+        for s in trace.get("spans") or []
+        if s.get("processID") in processes_by_id
+    }

@@ -83,8 +83,10 @@ def _check_go(module_dir: Path, have: str) -> None:
     match = re.search(r"^go (\d+\.\d+(?:\.\d+)?)", gomod, re.MULTILINE)
     need = match.group(1) if match else "1.0"
     if _version_tuple(have) < _version_tuple(need):
-        raise JaegerError(f"Jaeger {JAEGER_VERSION} needs Go >= {need}, installed is go{have}. "
-                          f"Fix: install a newer Go (GOTOOLCHAIN=local is set on purpose: no silent downloads)")
+        raise JaegerError(
+            f"Jaeger {JAEGER_VERSION} needs Go >= {need}, installed is go{have}. "
+            f"Fix: install a newer Go (GOTOOLCHAIN=local is set on purpose: no silent downloads)"
+        )
 
 
 def _marker() -> Path:
@@ -113,8 +115,19 @@ def build_jaeger(force: bool = False) -> BuildResult:
     out = binary_path()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".jaeger.{os.getpid()}.tmp")
-    _run([go, "build", "-trimpath", "-ldflags", f"-s -w -X {_VERSION_VAR}={JAEGER_VERSION}", "-o", str(tmp),
-          "./cmd/jaeger"], cwd=module_dir)
+    _run(
+        [
+            go,
+            "build",
+            "-trimpath",
+            "-ldflags",
+            f"-s -w -X {_VERSION_VAR}={JAEGER_VERSION}",
+            "-o",
+            str(tmp),
+            "./cmd/jaeger",
+        ],
+        cwd=module_dir,
+    )
     tmp.replace(out)
     seconds = time.monotonic() - started
     result = BuildResult(out, seconds, False, have, out.stat().st_size)

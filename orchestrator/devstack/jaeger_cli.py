@@ -27,18 +27,29 @@ def add_jaeger_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         if name == "up":
             defaults = JaegerPorts()
             for field, default in asdict(defaults).items():
-                cmd.add_argument(f"--{field.replace('_', '-')}-port", dest=field, type=int, default=None,
-                                 help=f"default {default}")
+                cmd.add_argument(
+                    f"--{field.replace('_', '-')}-port", dest=field, type=int, default=None, help=f"default {default}"
+                )
         cmd.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.jaeger_command == "build":
         result = build_jaeger(force=args.force)
-        print(json.dumps({"binary": str(result.path), "version": JAEGER_VERSION,
-                          "module": f"{JAEGER_MODULE}@{JAEGER_MODULE_VERSION}", "go": result.go_version,
-                          "build_s": round(result.seconds, 1), "cached": result.cached,
-                          "size_mb": round(result.size_bytes / 1e6, 1)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "binary": str(result.path),
+                    "version": JAEGER_VERSION,
+                    "module": f"{JAEGER_MODULE}@{JAEGER_MODULE_VERSION}",
+                    "go": result.go_version,
+                    "build_s": round(result.seconds, 1),
+                    "cached": result.cached,
+                    "size_mb": round(result.size_bytes / 1e6, 1),
+                },
+                indent=2,
+            )
+        )
         return 0
     if args.jaeger_command == "up":
         chosen = {k: getattr(args, k) for k in asdict(JaegerPorts()) if getattr(args, k) is not None}
@@ -46,8 +57,17 @@ def _run(args: argparse.Namespace) -> int:
         if chosen:
             jaeger = LocalJaeger(args.name, JaegerPorts(**{**asdict(jaeger.ports), **chosen}))
         seconds = jaeger.up()
-        print(json.dumps({"query_url": jaeger.query_url, "otlp_endpoint": jaeger.otlp_endpoint,
-                          "start_s": round(seconds, 1), "log": str(jaeger.log_file)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "query_url": jaeger.query_url,
+                    "otlp_endpoint": jaeger.otlp_endpoint,
+                    "start_s": round(seconds, 1),
+                    "log": str(jaeger.log_file),
+                },
+                indent=2,
+            )
+        )
         print(f"export OTEL_EXPORTER_OTLP_ENDPOINT={jaeger.otlp_endpoint}")
         print(f"# Jaeger UI: {jaeger.query_url}")
         return 0

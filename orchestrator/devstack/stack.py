@@ -176,8 +176,9 @@ class LocalStack:
 
             fmt = subprocess.run(
                 # `--cluster-id=` form: a base64 id may start with '-', which argparse would take for a flag
-                self._java_cmd(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                               "--config", str(config)),
+                self._java_cmd(
+                    libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(config)
+                ),
                 capture_output=True,
                 text=True,
             )

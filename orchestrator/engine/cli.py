@@ -20,8 +20,12 @@ from orchestrator.workflow import WorkflowRegistry
 
 def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = subparsers.add_parser("run", help="run the orchestrator for an application module")
-    run.add_argument("--app", dest="module", required=True,
-                     help="python module defining workflows (its `registry`, or the default registry)")
+    run.add_argument(
+        "--app",
+        dest="module",
+        required=True,
+        help="python module defining workflows (its `registry`, or the default registry)",
+    )
     run.add_argument("--config", type=Path, default=None, help="TOML settings file")
     run.add_argument("--name", dest="app_name", default=None, help="application name (topic prefix)")
     run.add_argument("--instance-id", default=None)
@@ -88,8 +92,9 @@ def _run(args: argparse.Namespace) -> int:
     from orchestrator import tracing
     from orchestrator.engine.runner import Orchestrator
 
-    logging.basicConfig(level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     settings = _settings(args)
     orchestrator = Orchestrator(settings, load_registry(args.module))
 
@@ -136,8 +141,13 @@ def _workflows(args: argparse.Namespace) -> int:
         client.operator_action(args.workflow_id, cmd, seq=args.seq, reason=args.reason)
     elif cmd == "skip":
         result_model = _model(args.result_schema, "--result-schema")
-        client.operator_action(args.workflow_id, cmd, seq=args.seq, reason=args.reason,
-                               result=result_model.from_avro(json.loads(args.result)))
+        client.operator_action(
+            args.workflow_id,
+            cmd,
+            seq=args.seq,
+            reason=args.reason,
+            result=result_model.from_avro(json.loads(args.result)),
+        )
     elif cmd == "list":
         for wf_id, (status, event) in sorted(client.list_workflows(args.timeout).items()):
             print(f"{wf_id}\t{status}\t{event.get('workflow_type', '')}")

@@ -108,6 +108,11 @@ class ControlHandlers:
                 ok = True
             except Exception as exc:  # QueryNotFound or a failing handler: the asker gets the error
                 error = f"{type(exc).__name__}: {exc}"
-        value = {"workflow_id": msg.workflow_id, "query_id": msg.query_id, "ok": ok,
-                 "result_json": result_json, "error": error}
+        value = {
+            "workflow_id": msg.workflow_id,
+            "query_id": msg.query_id,
+            "ok": ok,
+            "result_json": result_json,
+            "error": error,
+        }
         t.out.to_topic(msg.reply_topic, msg.workflow_id, QUERY_RESULT_SCHEMA, value)

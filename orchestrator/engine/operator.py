@@ -108,6 +108,11 @@ class OperatorHandlers:
 
     def _applied(self, t: Turn, run: Run, msg: OperatorMsg) -> None:
         t.out.event(
-            "OperatorActionApplied", run.header, t.now_ms,
-            action=msg.action, seq=msg.seq, operator=msg.operator, reason=msg.reason,
+            "OperatorActionApplied",
+            run.header,
+            t.now_ms,
+            action=msg.action,
+            seq=msg.seq,
+            operator=msg.operator,
+            reason=msg.reason,
         )

@@ -78,8 +78,12 @@ class Orchestrator:
         self._producer = TransactionalProducer(s.bootstrap_servers, s.transactional_id, s.kafka)
         self._producer.init()
         self._consumer = InboxConsumer(
-            s.bootstrap_servers, s.group, s.inbox_topic,
-            on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost,
+            s.bootstrap_servers,
+            s.group,
+            s.inbox_topic,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
             extra_config=s.kafka,
         )
         self._checkpointer = Checkpointer(self._producer, self._consumer, s.changelog_topic, self._fault_hook)
@@ -176,12 +180,21 @@ class Orchestrator:
                 self.restore_stats.append(stats)
                 log.info("partition %d restored: %s", p, stats)
                 engine = PartitionEngine(
-                    topics=self._topics, registry=self.registry, serde=self.serde, partition=p,
-                    cache_size=s.cache_size, retention_ms=s.retention_ms, consumer_group=s.group,
+                    topics=self._topics,
+                    registry=self.registry,
+                    serde=self.serde,
+                    partition=p,
+                    cache_size=s.cache_size,
+                    retention_ms=s.retention_ms,
+                    consumer_group=s.group,
                 )
                 self.slots[p] = PartitionSlot(
-                    partition=p, store=store, engine=engine, txn=store.begin(),
-                    committed_position=committed.get(p), position=committed.get(p),
+                    partition=p,
+                    store=store,
+                    engine=engine,
+                    txn=store.begin(),
+                    committed_position=committed.get(p),
+                    position=committed.get(p),
                 )
         finally:
             restorer.close()

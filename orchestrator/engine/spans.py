@@ -78,20 +78,29 @@ def command_trace_headers(header: Header, step: StepRecord) -> list[tuple[str, s
     return [(name, source[name]) for name in _W3C if name in source]
 
 
-def close_attempt(t: Turn, header: Header, step: StepRecord, outcome: str,
-                  error: StepErrorValue | None = None) -> None:
+def close_attempt(t: Turn, header: Header, step: StepRecord, outcome: str, error: StepErrorValue | None = None) -> None:
     """Queue the current attempt's span (if it is still open) and forget its carrier."""
     carrier = step.trace_context
     if TRACEPARENT not in carrier:
         return
     step.trace_context = {}
     t.spans.defer(
-        tracing.close_step_attempt, carrier, step_name=step_name(step), workflow_type=header.workflow_type,
-        workflow_id=header.workflow_id, topic=t.out.topics.command_topic(step.service), attempt_no=step.attempt,
-        command_id=step.command_id, outcome=outcome, seq=step.seq, command_type=step.command_type,
-        compensation=step.compensation, error_type=None if error is None else error.error_type,
+        tracing.close_step_attempt,
+        carrier,
+        step_name=step_name(step),
+        workflow_type=header.workflow_type,
+        workflow_id=header.workflow_id,
+        topic=t.out.topics.command_topic(step.service),
+        attempt_no=step.attempt,
+        command_id=step.command_id,
+        outcome=outcome,
+        seq=step.seq,
+        command_type=step.command_type,
+        compensation=step.compensation,
+        error_type=None if error is None else error.error_type,
         error_message=None if error is None else error.message,
-        reply_headers=None if t.record is None else t.record.headers, end_ns=time.time_ns(),
+        reply_headers=None if t.record is None else t.record.headers,
+        end_ns=time.time_ns(),
     )
 
 
@@ -106,9 +115,16 @@ def retry_fired(t: Turn, header: Header, step: StepRecord) -> None:
     raw = step.trace_context.get(RETRY_SET_NS)
     if raw is None or not raw.isdigit():
         return
-    t.spans.defer(tracing.record_wait, dict(header.trace_context), "timer", f"retry {step_name(step)}",
-                  workflow_type=header.workflow_type, workflow_id=header.workflow_id, start_ns=int(raw),
-                  end_ns=time.time_ns())
+    t.spans.defer(
+        tracing.record_wait,
+        dict(header.trace_context),
+        "timer",
+        f"retry {step_name(step)}",
+        workflow_type=header.workflow_type,
+        workflow_id=header.workflow_id,
+        start_ns=int(raw),
+        end_ns=time.time_ns(),
+    )
 
 
 def timer_fired(t: Turn, header: Header, set_at_ms: int | None) -> None:
@@ -117,8 +133,16 @@ def timer_fired(t: Turn, header: Header, set_at_ms: int | None) -> None:
         return
     end = time.time_ns()
     start = end if set_at_ms is None else min(end, set_at_ms * 1_000_000)
-    t.spans.defer(tracing.record_wait, dict(header.trace_context), "timer", "sleep",
-                  workflow_type=header.workflow_type, workflow_id=header.workflow_id, start_ns=start, end_ns=end)
+    t.spans.defer(
+        tracing.record_wait,
+        dict(header.trace_context),
+        "timer",
+        "sleep",
+        workflow_type=header.workflow_type,
+        workflow_id=header.workflow_id,
+        start_ns=start,
+        end_ns=end,
+    )
 
 
 def signal_received(t: Turn, header: Header, name: str) -> None:
@@ -126,8 +150,16 @@ def signal_received(t: Turn, header: Header, name: str) -> None:
     if not tracing.tracing_enabled():
         return
     now = time.time_ns()
-    t.spans.defer(tracing.record_wait, dict(header.trace_context), "signal", name,
-                  workflow_type=header.workflow_type, workflow_id=header.workflow_id, start_ns=now, end_ns=now)
+    t.spans.defer(
+        tracing.record_wait,
+        dict(header.trace_context),
+        "signal",
+        name,
+        workflow_type=header.workflow_type,
+        workflow_id=header.workflow_id,
+        start_ns=now,
+        end_ns=now,
+    )
 
 
 def run_finished(t: Turn, header: Header, status: str, error: StepErrorValue | None) -> None:
@@ -135,10 +167,16 @@ def run_finished(t: Turn, header: Header, status: str, error: StepErrorValue | N
     if not tracing.tracing_enabled():
         return
     failed = error is not None and status in ("failed", "compensated")
-    t.spans.defer(tracing.close_run, dict(header.trace_context), workflow_type=header.workflow_type,
-                  workflow_id=header.workflow_id, status=status,
-                  error_type=error.error_type if failed and error is not None else None,
-                  error_message=error.message if failed and error is not None else None, end_ns=time.time_ns())
+    t.spans.defer(
+        tracing.close_run,
+        dict(header.trace_context),
+        workflow_type=header.workflow_type,
+        workflow_id=header.workflow_id,
+        status=status,
+        error_type=error.error_type if failed and error is not None else None,
+        error_message=error.message if failed and error is not None else None,
+        end_ns=time.time_ns(),
+    )
 
 
 def activation(t: Turn, header: Header, reason: str, start_ns: int, group: str | None) -> None:
@@ -147,20 +185,45 @@ def activation(t: Turn, header: Header, reason: str, start_ns: int, group: str |
     when the clock caused it."""
     if not tracing.tracing_enabled():
         return
-    t.spans.defer(_record_activation, dict(header.trace_context), header.workflow_type, header.workflow_id,
-                  reason, start_ns, time.time_ns(), t.record, group)
+    t.spans.defer(
+        _record_activation,
+        dict(header.trace_context),
+        header.workflow_type,
+        header.workflow_id,
+        reason,
+        start_ns,
+        time.time_ns(),
+        t.record,
+        group,
+    )
 
 
-def _record_activation(run: Mapping[str, str], workflow_type: str, workflow_id: str, reason: str,
-                       start_ns: int, end_ns: int, record: InboundRecord | None, group: str | None) -> None:
-    extra: dict[str, AttributeValue] = workflow_attributes(workflow_type, workflow_id,
-                                                           {attr.ACTIVATION_REASON: reason})
+def _record_activation(
+    run: Mapping[str, str],
+    workflow_type: str,
+    workflow_id: str,
+    reason: str,
+    start_ns: int,
+    end_ns: int,
+    record: InboundRecord | None,
+    group: str | None,
+) -> None:
+    extra: dict[str, AttributeValue] = workflow_attributes(workflow_type, workflow_id, {attr.ACTIVATION_REASON: reason})
     kind, links = SpanKind.INTERNAL, []
     if record is not None:
         kind = SpanKind.CONSUMER
-        extra = tracing.kafka_attributes(record.topic, attr.OP_PROCESS, "process", key=record.key,
-                                         partition=record.partition, offset=record.offset, group=group, extra=extra)
+        extra = tracing.kafka_attributes(
+            record.topic,
+            attr.OP_PROCESS,
+            "process",
+            key=record.key,
+            partition=record.partition,
+            offset=record.offset,
+            group=group,
+            extra=extra,
+        )
         links = [tracing.extract_context(record.headers)]
-    span = tracing.start_span_at(f"workflow.activate {workflow_type}", run, start_ns, kind=kind,
-                                 attributes=extra, links=links)
+    span = tracing.start_span_at(
+        f"workflow.activate {workflow_type}", run, start_ns, kind=kind, attributes=extra, links=links
+    )
     tracing.end_span_at(span, end_ns)

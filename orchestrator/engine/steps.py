@@ -116,8 +116,10 @@ class StepLogic:
             return
         step = None if run.header.finished else t.store.step(reply.workflow_id, reply.seq)
         if step is None:
-            why = "unknown-step" if reply.seq not in run.view.scheduled_steps else (
-                "duplicate" if reply.success else "late"
+            why = (
+                "unknown-step"
+                if reply.seq not in run.view.scheduled_steps
+                else ("duplicate" if reply.success else "late")
             )
             self._ignored(t, run, reply, why)
         elif reply.success:
@@ -154,8 +156,12 @@ class StepLogic:
         spans.close_attempt(t, run.header, step, "success")
         t.store.delete_step(run.header.workflow_id, step)
         t.out.step_event(
-            "StepCompleted", run.header, t.now_ms, replace(step, attempt=attempt),
-            result_schema=result_schema, result=result_bytes,
+            "StepCompleted",
+            run.header,
+            t.now_ms,
+            replace(step, attempt=attempt),
+            result_schema=result_schema,
+            result=result_bytes,
         )
         if was_parked:
             self.maybe_unpark(t, run)
@@ -174,8 +180,7 @@ class StepLogic:
 
     def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
         """The current attempt failed (reply or attempt timeout): retry, fail finally, or park."""
-        spans.close_attempt(t, run.header, step, "timeout" if error.error_type == ATTEMPT_TIMEOUT else "failure",
-                            error)
+        spans.close_attempt(t, run.header, step, "timeout" if error.error_type == ATTEMPT_TIMEOUT else "failure", error)
         if not step.policy.is_retryable(error.error_type, error.retryable):
             if step.compensation:
                 self.park(t, run, step, f"compensation failed: {error.error_type}: {error.message}", error)
@@ -212,7 +217,11 @@ class StepLogic:
         t.store.put_header(h)
         self.stats.parked += 1
         t.out.event(
-            "WorkflowParked", h, t.now_ms, reason=reason, seq=step.seq,
+            "WorkflowParked",
+            h,
+            t.now_ms,
+            reason=reason,
+            seq=step.seq,
             error=None if error is None else error.to_avro(),
         )
 

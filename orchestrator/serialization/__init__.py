@@ -41,7 +41,8 @@ def make_serde(
     if framing == "confluent":
         if not registry_url:
             raise ConfigurationError(
-                "schema_registry_url", "framing 'confluent' needs a schema registry",
+                "schema_registry_url",
+                "framing 'confluent' needs a schema registry",
                 "set SAGABRIDGE_SCHEMA_REGISTRY_URL (or --registry-url), or use framing 'single-object'",
             )
         return ConfluentSerde(repo, registry_url, auto_register, max_record_bytes)

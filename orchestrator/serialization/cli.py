@@ -30,24 +30,38 @@ def add_schemas_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
     ):
         cmd = sub.add_parser(name, help=help_text)
         _common(cmd)
-        cmd.add_argument("--registry-url", default=os.environ.get(REGISTRY_URL_ENV),
-                         help=f"Confluent-compatible registry URL (env {REGISTRY_URL_ENV})")
-        cmd.add_argument("--compatibility", type=CompatibilityLevel, choices=list(CompatibilityLevel),
-                         default=CompatibilityLevel(os.environ.get(COMPATIBILITY_ENV, "BACKWARD")),
-                         help=f"compatibility level to enforce (default BACKWARD, env {COMPATIBILITY_ENV})")
-        cmd.add_argument("--namespace", action="append", default=[],
-                         help="only subjects in this namespace (repeatable)")
+        cmd.add_argument(
+            "--registry-url",
+            default=os.environ.get(REGISTRY_URL_ENV),
+            help=f"Confluent-compatible registry URL (env {REGISTRY_URL_ENV})",
+        )
+        cmd.add_argument(
+            "--compatibility",
+            type=CompatibilityLevel,
+            choices=list(CompatibilityLevel),
+            default=CompatibilityLevel(os.environ.get(COMPATIBILITY_ENV, "BACKWARD")),
+            help=f"compatibility level to enforce (default BACKWARD, env {COMPATIBILITY_ENV})",
+        )
+        cmd.add_argument(
+            "--namespace", action="append", default=[], help="only subjects in this namespace (repeatable)"
+        )
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
         if name == "register":
-            cmd.add_argument("--no-set-compatibility", action="store_true",
-                             help="do not set the level on each subject in the registry")
+            cmd.add_argument(
+                "--no-set-compatibility",
+                action="store_true",
+                help="do not set the level on each subject in the registry",
+            )
         cmd.set_defaults(handler=_registry_command)
     codegen = sub.add_parser("codegen", help="generate pydantic models from the schemas")
     _common(codegen)
     codegen.add_argument("--out", type=Path, default=DEFAULT_MODELS_DIR, help="output package directory")
     codegen.add_argument("--package", default=BUILTIN_MAPPING.package, help="Python package of --out")
-    codegen.add_argument("--namespace-prefix", default=BUILTIN_MAPPING.namespace_prefix,
-                         help="Avro namespace to generate; stripped from module paths")
+    codegen.add_argument(
+        "--namespace-prefix",
+        default=BUILTIN_MAPPING.namespace_prefix,
+        help="Avro namespace to generate; stripped from module paths",
+    )
     codegen.add_argument("--check", action="store_true", help="only report stale files (exit 1)")
     codegen.set_defaults(handler=_codegen)
     listing = sub.add_parser("list", help="list schemas with their single-object fingerprints")
@@ -56,8 +70,13 @@ def add_schemas_commands(subparsers: argparse._SubParsersAction[argparse.Argumen
 
 
 def _common(cmd: argparse.ArgumentParser) -> None:
-    cmd.add_argument("--schemas-dir", type=Path, action="append", default=None,
-                     help="schema folder (repeatable; default env SAGABRIDGE_SCHEMAS_DIR; built-ins always added)")
+    cmd.add_argument(
+        "--schemas-dir",
+        type=Path,
+        action="append",
+        default=None,
+        help="schema folder (repeatable; default env SAGABRIDGE_SCHEMAS_DIR; built-ins always added)",
+    )
 
 
 def _repo(args: argparse.Namespace) -> SchemaRepository:

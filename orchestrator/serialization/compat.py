@@ -114,32 +114,51 @@ class _Checker:
             for branch in writer:
                 if rk == "union":
                     if not any(self.readable(rb, branch) for rb in reader):
-                        out.append(Incompatibility(path, f"writer union branch {_describe(branch)} has no "
-                                                         f"matching branch in reader {_describe(reader)}"))
+                        out.append(
+                            Incompatibility(
+                                path,
+                                f"writer union branch {_describe(branch)} has no "
+                                f"matching branch in reader {_describe(reader)}",
+                            )
+                        )
                 else:
                     self.check(reader, branch, path, out)
             return
         if rk == "union":
             if not any(self.readable(rb, writer) for rb in reader):
-                out.append(Incompatibility(path, f"reader {_describe(reader)} has no branch for "
-                                                 f"writer type {_describe(writer)}"))
+                out.append(
+                    Incompatibility(
+                        path, f"reader {_describe(reader)} has no branch for writer type {_describe(writer)}"
+                    )
+                )
             return
         if rk != wk:
             if rk not in _PROMOTIONS.get(wk, frozenset()):
-                out.append(Incompatibility(path, f"type changed from {_describe(writer)} to "
-                                                 f"{_describe(reader)} (not a promotion)"))
+                out.append(
+                    Incompatibility(
+                        path, f"type changed from {_describe(writer)} to {_describe(reader)} (not a promotion)"
+                    )
+                )
             return
         if rk in ("record", "enum", "fixed") and not self._same_name(reader, writer):
-            out.append(Incompatibility(path, f"{rk} name changed from {writer['name']} to {reader['name']} "
-                                             f"(add an alias to accept the old name)"))
+            out.append(
+                Incompatibility(
+                    path,
+                    f"{rk} name changed from {writer['name']} to {reader['name']} "
+                    f"(add an alias to accept the old name)",
+                )
+            )
             return
         if rk == "record":
             self._record(reader, writer, path, out)
         elif rk == "enum":
             missing = [s for s in writer["symbols"] if s not in reader["symbols"]]
             if missing and "default" not in reader:
-                out.append(Incompatibility(path or reader["name"],
-                                           f"enum symbols {missing} removed and the reader has no default"))
+                out.append(
+                    Incompatibility(
+                        path or reader["name"], f"enum symbols {missing} removed and the reader has no default"
+                    )
+                )
         elif rk == "fixed" and reader["size"] != writer["size"]:
             out.append(Incompatibility(path, f"fixed size changed from {writer['size']} to {reader['size']}"))
         elif rk == "array":
@@ -165,8 +184,11 @@ class _Checker:
             if match is not None:
                 self.check(field["type"], match["type"], f"{base}.{field['name']}", out)
             elif "default" not in field:
-                out.append(Incompatibility(f"{base}.{field['name']}",
-                                           "field is missing in the writer schema and has no default"))
+                out.append(
+                    Incompatibility(
+                        f"{base}.{field['name']}", "field is missing in the writer schema and has no default"
+                    )
+                )
         self.visiting.discard(key)
 
 
@@ -177,9 +199,7 @@ def reader_incompatibilities(reader: Any, writer: Any) -> list[Incompatibility]:
     return out
 
 
-def check_level(
-    level: CompatibilityLevel, new: Any, registered: Sequence[tuple[str, Any]]
-) -> list[Incompatibility]:
+def check_level(level: CompatibilityLevel, new: Any, registered: Sequence[tuple[str, Any]]) -> list[Incompatibility]:
     """Incompatibilities of `new` against `registered` ((label, parsed schema), oldest first)."""
     if level is CompatibilityLevel.NONE or not registered:
         return []
@@ -187,9 +207,13 @@ def check_level(
     problems: list[Incompatibility] = []
     for label, old in against:
         if level.new_reads_old:
-            problems += [Incompatibility(p.path, f"new schema cannot read {label}: {p.message}")
-                         for p in reader_incompatibilities(new, old)]
+            problems += [
+                Incompatibility(p.path, f"new schema cannot read {label}: {p.message}")
+                for p in reader_incompatibilities(new, old)
+            ]
         if level.old_reads_new:
-            problems += [Incompatibility(p.path, f"{label} cannot read the new schema: {p.message}")
-                         for p in reader_incompatibilities(old, new)]
+            problems += [
+                Incompatibility(p.path, f"{label} cannot read the new schema: {p.message}")
+                for p in reader_incompatibilities(old, new)
+            ]
     return problems

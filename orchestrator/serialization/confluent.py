@@ -76,9 +76,15 @@ class ConfluentSerde(FramedSerde, AvroSerde):
     """Confluent wire format. `auto_register=False` only looks schemas up (production setting when
     `orchestrator schemas register` runs at deploy time) and fails if one is missing."""
 
-    def __init__(self, repo: SchemaRepository, registry_url: str, auto_register: bool = True,
-                 max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES, *,
-                 client: SchemaRegistryClient | None = None) -> None:
+    def __init__(
+        self,
+        repo: SchemaRepository,
+        registry_url: str,
+        auto_register: bool = True,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        *,
+        client: SchemaRegistryClient | None = None,
+    ) -> None:
         super().__init__(repo, max_record_bytes)
         self.registry_url = registry_url
         self.auto_register = auto_register
@@ -120,8 +126,7 @@ class ConfluentSerde(FramedSerde, AvroSerde):
                 raise SchemaCompatibilityError(f"{subject}: the registry rejected the schema: {exc}") from exc
             raise SchemaRegistryUnavailableError(f"{subject}: registry error: {exc}") from exc
         except Exception as exc:  # httpx transport errors, timeouts
-            raise SchemaRegistryUnavailableError(
-                f"schema registry {self.registry_url} unreachable: {exc}") from exc
+            raise SchemaRegistryUnavailableError(f"schema registry {self.registry_url} unreachable: {exc}") from exc
         if found is None:
             raise SchemaNotRegisteredError(f"{subject}: the registry returned no id for this schema")
         return int(found)
@@ -129,10 +134,11 @@ class ConfluentSerde(FramedSerde, AvroSerde):
     def decode(self, data: bytes, reader_schema_name: str | None = None) -> DecodedRecord:
         self._check_size(data)
         if len(data) < HEADER_BYTES or data[:1] != MAGIC:
-            hint = " (it looks single-object encoded: check the configured framing)" \
-                if data[:2] == b"\xc3\x01" else ""
-            raise MalformedRecordError(f"not a Confluent-framed record: expected magic byte 00 and a 4-byte "
-                                       f"schema id, got {bytes(data[:HEADER_BYTES]).hex(' ')}{hint}")
+            hint = " (it looks single-object encoded: check the configured framing)" if data[:2] == b"\xc3\x01" else ""
+            raise MalformedRecordError(
+                f"not a Confluent-framed record: expected magic byte 00 and a 4-byte "
+                f"schema id, got {bytes(data[:HEADER_BYTES]).hex(' ')}{hint}"
+            )
         schema_id = int.from_bytes(data[1:HEADER_BYTES], "big")
         writer = self._writers.get(schema_id) or self._fetch(schema_id)
         return self._read(data, HEADER_BYTES, schema_id, writer, reader_schema_name)
@@ -153,14 +159,14 @@ class ConfluentSerde(FramedSerde, AvroSerde):
                 raise SchemaRegistryUnavailableError(f"registry error fetching id {schema_id}: {exc}") from exc
             except Exception as exc:
                 raise SchemaRegistryUnavailableError(
-                    f"schema registry {self.registry_url} unreachable fetching id {schema_id}: {exc}") from exc
+                    f"schema registry {self.registry_url} unreachable fetching id {schema_id}: {exc}"
+                ) from exc
             if (schema.schema_type or "AVRO") != "AVRO":
                 raise UnknownSchemaError(f"schema id {schema_id} is a {schema.schema_type} schema, not Avro")
             try:
                 parsed = fetch_writer(self.client, schema)
             except SchemaRegistryError as exc:
-                raise SchemaRegistryUnavailableError(f"cannot resolve references of id {schema_id}: {exc}") \
-                    from exc
+                raise SchemaRegistryUnavailableError(f"cannot resolve references of id {schema_id}: {exc}") from exc
             except Exception as exc:
                 raise UnknownSchemaError(f"schema id {schema_id} is not a valid Avro schema: {exc}") from exc
             if not isinstance(parsed, dict) or parsed.get("type") not in ("record", "error"):

@@ -33,9 +33,7 @@ class AvroModel(BaseModel):
     """Base of typed models. Immutable (values that travel in messages should not change under
     you) and strict about unknown fields (a typo is an error, not a silently dropped field)."""
 
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True
-    )
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
     avro_schema_name: ClassVar[str]
 

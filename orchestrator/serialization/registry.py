@@ -38,8 +38,14 @@ class SubjectReport:
     schema_id: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"subject": self.subject, "status": self.status, "registered_versions": self.registered_versions,
-                "problems": self.problems, "diff": self.diff, "schema_id": self.schema_id}
+        return {
+            "subject": self.subject,
+            "status": self.status,
+            "registered_versions": self.registered_versions,
+            "problems": self.problems,
+            "diff": self.diff,
+            "schema_id": self.schema_id,
+        }
 
 
 def _pretty(definition: Any) -> list[str]:
@@ -49,16 +55,24 @@ def _pretty(definition: Any) -> list[str]:
 class RegistryTool:
     """Runs `schemas check` and `schemas register` for a repository against one registry."""
 
-    def __init__(self, repo: SchemaRepository, client: SchemaRegistryClient,
-                 level: CompatibilityLevel = CompatibilityLevel.BACKWARD) -> None:
+    def __init__(
+        self,
+        repo: SchemaRepository,
+        client: SchemaRegistryClient,
+        level: CompatibilityLevel = CompatibilityLevel.BACKWARD,
+    ) -> None:
         self.repo = repo
         self.client = client
         self.level = level
 
     def subjects(self, namespaces: Iterable[str] = ()) -> list[str]:
         prefixes = tuple(namespaces)
-        return [n for n in self.repo.names() if self.repo.schema(n)["type"] == "record"
-                and (not prefixes or any(n == p or n.startswith(p + ".") for p in prefixes))]
+        return [
+            n
+            for n in self.repo.names()
+            if self.repo.schema(n)["type"] == "record"
+            and (not prefixes or any(n == p or n.startswith(p + ".") for p in prefixes))
+        ]
 
     def check(self, namespaces: Iterable[str] = ()) -> list[SubjectReport]:
         return [self._check(subject) for subject in self.subjects(namespaces)]
@@ -106,14 +120,22 @@ class RegistryTool:
             return report
         report.problems = [str(p) for p in check_level(self.level, entry.parsed, registered)]
         registry_level = self._registry_level(subject)
-        if (self.level is not CompatibilityLevel.NONE and registry_level == self.level.value
-                and not self._registry_agrees(subject, entry.definition)):
+        if (
+            self.level is not CompatibilityLevel.NONE
+            and registry_level == self.level.value
+            and not self._registry_agrees(subject, entry.definition)
+        ):
             report.problems.append(f"the registry also reports it incompatible ({registry_level})")
         if report.problems:
             report.status = "incompatible"
-            report.diff = "".join(difflib.unified_diff(
-                _pretty(latest_definition), _pretty(entry.definition),
-                fromfile=f"registry {subject} v{versions[-1]}", tofile=f"local {entry.source}"))
+            report.diff = "".join(
+                difflib.unified_diff(
+                    _pretty(latest_definition),
+                    _pretty(entry.definition),
+                    fromfile=f"registry {subject} v{versions[-1]}",
+                    tofile=f"local {entry.source}",
+                )
+            )
         return report
 
     def _registry_agrees(self, subject: str, definition: Any) -> bool:
@@ -138,8 +160,10 @@ def format_reports(reports: list[SubjectReport], level: CompatibilityLevel, url:
         detail = f" -> id {report.schema_id}" if report.schema_id is not None else ""
         if report.registered_versions and report.status != "new":
             detail = f" (registered v{report.registered_versions[-1]}){detail}"
-        lines.append(f"  {report.status.upper() if report.status == 'incompatible' else report.status:<13}"
-                     f"{report.subject}{detail}")
+        lines.append(
+            f"  {report.status.upper() if report.status == 'incompatible' else report.status:<13}"
+            f"{report.subject}{detail}"
+        )
         lines += [f"      - {problem}" for problem in report.problems]
         lines += [f"      {line}" for line in report.diff.splitlines()]
     bad = sum(r.status == "incompatible" for r in reports)

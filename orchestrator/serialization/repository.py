@@ -101,8 +101,10 @@ def _inline(schema: Any, defs: dict[str, Any], seen: set[str], source: Path) -> 
     if kind in NAMED:
         seen.add(schema["name"])
         if kind in ("record", "error"):
-            return {**schema, "fields": [{**f, "type": _inline(f["type"], defs, seen, source)}
-                                         for f in schema["fields"]]}
+            return {
+                **schema,
+                "fields": [{**f, "type": _inline(f["type"], defs, seen, source)} for f in schema["fields"]],
+            }
         return schema
     if kind == "array":
         return {**schema, "items": _inline(schema["items"], defs, seen, source)}

@@ -66,8 +66,9 @@ class FramedSerde:
         self._resolutions: dict[tuple[object, str], dict[str, Any] | None] = {}
         self._rejections: dict[tuple[object, str], tuple[type[WrongRecordTypeError], str]] = {}
 
-    def _body(self, schema_name: str, parsed: dict[str, Any], value: Mapping[str, Any] | AvroModel,
-              header: bytes) -> bytes:
+    def _body(
+        self, schema_name: str, parsed: dict[str, Any], value: Mapping[str, Any] | AvroModel, header: bytes
+    ) -> bytes:
         if parsed.get("type") not in ("record", "error"):
             raise EncodeError(f"{schema_name} is not a record schema; only records are messages")
         record = value.to_avro() if isinstance(value, AvroModel) else value
@@ -79,14 +80,17 @@ class FramedSerde:
             raise EncodeError(f"value does not match {schema_name}: {_explain(parsed, record, exc)}") from exc
         data = out.getvalue()
         if len(data) > self.max_record_bytes:
-            raise EncodeError(f"{schema_name} record is {len(data)} bytes, over the "
-                              f"{self.max_record_bytes}-byte limit (max_record_bytes)")
+            raise EncodeError(
+                f"{schema_name} record is {len(data)} bytes, over the "
+                f"{self.max_record_bytes}-byte limit (max_record_bytes)"
+            )
         return data
 
     def _check_size(self, data: bytes) -> None:
         if len(data) > self.max_record_bytes:
-            raise RecordTooLargeError(f"record is {len(data)} bytes, over the {self.max_record_bytes}-byte "
-                                      f"limit (max_record_bytes)")
+            raise RecordTooLargeError(
+                f"record is {len(data)} bytes, over the {self.max_record_bytes}-byte limit (max_record_bytes)"
+            )
 
     def _reader_for(self, writer_key: object, writer: WriterSchema, reader_name: str) -> dict[str, Any] | None:
         """Reader schema to resolve to (None: identical to the writer). Checked once per pair;
@@ -116,11 +120,14 @@ class FramedSerde:
             raise WrongRecordTypeError(f"expected {reader_name}, got a {writer.name} record")
         problems = reader_incompatibilities(reader, writer.parsed)
         if problems:
-            raise IncompatibleSchemaError(f"{writer.name} was written with a schema {reader_name} cannot read: "
-                                          + "; ".join(str(p) for p in problems))
+            raise IncompatibleSchemaError(
+                f"{writer.name} was written with a schema {reader_name} cannot read: "
+                + "; ".join(str(p) for p in problems)
+            )
 
-    def _read(self, data: bytes, offset: int, writer_key: object, writer: WriterSchema,
-              reader_name: str | None) -> DecodedRecord:
+    def _read(
+        self, data: bytes, offset: int, writer_key: object, writer: WriterSchema, reader_name: str | None
+    ) -> DecodedRecord:
         if writer.parsed.get("type") not in ("record", "error"):
             raise WrongRecordTypeError(f"{writer.name} is not a record schema; only records are messages")
         reader = None if reader_name is None else self._reader_for(writer_key, writer, reader_name)
@@ -128,8 +135,9 @@ class FramedSerde:
         try:
             value = fastavro.schemaless_reader(stream, writer.parsed, reader)
         except Exception as exc:  # any decoder failure on bad bytes is the record's fault
-            raise MalformedRecordError(f"cannot decode a {writer.name} body: {type(exc).__name__}: "
-                                       f"{str(exc)[:200]}") from exc
+            raise MalformedRecordError(
+                f"cannot decode a {writer.name} body: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
         trailing = len(data) - offset - stream.tell()
         if trailing:
             raise MalformedRecordError(f"{trailing} trailing bytes after a {writer.name} record")

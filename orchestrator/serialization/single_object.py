@@ -49,14 +49,18 @@ class SingleObjectSerde(FramedSerde, AvroSerde):
         self._check_size(data)
         if len(data) < HEADER_BYTES or data[:2] != MAGIC:
             hint = " (it looks Confluent-framed: check the configured framing)" if data[:1] == b"\x00" else ""
-            raise MalformedRecordError(f"not an Avro single-object record: expected C3 01 and an 8-byte "
-                                       f"fingerprint, got {bytes(data[:HEADER_BYTES]).hex(' ')}{hint}")
+            raise MalformedRecordError(
+                f"not an Avro single-object record: expected C3 01 and an 8-byte "
+                f"fingerprint, got {bytes(data[:HEADER_BYTES]).hex(' ')}{hint}"
+            )
         fp = bytes(data[2:HEADER_BYTES])
         writer = self._writers.get(fp)
         if writer is None:
             entry = self.repo.by_fingerprint(fp)
             if entry is None:
-                raise UnknownSchemaError(f"no local schema has fingerprint {fp.hex()} (CRC-64-AVRO, LE); "
-                                         f"add the writer's .avsc (or a .vN.avsc version) to the schemas dir")
+                raise UnknownSchemaError(
+                    f"no local schema has fingerprint {fp.hex()} (CRC-64-AVRO, LE); "
+                    f"add the writer's .avsc (or a .vN.avsc version) to the schemas dir"
+                )
             writer = self._writers[fp] = WriterSchema(entry.full_name, entry.parsed, entry.canonical)
         return self._read(data, HEADER_BYTES, fp, writer, reader_schema_name)

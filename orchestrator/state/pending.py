@@ -78,7 +78,7 @@ class PendingTxn:
             return iter(())
         keys = self._sorted_keys
         writes = self._writes
-        buffered = [(k, writes[k]) for k in keys[bisect_left(keys, start):bisect_left(keys, end)]]
+        buffered = [(k, writes[k]) for k in keys[bisect_left(keys, start) : bisect_left(keys, end)]]
         return _merge(self._store.scan(start, end), buffered)
 
     def is_empty(self) -> bool:

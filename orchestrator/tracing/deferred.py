@@ -61,8 +61,9 @@ def open_deferred_span(
     flags = TraceFlags.SAMPLED if result.decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
     if parent_sc is None or parent_sc.trace_flags.random_trace_id:  # as the SDK sets it (W3C level 2)
         flags |= TraceFlags.RANDOM_TRACE_ID
-    own = SpanContext(trace_id, random_span_id(), is_remote=False, trace_flags=TraceFlags(flags),
-                      trace_state=trace_state)
+    own = SpanContext(
+        trace_id, random_span_id(), is_remote=False, trace_flags=TraceFlags(flags), trace_state=trace_state
+    )
     carrier: dict[str, str] = {}
     _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(NonRecordingSpan(own)))
     if parent_sc is not None:
@@ -72,7 +73,9 @@ def open_deferred_span(
 
 
 def new_root_context(
-    parent: Context | Mapping[str, str] | None = None, *, start_ns: int | None = None,
+    parent: Context | Mapping[str, str] | None = None,
+    *,
+    start_ns: int | None = None,
 ) -> dict[str, str]:
     """The carrier of a new workflow run span: a child of `parent` (the start request's trace
     context, when the caller was traced) or the root of a new trace. {} when tracing is off."""
@@ -123,14 +126,21 @@ def close_deferred_span(
         return
     own, parent_id, stored_start = parsed
     if parent_id is not None:
-        remote = SpanContext(own.trace_id, parent_id, is_remote=True, trace_flags=own.trace_flags,
-                             trace_state=own.trace_state)
+        remote = SpanContext(
+            own.trace_id, parent_id, is_remote=True, trace_flags=own.trace_flags, trace_state=own.trace_state
+        )
         parent_ctx = trace.set_span_in_context(NonRecordingSpan(remote))
     else:
         parent_ctx = _EMPTY
     end = end_ns if end_ns is not None else time.time_ns()
     start = start_ns if start_ns is not None else (stored_start if stored_start is not None else end)
     with forced_ids(own.trace_id, own.span_id):
-        span = current.tracer.start_span(name, context=parent_ctx, kind=kind, attributes=attributes,
-                                         links=to_links(links), start_time=min(start, end))
+        span = current.tracer.start_span(
+            name,
+            context=parent_ctx,
+            kind=kind,
+            attributes=attributes,
+            links=to_links(links),
+            start_time=min(start, end),
+        )
     end_span_at(span, end, error_type=error_type, error_message=error_message)

@@ -92,11 +92,20 @@ def producer_span(
     if state.active() is None:
         return NOOP_SCOPE
     attrs = kafka_attributes(
-        topic, attr.OP_SEND, "send", key=key, partition=partition, client_id=client_id,
-        message_id=message_id, body_size=body_size, tombstone=tombstone, extra=attributes,
+        topic,
+        attr.OP_SEND,
+        "send",
+        key=key,
+        partition=partition,
+        client_id=client_id,
+        message_id=message_id,
+        body_size=body_size,
+        tombstone=tombstone,
+        extra=attributes,
     )
-    return child_span(name or f"send {topic}", parent=parent, kind=SpanKind.PRODUCER, attributes=attrs,
-                      start_ns=start_ns)
+    return child_span(
+        name or f"send {topic}", parent=parent, kind=SpanKind.PRODUCER, attributes=attrs, start_ns=start_ns
+    )
 
 
 def process_span(
@@ -128,11 +137,21 @@ def process_span(
     elif span_context_of(creation) is not None:
         all_links.append(creation)
     attrs = kafka_attributes(
-        topic, attr.OP_PROCESS, "process", key=key, partition=partition, offset=offset, group=group,
-        client_id=client_id, message_id=message_id, body_size=body_size, extra=attributes,
+        topic,
+        attr.OP_PROCESS,
+        "process",
+        key=key,
+        partition=partition,
+        offset=offset,
+        group=group,
+        client_id=client_id,
+        message_id=message_id,
+        body_size=body_size,
+        extra=attributes,
     )
-    return child_span(name or f"process {topic}", parent=parent, kind=SpanKind.CONSUMER, attributes=attrs,
-                      links=all_links)
+    return child_span(
+        name or f"process {topic}", parent=parent, kind=SpanKind.CONSUMER, attributes=attrs, links=all_links
+    )
 
 
 consumer_span = process_span

@@ -59,7 +59,8 @@ def _otlp_exporter() -> SpanExporter:
     protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
     if protocol not in _SUPPORTED_PROTOCOLS:
         raise ConfigurationError(
-            "OTEL_EXPORTER_OTLP_PROTOCOL", f"protocol {protocol!r} is not installed",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            f"protocol {protocol!r} is not installed",
             "use http/protobuf (the OTLP HTTP exporter ships with SagaBridge) or unset it",
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -77,7 +78,9 @@ def processors_from_env() -> list[SpanProcessor]:
             processors.append(SimpleSpanProcessor(ConsoleSpanExporter()))
         else:
             raise ConfigurationError(
-                "OTEL_TRACES_EXPORTER", f"unsupported exporter {name!r}", "use otlp, console or none",
+                "OTEL_TRACES_EXPORTER",
+                f"unsupported exporter {name!r}",
+                "use otlp, console or none",
             )
     return processors
 

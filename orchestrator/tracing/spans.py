@@ -40,8 +40,9 @@ class SpanScope:
         self._token = otel_context.attach(trace.set_span_in_context(self._span))
         return self._span
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         try:
             if exc is not None:
                 mark_error(self._span, type(exc).__qualname__, str(exc), exc)
@@ -59,8 +60,9 @@ class NoopScope:
     def __enter__(self) -> Span:
         return INVALID_SPAN
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         return None
 
 
@@ -106,8 +108,12 @@ def child_span(
     if current is None:
         return NOOP_SCOPE
     span = current.tracer.start_span(
-        name, context=parent_context(parent), kind=kind, attributes=attributes,
-        links=to_links(links), start_time=start_ns,
+        name,
+        context=parent_context(parent),
+        kind=kind,
+        attributes=attributes,
+        links=to_links(links),
+        start_time=start_ns,
     )
     return SpanScope(span)
 
@@ -125,13 +131,18 @@ def start_span_at(
     if current is None:
         return INVALID_SPAN
     return current.tracer.start_span(
-        name, context=parent_context(parent), kind=kind, attributes=attributes,
-        links=to_links(links), start_time=start_ns,
+        name,
+        context=parent_context(parent),
+        kind=kind,
+        attributes=attributes,
+        links=to_links(links),
+        start_time=start_ns,
     )
 
 
-def end_span_at(span: Span, end_ns: int | None = None, *, error_type: str | None = None,
-                error_message: str | None = None) -> None:
+def end_span_at(
+    span: Span, end_ns: int | None = None, *, error_type: str | None = None, error_message: str | None = None
+) -> None:
     """End `span` at `end_ns` (now if None), marking it failed when `error_type` is given."""
     if error_type is not None:
         mark_error(span, error_type, error_message)

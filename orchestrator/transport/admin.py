@@ -49,8 +49,7 @@ class KafkaAdmin:
         config: Mapping[str, str],
         timeout_s: float = 30.0,
     ) -> None:
-        topic = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor,
-                         config=dict(config))
+        topic = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(config))
         future = self._client.create_topics([topic], operation_timeout=timeout_s)[name]
         try:
             future.result(timeout=timeout_s)

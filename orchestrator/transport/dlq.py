@@ -15,8 +15,16 @@ from orchestrator.transport.records import Headers, InboundRecord, OutboundRecor
 
 DLQ_ERROR = "sb-dlq-error"
 PROCESSING_ERROR_REASON = "processing-error"
-__all__ = ["DLQ_ERROR", "DLQ_REASON", "DLQ_SOURCE_OFFSET", "DLQ_SOURCE_PARTITION", "DLQ_SOURCE_TOPIC",
-           "dead_letter", "decode_or_dead_letter", "dlq_reason"]
+__all__ = [
+    "DLQ_ERROR",
+    "DLQ_REASON",
+    "DLQ_SOURCE_OFFSET",
+    "DLQ_SOURCE_PARTITION",
+    "DLQ_SOURCE_TOPIC",
+    "dead_letter",
+    "decode_or_dead_letter",
+    "dlq_reason",
+]
 MAX_ERROR_HEADER_CHARS = 1000
 
 
@@ -52,4 +60,3 @@ def decode_or_dead_letter(
         return serde.decode(record.value, reader_schema_name)
     except DecodeError as exc:
         return dead_letter(record, dlq_topic, exc)
-

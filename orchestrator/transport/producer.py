@@ -25,8 +25,9 @@ def classify(exc: KafkaException) -> TransactionAbortable | TransactionFatal:
 
 
 class TransactionalProducer:
-    def __init__(self, bootstrap_servers: str, transactional_id: str,
-                 extra_config: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, bootstrap_servers: str, transactional_id: str, extra_config: Mapping[str, str] | None = None
+    ) -> None:
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
             "linger.ms": 5,
@@ -65,8 +66,12 @@ class TransactionalProducer:
 
     def produce(self, record: OutboundRecord) -> None:
         self.begin()
-        kwargs: dict[str, Any] = {"key": record.key, "value": record.value, "headers": list(record.headers),
-                                  "on_delivery": self._on_delivery}
+        kwargs: dict[str, Any] = {
+            "key": record.key,
+            "value": record.value,
+            "headers": list(record.headers),
+            "on_delivery": self._on_delivery,
+        }
         if record.partition is not None:
             kwargs["partition"] = record.partition
         while True:

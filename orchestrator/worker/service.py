@@ -126,10 +126,16 @@ class Service:
         config = base_config(self._bootstrap, self._extra)
         config["group.id"] = self.group_id
         consumer = Consumer(config)
-        producer = Producer({
-            "bootstrap.servers": self._bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 2,
-            **PRODUCER_PARTITIONER, **self._extra,
-        })
+        producer = Producer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 2,
+                **PRODUCER_PARTITIONER,
+                **self._extra,
+            }
+        )
         consumer.subscribe([self.command_topic])
         semaphore = asyncio.Semaphore(self.concurrency)
         try:
@@ -151,8 +157,9 @@ class Service:
                 positions: dict[tuple[str, int], int] = {}
                 for record in records:
                     positions[(record.topic, record.partition)] = record.offset + 1
-                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()],
-                                asynchronous=False)
+                consumer.commit(
+                    offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()], asynchronous=False
+                )
         finally:
             producer.flush(10)
             consumer.close()
@@ -177,15 +184,26 @@ class Service:
             return reply_to, key, stored.value, stored.headers
         echo = [(h.WORKFLOW_ID, workflow_id), (h.COMMAND_ID, command_id), (h.ATTEMPT, str(attempt))]
         with tracing.process_span(
-            record.topic, headers=record.headers, group=self.group_id, key=record.key,
-            partition=record.partition, offset=record.offset, message_id=f"{command_id}/{attempt}",
+            record.topic,
+            headers=record.headers,
+            group=self.group_id,
+            key=record.key,
+            partition=record.partition,
+            offset=record.offset,
+            message_id=f"{command_id}/{attempt}",
         ) as span:
             value, reply_headers, final = await self._execute(record, record.value, reply_to, key, echo, span)
         self._dedupe.remember(command_id, StoredReply(attempt, final, value, reply_headers))
         return reply_to, key, value, reply_headers
 
     async def _execute(
-        self, record: InboundRecord, raw: bytes, reply_to: str, key: bytes, echo: list[tuple[str, str]], span: Span,
+        self,
+        record: InboundRecord,
+        raw: bytes,
+        reply_to: str,
+        key: bytes,
+        echo: list[tuple[str, str]],
+        span: Span,
     ) -> tuple[bytes, Headers, bool]:
         """Run the handler inside its process span; the reply carries the `send` span's context
         (a child of the handler's), or with tracing off the command's own, echoed."""
@@ -210,27 +228,41 @@ class Service:
             final = True
         except Exception as exc:  # every handler failure becomes a protocol reply, never a crash
             retryable = is_retryable(exc, self.non_retryable)
-            value = self.serde.encode(ERROR_SCHEMA, {
-                "error_type": error_type(exc), "message": str(exc), "retryable": retryable, "details": {},
-            })
-            status = [(h.REPLY_STATUS, h.STATUS_FAILURE), (h.ERROR_TYPE, error_type(exc)),
-                      (h.ERROR_MESSAGE, str(exc)[:1000]), (h.RETRYABLE, "true" if retryable else "false")]
+            value = self.serde.encode(
+                ERROR_SCHEMA,
+                {
+                    "error_type": error_type(exc),
+                    "message": str(exc),
+                    "retryable": retryable,
+                    "details": {},
+                },
+            )
+            status = [
+                (h.REPLY_STATUS, h.STATUS_FAILURE),
+                (h.ERROR_TYPE, error_type(exc)),
+                (h.ERROR_MESSAGE, str(exc)[:1000]),
+                (h.RETRYABLE, "true" if retryable else "false"),
+            ]
             if span.is_recording():
                 tracing.mark_error(span, error_type(exc), str(exc)[:1000], exc)
             self.stats.failed += 1
             final = not retryable
         if span.is_recording():
-            with tracing.producer_span(reply_to, key=key, message_id=f"{command_id}/{attempt}",
-                                       body_size=len(value)) as send:
+            with tracing.producer_span(
+                reply_to, key=key, message_id=f"{command_id}/{attempt}", body_size=len(value)
+            ) as send:
                 trace = [(k, v.decode()) for k, v in tracing.inject_headers(send)]
         return value, make_headers([*echo, *status, *trace]), final
 
     def _dead_letter(self, producer: Producer, record: InboundRecord) -> None:
         assert self.dlq_topic is not None
         self.stats.dead_lettered += 1
-        extra = make_headers({
-            h.DLQ_REASON: "missing-protocol-headers", h.DLQ_SOURCE_TOPIC: record.topic,
-            h.DLQ_SOURCE_PARTITION: str(record.partition), h.DLQ_SOURCE_OFFSET: str(record.offset),
-        })
+        extra = make_headers(
+            {
+                h.DLQ_REASON: "missing-protocol-headers",
+                h.DLQ_SOURCE_TOPIC: record.topic,
+                h.DLQ_SOURCE_PARTITION: str(record.partition),
+                h.DLQ_SOURCE_OFFSET: str(record.offset),
+            }
+        )
         producer.produce(self.dlq_topic, key=record.key, value=record.value, headers=list(record.headers + extra))
-

@@ -86,27 +86,58 @@ class WorkflowContext:
 
     # --- steps ----------------------------------------------------------------------------------
     @overload
-    def call(self, service: str, command: Payload, *, result: type[R], command_type: str | None = None,
-             retry: RetryPolicy | None = None, start_to_close: timedelta | None = None,
-             schedule_to_close: timedelta | None = None, compensation: bool = False) -> asyncio.Future[R]: ...
+    def call(
+        self,
+        service: str,
+        command: Payload,
+        *,
+        result: type[R],
+        command_type: str | None = None,
+        retry: RetryPolicy | None = None,
+        start_to_close: timedelta | None = None,
+        schedule_to_close: timedelta | None = None,
+        compensation: bool = False,
+    ) -> asyncio.Future[R]: ...
 
     @overload
-    def call(self, service: str, command: Payload, *, result: None = None, command_type: str | None = None,
-             retry: RetryPolicy | None = None, start_to_close: timedelta | None = None,
-             schedule_to_close: timedelta | None = None,
-             compensation: bool = False) -> asyncio.Future[dict[str, Any] | None]: ...
+    def call(
+        self,
+        service: str,
+        command: Payload,
+        *,
+        result: None = None,
+        command_type: str | None = None,
+        retry: RetryPolicy | None = None,
+        start_to_close: timedelta | None = None,
+        schedule_to_close: timedelta | None = None,
+        compensation: bool = False,
+    ) -> asyncio.Future[dict[str, Any] | None]: ...
 
-    def call(self, service: str, command: Payload, *, result: type[Any] | None = None,
-             command_type: str | None = None, retry: RetryPolicy | None = None,
-             start_to_close: timedelta | None = None, schedule_to_close: timedelta | None = None,
-             compensation: bool = False) -> asyncio.Future[Any]:
+    def call(
+        self,
+        service: str,
+        command: Payload,
+        *,
+        result: type[Any] | None = None,
+        command_type: str | None = None,
+        retry: RetryPolicy | None = None,
+        start_to_close: timedelta | None = None,
+        schedule_to_close: timedelta | None = None,
+        compensation: bool = False,
+    ) -> asyncio.Future[Any]:
         """Send ``command`` to ``service`` and resolve to its reply (a ``result`` model, or the
         Avro dict). Retries and timeouts run in the engine; a final failure raises ``StepFailed``.
         ``compensation=True`` marks an undo step: it is never interrupted by cancellation."""
         ctype, payload = encode(command, command_type, "command")
         return self._rt.schedule_step(
-            service, ctype, payload, retry if retry is not None else RetryPolicy(),
-            _ms_or_none(start_to_close), _ms_or_none(schedule_to_close), compensation, decoder(result),
+            service,
+            ctype,
+            payload,
+            retry if retry is not None else RetryPolicy(),
+            _ms_or_none(start_to_close),
+            _ms_or_none(schedule_to_close),
+            compensation,
+            decoder(result),
         )
 
     # --- events (choreography out) --------------------------------------------------------------
@@ -124,15 +155,18 @@ class WorkflowContext:
         return self._rt.sleep(_duration_ms(duration, "sleep"))
 
     @overload
-    def wait_signal(self, name: str, *, timeout: timedelta | float | None = None,
-                    payload: type[R]) -> asyncio.Future[R]: ...
+    def wait_signal(
+        self, name: str, *, timeout: timedelta | float | None = None, payload: type[R]
+    ) -> asyncio.Future[R]: ...
 
     @overload
-    def wait_signal(self, name: str, *, timeout: timedelta | float | None = None,
-                    payload: None = None) -> asyncio.Future[dict[str, Any] | None]: ...
+    def wait_signal(
+        self, name: str, *, timeout: timedelta | float | None = None, payload: None = None
+    ) -> asyncio.Future[dict[str, Any] | None]: ...
 
-    def wait_signal(self, name: str, *, timeout: timedelta | float | None = None,
-                    payload: type[Any] | None = None) -> asyncio.Future[Any]:
+    def wait_signal(
+        self, name: str, *, timeout: timedelta | float | None = None, payload: type[Any] | None = None
+    ) -> asyncio.Future[Any]:
         """The next signal ``name`` (signals that arrived earlier are buffered, oldest first).
         With ``timeout``, raises ``WorkflowTimeoutError`` if none arrives in time."""
         timeout_ms = None if timeout is None else _duration_ms(timeout, "wait_signal timeout")
@@ -140,15 +174,36 @@ class WorkflowContext:
 
     # --- children, queries, sagas ---------------------------------------------------------------
     @overload
-    def child(self, workflow: str | WorkflowDefinition, input: Payload, *, id: str | None = None,
-              result: type[R], input_schema: str | None = None) -> asyncio.Future[R]: ...
+    def child(
+        self,
+        workflow: str | WorkflowDefinition,
+        input: Payload,
+        *,
+        id: str | None = None,
+        result: type[R],
+        input_schema: str | None = None,
+    ) -> asyncio.Future[R]: ...
 
     @overload
-    def child(self, workflow: str | WorkflowDefinition, input: Payload, *, id: str | None = None,
-              result: None = None, input_schema: str | None = None) -> asyncio.Future[dict[str, Any] | None]: ...
+    def child(
+        self,
+        workflow: str | WorkflowDefinition,
+        input: Payload,
+        *,
+        id: str | None = None,
+        result: None = None,
+        input_schema: str | None = None,
+    ) -> asyncio.Future[dict[str, Any] | None]: ...
 
-    def child(self, workflow: str | WorkflowDefinition, input: Payload, *, id: str | None = None,
-              result: type[Any] | None = None, input_schema: str | None = None) -> asyncio.Future[Any]:
+    def child(
+        self,
+        workflow: str | WorkflowDefinition,
+        input: Payload,
+        *,
+        id: str | None = None,
+        result: type[Any] | None = None,
+        input_schema: str | None = None,
+    ) -> asyncio.Future[Any]:
         """Start a child workflow and resolve to its result; a child that does not complete raises
         ``ChildWorkflowFailed``. The default id is derived from this run's id (deterministic)."""
         workflow_type = workflow if isinstance(workflow, str) else workflow.name
@@ -178,5 +233,6 @@ def _duration_ms(duration: timedelta | float, what: str) -> int:
         return int(duration / timedelta(milliseconds=1))
     if isinstance(duration, int | float) and not isinstance(duration, bool):
         return int(duration * 1000)
-    raise WorkflowAuthoringError(f"{what} must be a timedelta or seconds, got {duration!r}",
-                                 "pass timedelta(seconds=...)")
+    raise WorkflowAuthoringError(
+        f"{what} must be a timedelta or seconds, got {duration!r}", "pass timedelta(seconds=...)"
+    )

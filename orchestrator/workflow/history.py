@@ -127,42 +127,35 @@ class ReplayIndex:
             ev = self._cmds[cmd_seq]
             raise NonDeterminismError(self.workflow_id, cmd_seq, describe(ev.kind, ev.data), None)
         for cmd_seq in sorted(set(self._cancels) - self._cancels_consumed):
-            raise NonDeterminismError(
-                self.workflow_id, cmd_seq, describe(EventKind.TIMER_CANCELLED, {}), None
-            )
+            raise NonDeterminismError(self.workflow_id, cmd_seq, describe(EventKind.TIMER_CANCELLED, {}), None)
         if self._terminal is not None and not self._terminal_consumed:
             ev = self._terminal
-            raise NonDeterminismError(
-                self.workflow_id, None, describe(ev.kind, ev.data), "workflow still running"
-            )
+            raise NonDeterminismError(self.workflow_id, None, describe(ev.kind, ev.data), "workflow still running")
 
     def _require_same(self, cmd_seq: int | None, recorded: HistoryEvent, kind: str, data: dict[str, Any]) -> None:
-        same = recorded.kind == kind and all(
-            recorded.data.get(k) == data.get(k) for k in _IDENTITY.get(kind, ())
-        )
+        same = recorded.kind == kind and all(recorded.data.get(k) == data.get(k) for k in _IDENTITY.get(kind, ()))
         if not same:
             raise NonDeterminismError(
                 self.workflow_id, cmd_seq, describe(recorded.kind, recorded.data), describe(kind, data)
             )
 
-    def _require_after(self, cmd_seq: int | None, recorded: HistoryEvent, kind: str, data: dict[str, Any],
-                       current_seq: int) -> None:
+    def _require_after(
+        self, cmd_seq: int | None, recorded: HistoryEvent, kind: str, data: dict[str, Any], current_seq: int
+    ) -> None:
         """A command is recorded after the event whose activation issued it; finding it earlier
         means the code now issues it later than it did (e.g. sequential instead of parallel)."""
         if recorded.seq < current_seq:
             raise NonDeterminismError(
-                self.workflow_id, cmd_seq, f"{describe(recorded.kind, recorded.data)} before event #{current_seq}",
+                self.workflow_id,
+                cmd_seq,
+                f"{describe(recorded.kind, recorded.data)} before event #{current_seq}",
                 f"{describe(kind, data)} only after event #{current_seq}",
             )
 
     def _require_new_allowed(self, cmd_seq: int | None, got: str, current_seq: int) -> None:
         if self.new_allowed(current_seq):
             return
-        pending = [
-            ev
-            for seq, ev in sorted(self._cmds.items())
-            if seq not in self._consumed and ev.seq > current_seq
-        ]
+        pending = [ev for seq, ev in sorted(self._cmds.items()) if seq not in self._consumed and ev.seq > current_seq]
         if pending:
             expected = describe(pending[0].kind, pending[0].data)
         elif self._terminal is not None and not self._terminal_consumed:

@@ -104,15 +104,13 @@ class WorkflowInstance:
                 rt.step_completed(int(data["cmd_seq"]), data.get("result"))
             elif kind == EventKind.STEP_FAILED:
                 attempt = data.get("attempt")
-                rt.step_failed(int(data["cmd_seq"]), data.get("error") or {},
-                               None if attempt is None else int(attempt))
+                rt.step_failed(int(data["cmd_seq"]), data.get("error") or {}, None if attempt is None else int(attempt))
             elif kind == EventKind.TIMER_FIRED:
                 rt.timer_fired(int(data["cmd_seq"]))
             elif kind == EventKind.SIGNAL_RECEIVED:
                 rt.signal_received(str(data["name"]), data.get("payload"))
             elif kind == EventKind.CHILD_FINISHED:
-                rt.child_finished(int(data["cmd_seq"]), str(data.get("status")), data.get("result"),
-                                  data.get("error"))
+                rt.child_finished(int(data["cmd_seq"]), str(data.get("status")), data.get("result"), data.get("error"))
             elif kind == EventKind.CANCEL_REQUESTED:
                 rt.request_cancel(str(data.get("reason") or ""))
             rt.loop.run_until_blocked()
@@ -137,7 +135,8 @@ class WorkflowInstance:
         self._ctx = WorkflowContext(self._rt, info)
         # A fresh contextvars context: nothing from the engine's thread leaks into workflow code.
         self._main = self._rt.loop.create_task(
-            self._run(self._ctx, data.get("input")), name=f"workflow {self.workflow_id}",
+            self._run(self._ctx, data.get("input")),
+            name=f"workflow {self.workflow_id}",
             context=contextvars.Context(),
         )
 
@@ -205,8 +204,9 @@ class WorkflowInstance:
         rt, p = self._rt, self._rt.pending
         return {
             "next_seq": rt.next_seq,
-            "steps": {s: [st.service, st.command_type, st.compensation] for s, st in p.steps.items()
-                      if not st.future.done()},
+            "steps": {
+                s: [st.service, st.command_type, st.compensation] for s, st in p.steps.items() if not st.future.done()
+            },
             "timers": sorted(p.timers),
             "children": {s: [c.workflow_type, c.child_id] for s, c in p.children.items()},
             "signal_waiters": {n: len(q) for n, q in p.signal_waiters.items() if q},
@@ -227,8 +227,9 @@ def _completion(value: Any) -> Outcome:
     if isinstance(value, Mapping):
         return CompleteWorkflow(None, dict(value))
     return FailWorkflow(
-        ErrorInfo("InvalidWorkflowResult",
-                  f"a workflow must return an AvroModel, a dict or None, not {type(value).__name__}"),
+        ErrorInfo(
+            "InvalidWorkflowResult", f"a workflow must return an AvroModel, a dict or None, not {type(value).__name__}"
+        ),
         "failed",
     )
 

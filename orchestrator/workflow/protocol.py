@@ -202,7 +202,10 @@ def command_event(cmd: WorkflowCommand) -> tuple[EventKind, dict[str, JSON]]:
         }
     if isinstance(cmd, PublishEvent):
         return EventKind.EVENT_PUBLISHED, {
-            "cmd_seq": cmd.cmd_seq, "topic": cmd.topic, "schema": cmd.schema, "value": cmd.value,
+            "cmd_seq": cmd.cmd_seq,
+            "topic": cmd.topic,
+            "schema": cmd.schema,
+            "value": cmd.value,
         }
     if isinstance(cmd, CompleteWorkflow):
         return EventKind.COMPLETED, {"result_schema": cmd.result_schema, "result": cmd.result}

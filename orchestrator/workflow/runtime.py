@@ -164,21 +164,34 @@ class Runtime:
         return fut
 
     # --- primitives ---------------------------------------------------------------------------
-    def schedule_step(self, service: str, command_type: str, payload: dict[str, Any], policy: RetryPolicy,
-                      start_to_close_ms: int | None, schedule_to_close_ms: int | None,
-                      compensation: bool, decode: Decoder) -> asyncio.Future[Any]:
+    def schedule_step(
+        self,
+        service: str,
+        command_type: str,
+        payload: dict[str, Any],
+        policy: RetryPolicy,
+        start_to_close_ms: int | None,
+        schedule_to_close_ms: int | None,
+        compensation: bool,
+        decode: Decoder,
+    ) -> asyncio.Future[Any]:
         self.guard()
         if (cancelled := self._take_cancel(compensation)) is not None:
             return self._failed_future(cancelled)
         seq = self._take_seq()
-        self.emit(ScheduleStep(seq, service, command_type, payload, policy, start_to_close_ms,
-                               schedule_to_close_ms, compensation), seq)
+        self.emit(
+            ScheduleStep(
+                seq, service, command_type, payload, policy, start_to_close_ms, schedule_to_close_ms, compensation
+            ),
+            seq,
+        )
         fut = self.loop.create_future()
         self.pending.steps[seq] = _Step(fut, service, command_type, compensation, decode)
         return fut
 
-    def start_timer(self, duration_ms: int, on_fire: Callable[[], None],
-                    on_cancel: Callable[[BaseException], None]) -> int:
+    def start_timer(
+        self, duration_ms: int, on_fire: Callable[[], None], on_cancel: Callable[[BaseException], None]
+    ) -> int:
         self.guard()
         seq = self._take_seq()
         self.emit(StartTimer(seq, self.now_ms + duration_ms), seq)
@@ -235,6 +248,7 @@ class Runtime:
         waiters = self.pending.signal_waiters.setdefault(name, deque())
         waiters.append(wait)
         if timeout_ms is not None:
+
             def timed_out() -> None:
                 if not fut.done():
                     _remove(waiters, wait)
@@ -256,8 +270,9 @@ class Runtime:
         fut.add_done_callback(on_done)
         return fut
 
-    def start_child(self, workflow_type: str, child_id: str | None, input_schema: str,
-                    input_value: dict[str, Any], decode: Decoder) -> asyncio.Future[Any]:
+    def start_child(
+        self, workflow_type: str, child_id: str | None, input_schema: str, input_value: dict[str, Any], decode: Decoder
+    ) -> asyncio.Future[Any]:
         self.guard()
         if (cancelled := self._take_cancel(False)) is not None:
             return self._failed_future(cancelled)

@@ -45,14 +45,19 @@ class Saga:
     def compensations(self) -> tuple[Compensation, ...]:
         return tuple(self._compensations)
 
-    def add_compensation(self, service: str, command: Payload, *, command_type: str | None = None,
-                         retry: RetryPolicy | None = None, start_to_close: timedelta | None = None,
-                         schedule_to_close: timedelta | None = None) -> None:
+    def add_compensation(
+        self,
+        service: str,
+        command: Payload,
+        *,
+        command_type: str | None = None,
+        retry: RetryPolicy | None = None,
+        start_to_close: timedelta | None = None,
+        schedule_to_close: timedelta | None = None,
+    ) -> None:
         """Register the undo of a step that succeeded (add it right after that step)."""
         ctype, payload = encode(command, command_type, "compensation")
-        self._compensations.append(
-            Compensation(service, ctype, payload, retry, start_to_close, schedule_to_close)
-        )
+        self._compensations.append(Compensation(service, ctype, payload, retry, start_to_close, schedule_to_close))
 
     async def compensate(self, original: BaseException | None = None) -> None:
         """Run the registered compensations newest first (or all at once if parallel) and forget
@@ -77,15 +82,22 @@ class Saga:
             self._ctx._mark_compensated()
 
     def _run(self, c: Compensation) -> asyncio.Future[dict[str, Any] | None]:
-        return self._ctx.call(c.service, c.payload, command_type=c.command_type, retry=c.retry,
-                              start_to_close=c.start_to_close, schedule_to_close=c.schedule_to_close,
-                              compensation=True)
+        return self._ctx.call(
+            c.service,
+            c.payload,
+            command_type=c.command_type,
+            retry=c.retry,
+            start_to_close=c.start_to_close,
+            schedule_to_close=c.schedule_to_close,
+            compensation=True,
+        )
 
     async def __aenter__(self) -> Saga:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         # GeneratorExit (an evicted instance being garbage-collected) must not compensate.
         if exc is None or isinstance(exc, NonDeterminismError):
             return False

@@ -23,8 +23,14 @@ TopicFactory = Callable[..., str]
 
 
 def _read(bootstrap: str, topic: str, want: int, timeout_s: float = 30) -> list[Message]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
     consumer.subscribe([topic])
     got: list[Message] = []
     deadline = time.monotonic() + timeout_s
@@ -42,15 +48,23 @@ def test_echo_replies_per_protocol_and_dead_letters_headerless_records(
     commands, inbox, dlq = topic_factory("echo-cmd", 2), topic_factory("echo-inbox", 3), topic_factory("echo-dlq")
     producer = Producer({"bootstrap.servers": kafka_bootstrap, **PRODUCER_PARTITIONER})
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    producer.produce(commands, b"\xc3\x01command-bytes", b"order-42", headers=[
-        (h.WORKFLOW_ID, b"order-42"), (h.COMMAND_ID, b"order-42/3"), (h.ATTEMPT, b"2"),
-        (h.REPLY_TO, inbox.encode()), (h.COMMAND_TYPE, b"sagabridge.demo.payments.ChargePayment"),
-        (h.TRACEPARENT, traceparent.encode())])
+    producer.produce(
+        commands,
+        b"\xc3\x01command-bytes",
+        b"order-42",
+        headers=[
+            (h.WORKFLOW_ID, b"order-42"),
+            (h.COMMAND_ID, b"order-42/3"),
+            (h.ATTEMPT, b"2"),
+            (h.REPLY_TO, inbox.encode()),
+            (h.COMMAND_TYPE, b"sagabridge.demo.payments.ChargePayment"),
+            (h.TRACEPARENT, traceparent.encode()),
+        ],
+    )
     producer.produce(commands, b"no headers at all", b"k")
     producer.flush(10)
 
-    procs = start_echo_processes(kafka_bootstrap, commands, f"echo-{uuid.uuid4().hex[:6]}", dlq=dlq,
-                                 stats_dir=tmp_path)
+    procs = start_echo_processes(kafka_bootstrap, commands, f"echo-{uuid.uuid4().hex[:6]}", dlq=dlq, stats_dir=tmp_path)
     try:
         [reply] = _read(kafka_bootstrap, inbox, 1)
         [dead] = _read(kafka_bootstrap, dlq, 1)
@@ -59,8 +73,13 @@ def test_echo_replies_per_protocol_and_dead_letters_headerless_records(
 
     assert reply.key() == b"order-42" and reply.value() == b"\xc3\x01command-bytes"
     got = header_map(reply)
-    assert got == {h.WORKFLOW_ID: b"order-42", h.COMMAND_ID: b"order-42/3", h.ATTEMPT: b"2",
-                   h.REPLY_STATUS: b"success", h.TRACEPARENT: traceparent.encode()}
+    assert got == {
+        h.WORKFLOW_ID: b"order-42",
+        h.COMMAND_ID: b"order-42/3",
+        h.ATTEMPT: b"2",
+        h.REPLY_STATUS: b"success",
+        h.TRACEPARENT: traceparent.encode(),
+    }
     assert dead.value() == b"no headers at all" and dead.key() == b"k"
     dlq_headers = header_map(dead)
     assert b"sb-workflow-id" in dlq_headers[h.DLQ_REASON]
@@ -78,8 +97,9 @@ def test_three_step_bench_workflow_completes_against_echo_processes(
     for service in SERVICES:
         kafka_admin.create(app.command_topic(service), 2, 1, {})
     settings: OrchestratorSettings = app.settings()  # commit interval 50 ms: a quick test
-    procs = [p for s in SERVICES for p in start_echo_processes(kafka_bootstrap, app.command_topic(s),
-                                                               f"{app.name}-{s}")]
+    procs = [
+        p for s in SERVICES for p in start_echo_processes(kafka_bootstrap, app.command_topic(s), f"{app.name}-{s}")
+    ]
     orch = OrchestratorThread(settings, registry).start()
     events = EventLog(app)
     try:

@@ -17,15 +17,25 @@ from benchmarks.cases import CEILING_CASES, ORCHESTRATOR_CASES, PEER_CASES, PLAN
 from benchmarks.model import CEILING, SIZES, BenchContext, Case, Measurement
 from benchmarks.report import render
 
-MACHINE_FIELDS = ("nproc", "memory_gib", "cpu_model", "os", "python", "confluent_kafka", "librdkafka", "fastavro",
-                  "broker")
+MACHINE_FIELDS = (
+    "nproc",
+    "memory_gib",
+    "cpu_model",
+    "os",
+    "python",
+    "confluent_kafka",
+    "librdkafka",
+    "fastavro",
+    "broker",
+)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object], str]:
     out = tmp_path_factory.mktemp("bench")
-    json_path, result = harness.run("tiny", bootstrap=kafka_bootstrap, results_dir=out / "results",
-                                    markdown=out / "BENCHMARKS.md")
+    json_path, result = harness.run(
+        "tiny", bootstrap=kafka_bootstrap, results_dir=out / "results", markdown=out / "BENCHMARKS.md"
+    )
     return json_path, result, (out / "BENCHMARKS.md").read_text()
 
 
@@ -34,8 +44,18 @@ def test_json_has_machine_settings_and_every_ceiling_figure(tiny_run: tuple[Path
     data = json.loads(json_path.read_text())
     assert data == json.loads(json.dumps(result))
     assert json_path.parent.name == "results" and json_path.suffix == ".json"
-    for key in ("run_id", "started_at", "seconds", "size", "broker", "machine", "settings", "cases",
-                "measurements", "pending"):
+    for key in (
+        "run_id",
+        "started_at",
+        "seconds",
+        "size",
+        "broker",
+        "machine",
+        "settings",
+        "cases",
+        "measurements",
+        "pending",
+    ):
         assert key in data, key
     assert all(data["machine"][f] not in (None, "") for f in MACHINE_FIELDS)
     assert data["machine"]["nproc"] >= 1
@@ -111,11 +131,20 @@ def test_a_failing_or_unavailable_case_becomes_a_row(kafka_bootstrap: str, tmp_p
     [na] = harness.run_case(Case("missing", "peer", missing, "unavailable"), ctx)
     assert (err.status, err.value) == ("error", None) and "RuntimeError: boom" in err.note
     assert (na.status, na.note) == ("not available", "no tool here")
-    result = {"size": {"name": "small"}, "started_at": "now", "seconds": 1.0, "machine": {"nproc": 2},
-              "broker": {"bootstrap": kafka_bootstrap, "source": "given"}, "settings": {}, "pending": [],
-              "cases": [{"name": "broken", "group": "orchestrator", "description": ""},
-                        {"name": "missing", "group": "peer", "description": ""}],
-              "measurements": [err.to_json(), na.to_json()]}
+    result = {
+        "size": {"name": "small"},
+        "started_at": "now",
+        "seconds": 1.0,
+        "machine": {"nproc": 2},
+        "broker": {"bootstrap": kafka_bootstrap, "source": "given"},
+        "settings": {},
+        "pending": [],
+        "cases": [
+            {"name": "broken", "group": "orchestrator", "description": ""},
+            {"name": "missing", "group": "peer", "description": ""},
+        ],
+        "measurements": [err.to_json(), na.to_json()],
+    }
     md = render(result, "x.json")
     assert "| peer | missing | not available: no tool here |" in md
     assert "not measured in this run" in md

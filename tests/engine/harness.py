@@ -35,7 +35,12 @@ def serde() -> SingleObjectSerde:
 
 class Harness:
     def __init__(
-        self, path: Path, registry: WorkflowRegistry, *, cache_size: int = 100, retention_ms: int = 86_400_000,
+        self,
+        path: Path,
+        registry: WorkflowRegistry,
+        *,
+        cache_size: int = 100,
+        retention_ms: int = 86_400_000,
         partition: int = 0,
     ) -> None:
         self.serde = serde()
@@ -46,8 +51,12 @@ class Harness:
         self.registry = registry
         self.partition = partition
         self.engine = PartitionEngine(
-            topics=self.topics, registry=registry, serde=self.serde, partition=partition,
-            cache_size=cache_size, retention_ms=retention_ms,
+            topics=self.topics,
+            registry=registry,
+            serde=self.serde,
+            partition=partition,
+            cache_size=cache_size,
+            retention_ms=retention_ms,
         )
         self.now = T0
         self._offset = 0
@@ -84,7 +93,11 @@ class Harness:
         self._offset += 1
         raw_key = key.encode() if isinstance(key, str) else key
         return InboundRecord(
-            topic=INBOX, partition=self.partition, offset=self._offset, key=raw_key, value=value,
+            topic=INBOX,
+            partition=self.partition,
+            offset=self._offset,
+            key=raw_key,
+            value=value,
             headers=make_headers(headers or {}),
         )
 
@@ -153,12 +166,23 @@ class Harness:
         return self.feed(self.record(command.key, value, headers))
 
     def reply_fail(
-        self, command: OutboundRecord, error_type: str = "Unavailable", *, retryable: bool = True,
-        attempt: int | None = None, message: str = "try later",
+        self,
+        command: OutboundRecord,
+        error_type: str = "Unavailable",
+        *,
+        retryable: bool = True,
+        attempt: int | None = None,
+        message: str = "try later",
     ) -> list[OutboundRecord]:
         headers = self._echo(command, attempt)
-        headers.update({"sb-reply-status": "failure", "sb-error-type": error_type, "sb-error-message": message,
-                        "sb-retryable": "true" if retryable else "false"})
+        headers.update(
+            {
+                "sb-reply-status": "failure",
+                "sb-error-type": error_type,
+                "sb-error-message": message,
+                "sb-retryable": "true" if retryable else "false",
+            }
+        )
         body = self.serde.encode(
             "sagabridge.protocol.StepError",
             {"error_type": error_type, "message": message, "retryable": retryable, "details": {"k": "v"}},

@@ -50,6 +50,7 @@ Outcome = tuple[list[OutboundRecord], dict[str, list[object]], int]
 def run(tmp_path: Path, name: str, cache_size: int, mode: str) -> Outcome:
     h = Harness(tmp_path / name, registry, cache_size=cache_size)
     try:
+
         def between() -> None:
             if mode == "evict-all":
                 h.engine.discard(["o-1", "o-2", "a-1"])
@@ -64,9 +65,7 @@ def run(tmp_path: Path, name: str, cache_size: int, mode: str) -> Outcome:
 def test_replay_after_eviction_behaves_identically_and_emits_nothing(tmp_path: Path) -> None:
     baseline, base_hist, base_replays = run(tmp_path, "warm", 100, "none")
     assert base_replays == 0
-    assert {wf: h[-1].kind for wf, h in base_hist.items()} == {
-        "o-1": "failed", "o-2": "completed", "a-1": "completed"
-    }
+    assert {wf: h[-1].kind for wf, h in base_hist.items()} == {"o-1": "failed", "o-2": "completed", "a-1": "completed"}
     for name, size, mode in (("lru1", 1, "none"), ("evict", 100, "evict-all")):
         produced, hist, replays = run(tmp_path, name, size, mode)
         assert replays >= 5, name  # runs really were rebuilt, several times
@@ -109,10 +108,22 @@ def test_discard_after_abort_rebuilds_from_the_committed_state(h: Harness) -> No
     committed = h.history("o-1")
     # an input handled into a transaction that is then aborted
     dropped_txn = h.txn
-    h.engine.handle(h.record("o-1", None, {
-        "sb-workflow-id": "o-1", "sb-command-id": cmd.header("sb-command-id") or "",
-        "sb-attempt": "1", "sb-reply-status": "failure", "sb-error-type": "X", "sb-retryable": "true",
-    }), dropped_txn, h.now)
+    h.engine.handle(
+        h.record(
+            "o-1",
+            None,
+            {
+                "sb-workflow-id": "o-1",
+                "sb-command-id": cmd.header("sb-command-id") or "",
+                "sb-attempt": "1",
+                "sb-reply-status": "failure",
+                "sb-error-type": "X",
+                "sb-retryable": "true",
+            },
+        ),
+        dropped_txn,
+        h.now,
+    )
     h.txn = h.store.begin()
     h.engine.discard(None)
     assert h.history("o-1") == committed

@@ -50,16 +50,35 @@ def test_bad_records_go_to_the_dlq_untouched_and_change_nothing(h: Harness) -> N
         ("malformed", h.record("o-1", b"\x00bad-body", {**wf, "sb-reply-status": "success"})),
     ]
     start = {
-        "workflow_type": "no-such-type", "workflow_id": "x-1", "input_schema": ORDER.avro_schema_name,
-        "input": h.serde.encode(ORDER.avro_schema_name, ORDER.to_avro()), "parent_workflow_id": None,
-        "parent_seq": None, "trace_context": {}, "requested_at_ms": 0,
+        "workflow_type": "no-such-type",
+        "workflow_id": "x-1",
+        "input_schema": ORDER.avro_schema_name,
+        "input": h.serde.encode(ORDER.avro_schema_name, ORDER.to_avro()),
+        "parent_workflow_id": None,
+        "parent_seq": None,
+        "trace_context": {},
+        "requested_at_ms": 0,
     }
-    cases.append(("unknown-workflow-type",
-                  h.record("x-1", h.serde.encode("sagabridge.control.StartWorkflow", start))))
-    cases.append(("malformed", h.record("x-1", h.serde.encode(
-        "sagabridge.control.StartWorkflow", {**start, "workflow_type": "order", "input": b"junk"}))))
-    cases.append(("invalid-record", h.record("not-x-1", h.serde.encode(
-        "sagabridge.control.StartWorkflow", {**start, "workflow_type": "order"}))))
+    cases.append(("unknown-workflow-type", h.record("x-1", h.serde.encode("sagabridge.control.StartWorkflow", start))))
+    cases.append(
+        (
+            "malformed",
+            h.record(
+                "x-1",
+                h.serde.encode(
+                    "sagabridge.control.StartWorkflow", {**start, "workflow_type": "order", "input": b"junk"}
+                ),
+            ),
+        )
+    )
+    cases.append(
+        (
+            "invalid-record",
+            h.record(
+                "not-x-1", h.serde.encode("sagabridge.control.StartWorkflow", {**start, "workflow_type": "order"})
+            ),
+        )
+    )
     for reason, record in cases:
         out = dlq_of(h.feed(record))
         assert out.header("sb-dlq-reason") == reason, (reason, out.header("sb-dlq-error"))

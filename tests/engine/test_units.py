@@ -63,7 +63,12 @@ def test_overlay_is_a_read_your_writes_buffer(base: list, mine: list, flush: boo
 
 def test_history_json_round_trips_avro_values() -> None:
     data = {
-        "b": b"\x00\xff", "d": Decimal("1.25"), "t": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
-        "day": dt.date(2024, 1, 2), "u": uuid.UUID(int=7), "n": [1, {"x": None}], "s": "plain",
+        "b": b"\x00\xff",
+        "d": Decimal("1.25"),
+        "t": dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        "day": dt.date(2024, 1, 2),
+        "u": uuid.UUID(int=7),
+        "n": [1, {"x": None}],
+        "s": "plain",
     }
     assert jsonvalue.loads(jsonvalue.dumps(data)) == data

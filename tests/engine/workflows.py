@@ -36,16 +36,24 @@ async def order_saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilmen
     ctx.set_query_handler("status", lambda: dict(status))
     async with ctx.saga() as saga:
         stock = await ctx.call(
-            "inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
-            result=StockReserved, retry=RETRY, start_to_close=timedelta(seconds=30),
+            "inventory",
+            ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+            result=StockReserved,
+            retry=RETRY,
+            start_to_close=timedelta(seconds=30),
         )
         saga.add_compensation("inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id))
         status["stage"] = "charging"
         paid = await ctx.call(
             "payments",
-            ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                          amount_cents=order.amount_cents, currency=order.currency),
-            result=PaymentCharged, retry=RETRY,
+            ChargePayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+            ),
+            result=PaymentCharged,
+            retry=RETRY,
         )
         saga.add_compensation(
             "payments",
@@ -54,14 +62,19 @@ async def order_saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilmen
         status["stage"] = "shipping"
         shipped = await ctx.call(
             "shipping",
-            CreateShipment(order_id=order.order_id, customer_id=order.customer_id, sku=order.sku,
-                           quantity=order.quantity),
-            result=ShipmentCreated, retry=RETRY,
+            CreateShipment(
+                order_id=order.order_id, customer_id=order.customer_id, sku=order.sku, quantity=order.quantity
+            ),
+            result=ShipmentCreated,
+            retry=RETRY,
         )
     status["stage"] = "done"
     return OrderFulfilment(
-        order_id=order.order_id, reservation_id=stock.reservation_id, payment_id=paid.payment_id,
-        shipment_id=shipped.shipment_id, fulfilled_at_ms=ctx.now_ms() if hasattr(ctx, "now_ms") else 0,
+        order_id=order.order_id,
+        reservation_id=stock.reservation_id,
+        payment_id=paid.payment_id,
+        shipment_id=shipped.shipment_id,
+        fulfilled_at_ms=ctx.now_ms() if hasattr(ctx, "now_ms") else 0,
     )
 
 
@@ -69,10 +82,14 @@ async def order_saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilmen
 async def timed(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
     """One step with both timeouts and unlimited attempts: the overall deadline ends it."""
     return await ctx.call(
-        "inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1), result=StockReserved,
-        retry=RetryPolicy(initial_interval=timedelta(seconds=2), backoff_coefficient=1.0,
-                          maximum_interval=timedelta(seconds=2)),
-        start_to_close=timedelta(seconds=5), schedule_to_close=timedelta(seconds=20),
+        "inventory",
+        ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1),
+        result=StockReserved,
+        retry=RetryPolicy(
+            initial_interval=timedelta(seconds=2), backoff_coefficient=1.0, maximum_interval=timedelta(seconds=2)
+        ),
+        start_to_close=timedelta(seconds=5),
+        schedule_to_close=timedelta(seconds=20),
     )
 
 
@@ -82,8 +99,7 @@ async def approval(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
     try:
         note = await ctx.wait_signal("approve", timeout=timedelta(hours=1), payload=CustomerNotified)
     except WorkflowTimeoutError:
-        await ctx.call("inventory", ReleaseStock(reservation_id="none", order_id=order.order_id),
-                       result=StockReleased)
+        await ctx.call("inventory", ReleaseStock(reservation_id="none", order_id=order.order_id), result=StockReleased)
         return StockReserved(reservation_id="timed-out", order_id=order.order_id)
     return StockReserved(reservation_id=f"approved-by-{note.customer_id}", order_id=order.order_id)
 
@@ -92,19 +108,32 @@ async def approval(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
 async def parallel(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilment:
     stock, paid = await asyncio.gather(
         ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1), result=StockReserved),
-        ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                                           amount_cents=order.amount_cents, currency=order.currency),
-                 result=PaymentCharged),
+        ctx.call(
+            "payments",
+            ChargePayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+            ),
+            result=PaymentCharged,
+        ),
     )
     await ctx.sleep(timedelta(minutes=5))
-    return OrderFulfilment(order_id=order.order_id, reservation_id=stock.reservation_id,
-                           payment_id=paid.payment_id, shipment_id="-", fulfilled_at_ms=0)
+    return OrderFulfilment(
+        order_id=order.order_id,
+        reservation_id=stock.reservation_id,
+        payment_id=paid.payment_id,
+        shipment_id="-",
+        fulfilled_at_ms=0,
+    )
 
 
 @workflow("child", registry=registry)
 async def child(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
     return await ctx.call(
-        "inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+        "inventory",
+        ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
         result=StockReserved,
     )
 
@@ -118,11 +147,15 @@ async def parent(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
 @workflow("nd", registry=registry)
 async def nondeterministic(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
     if VARIANT["nd"] == "inventory":
-        await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1),
-                       result=StockReserved)
+        await ctx.call(
+            "inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1), result=StockReserved
+        )
     else:
-        await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id="x", amount_cents=1,
-                                                 currency="EUR"), result=PaymentCharged)
+        await ctx.call(
+            "payments",
+            ChargePayment(order_id=order.order_id, customer_id="x", amount_cents=1, currency="EUR"),
+            result=PaymentCharged,
+        )
     await ctx.sleep(timedelta(minutes=1))
     return StockReserved(reservation_id="r", order_id=order.order_id)
 
@@ -130,5 +163,6 @@ async def nondeterministic(ctx: WorkflowContext, order: OrderPlaced) -> StockRes
 @workflow("billing", registry=registry)
 async def billing(ctx: WorkflowContext, order: OrderPlaced) -> PaymentRefunded:
     """Uses a service whose command topic is overridden (EngineTopics.service_topics)."""
-    return await ctx.call("billing", RefundPayment(payment_id="p", order_id=order.order_id, amount_cents=1),
-                          result=PaymentRefunded)
+    return await ctx.call(
+        "billing", RefundPayment(payment_id="p", order_id=order.order_id, amount_cents=1), result=PaymentRefunded
+    )

@@ -11,9 +11,29 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_demo_accounts_for_every_order(kafka_bootstrap: str) -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "examples.orders.demo", "--orders", "30", "--rate", "20", "--decline-every", "5",
-         "--outage-at", "1", "--outage-seconds", "4", "--timeout", "180", "--bootstrap-servers", kafka_bootstrap],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "examples.orders.demo",
+            "--orders",
+            "30",
+            "--rate",
+            "20",
+            "--decline-every",
+            "5",
+            "--outage-at",
+            "1",
+            "--outage-seconds",
+            "4",
+            "--timeout",
+            "180",
+            "--bootstrap-servers",
+            kafka_bootstrap,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "| unaccounted | 0 |" in run.stdout

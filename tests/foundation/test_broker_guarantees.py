@@ -8,13 +8,15 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 
 def _read_all(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap,
-        "group.id": f"probe-{uuid.uuid4().hex}",
-        "isolation.level": isolation,
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"probe-{uuid.uuid4().hex}",
+            "isolation.level": isolation,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     try:
         consumer.assign([TopicPartition(topic, 0, 0)])
         values: list[bytes] = []

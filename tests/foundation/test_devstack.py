@@ -9,8 +9,9 @@ from orchestrator.devstack.processes import free_port, read_pid
 
 
 def test_up_twice_leaves_one_broker_and_down_stops_it(tmp_path: Path) -> None:
-    stack = LocalStack("idem", StackPorts(kafka=free_port(), controller=free_port(), registry=free_port()),
-                       root=tmp_path)
+    stack = LocalStack(
+        "idem", StackPorts(kafka=free_port(), controller=free_port(), registry=free_port()), root=tmp_path
+    )
     try:
         first = stack.up(with_registry=False)
         pid = read_pid(stack.directory / "kafka.pid")

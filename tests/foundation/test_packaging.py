@@ -22,8 +22,11 @@ def test_the_package_schemas_are_the_top_level_schemas() -> None:
 
 
 def test_a_built_wheel_carries_the_schemas_and_works_outside_the_checkout(tmp_path: Path) -> None:
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
     (wheel,) = tmp_path.glob("sagabridge-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "orchestrator/py.typed" in names
@@ -41,5 +44,9 @@ def test_a_built_wheel_carries_the_schemas_and_works_outside_the_checkout(tmp_pa
         "o = OrderPlaced(order_id='1', customer_id='c', sku='s', quantity=1, amount_cents=5, currency='EUR')\n"
         "assert serde.decode(serde.encode(o.avro_schema_name, o.to_avro())).value['order_id'] == '1'\n"
     )
-    subprocess.run([sys.executable, "-c", probe, str(unpacked)], check=True, cwd=tmp_path,
-                   env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"})
+    subprocess.run(
+        [sys.executable, "-c", probe, str(unpacked)],
+        check=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(unpacked), "PATH": "/usr/bin:/bin"},
+    )

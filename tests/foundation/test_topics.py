@@ -31,9 +31,7 @@ def test_apply_creates_compacted_changelog_copartitioned_with_inbox(kafka_admin:
     assert verify_copartitioned(kafka_admin, f"{app}.inbox", f"{app}.changelog") == 4
 
 
-def test_apply_is_idempotent_and_reports_drift_without_changing_the_topic(
-    kafka_admin: KafkaAdmin, unique_name
-) -> None:
+def test_apply_is_idempotent_and_reports_drift_without_changing_the_topic(kafka_admin: KafkaAdmin, unique_name) -> None:
     app = unique_name("app")
     apply(kafka_admin, _app_only(app, partitions=2))
     again = apply(kafka_admin, _app_only(app, partitions=2))

@@ -22,40 +22,72 @@ FAST_RETRY = RetryPolicy(
 )
 
 
-async def _reserve(ctx: WorkflowContext, order: OrderPlaced, start_to_close: timedelta | None = None,
-                   schedule_to_close: timedelta | None = None) -> StockReserved:
-    return await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
-                          result=StockReserved, retry=FAST_RETRY, start_to_close=start_to_close,
-                          schedule_to_close=schedule_to_close)
+async def _reserve(
+    ctx: WorkflowContext,
+    order: OrderPlaced,
+    start_to_close: timedelta | None = None,
+    schedule_to_close: timedelta | None = None,
+) -> StockReserved:
+    return await ctx.call(
+        "inventory",
+        ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+        result=StockReserved,
+        retry=FAST_RETRY,
+        start_to_close=start_to_close,
+        schedule_to_close=schedule_to_close,
+    )
 
 
 @workflow("saga", registry=registry)
 async def saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilment:
     async with ctx.saga() as s:
         stock = await _reserve(ctx, order, start_to_close=timedelta(seconds=3))
-        s.add_compensation("inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id),
-                           retry=FAST_RETRY)
-        payment = await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                                                           amount_cents=order.amount_cents, currency=order.currency),
-                                 result=PaymentCharged, retry=FAST_RETRY, start_to_close=timedelta(seconds=3))
-        s.add_compensation("payments", RefundPayment(payment_id=payment.payment_id, order_id=order.order_id,
-                                                     amount_cents=order.amount_cents), retry=FAST_RETRY)
-        shipment = await ctx.call("shipping", CreateShipment(order_id=order.order_id, customer_id=order.customer_id,
-                                                             sku=order.sku, quantity=order.quantity),
-                                  result=ShipmentCreated, retry=FAST_RETRY, start_to_close=timedelta(seconds=3))
-        s.add_compensation("shipping", CancelShipment(shipment_id=shipment.shipment_id, order_id=order.order_id),
-                           retry=FAST_RETRY)
-    return OrderFulfilment(order_id=order.order_id, reservation_id=stock.reservation_id,
-                           payment_id=payment.payment_id, shipment_id=shipment.shipment_id,
-                           fulfilled_at_ms=ctx.now_ms())
+        s.add_compensation(
+            "inventory", ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id), retry=FAST_RETRY
+        )
+        payment = await ctx.call(
+            "payments",
+            ChargePayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+            ),
+            result=PaymentCharged,
+            retry=FAST_RETRY,
+            start_to_close=timedelta(seconds=3),
+        )
+        s.add_compensation(
+            "payments",
+            RefundPayment(payment_id=payment.payment_id, order_id=order.order_id, amount_cents=order.amount_cents),
+            retry=FAST_RETRY,
+        )
+        shipment = await ctx.call(
+            "shipping",
+            CreateShipment(
+                order_id=order.order_id, customer_id=order.customer_id, sku=order.sku, quantity=order.quantity
+            ),
+            result=ShipmentCreated,
+            retry=FAST_RETRY,
+            start_to_close=timedelta(seconds=3),
+        )
+        s.add_compensation(
+            "shipping", CancelShipment(shipment_id=shipment.shipment_id, order_id=order.order_id), retry=FAST_RETRY
+        )
+    return OrderFulfilment(
+        order_id=order.order_id,
+        reservation_id=stock.reservation_id,
+        payment_id=payment.payment_id,
+        shipment_id=shipment.shipment_id,
+        fulfilled_at_ms=ctx.now_ms(),
+    )
 
 
 @workflow("timeout", registry=registry)
 async def timeout(ctx: WorkflowContext, order: OrderPlaced) -> None:
     """One attempt of 500 ms, at most 2 seconds overall: an unanswered step must fail, not hang."""
     async with ctx.saga():
-        await _reserve(ctx, order, start_to_close=timedelta(milliseconds=500),
-                       schedule_to_close=timedelta(seconds=2))
+        await _reserve(ctx, order, start_to_close=timedelta(milliseconds=500), schedule_to_close=timedelta(seconds=2))
 
 
 @workflow("approval", registry=registry)
@@ -90,8 +122,12 @@ SLOW_RETRY = RetryPolicy(initial_interval=timedelta(seconds=4), backoff_coeffici
 @workflow("slow-retry", registry=registry)
 async def slow_retry(ctx: WorkflowContext, order: OrderPlaced) -> None:
     """A 4-second backoff after the first failure: long enough to kill the orchestrator inside it."""
-    await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
-                   result=StockReserved, retry=SLOW_RETRY)
+    await ctx.call(
+        "inventory",
+        ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+        result=StockReserved,
+        retry=SLOW_RETRY,
+    )
 
 
 @workflow("await-go", registry=registry)
@@ -99,9 +135,17 @@ async def await_go(ctx: WorkflowContext, order: OrderPlaced) -> None:
     """Reserve, then wait for a 'go' signal, then charge: state that must survive restarts."""
     await _reserve(ctx, order)
     await ctx.wait_signal("go", timeout=timedelta(minutes=10))
-    await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                                             amount_cents=order.amount_cents, currency=order.currency),
-                   result=PaymentCharged, retry=FAST_RETRY)
+    await ctx.call(
+        "payments",
+        ChargePayment(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+        ),
+        result=PaymentCharged,
+        retry=FAST_RETRY,
+    )
 
 
 # Version 2 of "await-go" as deployed later with a non-deterministic change (charge before the wait),
@@ -115,15 +159,26 @@ for _name in registry.names():
 @workflow("await-go", registry=registry_v2)
 async def await_go_v2(ctx: WorkflowContext, order: OrderPlaced) -> None:
     await _reserve(ctx, order)
-    await ctx.call("payments", ChargePayment(order_id=order.order_id, customer_id=order.customer_id,
-                                             amount_cents=order.amount_cents, currency=order.currency),
-                   result=PaymentCharged, retry=FAST_RETRY)
+    await ctx.call(
+        "payments",
+        ChargePayment(
+            order_id=order.order_id,
+            customer_id=order.customer_id,
+            amount_cents=order.amount_cents,
+            currency=order.currency,
+        ),
+        result=PaymentCharged,
+        retry=FAST_RETRY,
+    )
     await ctx.wait_signal("go", timeout=timedelta(minutes=10))
 
 
 @workflow("finite-retries", registry=registry)
 async def finite_retries(ctx: WorkflowContext, order: OrderPlaced) -> None:
     """Two attempts, then the instance is parked for an operator instead of failing silently."""
-    await ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
-                   result=StockReserved,
-                   retry=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2))
+    await ctx.call(
+        "inventory",
+        ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+        result=StockReserved,
+        retry=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2),
+    )

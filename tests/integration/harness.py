@@ -49,18 +49,25 @@ class App:
 
     def settings(self, instance_id: str = "0", **overrides: Any) -> OrchestratorSettings:
         values: dict[str, Any] = {
-            "app": self.name, "bootstrap_servers": self.bootstrap, "instance_id": instance_id,
-            "state_dir": self.state_dir / instance_id, "command_topic_template": self.template,
-            "commit_interval_ms": 50, "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
+            "app": self.name,
+            "bootstrap_servers": self.bootstrap,
+            "instance_id": instance_id,
+            "state_dir": self.state_dir / instance_id,
+            "command_topic_template": self.template,
+            "commit_interval_ms": 50,
+            "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
         }
         values.update(overrides)
         return OrchestratorSettings(**values)
 
     def env(self, instance_id: str = "0") -> dict[str, str]:
         return {
-            "SAGABRIDGE_APP": self.name, "SAGABRIDGE_BOOTSTRAP_SERVERS": self.bootstrap,
-            "SAGABRIDGE_INSTANCE_ID": instance_id, "SAGABRIDGE_STATE_DIR": str(self.state_dir / instance_id),
-            "SAGABRIDGE_COMMAND_TOPIC_TEMPLATE": self.template, "SAGABRIDGE_COMMIT_INTERVAL_MS": "50",
+            "SAGABRIDGE_APP": self.name,
+            "SAGABRIDGE_BOOTSTRAP_SERVERS": self.bootstrap,
+            "SAGABRIDGE_INSTANCE_ID": instance_id,
+            "SAGABRIDGE_STATE_DIR": str(self.state_dir / instance_id),
+            "SAGABRIDGE_COMMAND_TOPIC_TEMPLATE": self.template,
+            "SAGABRIDGE_COMMIT_INTERVAL_MS": "50",
             "SAGABRIDGE_KAFKA__SESSION.TIMEOUT.MS": "6000",
             "SAGABRIDGE_LOG_LEVEL": "INFO",
         }
@@ -117,7 +124,10 @@ class OrchestratorProcess:
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.cli", "run", "--app", self.module],
-            stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.app.env(self.instance_id)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={**os.environ, **self.app.env(self.instance_id)},
         )
         return self
 
@@ -149,8 +159,14 @@ class ServiceThread:
 
 
 def make_service(app: App, name: str, handlers: Callable[[Service], None], concurrency: int = 8) -> Service:
-    service = Service(name, app.bootstrap, serde, command_topic=app.command_topic(name),
-                      group_id=f"{app.name}-{name}", concurrency=concurrency)
+    service = Service(
+        name,
+        app.bootstrap,
+        serde,
+        command_topic=app.command_topic(name),
+        group_id=f"{app.name}-{name}",
+        concurrency=concurrency,
+    )
     handlers(service)
     return service
 
@@ -186,8 +202,11 @@ class EventLog:
         return out
 
     def of(self, workflow_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-        return [d.value for _r, d in self.records if d.value.get("workflow_id") == workflow_id
-                and (kind is None or d.schema_name.endswith("." + kind))]
+        return [
+            d.value
+            for _r, d in self.records
+            if d.value.get("workflow_id") == workflow_id and (kind is None or d.schema_name.endswith("." + kind))
+        ]
 
     def wait_for(self, ids: Iterable[str], timeout_s: float = 60, statuses: set[str] | None = None) -> dict[str, str]:
         wanted = set(ids)

@@ -63,8 +63,9 @@ def start_services(app: App, b: Behaviour) -> list[ServiceThread]:
             b.record("charge", ctx)
             if cmd.customer_id in b.decline_customers:
                 raise PaymentDeclined("declined")
-            return PaymentCharged(payment_id=f"p-{ctx.command_id}", order_id=cmd.order_id,
-                                  amount_cents=cmd.amount_cents)
+            return PaymentCharged(
+                payment_id=f"p-{ctx.command_id}", order_id=cmd.order_id, amount_cents=cmd.amount_cents
+            )
 
         @service.handler(RefundPayment)
         def refund(cmd: RefundPayment, ctx: CommandContext) -> PaymentRefunded:
@@ -82,5 +83,7 @@ def start_services(app: App, b: Behaviour) -> list[ServiceThread]:
             b.record("cancel-shipment", ctx)
             return ShipmentCancelled(shipment_id=cmd.shipment_id)
 
-    return [ServiceThread(make_service(app, name, fn)).start()
-            for name, fn in (("inventory", inventory), ("payments", payments), ("shipping", shipping))]
+    return [
+        ServiceThread(make_service(app, name, fn)).start()
+        for name, fn in (("inventory", inventory), ("payments", payments), ("shipping", shipping))
+    ]

@@ -97,6 +97,7 @@ def test_500_workflows_through_three_sigkills_each_command_attempt_exactly_once(
     assert len([c for c in per_command if c.startswith("crash-")]) == 500 * 3
     assert all(s == set(range(1, max(s) + 1)) for s in per_command.values())
     # exactly one WorkflowStarted and one terminal event per workflow on the events topic
-    started = Counter(d.value["workflow_id"] for _r, d in events.records
-                      if d.schema_name == "sagabridge.events.WorkflowStarted")
+    started = Counter(
+        d.value["workflow_id"] for _r, d in events.records if d.schema_name == "sagabridge.events.WorkflowStarted"
+    )
     assert set(started.values()) == {1} and len(started) == 500

@@ -19,8 +19,12 @@ def _wait_reserved(services: Behaviour, ids: list[str], events: EventLog, timeou
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         done = {e.split(":")[1] for e in services.log if e.startswith("reserve:")}
-        completed = {d["workflow_id"] for _r, dd in events.records for d in [dd.value]
-                     if dd.schema_name == "sagabridge.events.StepCompleted"}
+        completed = {
+            d["workflow_id"]
+            for _r, dd in events.records
+            for d in [dd.value]
+            if dd.schema_name == "sagabridge.events.StepCompleted"
+        }
         if set(ids) <= done and set(ids) <= completed:
             return
         events.poll(0.2)
@@ -64,7 +68,8 @@ def test_two_instances_share_partitions_and_one_takes_over_when_the_other_stops(
         # rebalances the group: wait for the split rather than racing it.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
-            a.orchestrator.slots and b.orchestrator.slots
+            a.orchestrator.slots
+            and b.orchestrator.slots
             and set(a.orchestrator.slots) | set(b.orchestrator.slots) == set(range(app.partitions))
         ):
             time.sleep(0.2)

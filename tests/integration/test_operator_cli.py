@@ -14,9 +14,22 @@ from tests.integration.services import Behaviour
 
 def cli(app: App, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "workflows", "--name", app.name,
-         "--bootstrap-servers", app.bootstrap, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ},
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "workflows",
+            "--name",
+            app.name,
+            "--bootstrap-servers",
+            app.bootstrap,
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
     )
 
 
@@ -24,10 +37,17 @@ def test_exhausted_retries_park_and_cli_retry_resumes(app: App, services: Behavi
     services.fail_first_attempts = 2  # both allowed attempts fail
     orch = OrchestratorThread(app.settings(), registry).start()
     try:
-        started = cli(app, "start", "finite-retries", "--id", "op-1",
-                      "--input-schema", OrderPlaced.avro_schema_name,
-                      "--input", '{"order_id": "o", "customer_id": "c", "sku": "s", "quantity": 1, '
-                                 '"amount_cents": 1, "currency": "EUR"}')
+        started = cli(
+            app,
+            "start",
+            "finite-retries",
+            "--id",
+            "op-1",
+            "--input-schema",
+            OrderPlaced.avro_schema_name,
+            "--input",
+            '{"order_id": "o", "customer_id": "c", "sku": "s", "quantity": 1, "amount_cents": 1, "currency": "EUR"}',
+        )
         assert started.returncode == 0 and started.stdout.strip() == "op-1", started.stderr
         assert events.wait_for(["op-1"], timeout_s=60) == {"op-1": "parked"}
         (parked,) = events.of("op-1", "WorkflowParked")
@@ -43,5 +63,8 @@ def test_exhausted_retries_park_and_cli_retry_resumes(app: App, services: Behavi
         assert "WorkflowParked" in shown.stdout and "WorkflowCompleted" in shown.stdout
     finally:
         orch.stop()
-    assert [e for e in services.log if e.startswith("reserve")] == ["reserve:op-1:1", "reserve:op-1:2",
-                                                                      "reserve:op-1:3"]
+    assert [e for e in services.log if e.startswith("reserve")] == [
+        "reserve:op-1:1",
+        "reserve:op-1:2",
+        "reserve:op-1:3",
+    ]

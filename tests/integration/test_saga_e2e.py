@@ -9,8 +9,9 @@ from tests.integration.services import Behaviour
 
 
 def order(i: int, customer: str = "alice") -> OrderPlaced:
-    return OrderPlaced(order_id=f"o-{i}", customer_id=customer, sku="sku-1", quantity=1, amount_cents=500,
-                       currency="EUR")
+    return OrderPlaced(
+        order_id=f"o-{i}", customer_id=customer, sku="sku-1", quantity=1, amount_cents=500, currency="EUR"
+    )
 
 
 def test_three_step_saga_happy_path_and_permanent_failure_compensates(
@@ -34,7 +35,10 @@ def test_three_step_saga_happy_path_and_permanent_failure_compensates(
         orch.stop()
     # compensation of the declined order: only the reserve ran before the decline -> one release.
     assert [e for e in services.log if e.split(":")[1] == "declined"] == [
-        "reserve:declined:1", "charge:declined:1", "release:declined:1"]
+        "reserve:declined:1",
+        "charge:declined:1",
+        "release:declined:1",
+    ]
 
 
 def test_transient_failures_are_retried_with_backoff(app: App, services: Behaviour, events: EventLog) -> None:
@@ -48,7 +52,10 @@ def test_transient_failures_are_retried_with_backoff(app: App, services: Behavio
     retrying = events.of("flaky", "StepRetrying")
     assert len(retrying) == 2
     assert [e for e in services.log if e.startswith("reserve")] == [
-        "reserve:flaky:1", "reserve:flaky:2", "reserve:flaky:3"]
+        "reserve:flaky:1",
+        "reserve:flaky:2",
+        "reserve:flaky:3",
+    ]
 
 
 def test_unanswered_step_times_out_and_fails(app: App, services: Behaviour, events: EventLog) -> None:
@@ -62,9 +69,7 @@ def test_unanswered_step_times_out_and_fails(app: App, services: Behaviour, even
     assert outcome["slow"] in ("failed", "compensated")
 
 
-def test_signal_approval_parallel_steps_child_query_and_cancel(
-    app: App, services: Behaviour, events: EventLog
-) -> None:
+def test_signal_approval_parallel_steps_child_query_and_cancel(app: App, services: Behaviour, events: EventLog) -> None:
     orch = OrchestratorThread(app.settings(), registry).start()
     try:
         client = app.client()

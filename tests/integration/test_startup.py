@@ -29,7 +29,8 @@ def test_orchestrator_refuses_an_inbox_changelog_partition_mismatch(
 
 
 def test_orchestrator_refuses_to_start_without_its_topics(kafka_bootstrap: str, tmp_path: Path) -> None:
-    settings = OrchestratorSettings(app=f"absent-{uuid.uuid4().hex[:8]}", bootstrap_servers=kafka_bootstrap,
-                                    state_dir=tmp_path)
+    settings = OrchestratorSettings(
+        app=f"absent-{uuid.uuid4().hex[:8]}", bootstrap_servers=kafka_bootstrap, state_dir=tmp_path
+    )
     with pytest.raises(TopicError, match="orchestrator topics apply"):
         Orchestrator(settings, registry, serde=serde).run()

@@ -47,9 +47,15 @@ class PlainInventory:
         self.done: dict[str, tuple[bytes, list[tuple[str, bytes]]]] = {}  # command id -> stored reply
         self.executed: list[str] = []
         self.stop = threading.Event()
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"plain-{uuid.uuid4().hex}",
-                                  "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": bootstrap,
+                "group.id": f"plain-{uuid.uuid4().hex}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
         self.consumer.subscribe([topic])
         self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "partitioner": "murmur2_random"})
 
@@ -70,19 +76,29 @@ class PlainInventory:
                 continue
             hdr = {k: v.decode() for k, v in (msg.headers() or [])}
             command_id, reply_to = hdr["sb-command-id"], hdr["sb-reply-to"]
-            echo = [("sb-workflow-id", hdr["sb-workflow-id"].encode()), ("sb-command-id", command_id.encode()),
-                    ("sb-attempt", hdr["sb-attempt"].encode())]
+            echo = [
+                ("sb-workflow-id", hdr["sb-workflow-id"].encode()),
+                ("sb-command-id", command_id.encode()),
+                ("sb-attempt", hdr["sb-attempt"].encode()),
+            ]
             if command_id not in self.done:
                 self.executed.append(command_id)
                 name, cmd = self.decode(msg.value())
                 if name == "ReserveStock" and cmd["sku"] == "out-of-stock":
-                    value = self.encode("StepError", {"error_type": "OutOfStock", "message": "none left",
-                                                      "retryable": False, "details": {}})
-                    headers = [("sb-reply-status", b"failure"), ("sb-error-type", b"OutOfStock"),
-                               ("sb-error-message", b"none left"), ("sb-retryable", b"false")]
+                    value = self.encode(
+                        "StepError",
+                        {"error_type": "OutOfStock", "message": "none left", "retryable": False, "details": {}},
+                    )
+                    headers = [
+                        ("sb-reply-status", b"failure"),
+                        ("sb-error-type", b"OutOfStock"),
+                        ("sb-error-message", b"none left"),
+                        ("sb-retryable", b"false"),
+                    ]
                 elif name == "ReserveStock":
-                    value = self.encode("StockReserved", {"reservation_id": f"R-{command_id}",
-                                                          "order_id": cmd["order_id"]})
+                    value = self.encode(
+                        "StockReserved", {"reservation_id": f"R-{command_id}", "order_id": cmd["order_id"]}
+                    )
                     headers = [("sb-reply-status", b"success")]
                 else:
                     value = self.encode("StockReleased", {"reservation_id": cmd["reservation_id"]})
@@ -116,7 +132,10 @@ def test_saga_runs_through_a_participant_built_from_the_protocol_document(
         client.start("saga", ok.model_copy(update={"customer_id": "mallory"}), workflow_id="plain-declined")
         client.start("saga", ok.model_copy(update={"sku": "out-of-stock"}), workflow_id="plain-oos")
         assert events.wait_for(["plain-ok", "plain-declined", "plain-oos"], timeout_s=90) == {
-            "plain-ok": "completed", "plain-declined": "compensated", "plain-oos": "failed"}
+            "plain-ok": "completed",
+            "plain-declined": "compensated",
+            "plain-oos": "failed",
+        }
         (done,) = events.of("plain-ok", "WorkflowCompleted")
         assert done["result_schema"] == "sagabridge.demo.orders.OrderFulfilment"
     finally:

@@ -15,19 +15,31 @@ CHARGE = "sagabridge.demo.payments.ChargePayment"
 CHARGE_VALUE = {"order_id": "o-1", "customer_id": "c-1", "amount_cents": 1999, "currency": "EUR"}
 
 ORDER_V1: dict[str, Any] = {
-    "type": "record", "name": "Order", "namespace": "evo",
+    "type": "record",
+    "name": "Order",
+    "namespace": "evo",
     "fields": [{"name": "id", "type": "string"}, {"name": "qty", "type": "int"}],
 }
 ORDER_V2: dict[str, Any] = {  # compatible both ways: only fields with defaults added
-    "type": "record", "name": "Order", "namespace": "evo",
-    "fields": [{"name": "id", "type": "string"}, {"name": "qty", "type": "int"},
-               {"name": "note", "type": "string", "default": ""},
-               {"name": "coupon", "type": ["null", "string"], "default": None}],
+    "type": "record",
+    "name": "Order",
+    "namespace": "evo",
+    "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "qty", "type": "int"},
+        {"name": "note", "type": "string", "default": ""},
+        {"name": "coupon", "type": ["null", "string"], "default": None},
+    ],
 }
 ORDER_V3_BROKEN: dict[str, Any] = {  # qty changed type, new field without default
-    "type": "record", "name": "Order", "namespace": "evo",
-    "fields": [{"name": "id", "type": "string"}, {"name": "qty", "type": "string"},
-               {"name": "owner", "type": "string"}],
+    "type": "record",
+    "name": "Order",
+    "namespace": "evo",
+    "fields": [
+        {"name": "id", "type": "string"},
+        {"name": "qty", "type": "string"},
+        {"name": "owner", "type": "string"},
+    ],
 }
 
 

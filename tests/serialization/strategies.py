@@ -29,8 +29,9 @@ def values(schema: Any, named: Mapping[str, Any] | None = None, depth: int = 0) 
     if kind == "array":
         return st.lists(values(schema["items"], named, depth + 1), max_size=0 if depth > 3 else 4)
     if kind == "map":
-        return st.dictionaries(st.text(max_size=4), values(schema["values"], named, depth + 1),
-                               max_size=0 if depth > 3 else 4)
+        return st.dictionaries(
+            st.text(max_size=4), values(schema["values"], named, depth + 1), max_size=0 if depth > 3 else 4
+        )
     return _primitive(kind)
 
 

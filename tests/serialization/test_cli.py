@@ -35,8 +35,19 @@ class Workspace:
         (folder / "Order.avsc").write_text(json.dumps({**schema, "namespace": self.namespace}))
 
     def cli(self, command: str, *extra: str) -> int:
-        return run(["schemas", command, "--registry-url", self.url, "--schemas-dir", str(self.root),
-                    "--namespace", self.namespace, *extra])
+        return run(
+            [
+                "schemas",
+                command,
+                "--registry-url",
+                self.url,
+                "--schemas-dir",
+                str(self.root),
+                "--namespace",
+                self.namespace,
+                *extra,
+            ]
+        )
 
 
 @pytest.fixture
@@ -88,8 +99,9 @@ def test_level_is_configurable_and_json_output(ws: Workspace, capsys: pytest.Cap
     assert report["status"] == "incompatible" and report["problems"]
 
 
-def test_missing_registry_url_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_registry_url_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("SAGABRIDGE_SCHEMA_REGISTRY_URL", raising=False)
     assert run(["schemas", "check"]) == 2
     assert "--registry-url" in capsys.readouterr().err

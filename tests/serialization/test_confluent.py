@@ -34,12 +34,15 @@ def serde(schema_registry_url: str) -> ConfluentSerde:
     return ConfluentSerde(REPO, schema_registry_url)
 
 
-def namespaced(tmp_path: Path, unique_name: Callable[[str], str], current: dict[str, Any],
-               **versions: dict[str, Any]) -> tuple[SchemaRepository, str]:
+def namespaced(
+    tmp_path: Path, unique_name: Callable[[str], str], current: dict[str, Any], **versions: dict[str, Any]
+) -> tuple[SchemaRepository, str]:
     """A private copy of the evo.Order schemas in a unique namespace (subjects are global)."""
     namespace = unique_name("evo").replace("-", "_")
+
     def move(schema: dict[str, Any]) -> dict[str, Any]:
         return {**copy.deepcopy(schema), "namespace": namespace}
+
     root = schema_dir(tmp_path, move(current), **{k: move(v) for k, v in versions.items()})
     return SchemaRepository(root, include_builtin=False), f"{namespace}.Order"
 
@@ -53,11 +56,13 @@ def test_frame_is_zero_then_big_endian_registry_id(serde: ConfluentSerde, schema
 
 
 @pytest.mark.parametrize("name", RECORDS)
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                              HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
-def test_every_schema_round_trips_through_the_registry(serde: ConfluentSerde, schema_registry_url: str,
-                                                       name: str, data: st.DataObject) -> None:
+def test_every_schema_round_trips_through_the_registry(
+    serde: ConfluentSerde, schema_registry_url: str, name: str, data: st.DataObject
+) -> None:
     value = data.draw(values(REPO.schema(name)))
     encoded = serde.encode(name, value)
     assert serde.decode(encoded, name) == DecodedRecord(name, value)
@@ -68,8 +73,9 @@ def test_every_schema_round_trips_through_the_registry(serde: ConfluentSerde, sc
 def test_interoperates_with_confluent_kafka_avro_serializer(serde: ConfluentSerde, schema_registry_url: str) -> None:
     client = SchemaRegistryClient({"url": schema_registry_url})
     ctx = SerializationContext("any-topic", MessageField.VALUE)
-    theirs = AvroSerializer(client, json.dumps(REPO.definition(CHARGE)),
-                            conf={"subject.name.strategy": record_subject_name_strategy})(CHARGE_VALUE, ctx)
+    theirs = AvroSerializer(
+        client, json.dumps(REPO.definition(CHARGE)), conf={"subject.name.strategy": record_subject_name_strategy}
+    )(CHARGE_VALUE, ctx)
     assert theirs is not None
     assert serde.decode(theirs, CHARGE).value == CHARGE_VALUE
     assert AvroDeserializer(client)(serde.encode(CHARGE, CHARGE_VALUE), ctx) == CHARGE_VALUE
@@ -104,9 +110,13 @@ def test_without_auto_registration_unregistered_schemas_fail_on_encode(
 def test_bad_inputs_raise_decode_errors_with_reasons(serde: ConfluentSerde) -> None:
     good = serde.encode(CHARGE, CHARGE_VALUE)
     unknown_id = b"\x00" + (2**31 - 7).to_bytes(4, "big") + good[5:]
-    for data, error in [(b"\x00\x00", MalformedRecordError), (b"\xc3\x01" + good, MalformedRecordError),
-                        (good[:-1], MalformedRecordError), (unknown_id, UnknownSchemaError),
-                        (unknown_id, UnknownSchemaError)]:  # second time from the negative cache
+    for data, error in [
+        (b"\x00\x00", MalformedRecordError),
+        (b"\xc3\x01" + good, MalformedRecordError),
+        (good[:-1], MalformedRecordError),
+        (unknown_id, UnknownSchemaError),
+        (unknown_id, UnknownSchemaError),
+    ]:  # second time from the negative cache
         with pytest.raises(error):
             serde.decode(data)
     with pytest.raises(WrongRecordTypeError) as caught:
@@ -117,8 +127,11 @@ def test_bad_inputs_raise_decode_errors_with_reasons(serde: ConfluentSerde) -> N
 
 
 def test_registry_outage_is_transient_not_a_decode_error(serde: ConfluentSerde) -> None:
-    down = ConfluentSerde(REPO, "http://127.0.0.1:9", client=SchemaRegistryClient(
-        {"url": "http://127.0.0.1:9", "max.retries": 0, "timeout": 2}))
+    down = ConfluentSerde(
+        REPO,
+        "http://127.0.0.1:9",
+        client=SchemaRegistryClient({"url": "http://127.0.0.1:9", "max.retries": 0, "timeout": 2}),
+    )
     data = serde.encode(CHARGE, CHARGE_VALUE)
     with pytest.raises(SchemaRegistryUnavailableError) as caught:
         down.decode(data)

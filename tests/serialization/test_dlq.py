@@ -28,14 +28,18 @@ def test_dead_letter_keeps_the_original_and_appends_reason_headers() -> None:
     out = dead_letter(source, "app.dlq", UnknownSchemaError("fingerprint 00"))
     assert (out.topic, out.key, out.value, out.headers[0]) == ("app.dlq", b"k", b"\x01\x02", ("h", b"v"))
     assert out.header("sb-dlq-reason") == "unknown-schema"
-    assert (out.header("sb-dlq-source-topic"), out.header("sb-dlq-source-partition"),
-            out.header("sb-dlq-source-offset")) == ("in", "3", "42")
+    assert (
+        out.header("sb-dlq-source-topic"),
+        out.header("sb-dlq-source-partition"),
+        out.header("sb-dlq-source-offset"),
+    ) == ("in", "3", "42")
     assert out.header("sb-dlq-error") == "UnknownSchemaError: fingerprint 00"
     assert dead_letter(source, "d", RuntimeError("x" * 5000)).header("sb-dlq-reason") == "processing-error"
 
 
-def bad_records(serde: AvroSerde, other: AvroSerde, big: AvroSerde,
-                framing: str) -> dict[str, tuple[str, bytes | None]]:
+def bad_records(
+    serde: AvroSerde, other: AvroSerde, big: AvroSerde, framing: str
+) -> dict[str, tuple[str, bytes | None]]:
     """kind -> (expected sb-dlq-reason, value bytes) for every kind of bad input."""
     good = serde.encode(CHARGE, charge(0))
     header = 10 if framing == "single-object" else 5
@@ -46,8 +50,13 @@ def bad_records(serde: AvroSerde, other: AvroSerde, big: AvroSerde,
         "other-framing": ("malformed", other.encode(CHARGE, charge(0))),
         "tombstone": ("malformed", None),
         "unknown-schema": ("unknown-schema", unknown),
-        "wrong-type": ("wrong-record-type", serde.encode("sagabridge.demo.orders.OrderPlaced", {
-            "order_id": "o", "customer_id": "c", "sku": "s", "quantity": 1, "amount_cents": 1, "currency": "E"})),
+        "wrong-type": (
+            "wrong-record-type",
+            serde.encode(
+                "sagabridge.demo.orders.OrderPlaced",
+                {"order_id": "o", "customer_id": "c", "sku": "s", "quantity": 1, "amount_cents": 1, "currency": "E"},
+            ),
+        ),
         "too-large": ("too-large", big.encode(CHARGE, charge(0, "x" * 4000))),
     }
 
@@ -79,13 +88,18 @@ def test_n_good_and_m_bad_of_each_kind_in_n_processed_and_m_dead_lettered_out(
     sent_bad: dict[tuple[str, int], bytes | None] = {}
     produced = 0
     for i in range(n_good):  # bad records between good ones: the loop must carry on after each
-        producer.produce(source, key=f"wf-{i}".encode(), value=serde.encode(CHARGE, charge(i)),
-                         headers=[("kind", b"good")])
+        producer.produce(
+            source, key=f"wf-{i}".encode(), value=serde.encode(CHARGE, charge(i)), headers=[("kind", b"good")]
+        )
         produced += 1
         if i < m_each:
             for kind, (_, value) in bad.items():
-                producer.produce(source, key=f"bad-{kind}-{i}".encode(), value=value,
-                                 headers=[("kind", kind.encode()), ("trace", b"\x00\xff")])
+                producer.produce(
+                    source,
+                    key=f"bad-{kind}-{i}".encode(),
+                    value=value,
+                    headers=[("kind", kind.encode()), ("trace", b"\x00\xff")],
+                )
                 sent_bad[(kind, i)] = value
                 produced += 1
     assert producer.flush(30) == 0

@@ -56,12 +56,13 @@ def test_renamed_record_resolves_through_an_alias(tmp_path: Path) -> None:
 
 
 def test_promotion_int_to_long_and_field_alias(tmp_path: Path) -> None:
-    v2 = {**ORDER_V1, "fields": [{"name": "id", "type": "string"},
-                                 {"name": "quantity", "type": "long", "aliases": ["qty"]}]}
+    v2 = {
+        **ORDER_V1,
+        "fields": [{"name": "id", "type": "string"}, {"name": "quantity", "type": "long", "aliases": ["qty"]}],
+    }
     old = serde(schema_dir(tmp_path / "old", ORDER_V1))
     new = serde(schema_dir(tmp_path / "new", v2, v1=ORDER_V1))
-    assert new.decode(old.encode("evo.Order", {"id": "a", "qty": 7}), "evo.Order").value == \
-        {"id": "a", "quantity": 7}
+    assert new.decode(old.encode("evo.Order", {"id": "a", "qty": 7}), "evo.Order").value == {"id": "a", "quantity": 7}
 
 
 def test_compat_checker_rules(tmp_path: Path) -> None:
@@ -70,8 +71,10 @@ def test_compat_checker_rules(tmp_path: Path) -> None:
     assert reader_incompatibilities(v2, v1) == []
     assert reader_incompatibilities(v1, v2) == []
     problems = [str(p) for p in reader_incompatibilities(v3, v1)]
-    assert problems == ["evo.Order.qty: type changed from int to string (not a promotion)",
-                        "evo.Order.owner: field is missing in the writer schema and has no default"]
+    assert problems == [
+        "evo.Order.qty: type changed from int to string (not a promotion)",
+        "evo.Order.owner: field is missing in the writer schema and has no default",
+    ]
     enum_w = {"type": "enum", "name": "E", "symbols": ["A", "B"]}
     enum_r = {"type": "enum", "name": "E", "symbols": ["A"]}
     assert reader_incompatibilities(enum_r, enum_w)[0].message.startswith("enum symbols ['B'] removed")

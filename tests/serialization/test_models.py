@@ -58,8 +58,7 @@ def test_models_validate_ranges_unknown_fields_and_are_immutable() -> None:
     with pytest.raises(pydantic.ValidationError):
         ChargePayment(order_id="o", customer_id="c", amount_cents=2**63, currency="EUR")
     with pytest.raises(pydantic.ValidationError):
-        ChargePayment.from_avro({"order_id": "o", "customer_id": "c", "amount_cents": 1, "currency": "EUR",
-                                 "typo": 1})
+        ChargePayment.from_avro({"order_id": "o", "customer_id": "c", "amount_cents": 1, "currency": "EUR", "typo": 1})
     action = OperatorAction(workflow_id="w", action=OperatorActionType.SKIP, operator="op", reason="r")
     with pytest.raises(pydantic.ValidationError):
         action.reason = "changed"
@@ -67,21 +66,26 @@ def test_models_validate_ranges_unknown_fields_and_are_immutable() -> None:
 
 
 EDGE = {
-    "type": "record", "name": "Edge", "namespace": "acme.edge", "doc": "Tricky names and defaults.",
+    "type": "record",
+    "name": "Edge",
+    "namespace": "acme.edge",
+    "doc": "Tricky names and defaults.",
     "fields": [
         {"name": "from", "type": "string", "doc": "a Python keyword"},
         {"name": "json", "type": "int", "default": 3},
         {"name": "_id", "type": "long", "default": 0},
         {"name": "model_x", "type": "boolean", "default": True},
-        {"name": "color", "type": {"type": "enum", "name": "Color", "symbols": ["RED", "None"]},
-         "default": "RED"},
+        {"name": "color", "type": {"type": "enum", "name": "Color", "symbols": ["RED", "None"]}, "default": "RED"},
         {"name": "tags", "type": {"type": "array", "items": "string"}, "default": ["a"]},
         {"name": "attrs", "type": {"type": "map", "values": "double"}, "default": {}},
         {"name": "blob", "type": "bytes", "default": "\u00ff\u0000"},
         {"name": "hash", "type": {"type": "fixed", "name": "Hash", "size": 2}},
         {"name": "next", "type": ["null", "Edge"], "default": None},
-        {"name": "err", "type": "sagabridge.protocol.StepError",
-         "default": {"error_type": "E", "message": "m", "retryable": False}},
+        {
+            "name": "err",
+            "type": "sagabridge.protocol.StepError",
+            "default": {"error_type": "E", "message": "m", "retryable": False},
+        },
         {"name": "when", "type": {"type": "long", "logicalType": "timestamp-millis"}},
         {"name": "either", "type": ["int", "string"]},
     ],

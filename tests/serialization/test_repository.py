@@ -13,22 +13,48 @@ from orchestrator.serialization.repository import BUILTIN_SCHEMAS_DIR
 
 INTERNAL = [
     "sagabridge.protocol.StepError",
-    "sagabridge.control.StartWorkflow", "sagabridge.control.SignalWorkflow", "sagabridge.control.CancelWorkflow",
-    "sagabridge.control.OperatorAction", "sagabridge.control.ChildWorkflowFinished",
-    "sagabridge.control.QueryWorkflow", "sagabridge.control.QueryResult",
-    "sagabridge.state.WorkflowHeader", "sagabridge.state.HistoryEvent", "sagabridge.state.StepState",
-    *(f"sagabridge.events.{n}" for n in (
-        "WorkflowStarted", "StepScheduled", "StepCompleted", "StepFailed", "StepRetrying", "Compensating",
-        "WorkflowCompleted", "WorkflowFailed", "WorkflowCompensated", "WorkflowCancelled", "WorkflowParked")),
+    "sagabridge.control.StartWorkflow",
+    "sagabridge.control.SignalWorkflow",
+    "sagabridge.control.CancelWorkflow",
+    "sagabridge.control.OperatorAction",
+    "sagabridge.control.ChildWorkflowFinished",
+    "sagabridge.control.QueryWorkflow",
+    "sagabridge.control.QueryResult",
+    "sagabridge.state.WorkflowHeader",
+    "sagabridge.state.HistoryEvent",
+    "sagabridge.state.StepState",
+    *(
+        f"sagabridge.events.{n}"
+        for n in (
+            "WorkflowStarted",
+            "StepScheduled",
+            "StepCompleted",
+            "StepFailed",
+            "StepRetrying",
+            "Compensating",
+            "WorkflowCompleted",
+            "WorkflowFailed",
+            "WorkflowCompensated",
+            "WorkflowCancelled",
+            "WorkflowParked",
+        )
+    ),
 ]
 DEMO = [
-    "sagabridge.demo.orders.OrderPlaced", "sagabridge.demo.orders.OrderFulfilment",
-    "sagabridge.demo.inventory.ReserveStock", "sagabridge.demo.inventory.StockReserved",
-    "sagabridge.demo.inventory.ReleaseStock", "sagabridge.demo.inventory.StockReleased",
-    "sagabridge.demo.payments.ChargePayment", "sagabridge.demo.payments.PaymentCharged",
-    "sagabridge.demo.payments.RefundPayment", "sagabridge.demo.payments.PaymentRefunded",
-    "sagabridge.demo.shipping.CreateShipment", "sagabridge.demo.shipping.ShipmentCreated",
-    "sagabridge.demo.shipping.CancelShipment", "sagabridge.demo.shipping.ShipmentCancelled",
+    "sagabridge.demo.orders.OrderPlaced",
+    "sagabridge.demo.orders.OrderFulfilment",
+    "sagabridge.demo.inventory.ReserveStock",
+    "sagabridge.demo.inventory.StockReserved",
+    "sagabridge.demo.inventory.ReleaseStock",
+    "sagabridge.demo.inventory.StockReleased",
+    "sagabridge.demo.payments.ChargePayment",
+    "sagabridge.demo.payments.PaymentCharged",
+    "sagabridge.demo.payments.RefundPayment",
+    "sagabridge.demo.payments.PaymentRefunded",
+    "sagabridge.demo.shipping.CreateShipment",
+    "sagabridge.demo.shipping.ShipmentCreated",
+    "sagabridge.demo.shipping.CancelShipment",
+    "sagabridge.demo.shipping.ShipmentCancelled",
 ]
 
 
@@ -59,13 +85,20 @@ def test_contract_fields_of_internal_schemas() -> None:
         return {f["name"]: f["type"] for f in repo.schema(name)["fields"]}
 
     assert fields("sagabridge.protocol.StepError") == {
-        "error_type": "string", "message": "string", "retryable": "boolean",
-        "details": {"type": "map", "values": "string"}}
+        "error_type": "string",
+        "message": "string",
+        "retryable": "boolean",
+        "details": {"type": "map", "values": "string"},
+    }
     action = fields("sagabridge.control.OperatorAction")["action"]
     assert isinstance(action, dict)
     assert action["symbols"] == ["RETRY", "SKIP", "COMPENSATE", "CANCEL"]
-    assert fields("sagabridge.state.HistoryEvent") == {"seq": "long", "kind": "string", "at_ms": "long",
-                                                       "data": "bytes"}
+    assert fields("sagabridge.state.HistoryEvent") == {
+        "seq": "long",
+        "kind": "string",
+        "at_ms": "long",
+        "data": "bytes",
+    }
     for event in (n for n in INTERNAL if n.startswith("sagabridge.events.")):
         assert {"workflow_id", "workflow_type", "at_ms"} <= set(fields(event))
 
@@ -96,8 +129,7 @@ def _crc64_avro(data: bytes) -> int:
 
 
 def test_reference_crc64_matches_the_specification_test_vector() -> None:
-    assert int.from_bytes(_crc64_avro(b'"null"').to_bytes(8, "little"), "little", signed=True) == \
-        7195948357588979594
+    assert int.from_bytes(_crc64_avro(b'"null"').to_bytes(8, "little"), "little", signed=True) == 7195948357588979594
 
 
 def test_fingerprint_is_crc64_avro_of_the_canonical_form_little_endian() -> None:
@@ -114,8 +146,11 @@ def test_unknown_name_raises_schema_not_found() -> None:
 
 
 def test_user_directory_adds_to_builtin_and_relative_names_resolve(tmp_path: Path) -> None:
-    write(tmp_path, "acme/A.avsc", record("A", "acme", [{"name": "b", "type": "B"},
-                                                         {"name": "e", "type": "sagabridge.protocol.StepError"}]))
+    write(
+        tmp_path,
+        "acme/A.avsc",
+        record("A", "acme", [{"name": "b", "type": "B"}, {"name": "e", "type": "sagabridge.protocol.StepError"}]),
+    )
     write(tmp_path, "acme/B.avsc", record("B", "acme", [{"name": "x", "type": "int"}]))
     repo = SchemaRepository(tmp_path)
     assert "acme.A" in repo.names() and "sagabridge.protocol.StepError" in repo.names()
@@ -136,13 +171,17 @@ def test_env_var_selects_the_directory(tmp_path: Path, monkeypatch: pytest.Monke
         ({"A.avsc": "{not json"}, "cannot read schema"),
         ({"A.avsc": '"string"'}, "must define one record"),
         ({"A.avsc": json.dumps(record("A", "d", [{"name": "x", "type": "Missing"}]))}, "unknown type 'd.Missing'"),
-        ({"A.avsc": json.dumps(record("A", "d", [])),
-          "B.avsc": json.dumps(record("A", "d", [{"name": "x", "type": "int"}]))}, "defined"),
+        (
+            {
+                "A.avsc": json.dumps(record("A", "d", [])),
+                "B.avsc": json.dumps(record("A", "d", [{"name": "x", "type": "int"}])),
+            },
+            "defined",
+        ),
         ({"A.avsc": json.dumps(record("A", "d", [{"name": "x", "type": "nonsense-type-1"}]))}, "unknown type"),
     ],
 )
-def test_invalid_schema_files_fail_loudly_naming_the_file(tmp_path: Path, files: dict[str, str],
-                                                          message: str) -> None:
+def test_invalid_schema_files_fail_loudly_naming_the_file(tmp_path: Path, files: dict[str, str], message: str) -> None:
     for name, text in files.items():
         (tmp_path / name).write_text(text)
     with pytest.raises(SchemaLoadError, match=message):
@@ -156,8 +195,11 @@ def test_missing_directory_is_a_load_error(tmp_path: Path) -> None:
 
 def test_older_versions_are_known_by_fingerprint_but_not_current(tmp_path: Path) -> None:
     v1 = write(tmp_path, "d/R.v1.avsc", record("R", "d", [{"name": "a", "type": "int"}]))
-    write(tmp_path, "d/R.avsc", record("R", "d", [{"name": "a", "type": "int"},
-                                                  {"name": "b", "type": "string", "default": ""}]))
+    write(
+        tmp_path,
+        "d/R.avsc",
+        record("R", "d", [{"name": "a", "type": "int"}, {"name": "b", "type": "string", "default": ""}]),
+    )
     repo = SchemaRepository(tmp_path, include_builtin=False)
     versions = repo.versions("d.R")
     assert [v.version for v in versions] == [1, None]

@@ -45,8 +45,9 @@ class Endpoint:
         if otlp_endpoint is not None:  # also export for real, batched, as a deployed process would
             self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(f"{otlp_endpoint}/v1/traces")))
         self.producer = Producer({"bootstrap.servers": bootstrap, **PRODUCER_PARTITIONER})
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{name}-{topic}",
-                                  "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": f"{name}-{topic}", "enable.auto.commit": False}
+        )
         self.consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
 
     def produce(self, topic: str, key: str, headers: Headers) -> None:
@@ -71,17 +72,27 @@ class Service(Endpoint):
     def handle_one(self, fail: str | None = None, retryable: bool = True) -> None:
         command = self.next_message()
         key = command.key() or b""
-        with tracing.using(self.provider), tracing.process_span(
-            self.topic, headers=_headers(command), group=self.name, key=key,
-            partition=command.partition(), offset=command.offset(),
-        ) as span:
+        with (
+            tracing.using(self.provider),
+            tracing.process_span(
+                self.topic,
+                headers=_headers(command),
+                group=self.name,
+                key=key,
+                partition=command.partition(),
+                offset=command.offset(),
+            ) as span,
+        ):
             reply_to = _header(command, h.REPLY_TO)
             echo = [(n, _header(command, n).encode()) for n in (h.WORKFLOW_ID, h.COMMAND_ID, h.ATTEMPT)]
             status = [(h.REPLY_STATUS, b"success")]
             if fail:
                 tracing.mark_error(span, fail, "handler failed")
-                status = [(h.REPLY_STATUS, b"failure"), (h.ERROR_TYPE, fail.encode()),
-                          (h.RETRYABLE, b"true" if retryable else b"false")]
+                status = [
+                    (h.REPLY_STATUS, b"failure"),
+                    (h.ERROR_TYPE, fail.encode()),
+                    (h.RETRYABLE, b"true" if retryable else b"false"),
+                ]
             with tracing.producer_span(reply_to, key=key) as send:
                 self.produce(reply_to, key.decode(), [*echo, *status, *tracing.inject_headers(send)])
 
@@ -113,24 +124,44 @@ class Orchestrator:
     def _send(self, step: str, topic: str, attempt: int) -> None:
         carrier = tracing.open_step_attempt(self.run)
         self.attempts[(step, attempt)] = carrier
-        headers = [(h.WORKFLOW_ID, self.workflow_id.encode()), (h.COMMAND_ID, f"{self.workflow_id}/{step}".encode()),
-                   (h.ATTEMPT, str(attempt).encode()), (h.REPLY_TO, self.endpoint.topic.encode()),
-                   *tracing.inject_headers(carrier)]
+        headers = [
+            (h.WORKFLOW_ID, self.workflow_id.encode()),
+            (h.COMMAND_ID, f"{self.workflow_id}/{step}".encode()),
+            (h.ATTEMPT, str(attempt).encode()),
+            (h.REPLY_TO, self.endpoint.topic.encode()),
+            *tracing.inject_headers(carrier),
+        ]
         self.endpoint.produce(topic, self.workflow_id, headers)
 
-    def on_reply(self, step: str, topic: str, then: tuple[str, str, int] | None = None,
-                 compensation: bool = False, timer_before_then: bool = False) -> None:
+    def on_reply(
+        self,
+        step: str,
+        topic: str,
+        then: tuple[str, str, int] | None = None,
+        compensation: bool = False,
+        timer_before_then: bool = False,
+    ) -> None:
         """Consume one reply, record its attempt span, and (in the same activation) send the next command."""
         reply = self.endpoint.next_message()
         self._next_offset = (reply.offset() or 0) + 1
         attempt = int(_header(reply, h.ATTEMPT))
         status = _header(reply, h.REPLY_STATUS)
-        with tracing.using(self.endpoint.provider), tracing.activation_span(
-                self.run, "Order", self.workflow_id, reason="reply", record_headers=_headers(reply)):
+        with (
+            tracing.using(self.endpoint.provider),
+            tracing.activation_span(
+                self.run, "Order", self.workflow_id, reason="reply", record_headers=_headers(reply)
+            ),
+        ):
             tracing.close_step_attempt(
-                self.attempts.pop((step, attempt)), step_name=step, workflow_type="Order",
-                workflow_id=self.workflow_id, topic=topic, attempt_no=attempt,
-                command_id=f"{self.workflow_id}/{step}", outcome=status, compensation=compensation,
+                self.attempts.pop((step, attempt)),
+                step_name=step,
+                workflow_type="Order",
+                workflow_id=self.workflow_id,
+                topic=topic,
+                attempt_no=attempt,
+                command_id=f"{self.workflow_id}/{step}",
+                outcome=status,
+                compensation=compensation,
                 error_type=_header(reply, h.ERROR_TYPE) if status == "failure" else None,
                 reply_headers=_headers(reply),
             )
@@ -139,16 +170,20 @@ class Orchestrator:
 
     def fire_timer(self, name: str, start_ns: int, then: tuple[str, str, int]) -> None:
         """A durable retry timer fired (recorded after the fact) and the retry goes out."""
-        with tracing.using(self.endpoint.provider), tracing.activation_span(
-                self.run, "Order", self.workflow_id, reason="timer"):
-            tracing.record_wait(self.run, "timer", name, workflow_type="Order", workflow_id=self.workflow_id,
-                                start_ns=start_ns)
+        with (
+            tracing.using(self.endpoint.provider),
+            tracing.activation_span(self.run, "Order", self.workflow_id, reason="timer"),
+        ):
+            tracing.record_wait(
+                self.run, "timer", name, workflow_type="Order", workflow_id=self.workflow_id, start_ns=start_ns
+            )
             self._send(*then)
 
     def finish(self, status: str, error_type: str | None) -> None:
         with tracing.using(self.endpoint.provider):
-            tracing.close_run(self.run, workflow_type="Order", workflow_id=self.workflow_id, status=status,
-                              error_type=error_type)
+            tracing.close_run(
+                self.run, workflow_type="Order", workflow_id=self.workflow_id, status=status, error_type=error_type
+            )
         self.endpoint.close()
 
 

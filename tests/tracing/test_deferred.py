@@ -18,8 +18,9 @@ def _ids(carrier: dict[str, str]) -> tuple[int, int]:
     return int(trace_id, 16), int(span_id, 16)
 
 
-def test_root_context_is_a_new_trace_recorded_as_a_root_span(provider: TracerProvider,
-                                                             exporter: InMemorySpanExporter) -> None:
+def test_root_context_is_a_new_trace_recorded_as_a_root_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     run = tracing.new_root_context(start_ns=1_000)
     assert set(run) == {"traceparent", "sb-start-ns"}
     assert run["traceparent"].endswith("-03")  # sampled + random trace id (W3C level 2), as the SDK does
@@ -44,16 +45,27 @@ def test_root_context_continues_the_callers_trace(provider: TracerProvider, expo
     assert (span.attributes or {})["error.type"] == "failed"
 
 
-def test_children_recorded_before_the_run_point_at_its_reserved_id(provider: TracerProvider,
-                                                                   exporter: InMemorySpanExporter) -> None:
+def test_children_recorded_before_the_run_point_at_its_reserved_id(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     run = tracing.new_root_context()
     with tracing.activation_span(run, "Order", "wf-1", reason="start"):
         attempt = tracing.open_step_attempt(run, start_ns=2_000)
-    tracing.close_step_attempt(attempt, step_name="reserve", workflow_type="Order", workflow_id="wf-1",
-                               topic="inventory.commands", attempt_no=1, command_id="wf-1/3", outcome="success",
-                               seq=3, end_ns=9_000)
-    tracing.record_wait(run, "timer", "backoff", workflow_type="Order", workflow_id="wf-1", start_ns=3_000,
-                        end_ns=4_000)
+    tracing.close_step_attempt(
+        attempt,
+        step_name="reserve",
+        workflow_type="Order",
+        workflow_id="wf-1",
+        topic="inventory.commands",
+        attempt_no=1,
+        command_id="wf-1/3",
+        outcome="success",
+        seq=3,
+        end_ns=9_000,
+    )
+    tracing.record_wait(
+        run, "timer", "backoff", workflow_type="Order", workflow_id="wf-1", start_ns=3_000, end_ns=4_000
+    )
     tracing.close_run(run, workflow_type="Order", workflow_id="wf-1", status="completed")
     activation, step, timer, run_span = exporter.get_finished_spans()
     run_trace, run_id = _ids(run)
@@ -85,11 +97,21 @@ def test_a_restart_keeps_the_trace() -> None:
 
     second = create_tracer_provider("orchestrator", exporters=[after], batch=False)
     with using(second):
-        tracing.close_step_attempt(stored_attempt, step_name="charge", workflow_type="Order", workflow_id="wf-1",
-                                   topic="payments.commands", attempt_no=1, command_id="c", outcome="failure",
-                                   error_type="PaymentDeclined", error_message="card expired")
-        tracing.close_run(stored_run, workflow_type="Order", workflow_id="wf-1", status="compensated",
-                          error_type="PaymentDeclined")
+        tracing.close_step_attempt(
+            stored_attempt,
+            step_name="charge",
+            workflow_type="Order",
+            workflow_id="wf-1",
+            topic="payments.commands",
+            attempt_no=1,
+            command_id="c",
+            outcome="failure",
+            error_type="PaymentDeclined",
+            error_message="card expired",
+        )
+        tracing.close_run(
+            stored_run, workflow_type="Order", workflow_id="wf-1", status="compensated", error_type="PaymentDeclined"
+        )
     spans = [*before.get_finished_spans(), *after.get_finished_spans()]
     second.shutdown()
     assert [s.name for s in spans] == ["workflow.activate Order", "step charge", "workflow Order"]
@@ -102,8 +124,13 @@ def test_a_restart_keeps_the_trace() -> None:
 
 
 def test_malformed_or_empty_carriers_are_skipped(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    for carrier in ({}, None, {"traceparent": "junk"}, {**CLIENT, "sb-start-ns": "yesterday"},
-                    {**CLIENT, "sb-parent-span-id": "zz"}):
+    for carrier in (
+        {},
+        None,
+        {"traceparent": "junk"},
+        {**CLIENT, "sb-start-ns": "yesterday"},
+        {**CLIENT, "sb-parent-span-id": "zz"},
+    ):
         tracing.close_deferred_span(carrier, "x")
     assert exporter.get_finished_spans() == ()
     assert tracing.deferred_start_ns({**CLIENT, "sb-start-ns": "42"}) == 42
@@ -119,8 +146,16 @@ def test_unsampled_root_records_nothing_below_it(exporter: InMemorySpanExporter)
         attempt = tracing.open_step_attempt(run)
         with tracing.activation_span(run, "Order", "wf", reason="start"):
             pass
-        tracing.close_step_attempt(attempt, step_name="s", workflow_type="Order", workflow_id="wf", topic="t",
-                                   attempt_no=1, command_id="c", outcome="success")
+        tracing.close_step_attempt(
+            attempt,
+            step_name="s",
+            workflow_type="Order",
+            workflow_id="wf",
+            topic="t",
+            attempt_no=1,
+            command_id="c",
+            outcome="success",
+        )
         tracing.close_run(run, workflow_type="Order", workflow_id="wf", status="completed")
     assert exporter.get_finished_spans() == ()
 

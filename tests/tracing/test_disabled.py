@@ -23,15 +23,28 @@ def _exercise_everything() -> None:
     assert tracing.new_root_context() == {}
     assert tracing.open_deferred_span(VALID) == {}
     assert tracing.open_step_attempt(VALID) == {}
-    for scope in (tracing.producer_span("t"), tracing.process_span("t", headers=[]), tracing.receive_span("t"),
-                  tracing.child_span("x"), tracing.activation_span(VALID, "Order", "wf", reason="start")):
+    for scope in (
+        tracing.producer_span("t"),
+        tracing.process_span("t", headers=[]),
+        tracing.receive_span("t"),
+        tracing.child_span("x"),
+        tracing.activation_span(VALID, "Order", "wf", reason="start"),
+    ):
         assert scope is NOOP_SCOPE
         with scope as span:
             assert span is INVALID_SPAN
     assert tracing.start_span_at("x", VALID, 1) is INVALID_SPAN
     tracing.close_deferred_span(VALID | {"sb-start-ns": "1"}, "x")
-    tracing.close_step_attempt(VALID, step_name="s", workflow_type="T", workflow_id="w", topic="t", attempt_no=1,
-                               command_id="c", outcome="success")
+    tracing.close_step_attempt(
+        VALID,
+        step_name="s",
+        workflow_type="T",
+        workflow_id="w",
+        topic="t",
+        attempt_no=1,
+        command_id="c",
+        outcome="success",
+    )
     tracing.record_wait(VALID, "timer", "t", workflow_type="T", workflow_id="w", start_ns=1)
     tracing.close_run(VALID, workflow_type="T", workflow_id="w", status="completed")
     assert tracing.flush_tracing()
@@ -42,8 +55,9 @@ def test_nothing_configured_means_off() -> None:
     _exercise_everything()
 
 
-def test_suppressed_scope_records_nothing_even_with_a_provider(provider: TracerProvider,
-                                                               exporter: InMemorySpanExporter) -> None:
+def test_suppressed_scope_records_nothing_even_with_a_provider(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     """What the engine does around deterministic replay."""
     assert tracing.tracing_enabled()
     with tracing.suppressed():

@@ -84,8 +84,14 @@ class Knobs:
 def _services(app: App, knobs: Knobs, roles: dict[str, Role] | None) -> list[ServiceThread]:
     def make(name: str) -> Service:
         provider = None if roles is None else roles[name].provider
-        return Service(name, app.bootstrap, serde, command_topic=app.command_topic(name),
-                       group_id=f"{app.name}-{name}", tracer_provider=provider)
+        return Service(
+            name,
+            app.bootstrap,
+            serde,
+            command_topic=app.command_topic(name),
+            group_id=f"{app.name}-{name}",
+            tracer_provider=provider,
+        )
 
     inventory, payments, shipping = make("inventory"), make("payments"), make("shipping")
 
@@ -178,8 +184,7 @@ def _trace_ids(spans: list[ReadableSpan]) -> set[str]:
     return {format(s.context.trace_id, "032x") for s in spans}
 
 
-def test_saga_with_retry_and_compensation_is_one_trace(
-        app: App, events: EventLog, roles: dict[str, Role]) -> None:
+def test_saga_with_retry_and_compensation_is_one_trace(app: App, events: EventLog, roles: dict[str, Role]) -> None:
     knobs = Knobs(fail_first_reserve=True, reject_address=True)
     threads = _services(app, knobs, roles)
     orch = TracedOrchestrator(app, registry, roles["orchestrator"].provider).start()
@@ -207,20 +212,35 @@ def test_saga_with_retry_and_compensation_is_one_trace(
     assert "AddressRejected" in str(run.status.description)
 
     # step attempts: children of the run, each the parent of exactly one service handler span
-    attempts = sorted((s for s in _children(spans, run) if s.kind is SpanKind.PRODUCER),
-                      key=lambda s: s.start_time or 0)
+    attempts = sorted(
+        (s for s in _children(spans, run) if s.kind is SpanKind.PRODUCER), key=lambda s: s.start_time or 0
+    )
     assert [(s.name, _attr(s, "sagabridge.step.attempt")) for s in attempts] == [
-        ("step ReserveStock", 1), ("step ReserveStock", 2), ("step ChargePayment", 1), ("step CreateShipment", 1),
-        ("compensate RefundPayment", 1), ("compensate ReleaseStock", 1)]
-    assert [s.status.status_code for s in attempts] == [StatusCode.ERROR, StatusCode.UNSET, StatusCode.UNSET,
-                                                        StatusCode.ERROR, StatusCode.UNSET, StatusCode.UNSET]
+        ("step ReserveStock", 1),
+        ("step ReserveStock", 2),
+        ("step ChargePayment", 1),
+        ("step CreateShipment", 1),
+        ("compensate RefundPayment", 1),
+        ("compensate ReleaseStock", 1),
+    ]
+    assert [s.status.status_code for s in attempts] == [
+        StatusCode.ERROR,
+        StatusCode.UNSET,
+        StatusCode.UNSET,
+        StatusCode.ERROR,
+        StatusCode.UNSET,
+        StatusCode.UNSET,
+    ]
     assert [_attr(s, "error.type") for s in attempts] == ["Flaky", None, None, "AddressRejected", None, None]
     assert [_attr(s, "sagabridge.step.compensation") for s in attempts] == [False] * 4 + [True] * 2
     services = ("inventory", "inventory", "payments", "shipping", "payments", "inventory")
     for attempt, service in zip(attempts, services, strict=True):
         topic = app.command_topic(service)
-        assert (_attr(attempt, "messaging.system"), _attr(attempt, "messaging.destination.name"),
-                _attr(attempt, "messaging.operation.type")) == ("kafka", topic, "send")
+        assert (
+            _attr(attempt, "messaging.system"),
+            _attr(attempt, "messaging.destination.name"),
+            _attr(attempt, "messaging.operation.type"),
+        ) == ("kafka", topic, "send")
         (handler,) = _children(spans, attempt)
         assert (_svc(handler), handler.kind, handler.name) == (service, SpanKind.CONSUMER, f"process {topic}")
         assert _attr(handler, "messaging.consumer.group.name") == f"{app.name}-{service}"
@@ -245,12 +265,16 @@ def test_saga_with_retry_and_compensation_is_one_trace(
     assert reasons == ["started", *["step_completed"] * 4, "step_failed"]
     consumed = [a for a in activations if a.kind is SpanKind.CONSUMER]
     assert len(consumed) == len(activations)  # every activation here was caused by an inbox record
-    assert all(_attr(a, "messaging.destination.name") == f"{app.name}.inbox"
-               and _attr(a, "messaging.consumer.group.name") == f"{app.name}-orchestrator" for a in consumed)
+    assert all(
+        _attr(a, "messaging.destination.name") == f"{app.name}.inbox"
+        and _attr(a, "messaging.consumer.group.name") == f"{app.name}-orchestrator"
+        for a in consumed
+    )
 
 
 def test_restart_mid_workflow_keeps_the_trace_and_replay_records_nothing(
-        app: App, events: EventLog, roles: dict[str, Role]) -> None:
+    app: App, events: EventLog, roles: dict[str, Role]
+) -> None:
     threads = _services(app, Knobs(), roles)
     first = TracedOrchestrator(app, registry, roles["orchestrator"].provider).start()
     try:
@@ -276,11 +300,18 @@ def test_restart_mid_workflow_keeps_the_trace_and_replay_records_nothing(
     assert len(_trace_ids(spans)) == 1  # the client reserved the run; both processes continued it
     assert len({s.context.span_id for s in spans}) == len(spans)
     assert sorted(s.name for s in before) == [
-        "step ReserveStock", "workflow.activate await-go", "workflow.activate await-go"]
+        "step ReserveStock",
+        "workflow.activate await-go",
+        "workflow.activate await-go",
+    ]
     # after the restart: only the live work; the replayed reserve step and activations are not repeated
     assert sorted(s.name for s in after) == [
-        "signal go", "step ChargePayment", "workflow await-go", "workflow.activate await-go",
-        "workflow.activate await-go"]
+        "signal go",
+        "step ChargePayment",
+        "workflow await-go",
+        "workflow.activate await-go",
+        "workflow.activate await-go",
+    ]
     run = _one(after, "workflow await-go")
     assert run.parent is None  # the client had no span of its own: the run is the trace's root
     assert all(s.parent is not None and s.parent.span_id == run.context.span_id for s in before + after if s is not run)
@@ -302,10 +333,12 @@ def test_tracing_off_records_and_propagates_nothing(app: App, events: EventLog) 
         _stop(threads)
     (started,) = events.of(handle.id, "WorkflowStarted")
     assert started["trace_context"] == {}
-    records = [r for topic in (app.command_topic("inventory"), f"{app.name}.inbox")
-               for r in read_committed(app.bootstrap, topic, idle_s=1.0)]
+    records = [
+        r
+        for topic in (app.command_topic("inventory"), f"{app.name}.inbox")
+        for r in read_committed(app.bootstrap, topic, idle_s=1.0)
+    ]
     assert records and all(r.header("traceparent") is None for r in records)
-
 
 
 # --- the engine alone (real RocksDB store, test clock): checkpoint visibility ------------------
@@ -318,6 +351,7 @@ def test_an_aborted_checkpoint_records_no_spans_and_its_redo_records_them_once(t
     h = Harness(tmp_path, engine_registry)
     try:
         with tracing.using(role.provider):
+
             def abort() -> None:  # what the runner does when the transaction aborts
                 h.engine.discard(None)
                 h.txn = h.store.begin()
@@ -331,8 +365,7 @@ def test_an_aborted_checkpoint_records_no_spans_and_its_redo_records_them_once(t
             assert [s.name for s in role.spans()] == ["workflow.activate order"]
             (cmd,) = h.commands(out)
             run = h.header("o-1").trace_context
-            assert tracing.trace_id_hex(run) == tracing.trace_id_hex(
-                {"traceparent": cmd.header("traceparent") or ""})
+            assert tracing.trace_id_hex(run) == tracing.trace_id_hex({"traceparent": cmd.header("traceparent") or ""})
             assert cmd.header("traceparent") != run["traceparent"]  # the attempt's span, not the run's
     finally:
         h.close()

@@ -21,8 +21,10 @@ from tests.tracing.sagasim import SERVICES, run_saga
 pytestmark = [
     pytest.mark.jaeger,
     pytest.mark.timeout(1800),  # a first, uncached build takes minutes
-    pytest.mark.skipif(cached_build() is None and os.environ.get("SAGABRIDGE_E2E_JAEGER") != "1",
-                       reason="no cached Jaeger build: run `orchestrator jaeger build` or set SAGABRIDGE_E2E_JAEGER=1"),
+    pytest.mark.skipif(
+        cached_build() is None and os.environ.get("SAGABRIDGE_E2E_JAEGER") != "1",
+        reason="no cached Jaeger build: run `orchestrator jaeger build` or set SAGABRIDGE_E2E_JAEGER=1",
+    ),
 ]
 
 
@@ -44,8 +46,10 @@ def test_up_is_idempotent_and_status_reports_it(jaeger: LocalJaeger) -> None:
 def test_two_services_export_one_trace(jaeger: LocalJaeger) -> None:
     """Two providers (as two processes would have), joined through Kafka-style headers."""
     endpoint = f"{jaeger.otlp_endpoint}/v1/traces"
-    providers = {name: tracing.create_tracer_provider(name, exporters=[OTLPSpanExporter(endpoint)])
-                 for name in ("svc-a", "svc-b")}
+    providers = {
+        name: tracing.create_tracer_provider(name, exporters=[OTLPSpanExporter(endpoint)])
+        for name in ("svc-a", "svc-b")
+    }
     with tracing.using(providers["svc-a"]), tracing.producer_span("b.commands", key="k") as sent:
         headers = tracing.inject_headers(sent)
         trace_id = tracing.trace_id_hex(sent)
@@ -57,7 +61,8 @@ def test_two_services_export_one_trace(jaeger: LocalJaeger) -> None:
     found = jaeger.wait_for_trace(trace_id, {"svc-a", "svc-b"}, min_spans=2)
     spans = {s["operationName"]: s for s in found["spans"]}
     assert spans["process b.commands"]["references"] == [
-        {"refType": "CHILD_OF", "traceID": trace_id, "spanID": spans["send b.commands"]["spanID"]}]
+        {"refType": "CHILD_OF", "traceID": trace_id, "spanID": spans["send b.commands"]["spanID"]}
+    ]
     tags = {t["key"]: t["value"] for t in spans["process b.commands"]["tags"]}
     assert tags["messaging.system"] == "kafka"
     assert tags["messaging.operation.type"] == "process"
@@ -65,7 +70,8 @@ def test_two_services_export_one_trace(jaeger: LocalJaeger) -> None:
 
 
 def test_saga_trace_holds_the_orchestrator_and_every_service(
-        jaeger: LocalJaeger, kafka_bootstrap: str, topic_factory: Callable[..., str]) -> None:
+    jaeger: LocalJaeger, kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
     saga = run_saga(kafka_bootstrap, topic_factory, otlp_endpoint=jaeger.otlp_endpoint)
     wanted = {"shop-api", "orchestrator", *SERVICES}
     found = jaeger.wait_for_trace(saga.trace_id, wanted, min_spans=len(saga.spans))

@@ -45,8 +45,10 @@ def test_status_of_a_stopped_instance_and_saved_ports(tmp_path: Path) -> None:
 
 
 def test_trace_services_reads_the_query_api_shape() -> None:
-    trace = {"spans": [{"processID": "p1"}, {"processID": "p2"}, {"processID": "p9"}],
-             "processes": {"p1": {"serviceName": "orchestrator"}, "p2": {"serviceName": "payments"}}}
+    trace = {
+        "spans": [{"processID": "p1"}, {"processID": "p2"}, {"processID": "p9"}],
+        "processes": {"p1": {"serviceName": "orchestrator"}, "p2": {"serviceName": "payments"}},
+    }
     assert trace_services(trace) == {"orchestrator", "payments"}
 
 

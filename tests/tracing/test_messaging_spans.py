@@ -27,10 +27,19 @@ class PaymentDeclined(Exception):
 
 def test_attribute_names_match_the_installed_semantic_conventions() -> None:
     for name in (
-        "MESSAGING_SYSTEM", "MESSAGING_DESTINATION_NAME", "MESSAGING_DESTINATION_PARTITION_ID",
-        "MESSAGING_OPERATION_TYPE", "MESSAGING_OPERATION_NAME", "MESSAGING_CONSUMER_GROUP_NAME",
-        "MESSAGING_CLIENT_ID", "MESSAGING_MESSAGE_ID", "MESSAGING_MESSAGE_BODY_SIZE", "MESSAGING_BATCH_MESSAGE_COUNT",
-        "MESSAGING_KAFKA_MESSAGE_KEY", "MESSAGING_KAFKA_OFFSET", "MESSAGING_KAFKA_MESSAGE_TOMBSTONE",
+        "MESSAGING_SYSTEM",
+        "MESSAGING_DESTINATION_NAME",
+        "MESSAGING_DESTINATION_PARTITION_ID",
+        "MESSAGING_OPERATION_TYPE",
+        "MESSAGING_OPERATION_NAME",
+        "MESSAGING_CONSUMER_GROUP_NAME",
+        "MESSAGING_CLIENT_ID",
+        "MESSAGING_MESSAGE_ID",
+        "MESSAGING_MESSAGE_BODY_SIZE",
+        "MESSAGING_BATCH_MESSAGE_COUNT",
+        "MESSAGING_KAFKA_MESSAGE_KEY",
+        "MESSAGING_KAFKA_OFFSET",
+        "MESSAGING_KAFKA_MESSAGE_TOMBSTONE",
     ):
         assert getattr(attr, name) == getattr(semconv, name), name
     ops = semconv.MessagingOperationTypeValues
@@ -68,8 +77,10 @@ def test_binary_or_null_keys_are_not_recorded(provider: TracerProvider, exporter
 def test_process_span_continues_the_producers_trace(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
     with producer_span("inventory.commands", key="wf-7") as sent:
         headers = inject_headers(sent)
-    with process_span("inventory.commands", headers=headers, group="inventory", key=b"wf-7", partition=0,
-                      offset=17), child_span("reserve stock"):
+    with (
+        process_span("inventory.commands", headers=headers, group="inventory", key=b"wf-7", partition=0, offset=17),
+        child_span("reserve stock"),
+    ):
         pass
     produced, inner, processed = exporter.get_finished_spans()
     assert processed.kind is SpanKind.CONSUMER
@@ -85,8 +96,9 @@ def test_process_span_continues_the_producers_trace(provider: TracerProvider, ex
     assert attrs["messaging.kafka.message.key"] == "wf-7"
 
 
-def test_process_span_with_own_parent_links_the_producer(provider: TracerProvider,
-                                                         exporter: InMemorySpanExporter) -> None:
+def test_process_span_with_own_parent_links_the_producer(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     with producer_span("orders.inbox") as reply:
         headers = inject_headers(reply)
     with child_span("workflow run") as run:
@@ -98,8 +110,9 @@ def test_process_span_with_own_parent_links_the_producer(provider: TracerProvide
     assert [link.context.span_id for link in processed.links] == [reply.get_span_context().span_id]
 
 
-def test_process_span_without_trace_headers_starts_a_new_trace(provider: TracerProvider,
-                                                              exporter: InMemorySpanExporter) -> None:
+def test_process_span_without_trace_headers_starts_a_new_trace(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     with child_span("unrelated current span"), consumer_span("t", headers=[("traceparent", b"junk")]):
         pass
     processed, outer = exporter.get_finished_spans()
@@ -120,8 +133,9 @@ def test_receive_span_is_a_client_span_with_links(provider: TracerProvider, expo
     assert received.links[0].context.span_id == a.get_span_context().span_id
 
 
-def test_exception_marks_the_span_failed_and_propagates(provider: TracerProvider,
-                                                        exporter: InMemorySpanExporter) -> None:
+def test_exception_marks_the_span_failed_and_propagates(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     with pytest.raises(PaymentDeclined), process_span("payments.commands"):
         raise PaymentDeclined("card expired")
     (span,) = exporter.get_finished_spans()

@@ -9,8 +9,16 @@ from orchestrator import tracing
 
 
 def _queue_one_activation(pending: tracing.PendingSpans, run: dict[str, str]) -> None:
-    pending.defer(tracing.record_activation, run, "Order", "wf-1", reason="reply", start_ns=100, end_ns=200,
-                  record_headers=[("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")])
+    pending.defer(
+        tracing.record_activation,
+        run,
+        "Order",
+        "wf-1",
+        reason="reply",
+        start_ns=100,
+        end_ns=200,
+        record_headers=[("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")],
+    )
 
 
 def test_commit_records_with_the_work_times(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
@@ -27,8 +35,9 @@ def test_commit_records_with_the_work_times(provider: TracerProvider, exporter: 
     assert len(pending) == 0
 
 
-def test_abort_drops_and_a_failing_recording_does_not_stop_the_rest(provider: TracerProvider,
-                                                                   exporter: InMemorySpanExporter) -> None:
+def test_abort_drops_and_a_failing_recording_does_not_stop_the_rest(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
     pending = tracing.PendingSpans()
     run = tracing.new_root_context()
     _queue_one_activation(pending, run)

@@ -65,7 +65,11 @@ def test_extract_accepts_str_values_and_last_header_wins(provider: TracerProvide
 
 def test_bad_headers_give_an_empty_context_never_an_error(provider: TracerProvider) -> None:
     for headers in (
-        None, [], [(TRACEPARENT, None)], [(TRACEPARENT, b"\xff\xfe")], [(TRACEPARENT, b"garbage")],
+        None,
+        [],
+        [(TRACEPARENT, None)],
+        [(TRACEPARENT, b"\xff\xfe")],
+        [(TRACEPARENT, b"garbage")],
         [(TRACEPARENT, b"00-00000000000000000000000000000000-b7ad6b7169203331-01")],  # all-zero trace id
         [(TRACESTATE, b"a=b")],
     ):

@@ -11,14 +11,15 @@ from tests.tracing.sagasim import run_saga
 
 
 def test_saga_with_retry_restart_and_compensation_is_one_trace(
-        kafka_bootstrap: str, topic_factory: Callable[..., str]) -> None:
+    kafka_bootstrap: str, topic_factory: Callable[..., str]
+) -> None:
     saga = run_saga(kafka_bootstrap, topic_factory)
     spans, topics, inbox = saga.spans, saga.topics, saga.inbox
     by_id = {s.context.span_id: s for s in spans}
     assert len(by_id) == len(spans)
 
     # one trace, every participant in it, no span whose parent is missing except the caller's root
-    assert {format(s.context.trace_id, '032x') for s in spans} == {saga.trace_id}
+    assert {format(s.context.trace_id, "032x") for s in spans} == {saga.trace_id}
     assert {_service(s) for s in spans} == {"shop-api", "orchestrator", "inventory", "payments", "shipping"}
     orphans = [s.name for s in spans if s.parent is not None and s.parent.span_id not in by_id]
     assert orphans == []
@@ -28,8 +29,9 @@ def test_saga_with_retry_restart_and_compensation_is_one_trace(
     assert run.status.status_code is StatusCode.ERROR and (run.attributes or {})["error.type"] == "AddressRejected"
 
     attempts = [s for s in spans if s.kind is SpanKind.PRODUCER and _service(s) == "orchestrator"]
-    assert sorted(s.name for s in attempts) == sorted([
-        "step reserve", "step charge", "step charge", "step ship", "compensate refund", "compensate release"])
+    assert sorted(s.name for s in attempts) == sorted(
+        ["step reserve", "step charge", "step charge", "step ship", "compensate refund", "compensate release"]
+    )
     for attempt in attempts:
         assert attempt.parent is not None and attempt.parent.span_id == run.context.span_id
         (handler,) = [s for s in spans if s.parent is not None and s.parent.span_id == attempt.context.span_id]
@@ -40,8 +42,9 @@ def test_saga_with_retry_restart_and_compensation_is_one_trace(
         assert (reply.kind, reply.name) == (SpanKind.PRODUCER, f"send {inbox}")
         assert attempt.end_time is not None and reply.end_time is not None and attempt.end_time >= reply.end_time
 
-    charges = sorted((s for s in attempts if s.name == "step charge"),
-                     key=lambda s: str(_attr(s, "sagabridge.step.attempt")))
+    charges = sorted(
+        (s for s in attempts if s.name == "step charge"), key=lambda s: str(_attr(s, "sagabridge.step.attempt"))
+    )
     assert [c.status.status_code for c in charges] == [StatusCode.ERROR, StatusCode.UNSET]
     assert _attr(charges[0], "error.type") == "GatewayTimeout"
     assert _attr(_one(spans, "step ship"), "error.type") == "AddressRejected"

@@ -16,12 +16,15 @@ from orchestrator.tracing.setup import processors_from_env
 
 def _exporters(provider: TracerProvider) -> list[object]:
     processors = provider._active_span_processor._span_processors  # introspection only in this test
-    return [p.span_exporter if isinstance(p, SimpleSpanProcessor) else p._batch_processor._exporter  # type: ignore[attr-defined]
-            for p in processors]
+    return [
+        p.span_exporter if isinstance(p, SimpleSpanProcessor) else p._batch_processor._exporter  # type: ignore[attr-defined]
+        for p in processors
+    ]
 
 
 def test_otlp_endpoint_alone_turns_tracing_on_with_the_sdk_reading_the_endpoint(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:14318")
     provider = tracing.setup_tracing("orders-orchestrator", set_global_provider=False)
     assert provider is not None

@@ -29,15 +29,25 @@ class Flaky(RetryableError):
 
 @pytest.fixture
 def topics(topic_factory) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {"commands": topic_factory("payments.commands"), "replies": topic_factory("inbox"),
-            "dlq": topic_factory("dlq")}
+    return {
+        "commands": topic_factory("payments.commands"),
+        "replies": topic_factory("inbox"),
+        "dlq": topic_factory("dlq"),
+    }
 
 
 @pytest.fixture
 def running(kafka_bootstrap: str, topics: dict[str, str]) -> Iterator[tuple[Service, dict[str, int]]]:
     calls: dict[str, int] = {}
-    service = Service("payments", kafka_bootstrap, serde, command_topic=topics["commands"],
-                      group_id=f"g-{uuid.uuid4().hex}", concurrency=4, dlq_topic=topics["dlq"])
+    service = Service(
+        "payments",
+        kafka_bootstrap,
+        serde,
+        command_topic=topics["commands"],
+        group_id=f"g-{uuid.uuid4().hex}",
+        concurrency=4,
+        dlq_topic=topics["dlq"],
+    )
 
     @service.handler(ChargePayment)
     def charge(cmd: ChargePayment, ctx: CommandContext) -> PaymentCharged:  # a sync handler
@@ -48,8 +58,7 @@ def running(kafka_bootstrap: str, topics: dict[str, str]) -> Iterator[tuple[Serv
             raise Flaky("try again")
         if cmd.customer_id == "boom":
             raise ValueError("unexpected")  # unclassified: retryable by default
-        return PaymentCharged(payment_id=f"p-{ctx.command_id}", order_id=cmd.order_id,
-                              amount_cents=cmd.amount_cents)
+        return PaymentCharged(payment_id=f"p-{ctx.command_id}", order_id=cmd.order_id, amount_cents=cmd.amount_cents)
 
     thread = threading.Thread(target=service.run, kwargs={"poll_timeout_s": 0.2}, daemon=True)
     thread.start()
@@ -62,17 +71,26 @@ def running(kafka_bootstrap: str, topics: dict[str, str]) -> Iterator[tuple[Serv
 def _send(bootstrap: str, topic: str, reply_to: str, command_id: str, attempt: int, customer: str) -> None:
     producer = Producer({"bootstrap.servers": bootstrap})
     cmd = ChargePayment(order_id="o1", customer_id=customer, amount_cents=100, currency="EUR")
-    producer.produce(topic, key=b"wf-1", value=serde.encode(cmd.avro_schema_name, cmd.to_avro()), headers=[
-        (h.WORKFLOW_ID, b"wf-1"), (h.COMMAND_ID, command_id.encode()), (h.ATTEMPT, str(attempt).encode()),
-        (h.REPLY_TO, reply_to.encode()), (h.COMMAND_TYPE, cmd.avro_schema_name.encode()),
-        (h.TRACEPARENT, b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-    ])
+    producer.produce(
+        topic,
+        key=b"wf-1",
+        value=serde.encode(cmd.avro_schema_name, cmd.to_avro()),
+        headers=[
+            (h.WORKFLOW_ID, b"wf-1"),
+            (h.COMMAND_ID, command_id.encode()),
+            (h.ATTEMPT, str(attempt).encode()),
+            (h.REPLY_TO, reply_to.encode()),
+            (h.COMMAND_TYPE, cmd.avro_schema_name.encode()),
+            (h.TRACEPARENT, b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ],
+    )
     producer.flush(10)
 
 
 def _replies(bootstrap: str, topic: str, count: int, timeout_s: float = 30) -> list[InboundRecord]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                         "isolation.level": "read_committed"})
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex, "isolation.level": "read_committed"}
+    )
     consumer.assign([TopicPartition(topic, 0, 0)])
     out: list[InboundRecord] = []
     import time
@@ -101,7 +119,8 @@ def test_success_reply_echoes_protocol_headers(kafka_bootstrap: str, topics: dic
 def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], running) -> None:  # type: ignore[no-untyped-def]
     _service, calls = running
     send = lambda cid, attempt, customer: _send(  # noqa: E731
-        kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, customer)
+        kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, customer
+    )
     send("c-declined", 1, "declined")
     send("c-flaky", 1, "flaky")
     send("c-boom", 1, "boom")
@@ -121,7 +140,9 @@ def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], 
     send("c-flaky", 2, "flaky")
     more = _replies(kafka_bootstrap, topics["replies"], 5)[3:]
     assert {(r.header(h.COMMAND_ID), r.header(h.REPLY_STATUS)) for r in more} == {
-        ("c-declined", "failure"), ("c-flaky", "success")}
+        ("c-declined", "failure"),
+        ("c-flaky", "success"),
+    }
     # ...and a late duplicate of that success is answered from the store too.
     send("c-flaky", 1, "flaky")
     last = _replies(kafka_bootstrap, topics["replies"], 6)[5]
@@ -130,7 +151,9 @@ def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], 
 
 
 def test_record_without_protocol_headers_goes_to_dlq_and_service_keeps_running(
-    kafka_bootstrap: str, topics: dict[str, str], running  # type: ignore[no-untyped-def]
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    running,  # type: ignore[no-untyped-def]
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     producer.produce(topics["commands"], key=b"x", value=b"\x00garbage")
@@ -145,11 +168,22 @@ def test_record_without_protocol_headers_goes_to_dlq_and_service_keeps_running(
 
 
 def test_undecodable_command_with_headers_gets_a_permanent_failure(
-    kafka_bootstrap: str, topics: dict[str, str], running  # type: ignore[no-untyped-def]
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    running,  # type: ignore[no-untyped-def]
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
-    producer.produce(topics["commands"], key=b"wf-1", value=b"not avro", headers=[
-        (h.WORKFLOW_ID, b"wf-1"), (h.COMMAND_ID, b"bad"), (h.ATTEMPT, b"1"), (h.REPLY_TO, topics["replies"].encode())])
+    producer.produce(
+        topics["commands"],
+        key=b"wf-1",
+        value=b"not avro",
+        headers=[
+            (h.WORKFLOW_ID, b"wf-1"),
+            (h.COMMAND_ID, b"bad"),
+            (h.ATTEMPT, b"1"),
+            (h.REPLY_TO, topics["replies"].encode()),
+        ],
+    )
     producer.flush(10)
     (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
     assert reply.header(h.REPLY_STATUS) == "failure"

@@ -70,21 +70,35 @@ class Driver:
                 self.outcome = cmd
 
     # --- inputs -------------------------------------------------------------------------------
-    def start(self, input: dict[str, Any] | None = None, input_schema: str = "test.Input",
-              trace_context: dict[str, str] | None = None) -> list[WorkflowCommand]:
-        return self.deliver(EventKind.STARTED, {
-            "workflow_type": self.definition.name, "input_schema": input_schema, "input": input,
-            "trace_context": trace_context or {}, "parent_workflow_id": None, "parent_seq": None,
-        })
+    def start(
+        self,
+        input: dict[str, Any] | None = None,
+        input_schema: str = "test.Input",
+        trace_context: dict[str, str] | None = None,
+    ) -> list[WorkflowCommand]:
+        return self.deliver(
+            EventKind.STARTED,
+            {
+                "workflow_type": self.definition.name,
+                "input_schema": input_schema,
+                "input": input,
+                "trace_context": trace_context or {},
+                "parent_workflow_id": None,
+                "parent_seq": None,
+            },
+        )
 
-    def complete(self, seq: int, result: dict[str, Any] | None = None, schema: str | None = None,
-                 attempt: int = 1) -> list[WorkflowCommand]:
+    def complete(
+        self, seq: int, result: dict[str, Any] | None = None, schema: str | None = None, attempt: int = 1
+    ) -> list[WorkflowCommand]:
         self.steps.pop(seq)
-        return self.deliver(EventKind.STEP_COMPLETED,
-                            {"cmd_seq": seq, "result_schema": schema, "result": result, "attempt": attempt})
+        return self.deliver(
+            EventKind.STEP_COMPLETED, {"cmd_seq": seq, "result_schema": schema, "result": result, "attempt": attempt}
+        )
 
-    def fail(self, seq: int, error_type: str = "Boom", message: str = "failed",
-             attempt: int = 3) -> list[WorkflowCommand]:
+    def fail(
+        self, seq: int, error_type: str = "Boom", message: str = "failed", attempt: int = 3
+    ) -> list[WorkflowCommand]:
         self.steps.pop(seq)
         error = {"error_type": error_type, "message": message, "retryable": False}
         return self.deliver(EventKind.STEP_FAILED, {"cmd_seq": seq, "error": error, "attempt": attempt})
@@ -93,18 +107,26 @@ class Driver:
         self.now_ms = max(self.now_ms, self.timers.pop(seq))
         return self.deliver(EventKind.TIMER_FIRED, {"cmd_seq": seq})
 
-    def signal(self, name: str, payload: dict[str, Any] | None = None,
-               schema: str | None = None) -> list[WorkflowCommand]:
+    def signal(
+        self, name: str, payload: dict[str, Any] | None = None, schema: str | None = None
+    ) -> list[WorkflowCommand]:
         return self.deliver(EventKind.SIGNAL_RECEIVED, {"name": name, "payload_schema": schema, "payload": payload})
 
     def cancel(self, reason: str = "user asked") -> list[WorkflowCommand]:
         return self.deliver(EventKind.CANCEL_REQUESTED, {"reason": reason})
 
-    def finish_child(self, seq: int, status: str = "completed", result: dict[str, Any] | None = None,
-                     error: dict[str, Any] | None = None) -> list[WorkflowCommand]:
+    def finish_child(
+        self,
+        seq: int,
+        status: str = "completed",
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+    ) -> list[WorkflowCommand]:
         self.children.pop(seq)
-        return self.deliver(EventKind.CHILD_FINISHED, {"cmd_seq": seq, "status": status, "result_schema": None,
-                                                       "result": result, "error": error})
+        return self.deliver(
+            EventKind.CHILD_FINISHED,
+            {"cmd_seq": seq, "status": status, "result_schema": None, "result": result, "error": error},
+        )
 
     def tick(self, ms: int) -> None:
         self.now_ms += ms

@@ -74,5 +74,6 @@ def test_explicit_input_type_overrides_annotations() -> None:
 
     assert explicit.input_type is Order
     with pytest.raises(WorkflowAuthoringError):
+
         @workflow("unresolvable", registry=reg)
         async def unresolvable(ctx: WorkflowContext, raw: UnresolvableName) -> None: ...  # type: ignore[name-defined]  # noqa: F821

@@ -56,7 +56,9 @@ def test_plain_asyncio_works_deterministically() -> None:
     d.tick(2500)
     d.complete(0, {"ok": 1})
     assert isinstance(d.outcome, CompleteWorkflow) and d.outcome.result == {
-        "total": 3, "order": ["producer", "consumer", f"time={(d.now_ms) / 1000.0}"], "reply": {"ok": 1},
+        "total": 3,
+        "order": ["producer", "consumer", f"time={(d.now_ms) / 1000.0}"],
+        "reply": {"ok": 1},
         "task": True,
     }
     inst, cmds = d.replay()

@@ -7,16 +7,18 @@ from orchestrator.workflow import RetryPolicy
 
 
 def test_backoff_grows_geometrically_and_is_capped() -> None:
-    p = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=10))
+    p = RetryPolicy(
+        initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=10)
+    )
     delays = [p.delay_for_attempt(n) for n in range(1, 7)]
     assert delays == [timedelta(seconds=s) for s in (1, 2, 4, 8, 10, 10)]
     assert p.delay_for_attempt(10_000) == timedelta(seconds=10)  # no float overflow
 
 
 def test_constant_backoff_with_coefficient_one() -> None:
-    p = RetryPolicy(initial_interval=timedelta(milliseconds=250), backoff_coefficient=1.0,
-                    maximum_interval=timedelta(seconds=1))
+    p = RetryPolicy(
+        initial_interval=timedelta(milliseconds=250), backoff_coefficient=1.0, maximum_interval=timedelta(seconds=1)
+    )
     assert {p.delay_for_attempt(n) for n in range(1, 20)} == {timedelta(milliseconds=250)}
 
 
@@ -38,12 +40,15 @@ def test_retry_decisions() -> None:
     assert not RetryPolicy().attempts_exhausted(10**6)
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"backoff_coefficient": 0.5},
-    {"maximum_attempts": 0},
-    {"initial_interval": timedelta(seconds=5), "maximum_interval": timedelta(seconds=1)},
-    {"unknown_field": 1},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"backoff_coefficient": 0.5},
+        {"maximum_attempts": 0},
+        {"initial_interval": timedelta(seconds=5), "maximum_interval": timedelta(seconds=1)},
+        {"unknown_field": 1},
+    ],
+)
 def test_invalid_policies_are_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]

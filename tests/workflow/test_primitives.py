@@ -30,22 +30,28 @@ from tests.workflow.driver import START_MS, Driver
 from tests.workflow.models import Approval, Charge, Charged, Done, Order, Reserve, Reserved
 
 reg = WorkflowRegistry()
-POLICY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=4,
-                     non_retryable_error_types=("Declined",))
+POLICY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_attempts=4, non_retryable_error_types=("Declined",))
 
 
 @workflow("typed", registry=reg)
 async def typed(ctx: WorkflowContext, order: Order) -> Done:
-    got = await ctx.call("inventory", Reserve(order_id=order.order_id), result=Reserved, retry=POLICY,
-                         start_to_close=timedelta(seconds=30), schedule_to_close=timedelta(hours=1))
+    got = await ctx.call(
+        "inventory",
+        Reserve(order_id=order.order_id),
+        result=Reserved,
+        retry=POLICY,
+        start_to_close=timedelta(seconds=30),
+        schedule_to_close=timedelta(hours=1),
+    )
     return Done(summary=f"{order.order_id}:{got.reservation_id}")
 
 
 def test_call_sends_the_model_and_decodes_the_result() -> None:
     d = Driver(typed)
     [cmd] = d.start(Order(order_id="o1").to_avro(), input_schema=Order.avro_schema_name)
-    assert cmd == ScheduleStep(0, "inventory", "test.workflow.Reserve", {"order_id": "o1"}, POLICY,
-                               30_000, 3_600_000, False)
+    assert cmd == ScheduleStep(
+        0, "inventory", "test.workflow.Reserve", {"order_id": "o1"}, POLICY, 30_000, 3_600_000, False
+    )
     [done] = d.complete(0, Reserved(reservation_id="r9").to_avro(), Reserved.avro_schema_name)
     assert done == CompleteWorkflow("test.workflow.Done", {"summary": "o1:r9"})
     assert d.instance.finished and d.instance.result == done
@@ -56,8 +62,13 @@ async def catches_step_failure(ctx: WorkflowContext) -> dict[str, Any]:
     try:
         await ctx.call("payments", Charge(order_id="o", amount=5), result=Charged)
     except StepFailed as exc:
-        return {"service": exc.service, "type": exc.command_type, "error": exc.error.error_type,
-                "message": exc.error.message, "attempt": exc.attempt}
+        return {
+            "service": exc.service,
+            "type": exc.command_type,
+            "error": exc.error.error_type,
+            "message": exc.error.message,
+            "attempt": exc.attempt,
+        }
     return {}
 
 
@@ -65,8 +76,16 @@ def test_final_step_failure_raises_step_failed_with_details() -> None:
     d = Driver(catches_step_failure)
     d.start()
     d.fail(0, "Declined", "card refused", attempt=2)
-    assert d.outcome == CompleteWorkflow(None, {"service": "payments", "type": "test.workflow.Charge",
-                                                "error": "Declined", "message": "card refused", "attempt": 2})
+    assert d.outcome == CompleteWorkflow(
+        None,
+        {
+            "service": "payments",
+            "type": "test.workflow.Charge",
+            "error": "Declined",
+            "message": "card refused",
+            "attempt": 2,
+        },
+    )
 
 
 @workflow("uncaught", registry=reg)
@@ -154,8 +173,7 @@ def test_signal_wait_times_out_through_a_durable_timer() -> None:
 def test_signal_before_timeout_cancels_the_timer() -> None:
     d = Driver(signal_timeout)
     d.start()
-    assert d.signal("approve", {"approver": "ann"}) == [
-        CancelTimer(0), CompleteWorkflow(None, {"approver": "ann"})]
+    assert d.signal("approve", {"approver": "ann"}) == [CancelTimer(0), CompleteWorkflow(None, {"approver": "ann"})]
     assert d.timers == {}
 
 
@@ -182,8 +200,7 @@ async def parent(ctx: WorkflowContext, order: Order) -> dict[str, Any]:
 def test_child_workflows_start_with_deterministic_ids_and_report_outcomes() -> None:
     d = Driver(parent, workflow_id="p-1")
     [start] = d.start(Order(order_id="o1").to_avro())
-    assert start == StartChild(0, "child-flow", "p-1/child-0", "test.workflow.Order",
-                               {"order_id": "o1", "amount": 1})
+    assert start == StartChild(0, "child-flow", "p-1/child-0", "test.workflow.Order", {"order_id": "o1", "amount": 1})
     [second] = d.finish_child(0, "completed", {"reservation_id": "r1"})
     assert isinstance(second, StartChild) and second.child_id == "fixed-id" and second.workflow_type == "typed"
     d.finish_child(1, "compensated", error={"error_type": "StepFailed", "message": "x", "retryable": False})
@@ -192,8 +209,13 @@ def test_child_workflows_start_with_deterministic_ids_and_report_outcomes() -> N
 
 @workflow("side-effects", registry=reg)
 async def side_effects(ctx: WorkflowContext) -> dict[str, Any]:
-    values = {"r": ctx.random(), "u": str(ctx.uuid()), "now": ctx.now_ms(),
-              "trace": ctx.info.trace_context, "started": ctx.info.start_time_ms}
+    values = {
+        "r": ctx.random(),
+        "u": str(ctx.uuid()),
+        "now": ctx.now_ms(),
+        "trace": ctx.info.trace_context,
+        "started": ctx.info.start_time_ms,
+    }
     ctx.set_query_handler("values", lambda: values)
     ctx.set_query_handler("echo", lambda *args: list(args))
     ctx.set_query_handler("model", lambda: Approval(approver="q"))

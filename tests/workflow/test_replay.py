@@ -48,9 +48,14 @@ def test_rebuild_with_a_new_event_at_the_tail_returns_only_the_new_commands() ->
     d.start(Order(order_id="o1").to_avro())
     d.complete(0, {"reservation_id": "r1"})
     # The engine appends a reply to history, finds no cached instance, rebuilds from everything.
-    d.history.append(d.history[-1].__class__(len(d.history), EventKind.STEP_COMPLETED, d.now_ms,
-                                             {"cmd_seq": 1, "result_schema": None, "result": {"payment_id": "p"},
-                                              "attempt": 1}))
+    d.history.append(
+        d.history[-1].__class__(
+            len(d.history),
+            EventKind.STEP_COMPLETED,
+            d.now_ms,
+            {"cmd_seq": 1, "result_schema": None, "result": {"payment_id": "p"}, "attempt": 1},
+        )
+    )
     _inst, cmds = d.replay()
     assert cmds == [StartTimer(2, d.now_ms + 60_000)]
 
@@ -202,6 +207,7 @@ def test_non_determinism_cannot_be_swallowed_by_workflow_code_and_sticks() -> No
 
 
 # --- versioning with ctx.patched -------------------------------------------------------------
+
 
 async def _v1(ctx: WorkflowContext) -> dict[str, Any]:
     await ctx.call("a", {}, command_type="t.A")

@@ -104,8 +104,9 @@ def test_failed_compensation_raises_compensation_failed() -> None:
     d.complete(0, {})
     d.fail(1, "Declined")
     d.fail(2, "ReleaseBroken")
-    assert d.outcome == CompleteWorkflow(None, {"service": "inventory", "error": "ReleaseBroken",
-                                                "original": "StepFailed"})
+    assert d.outcome == CompleteWorkflow(
+        None, {"service": "inventory", "error": "ReleaseBroken", "original": "StepFailed"}
+    )
 
 
 @workflow("cleanup-after-cancel", registry=reg)
