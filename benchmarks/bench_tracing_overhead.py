@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from orchestrator import tracing
-from orchestrator.tracing import state
+from orchestrator.tracing import active_tracer
 
 RUN = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03", "sb-start-ns": "1"}
 HEADERS: list[tuple[str, bytes]] = [
@@ -127,7 +127,7 @@ def run(ops: int, runs: int) -> dict[str, dict[str, dict[str, float]]]:
         "bench", processors=[BatchSpanProcessor(DropExporter(), max_queue_size=65536)]
     )
     with tracing.using(provider):
-        with state.suppressed():
+        with active_tracer.suppressed():
             results["suppressed"] = measure(CASES, ops, runs)
         results["on"] = measure(CASES, max(ops // 5, 1000), runs)
     provider.shutdown()

@@ -29,10 +29,16 @@ from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer
 
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 
-_ECHOED = (h.WORKFLOW_ID, h.COMMAND_ID, h.ATTEMPT, h.TRACEPARENT, h.TRACESTATE)
+_ECHOED = (
+    header_names.WORKFLOW_ID,
+    header_names.COMMAND_ID,
+    header_names.ATTEMPT,
+    header_names.TRACEPARENT,
+    header_names.TRACESTATE,
+)
 
 
 @dataclass
@@ -104,10 +110,10 @@ class EchoParticipant:
             msg.key(),
             headers=[
                 *header_map(msg).items(),
-                (h.DLQ_REASON, reason.encode()),
-                (h.DLQ_SOURCE_TOPIC, str(msg.topic()).encode()),
-                (h.DLQ_SOURCE_PARTITION, str(msg.partition()).encode()),
-                (h.DLQ_SOURCE_OFFSET, str(msg.offset()).encode()),
+                (header_names.DLQ_REASON, reason.encode()),
+                (header_names.DLQ_SOURCE_TOPIC, str(msg.topic()).encode()),
+                (header_names.DLQ_SOURCE_PARTITION, str(msg.partition()).encode()),
+                (header_names.DLQ_SOURCE_OFFSET, str(msg.offset()).encode()),
             ],
             on_delivery=self._on_delivery,
         )
@@ -116,17 +122,25 @@ class EchoParticipant:
     def handle(self, msg: Message) -> None:
         """Reply to one command (or dead-letter it). Never raises on bad input."""
         got = header_map(msg)
-        missing = [name for name in (h.WORKFLOW_ID, h.COMMAND_ID, h.REPLY_TO) if name not in got]
+        missing = [
+            name
+            for name in (header_names.WORKFLOW_ID, header_names.COMMAND_ID, header_names.REPLY_TO)
+            if name not in got
+        ]
         if missing:
             self._dead_letter(msg, f"missing protocol headers: {', '.join(missing)}")
             return
         reply_headers: list[tuple[str, str | bytes | None]] = [(n, got[n]) for n in _ECHOED if n in got]
-        reply_headers.append((h.REPLY_STATUS, h.STATUS_SUCCESS.encode()))
-        reply_to = got[h.REPLY_TO].decode(errors="replace")
+        reply_headers.append((header_names.REPLY_STATUS, header_names.STATUS_SUCCESS.encode()))
+        reply_to = got[header_names.REPLY_TO].decode(errors="replace")
         while True:
             try:
                 self.producer.produce(
-                    reply_to, msg.value(), got[h.WORKFLOW_ID], headers=reply_headers, on_delivery=self._on_delivery
+                    reply_to,
+                    msg.value(),
+                    got[header_names.WORKFLOW_ID],
+                    headers=reply_headers,
+                    on_delivery=self._on_delivery,
                 )
                 break
             except BufferError:

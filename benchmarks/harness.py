@@ -34,7 +34,7 @@ from benchmarks.model import SIZES, BenchContext, Case, Measurement
 from benchmarks.report import render
 from orchestrator.config import OrchestratorSettings
 from orchestrator.devstack import LocalStack
-from orchestrator.errors import BenchmarkNotAvailable
+from orchestrator.errors import BenchmarkNotAvailableError
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"
@@ -94,7 +94,7 @@ def run_case(case: Case, ctx: BenchContext) -> list[Measurement]:
     started = time.monotonic()
     try:
         measurements = case.run(ctx)
-    except BenchmarkNotAvailable as exc:
+    except BenchmarkNotAvailableError as exc:
         log.warning("case %s not available: %s", case.name, exc.reason)
         return [Measurement(case.name, case.name, None, "", status="not available", note=exc.reason)]
     except Exception as exc:  # one broken case must not cost the other figures; recorded as "error"

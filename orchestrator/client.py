@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
-from orchestrator.errors import SagaBridgeError, WorkflowResultTimeout
+from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
 from orchestrator.transport.consumer import base_config, to_inbound
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER, partition_for
@@ -166,7 +166,7 @@ class WorkflowClient:
                     return json.loads(decoded.value["result_json"])
         finally:
             reader.close()
-        raise WorkflowResultTimeout(workflow_id, timeout_s)
+        raise WorkflowResultTimeoutError(workflow_id, timeout_s)
 
     def list_workflows(self, timeout_s: float = 5.0) -> dict[str, tuple[str, dict[str, Any]]]:
         """Latest lifecycle status per workflow id, from the whole events topic (operator view)."""
@@ -269,7 +269,7 @@ class WorkflowHandle:
                     return outcome
         finally:
             reader.close()
-        raise WorkflowResultTimeout(self.id, timeout_s)
+        raise WorkflowResultTimeoutError(self.id, timeout_s)
 
     def signal(self, name: str, payload: AvroModel | None = None) -> None:
         self.client.signal(self.id, name, payload)

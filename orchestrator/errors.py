@@ -7,14 +7,26 @@ types, never on message text.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from orchestrator.workflow.protocol import ErrorInfo
+    from orchestrator.workflow.activation import ErrorInfo
 
 
 class SagaBridgeError(Exception):
     """Base class of every error raised by SagaBridge."""
+
+
+def error_type_name(exc: BaseException) -> str:
+    """The error type a failure is recorded and sent as (history `error_type`, `sb-error-type`).
+
+    Python classes end in `Error`; the names already on the wire and in stored histories do not
+    (`StepFailed`, `UnknownCommand`, ...). A class that declares its own `wire_name` keeps that
+    string stable, so a retry policy or a Go participant matching on it never sees it change;
+    subclasses that do not declare one report their own class name.
+    """
+    wire_name = type(exc).__dict__.get("wire_name")
+    return wire_name if isinstance(wire_name, str) else type(exc).__name__
 
 
 class ConfigurationError(SagaBridgeError):
@@ -240,24 +252,24 @@ class TransportError(SagaBridgeError):
     """Kafka I/O failed."""
 
 
-class RepliesNotDelivered(TransportError):
+class RepliesNotDeliveredError(TransportError):
     """A worker's replies were not acknowledged by the broker: it stops without committing the
     commands' offsets, so they are redelivered (and deduplicated) after a restart."""
 
 
-class TransactionAbortable(TransportError):
+class TransactionAbortableError(TransportError):
     """The open transaction must be aborted; state since the last checkpoint is dropped and replayed."""
 
 
-class TransactionFatal(TransportError):
+class TransactionFatalError(TransportError):
     """The producer is unusable (fenced by a newer instance with our transactional.id, or fatal error)."""
 
 
-class ProduceError(TransactionAbortable):
+class ProduceError(TransactionAbortableError):
     """A record of the transaction was not delivered."""
 
 
-class WorkflowResultTimeout(SagaBridgeError):
+class WorkflowResultTimeoutError(SagaBridgeError):
     """No terminal event for the workflow arrived within the timeout."""
 
     def __init__(self, workflow_id: str, timeout_s: float) -> None:
@@ -293,8 +305,10 @@ class NonDeterminismError(WorkflowError):
         )
 
 
-class StepFailed(WorkflowError):
+class StepFailedError(WorkflowError):
     """A service step failed finally (non-retryable, attempts exhausted, timeout, operator)."""
+
+    wire_name: ClassVar[str] = "StepFailed"  # recorded in histories as error_type: keep it stable
 
     def __init__(self, service: str, command_type: str, error: ErrorInfo, attempt: int | None = None) -> None:
         self.service = service
@@ -308,8 +322,10 @@ class StepFailed(WorkflowError):
         )
 
 
-class CompensationFailed(WorkflowError):
+class CompensationFailedError(WorkflowError):
     """A saga compensation step failed finally; ``original`` is what triggered compensating."""
+
+    wire_name: ClassVar[str] = "CompensationFailed"  # recorded in histories as error_type: keep it stable
 
     def __init__(self, service: str, command_type: str, error: ErrorInfo, original: BaseException | None) -> None:
         self.service = service
@@ -322,8 +338,10 @@ class CompensationFailed(WorkflowError):
         )
 
 
-class WorkflowCancelled(WorkflowError):
+class WorkflowCancelledError(WorkflowError):
     """Raised into pending awaits when the workflow is cancelled from outside."""
+
+    wire_name: ClassVar[str] = "WorkflowCancelled"  # recorded in histories as error_type: keep it stable
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -339,8 +357,10 @@ class WorkflowTimeoutError(WorkflowError):
         super().__init__(f"signal {signal_name!r} did not arrive within {timeout}")
 
 
-class ChildWorkflowFailed(WorkflowError):
+class ChildWorkflowFailedError(WorkflowError):
     """A child workflow ended other than completed (failed, compensated or cancelled)."""
+
+    wire_name: ClassVar[str] = "ChildWorkflowFailed"  # recorded in histories as error_type: keep it stable
 
     def __init__(self, workflow_type: str, child_id: str, status: str, error: ErrorInfo | None) -> None:
         self.workflow_type = workflow_type
@@ -351,8 +371,10 @@ class ChildWorkflowFailed(WorkflowError):
         super().__init__(f"child workflow {workflow_type} {child_id!r} ended {status}{detail}")
 
 
-class UnknownWorkflowType(WorkflowError):
+class UnknownWorkflowTypeError(WorkflowError):
     """No workflow definition is registered under this type name."""
+
+    wire_name: ClassVar[str] = "UnknownWorkflowType"  # recorded in histories as error_type: keep it stable
 
     def __init__(self, workflow_type: str, known: tuple[str, ...]) -> None:
         self.workflow_type = workflow_type
@@ -363,8 +385,10 @@ class UnknownWorkflowType(WorkflowError):
         )
 
 
-class QueryNotFound(WorkflowError):
+class QueryNotFoundError(WorkflowError):
     """The workflow has no query handler of this name."""
+
+    wire_name: ClassVar[str] = "QueryNotFound"  # recorded in histories as error_type: keep it stable
 
     def __init__(self, workflow_id: str, name: str, known: tuple[str, ...]) -> None:
         self.workflow_id = workflow_id
@@ -415,7 +439,7 @@ class BenchmarkError(SagaBridgeError):
     """A benchmark case could not produce a figure (broker gone, a peer process failed)."""
 
 
-class BenchmarkNotAvailable(BenchmarkError):
+class BenchmarkNotAvailableError(BenchmarkError):
     """A case cannot run on this machine; the report records the reason instead of a figure.
 
     Used for peers that need something optional (the Temporal CLI built from the Go module proxy,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from orchestrator.devstack import gotool
 from orchestrator.devstack.artifacts import cache_root
-from orchestrator.errors import BenchmarkNotAvailable
+from orchestrator.errors import BenchmarkNotAvailableError
 
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli"
 TEMPORAL_CLI_VERSION = "v1.5.1"
@@ -35,7 +35,7 @@ def binary_path() -> Path:
 def _go() -> str:
     found = gotool.find_go()
     if found is None:
-        raise BenchmarkNotAvailable("no `go` toolchain on PATH to build the Temporal CLI from the Go module proxy")
+        raise BenchmarkNotAvailableError("no `go` toolchain on PATH to build the Temporal CLI from the Go module proxy")
     return found
 
 
@@ -56,7 +56,7 @@ def ensure_temporal_cli() -> Path:
     )
     if proc.returncode != 0 or not path.exists():
         reason = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-        raise BenchmarkNotAvailable(f"`go install {target}` failed: {' '.join(reason)[-400:]}")
+        raise BenchmarkNotAvailableError(f"`go install {target}` failed: {' '.join(reason)[-400:]}")
     marker.write_text(json.dumps({"module": target, "seconds": round(time.monotonic() - started, 1)}))
     return path
 

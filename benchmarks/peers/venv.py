@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.devstack.artifacts import cache_root
-from orchestrator.errors import BenchmarkError, BenchmarkNotAvailable
+from orchestrator.errors import BenchmarkError, BenchmarkNotAvailableError
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "benchmarks" / "requirements-peers.txt"
@@ -50,7 +50,7 @@ def ensure_peer_venv() -> Path:
     for cmd in steps:
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise BenchmarkNotAvailable(
+            raise BenchmarkNotAvailableError(
                 f"peers venv: `{' '.join(cmd[-3:])}` failed: {(proc.stderr or proc.stdout).strip()[-300:]}"
             )
     marker.write_text(_digest())

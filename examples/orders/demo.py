@@ -21,7 +21,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from orchestrator.admin.topics import TopicRole, apply, load_topic_set
+from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from orchestrator.admin.topics import apply, load_topic_set
+from orchestrator.admin.topic_specs import apply, load_topic_set
 from orchestrator.errors import ConfigurationError
 
 

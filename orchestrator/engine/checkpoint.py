@@ -67,7 +67,7 @@ class Checkpointer:
         self.stats = CheckpointStats()
 
     def commit(self, slots: list[PartitionSlot], timeout_s: float = 30.0) -> None:
-        """Run steps 1-4. Raises TransactionAbortable/TransactionFatal; the caller decides."""
+        """Run steps 1-4. Raises TransactionAbortableError/TransactionFatalError; the caller decides."""
         dirty = [s for s in slots if s.dirty]
         if not dirty and not self._producer.in_transaction:
             return

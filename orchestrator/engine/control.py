@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from orchestrator.engine import spans
+from orchestrator.engine import run_tracing
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
 from orchestrator.engine.jsonvalue import plain_json
-from orchestrator.engine.state_codec import RUNNING, Header
+from orchestrator.engine.state_records import RUNNING, Header
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
-from orchestrator.errors import UnknownWorkflowTypeRecordError
+from orchestrator.errors import UnknownWorkflowTypeRecordError, error_type_name
 from orchestrator.workflow import WorkflowInstance
-from orchestrator.workflow.protocol import EventKind
+from orchestrator.workflow.activation import EventKind
 
 QUERY_RESULT_SCHEMA = "sagabridge.control.QueryResult"
 
@@ -28,9 +28,9 @@ class ControlHandlers:
             return
         try:
             definition = self.ex.registry.get(msg.workflow_type)
-        except Exception as exc:  # UnknownWorkflowType: nothing was written yet, dead-letter it
+        except Exception as exc:  # UnknownWorkflowTypeError: nothing was written yet, dead-letter it
             raise UnknownWorkflowTypeRecordError(msg.workflow_type) from exc
-        trace_context = spans.run_context_for_start(msg.trace_context)
+        trace_context = run_tracing.run_context_for_start(msg.trace_context)
         header = Header(
             workflow_id=msg.workflow_id,
             workflow_type=msg.workflow_type,
@@ -69,7 +69,7 @@ class ControlHandlers:
         if run is None or run.header.finished:
             self.stats.signals_dropped += 1
             return
-        spans.signal_received(t, run.header, msg.name)
+        run_tracing.signal_received(t, run.header, msg.name)
         data = {"name": msg.name, "payload_schema": msg.payload_schema, "payload": msg.payload}
         self.ex.deliver(t, run, EventKind.SIGNAL_RECEIVED, data)
 
@@ -106,8 +106,8 @@ class ControlHandlers:
             try:
                 result_json = plain_json(run.instance.query(msg.name, []))
                 ok = True
-            except Exception as exc:  # QueryNotFound or a failing handler: the asker gets the error
-                error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # QueryNotFoundError or a failing handler: the asker gets the error
+                error = f"{error_type_name(exc)}: {exc}"
         value = {
             "workflow_id": msg.workflow_id,
             "query_id": msg.query_id,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from orchestrator.engine import spans
+from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.control import ControlHandlers
 from orchestrator.engine.executor import Executor
@@ -27,19 +27,19 @@ from orchestrator.engine.inbound import (
 from orchestrator.engine.operator import OperatorHandlers
 from orchestrator.engine.outbox import Outbox
 from orchestrator.engine.overlay import OverlayTxn
-from orchestrator.engine.state_codec import StateCodec
+from orchestrator.engine.state_records import StateCodec
+from orchestrator.engine.state_txn import StateTxn
 from orchestrator.engine.steps import Reply, StepLogic
-from orchestrator.engine.store import TIMER_WORKFLOW, WorkflowStore
 from orchestrator.engine.topics import EngineTopics
 from orchestrator.engine.turn import EngineStats, Turn
-from orchestrator.engine.txn import StateTxn
+from orchestrator.engine.workflow_store import TIMER_WORKFLOW, WorkflowStore
 from orchestrator.errors import DecodeError, SchemaRegistryUnavailableError
 from orchestrator.serialization import AvroSerde
 from orchestrator.tracing import PendingSpans
 from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowRegistry
-from orchestrator.workflow.protocol import EventKind
+from orchestrator.workflow.activation import EventKind
 
 DAY_MS = 24 * 60 * 60 * 1000
 _BATCH = 1_000
@@ -177,7 +177,7 @@ class PartitionEngine:
         run = self._executor.load(t, workflow_id)
         if run is None or run.header.finished or run.view.open_timers.get(seq) != due_ms:
             return False
-        spans.timer_fired(t, run.header, run.view.timer_set_ms.get(seq))
+        run_tracing.timer_fired(t, run.header, run.view.timer_set_ms.get(seq))
         self._executor.deliver(t, run, EventKind.TIMER_FIRED, {"cmd_seq": seq})
         return True
 

@@ -12,15 +12,15 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import tracing
-from orchestrator.engine import spans
+from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.outbox import error_avro
-from orchestrator.engine.state_codec import NEEDS_ATTENTION, StepErrorValue
+from orchestrator.engine.state_records import NEEDS_ATTENTION, StepErrorValue
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
-from orchestrator.errors import NonDeterminismError
+from orchestrator.errors import NonDeterminismError, error_type_name
 from orchestrator.workflow import WorkflowInstance, WorkflowRegistry
-from orchestrator.workflow.protocol import (
+from orchestrator.workflow.activation import (
     CancelTimer,
     CompleteWorkflow,
     FailWorkflow,
@@ -100,7 +100,7 @@ class Executor:
 
     # --- recording and activation -------------------------------------------------------------
     def record(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> HistoryEvent:
-        spans.ensure_run_context(run.header)  # live only: replay never records
+        run_tracing.ensure_run_context(run.header)  # live only: replay never records
         event = t.store.append(run.header, kind, t.now_ms, data)
         run.view.fold(event)
         t.store.put_header(run.header)
@@ -136,7 +136,7 @@ class Executor:
             self.suspend(t, run, exc)
             return
         self.apply(t, run, commands)
-        spans.activation(t, run.header, kind, started_ns, self.consumer_group)
+        run_tracing.activation(t, run.header, kind, started_ns, self.consumer_group)
 
     def apply(self, t: Turn, run: Run, commands: list[WorkflowCommand]) -> None:
         for cmd in commands:
@@ -176,7 +176,7 @@ class Executor:
                 "input": t.out.serde.encode(cmd.input_schema, cmd.input),
                 "parent_workflow_id": h.workflow_id,
                 "parent_seq": cmd.cmd_seq,
-                "trace_context": spans.child_run_context(h.trace_context),
+                "trace_context": run_tracing.child_run_context(h.trace_context),
                 "requested_at_ms": t.now_ms,
             },
         )
@@ -202,13 +202,13 @@ class Executor:
         t.store.put_header(h)
         t.store.add_retention(wf, t.now_ms)
         for step in t.store.steps(wf):
-            spans.close_attempt(t, h, step, "abandoned")
+            run_tracing.close_attempt(t, h, step, "abandoned")
             t.store.delete_step(wf, step)
         for seq, due in run.view.open_timers.items():
             t.store.delete_timer(wf, seq, due)
         run.view.open_timers.clear()
         run.view.timer_set_ms.clear()
-        spans.run_finished(t, h, status, error)
+        run_tracing.run_finished(t, h, status, error)
         result_bytes = t.out.encode_optional(result_schema, result)
         name = _FINISH_EVENTS[status]
         if status == "completed":
@@ -238,7 +238,7 @@ class Executor:
         """Park a run whose code cannot be replayed or activated (needs-attention); events keep
         being recorded and are replayed once an operator retries it with fixed code."""
         kind = "non-determinism" if isinstance(exc, NonDeterminismError) else "activation error"
-        reason = f"{kind}: {type(exc).__name__}: {exc}"
+        reason = f"{kind}: {error_type_name(exc)}: {exc}"
         run.instance = None
         run.header.status = NEEDS_ATTENTION
         run.header.parked_reason = reason

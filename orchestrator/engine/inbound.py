@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.engine import outbox as h
-from orchestrator.engine.state_codec import StepErrorValue
+from orchestrator.engine.state_records import StepErrorValue
 from orchestrator.engine.steps import Reply
 from orchestrator.errors import InvalidInboundRecordError
 from orchestrator.serialization import AvroSerde
+from orchestrator.transport import header_names
 from orchestrator.transport.records import InboundRecord
 
 STEP_ERROR_SCHEMA = "sagabridge.protocol.StepError"
@@ -94,7 +94,7 @@ def _check_key(rec: InboundRecord, workflow_id: str) -> None:
 
 
 def decode_inbound(rec: InboundRecord, serde: AvroSerde) -> Inbound:
-    status = rec.header(h.H_REPLY_STATUS)
+    status = rec.header(header_names.REPLY_STATUS)
     if status is not None:
         return _reply(rec, serde, status)
     if rec.value is None:
@@ -163,9 +163,9 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
 
 
 def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
-    wf = rec.header(h.H_WORKFLOW_ID)
-    cid = rec.header(h.H_COMMAND_ID)
-    attempt_raw = rec.header(h.H_ATTEMPT)
+    wf = rec.header(header_names.WORKFLOW_ID)
+    cid = rec.header(header_names.COMMAND_ID)
+    attempt_raw = rec.header(header_names.ATTEMPT)
     if not wf or not cid or attempt_raw is None:
         raise InvalidInboundRecordError("reply lacks sb-workflow-id, sb-command-id or sb-attempt")
     _check_key(rec, wf)
@@ -199,10 +199,10 @@ def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
         decoded = serde.decode(rec.value)
         if decoded.schema_name == STEP_ERROR_SCHEMA:
             body = StepErrorValue.from_avro(decoded.value)
-    retryable_raw = rec.header(h.H_RETRYABLE)
+    retryable_raw = rec.header(header_names.RETRYABLE)
     error = StepErrorValue(
-        error_type=rec.header(h.H_ERROR_TYPE) or body.error_type or "UnknownError",
-        message=rec.header(h.H_ERROR_MESSAGE) or body.message,
+        error_type=rec.header(header_names.ERROR_TYPE) or body.error_type or "UnknownError",
+        message=rec.header(header_names.ERROR_MESSAGE) or body.message,
         retryable=body.retryable if retryable_raw is None else retryable_raw.strip().lower() == "true",
         details=body.details,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import OperatorMsg
-from orchestrator.engine.state_codec import (
+from orchestrator.engine.state_records import (
     NEEDS_ATTENTION,
     PARKED,
     RUNNING,
@@ -20,7 +20,7 @@ from orchestrator.engine.steps import StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import InvalidInboundRecordError
-from orchestrator.workflow.protocol import EventKind
+from orchestrator.workflow.activation import EventKind
 
 
 class OperatorHandlers:

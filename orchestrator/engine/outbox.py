@@ -8,24 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.engine.state_codec import Header, StepErrorValue, StepRecord
+from orchestrator.engine.state_records import Header, StepErrorValue, StepRecord
 from orchestrator.engine.topics import EngineTopics
 from orchestrator.serialization import AvroSerde
+from orchestrator.transport import header_names
 from orchestrator.transport.records import OutboundRecord, make_headers
 
 EVENTS_NS = "sagabridge.events."
-
-# Participant protocol headers (DESIGN §2).
-H_WORKFLOW_ID = "sb-workflow-id"
-H_COMMAND_ID = "sb-command-id"
-H_ATTEMPT = "sb-attempt"
-H_REPLY_TO = "sb-reply-to"
-H_COMMAND_TYPE = "sb-command-type"
-H_REPLY_STATUS = "sb-reply-status"
-H_ERROR_TYPE = "sb-error-type"
-H_ERROR_MESSAGE = "sb-error-message"
-H_RETRYABLE = "sb-retryable"
-TRACE_HEADERS = ("traceparent", "tracestate")
 
 
 def command_id(workflow_id: str, seq: int) -> str:
@@ -44,13 +33,13 @@ class Outbox:
         self.records.append(record)
 
     def command(self, header: Header, step: StepRecord, trace: list[tuple[str, str]]) -> None:
-        """The step's current attempt; `trace` = its W3C headers (engine/spans.command_trace_headers)."""
+        """The step's current attempt; `trace` = its W3C headers (engine/run_tracing.command_trace_headers)."""
         pairs: list[tuple[str, str]] = [
-            (H_WORKFLOW_ID, header.workflow_id),
-            (H_COMMAND_ID, step.command_id),
-            (H_ATTEMPT, str(step.attempt)),
-            (H_REPLY_TO, self.topics.inbox),
-            (H_COMMAND_TYPE, step.command_type),
+            (header_names.WORKFLOW_ID, header.workflow_id),
+            (header_names.COMMAND_ID, step.command_id),
+            (header_names.ATTEMPT, str(step.attempt)),
+            (header_names.REPLY_TO, self.topics.inbox),
+            (header_names.COMMAND_TYPE, step.command_type),
         ]
         pairs.extend(trace)
         self.records.append(

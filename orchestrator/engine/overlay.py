@@ -9,7 +9,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 
-from orchestrator.engine.txn import StateTxn
+from orchestrator.engine.state_txn import StateTxn
 
 _DELETED = None
 

@@ -12,11 +12,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from orchestrator.admin.topics import verify_copartitioned
+from orchestrator.admin.topic_specs import verify_copartitioned
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlot
 from orchestrator.engine.core import EngineTopics, PartitionEngine
-from orchestrator.errors import TransactionAbortable, TransactionFatal
+from orchestrator.errors import TransactionAbortableError, TransactionFatalError
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
@@ -143,17 +143,17 @@ class Orchestrator:
         assert self._producer is not None
         try:
             self._producer.produce_all(records)
-        except TransactionAbortable:
+        except TransactionAbortableError:
             self._abort()
 
     def _checkpoint(self) -> None:
         assert self._checkpointer is not None
         try:
             self._checkpointer.commit(list(self.slots.values()))
-        except TransactionFatal:
+        except TransactionFatalError:
             log.error("producer fenced or fatal error: another instance took over %s", self.settings.transactional_id)
             raise
-        except TransactionAbortable as exc:
+        except TransactionAbortableError as exc:
             log.warning("checkpoint aborted (%s); rewinding to the last commit", exc)
             self._checkpointer.stats.last_error = str(exc)
             self._abort()
@@ -204,7 +204,7 @@ class Orchestrator:
         assert self._checkpointer is not None
         try:
             self._checkpointer.commit(list(self.slots.values()), timeout_s=self.settings.revoke_commit_timeout_s)
-        except TransactionAbortable as exc:
+        except TransactionAbortableError as exc:
             log.warning("commit on revoke failed (%s); the next owner replays from the last commit", exc)
             self._abort()
         self._close_slots(partitions)
@@ -212,7 +212,7 @@ class Orchestrator:
     def _on_lost(self, partitions: list[int]) -> None:
         """Another instance may already own these: drop, never commit."""
         assert self._producer is not None
-        with contextlib.suppress(TransactionAbortable, TransactionFatal):
+        with contextlib.suppress(TransactionAbortableError, TransactionFatalError):
             self._producer.abort()
         for slot in self.slots.values():
             slot.txn = slot.store.begin()

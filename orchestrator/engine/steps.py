@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from orchestrator.engine import spans
+from orchestrator.engine import run_tracing
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.outbox import command_id
-from orchestrator.engine.state_codec import (
+from orchestrator.engine.state_records import (
     BACKOFF,
     IN_FLIGHT,
     PARKED,
@@ -26,7 +26,7 @@ from orchestrator.engine.state_codec import (
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import SerializationError
-from orchestrator.workflow.protocol import EventKind, ScheduleStep
+from orchestrator.workflow.activation import EventKind, ScheduleStep
 
 ATTEMPT_TIMEOUT = "AttemptTimeout"
 STEP_TIMEOUT = "StepTimeout"
@@ -81,7 +81,7 @@ class StepLogic:
             start_to_close_ms=cmd.start_to_close_ms,
             schedule_to_close_ms=cmd.schedule_to_close_ms,
             compensation=cmd.compensation,
-            trace_context=spans.open_attempt(h),
+            trace_context=run_tracing.open_attempt(h),
         )
         t.store.put_step(h.workflow_id, step, None)
         if cmd.compensation and run.view.compensation_steps == 1:
@@ -89,7 +89,7 @@ class StepLogic:
         self._send(t, run, step)
 
     def _send(self, t: Turn, run: Run, step: StepRecord) -> None:
-        t.out.command(run.header, step, spans.command_trace_headers(run.header, step))
+        t.out.command(run.header, step, run_tracing.command_trace_headers(run.header, step))
         t.out.step_event("StepScheduled", run.header, t.now_ms, step, compensation=step.compensation)
 
     def resend(self, t: Turn, run: Run, step: StepRecord, *, reset_budget: bool = False) -> None:
@@ -99,8 +99,8 @@ class StepLogic:
             step.attempt_base = step.attempt
             step.first_scheduled_ms = t.now_ms
         else:
-            spans.retry_fired(t, run.header, step)
-        step.trace_context = spans.open_attempt(run.header)
+            run_tracing.retry_fired(t, run.header, step)
+        step.trace_context = run_tracing.open_attempt(run.header)
         step.attempt += 1
         step.status = IN_FLIGHT
         step.attempt_started_ms = t.now_ms
@@ -153,7 +153,7 @@ class StepLogic:
         attempt: int,
     ) -> None:
         was_parked = step.status == STEP_PARKED
-        spans.close_attempt(t, run.header, step, "success")
+        run_tracing.close_attempt(t, run.header, step, "success")
         t.store.delete_step(run.header.workflow_id, step)
         t.out.step_event(
             "StepCompleted",
@@ -170,7 +170,7 @@ class StepLogic:
 
     def fail_final(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
         was_parked = step.status == STEP_PARKED
-        spans.close_attempt(t, run.header, step, "failure", error)
+        run_tracing.close_attempt(t, run.header, step, "failure", error)
         t.store.delete_step(run.header.workflow_id, step)
         t.out.step_event("StepFailed", run.header, t.now_ms, step, error=error.to_avro())
         if was_parked:
@@ -180,7 +180,9 @@ class StepLogic:
 
     def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
         """The current attempt failed (reply or attempt timeout): retry, fail finally, or park."""
-        spans.close_attempt(t, run.header, step, "timeout" if error.error_type == ATTEMPT_TIMEOUT else "failure", error)
+        run_tracing.close_attempt(
+            t, run.header, step, "timeout" if error.error_type == ATTEMPT_TIMEOUT else "failure", error
+        )
         if not step.policy.is_retryable(error.error_type, error.retryable):
             if step.compensation:
                 self.park(t, run, step, f"compensation failed: {error.error_type}: {error.message}", error)
@@ -195,7 +197,7 @@ class StepLogic:
         step.status = BACKOFF
         step.next_retry_ms = t.now_ms + _ms(step.policy.delay_for_attempt(step.attempts_used))
         step.last_error = error
-        spans.mark_retry_set(step)
+        run_tracing.mark_retry_set(step)
         t.store.put_step(run.header.workflow_id, step, prev)
         t.out.step_event(
             "StepRetrying", run.header, t.now_ms, step, error=error.to_avro(), retry_at_ms=step.next_retry_ms
@@ -204,7 +206,7 @@ class StepLogic:
     # --- parking ------------------------------------------------------------------------------
     def park(self, t: Turn, run: Run, step: StepRecord, reason: str, error: StepErrorValue | None) -> None:
         prev = replace(step)
-        spans.close_attempt(t, run.header, step, "failure", error)
+        run_tracing.close_attempt(t, run.header, step, "failure", error)
         step.status = STEP_PARKED
         step.next_retry_ms = None
         step.last_error = error
@@ -250,7 +252,7 @@ class StepLogic:
         if step.schedule_to_close_ms is not None and now >= step.first_scheduled_ms + step.schedule_to_close_ms:
             msg = f"step not settled within schedule_to_close of {step.schedule_to_close_ms} ms"
             error = StepErrorValue(STEP_TIMEOUT, msg, False)
-            spans.close_attempt(t, run.header, step, "timeout", error)
+            run_tracing.close_attempt(t, run.header, step, "timeout", error)
             if step.compensation:
                 self.park(t, run, step, f"compensation failed: {STEP_TIMEOUT}", error)
             else:

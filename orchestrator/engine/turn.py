@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.engine.outbox import Outbox
-from orchestrator.engine.store import WorkflowStore
+from orchestrator.engine.workflow_store import WorkflowStore
 from orchestrator.tracing import PendingSpans
 from orchestrator.transport.records import InboundRecord
 

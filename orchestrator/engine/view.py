@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.engine.state_codec import Header
+from orchestrator.engine.state_records import Header
 from orchestrator.workflow import WorkflowInstance
-from orchestrator.workflow.protocol import EventKind, HistoryEvent
+from orchestrator.workflow.activation import EventKind, HistoryEvent
 
 
 @dataclass(slots=True)

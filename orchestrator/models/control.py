@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from orchestrator.models.protocol import StepError
-from orchestrator.serialization.models import AvroLong, AvroModel
+from orchestrator.serialization.avro_model import AvroLong, AvroModel
 
 
 class CancelWorkflow(AvroModel):

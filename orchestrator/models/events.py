@@ -9,7 +9,7 @@ from pydantic import Field
 
 from orchestrator.models.control import OperatorActionType
 from orchestrator.models.protocol import StepError
-from orchestrator.serialization.models import AvroInt, AvroLong, AvroModel
+from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
 class Compensating(AvroModel):

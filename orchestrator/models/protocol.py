@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from orchestrator.serialization.models import AvroModel
+from orchestrator.serialization.avro_model import AvroModel
 
 
 class StepError(AvroModel):

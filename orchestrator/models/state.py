@@ -8,7 +8,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from orchestrator.models.protocol import StepError
-from orchestrator.serialization.models import AvroInt, AvroLong, AvroModel
+from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
 class HistoryEvent(AvroModel):

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Literal
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel, model_for, register_model
 from orchestrator.serialization.compat import CompatibilityLevel, Incompatibility, reader_incompatibilities
 from orchestrator.serialization.confluent import ConfluentSerde
-from orchestrator.serialization.models import AvroInt, AvroLong, AvroModel, model_for, register_model
 from orchestrator.serialization.repository import SchemaEntry, SchemaRepository
 from orchestrator.serialization.serde import (
     DEFAULT_MAX_RECORD_BYTES,

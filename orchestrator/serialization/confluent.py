@@ -31,7 +31,7 @@ from orchestrator.errors import (
     UnknownSchemaError,
     WrongRecordTypeError,
 )
-from orchestrator.serialization.models import AvroModel
+from orchestrator.serialization.avro_model import AvroModel
 from orchestrator.serialization.repository import SchemaRepository
 from orchestrator.serialization.serde import (
     DEFAULT_MAX_RECORD_BYTES,

@@ -22,8 +22,8 @@ from orchestrator.errors import (
     RecordTooLargeError,
     WrongRecordTypeError,
 )
+from orchestrator.serialization.avro_model import AvroModel
 from orchestrator.serialization.compat import reader_incompatibilities
-from orchestrator.serialization.models import AvroModel
 from orchestrator.serialization.repository import SchemaRepository
 
 DEFAULT_MAX_RECORD_BYTES = 1_048_576

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.errors import MalformedRecordError, UnknownSchemaError
-from orchestrator.serialization.models import AvroModel
+from orchestrator.serialization.avro_model import AvroModel
 from orchestrator.serialization.repository import SchemaEntry, SchemaRepository
 from orchestrator.serialization.serde import (
     DEFAULT_MAX_RECORD_BYTES,

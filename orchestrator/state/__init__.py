@@ -4,8 +4,8 @@ Plain RocksDB, no Kafka: restoring from the changelog is Kafka I/O and lives in
 `orchestrator.transport.restore`. Engine tests drive the store without a broker.
 """
 
-from orchestrator.state.pending import PendingTxn
-from orchestrator.state.store import FORMAT_VERSION, PartitionStore, partition_path, prefix_end
+from orchestrator.state.partition_store import FORMAT_VERSION, PartitionStore, partition_path, prefix_end
+from orchestrator.state.pending_txn import PendingTxn
 
 __all__ = [
     "FORMAT_VERSION",

@@ -4,6 +4,7 @@ Off unless configured (OTEL_TRACES_EXPORTER / OTEL_EXPORTER_OTLP_ENDPOINT); when
 helper returns at once (an empty carrier, [], the invalid span), so call sites never branch.
 """
 
+from orchestrator.tracing.active_tracer import suppressed, tracing_enabled, using
 from orchestrator.tracing.deferred import (
     PARENT_SPAN_ID,
     START_NS,
@@ -13,7 +14,7 @@ from orchestrator.tracing.deferred import (
     open_deferred_span,
 )
 from orchestrator.tracing.messaging import consumer_span, kafka_attributes, process_span, producer_span, receive_span
-from orchestrator.tracing.pending import PendingSpans
+from orchestrator.tracing.pending_spans import PendingSpans
 from orchestrator.tracing.propagation import (
     extract_carrier,
     extract_context,
@@ -23,8 +24,7 @@ from orchestrator.tracing.propagation import (
     trace_id_hex,
 )
 from orchestrator.tracing.setup import create_tracer_provider, flush_tracing, setup_tracing, shutdown_tracing
-from orchestrator.tracing.spans import child_span, end_span_at, mark_error, start_span_at
-from orchestrator.tracing.state import suppressed, tracing_enabled, using
+from orchestrator.tracing.span_primitives import child_span, end_span_at, mark_error, start_span_at
 from orchestrator.tracing.workflow_spans import (
     activation_span,
     close_run,

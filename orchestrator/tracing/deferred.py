@@ -25,10 +25,10 @@ from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from orchestrator.tracing import state
+from orchestrator.tracing import active_tracer
 from orchestrator.tracing.ids import forced_ids, random_span_id, random_trace_id
 from orchestrator.tracing.propagation import TRACE_KEYS, Source, span_context_of, to_context
-from orchestrator.tracing.spans import Attributes, end_span_at, to_links
+from orchestrator.tracing.span_primitives import Attributes, end_span_at, to_links
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def open_deferred_span(
     `parent` None means the current context. Store the returned carrier; parent children on it
     with `extract_carrier(carrier)` / `parent=carrier`; record it with `close_deferred_span`.
     """
-    current = state.active()
+    current = active_tracer.active()
     if current is None:
         return {}
     parent_ctx = to_context(parent)
@@ -117,7 +117,7 @@ def close_deferred_span(
     A missing or malformed carrier (tracing was off when it opened, a corrupted record) is
     skipped: tracing must never fail a workflow step.
     """
-    current = state.active()
+    current = active_tracer.active()
     if current is None or not carrier:
         return
     parsed = _parse(carrier)

@@ -14,10 +14,10 @@ from collections.abc import Iterable
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from orchestrator.tracing import active_tracer
 from orchestrator.tracing import attributes as attr
-from orchestrator.tracing import state
 from orchestrator.tracing.propagation import HeaderPairs, Source, extract_context, span_context_of
-from orchestrator.tracing.spans import NOOP_SCOPE, Attributes, NoopScope, SpanScope, child_span
+from orchestrator.tracing.span_primitives import NOOP_SCOPE, Attributes, NoopScope, SpanScope, child_span
 
 
 def _key_text(key: bytes | str | None) -> str | None:
@@ -89,7 +89,7 @@ def producer_span(
     start_ns: int | None = None,
 ) -> SpanScope | NoopScope:
     """`with producer_span(topic, key=k) as span: headers += inject_headers(span); produce(...)`."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return NOOP_SCOPE
     attrs = kafka_attributes(
         topic,
@@ -128,7 +128,7 @@ def process_span(
 
     With `parent` given, the span is parented there and the producer's context is linked.
     """
-    if state.active() is None:
+    if active_tracer.active() is None:
         return NOOP_SCOPE
     creation = extract_context(headers)
     all_links = list(links)
@@ -168,7 +168,7 @@ def receive_span(
     attributes: Attributes | None = None,
 ) -> SpanScope | NoopScope:
     """One poll returning a batch: CLIENT kind, links to the records' producers (no parent)."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return NOOP_SCOPE
     extra: dict[str, AttributeValue] = dict(attributes or {})
     if count is not None:

@@ -17,8 +17,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from orchestrator.tracing import state
-from orchestrator.transport.headers import TRACEPARENT, TRACESTATE
+from orchestrator.tracing import active_tracer
+from orchestrator.transport.header_names import TRACEPARENT, TRACESTATE
 
 TRACE_KEYS: Final = (TRACEPARENT, TRACESTATE)
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
@@ -45,7 +45,7 @@ def _trace_only(carrier: Mapping[str, str]) -> dict[str, str]:
 
 def inject_carrier(source: Source = None) -> dict[str, str]:
     """`{"traceparent": ..., ["tracestate": ...]}` of `source`; {} when tracing is off or no span."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return {}
     if source is None or isinstance(source, (Context, Span)):  # Context first: it is a dict too
         carrier: dict[str, str] = {}
@@ -56,21 +56,21 @@ def inject_carrier(source: Source = None) -> dict[str, str]:
 
 def inject_headers(source: Source = None) -> list[tuple[str, bytes]]:
     """Kafka header pairs carrying `source`'s trace context; [] when tracing is off."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return []
     return [(k, v.encode()) for k, v in inject_carrier(source).items()]
 
 
 def extract_carrier(carrier: Mapping[str, str] | None) -> Context:
     """A Context whose (remote) parent is the stored carrier's span; empty when off or invalid."""
-    if state.active() is None or not carrier:
+    if active_tracer.active() is None or not carrier:
         return _EMPTY
     return _PROPAGATOR.extract(_trace_only(carrier), context=_EMPTY)
 
 
 def extract_context(headers: HeaderPairs | None) -> Context:
     """The producer's context from Kafka headers (last value wins, as in Kafka); empty when off."""
-    if state.active() is None or not headers:
+    if active_tracer.active() is None or not headers:
         return _EMPTY
     carrier: dict[str, str] = {}
     for key, value in headers:

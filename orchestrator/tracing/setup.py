@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.util.types import AttributeValue
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.tracing import state
+from orchestrator.tracing import active_tracer
 from orchestrator.tracing.ids import ForcedIdGenerator
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def setup_tracing(
     Idempotent: a second call returns the installed provider. `exporters` overrides
     OTEL_TRACES_EXPORTER (tests, embedding) but OTEL_SDK_DISABLED=true still wins.
     """
-    existing = state.global_active()
+    existing = active_tracer.global_active()
     if existing is not None:
         return existing.provider
     if sdk_disabled():
@@ -146,7 +146,7 @@ def setup_tracing(
         if not processors:
             return None
         provider = create_tracer_provider(service_name, processors=processors, shutdown_on_exit=True)
-    winner = state.install_if_absent(provider)
+    winner = active_tracer.install_if_absent(provider)
     if winner is not provider:  # lost a race with another thread: keep theirs
         provider.shutdown()
         return winner
@@ -158,7 +158,7 @@ def setup_tracing(
 
 def shutdown_tracing(timeout_ms: int = 30_000) -> None:
     """Flush pending spans and uninstall; a later `setup_tracing` starts afresh."""
-    previous = state.set_global(None)
+    previous = active_tracer.set_global(None)
     if previous is not None:
         previous.provider.force_flush(timeout_ms)
         previous.provider.shutdown()
@@ -166,5 +166,5 @@ def shutdown_tracing(timeout_ms: int = 30_000) -> None:
 
 def flush_tracing(timeout_ms: int = 30_000) -> bool:
     """Export everything buffered so far (before a checkpoint-free exit, or in tests)."""
-    current = state.active()
+    current = active_tracer.active()
     return True if current is None else current.provider.force_flush(timeout_ms)

@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
+from orchestrator.tracing import active_tracer
 from orchestrator.tracing import attributes as attr
-from orchestrator.tracing import state
 from orchestrator.tracing.deferred import close_deferred_span, open_deferred_span
 from orchestrator.tracing.messaging import kafka_attributes
 from orchestrator.tracing.propagation import HeaderPairs, extract_context
-from orchestrator.tracing.spans import (
+from orchestrator.tracing.span_primitives import (
     NOOP_SCOPE,
     Attributes,
     NoopScope,
@@ -51,7 +51,7 @@ def activation_span(
 ) -> SpanScope | NoopScope:
     """One live activation (start, reply, timer, signal...): parented to the run, linked to the
     inbox record's producer (the service's reply span, the signalling client)."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return NOOP_SCOPE
     links = [extract_context(record_headers)] if record_headers else []
     return child_span(
@@ -73,7 +73,7 @@ def record_activation(
     record_headers: HeaderPairs | None = None,
 ) -> None:
     """`activation_span` recorded after the fact (explicit times), for use through PendingSpans."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return
     links = [extract_context(record_headers)] if record_headers else []
     span = start_span_at(
@@ -112,7 +112,7 @@ def close_step_attempt(
 ) -> None:
     """Record the attempt when its reply is consumed (or it timed out): `outcome` is
     success | failure | timeout; failures carry `error_type` (semconv `error.type`)."""
-    if state.active() is None or not attempt:
+    if active_tracer.active() is None or not attempt:
         return
     extra: dict[str, AttributeValue] = workflow_attributes(
         workflow_type,
@@ -158,7 +158,7 @@ def record_wait(
     fired: bool = True,
 ) -> None:
     """A durable timer (`kind="timer"`) or signal wait (`kind="wait"`), recorded when it ends."""
-    if state.active() is None:
+    if active_tracer.active() is None:
         return
     name_attr = attr.TIMER_NAME if kind == "timer" else attr.SIGNAL_NAME
     span = start_span_at(
@@ -179,7 +179,7 @@ def close_run(
 ) -> None:
     """Record the run span when the workflow reaches a final status. The span is marked failed
     for status "failed" or when `error_type` is given (e.g. the error a compensated saga hit)."""
-    if state.active() is None or not run:
+    if active_tracer.active() is None or not run:
         return
     if error_type is None and status == "failed":
         error_type = status

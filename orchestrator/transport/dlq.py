@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from orchestrator.errors import DecodeError, MalformedRecordError
 from orchestrator.serialization.serde import AvroSerde, DecodedRecord
-from orchestrator.transport.headers import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_PARTITION, DLQ_SOURCE_TOPIC
+from orchestrator.transport.header_names import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_PARTITION, DLQ_SOURCE_TOPIC
 from orchestrator.transport.records import Headers, InboundRecord, OutboundRecord
 
 DLQ_ERROR = "sb-dlq-error"

@@ -11,17 +11,17 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from orchestrator.errors import ProduceError, TransactionAbortable, TransactionFatal
+from orchestrator.errors import ProduceError, TransactionAbortableError, TransactionFatalError
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import OutboundRecord
 
 
-def classify(exc: KafkaException) -> TransactionAbortable | TransactionFatal:
+def classify(exc: KafkaException) -> TransactionAbortableError | TransactionFatalError:
     """Map librdkafka's transactional error flags (not message text) to our two outcomes."""
     error: KafkaError = exc.args[0]
     if error.fatal() or error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED):
-        return TransactionFatal(str(error))
-    return TransactionAbortable(str(error))
+        return TransactionFatalError(str(error))
+    return TransactionAbortableError(str(error))
 
 
 class TransactionalProducer:
@@ -88,12 +88,12 @@ class TransactionalProducer:
             self.produce(record)
 
     def commit(self, offsets: Sequence[TopicPartition], group_metadata: object, timeout_s: float = 30.0) -> None:
-        """flush -> send offsets -> commit. Raises TransactionAbortable / TransactionFatal."""
+        """flush -> send offsets -> commit. Raises TransactionAbortableError / TransactionFatalError."""
         self.begin()
         try:
             remaining = self._producer.flush(timeout_s)
             if remaining:
-                raise TransactionAbortable(f"{remaining} records undelivered after {timeout_s}s")
+                raise TransactionAbortableError(f"{remaining} records undelivered after {timeout_s}s")
             if self._errors:
                 raise ProduceError(f"delivery failed: {self._errors[0]}")
             if offsets:

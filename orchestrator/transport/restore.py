@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from orchestrator.errors import ChangelogRestoreError, StatePartitionMismatchError
-from orchestrator.state.store import ChangelogEntry, PartitionStore
+from orchestrator.state.partition_store import ChangelogEntry, PartitionStore
 
 log = logging.getLogger(__name__)
 

@@ -23,14 +23,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
 from orchestrator import tracing
-from orchestrator.errors import DecodeError, RepliesNotDelivered
+from orchestrator.errors import DecodeError, RepliesNotDeliveredError
 from orchestrator.serialization import AvroModel, AvroSerde
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.consumer import base_config, consume_available, to_inbound
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
-from orchestrator.worker.errors import UndecodableCommand, UnknownCommand, error_type, is_retryable
+from orchestrator.worker.handler_errors import UndecodableCommandError, UnknownCommandError, error_type, is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class Service:
                         self._dead_letter(producer, record)
                 remaining = producer.flush(30)
                 if remaining:
-                    raise RepliesNotDelivered(f"{remaining} replies not acknowledged; offsets not committed")
+                    raise RepliesNotDeliveredError(f"{remaining} replies not acknowledged; offsets not committed")
                 positions: dict[tuple[str, int], int] = {}
                 for record in records:
                     positions[(record.topic, record.partition)] = record.offset + 1
@@ -170,19 +170,23 @@ class Service:
 
     async def handle(self, record: InboundRecord) -> Reply | None:
         """Execute (or answer from the dedupe store) one command; returns the reply to produce."""
-        workflow_id = record.header(h.WORKFLOW_ID)
-        command_id = record.header(h.COMMAND_ID)
-        reply_to = record.header(h.REPLY_TO)
+        workflow_id = record.header(header_names.WORKFLOW_ID)
+        command_id = record.header(header_names.COMMAND_ID)
+        reply_to = record.header(header_names.REPLY_TO)
         if not (workflow_id and command_id and reply_to and record.value is not None):
             log.warning("%s: record at %s/%d without protocol headers; skipped", self.name, record.topic, record.offset)
             return None
-        attempt = int(record.header(h.ATTEMPT) or "1")
+        attempt = int(record.header(header_names.ATTEMPT) or "1")
         key = workflow_id.encode()
         stored = self._dedupe.lookup(command_id, attempt)
         if stored is not None:
             self.stats.deduplicated += 1
             return reply_to, key, stored.value, stored.headers
-        echo = [(h.WORKFLOW_ID, workflow_id), (h.COMMAND_ID, command_id), (h.ATTEMPT, str(attempt))]
+        echo = [
+            (header_names.WORKFLOW_ID, workflow_id),
+            (header_names.COMMAND_ID, command_id),
+            (header_names.ATTEMPT, str(attempt)),
+        ]
         with tracing.process_span(
             record.topic,
             headers=record.headers,
@@ -208,22 +212,24 @@ class Service:
         """Run the handler inside its process span; the reply carries the `send` span's context
         (a child of the handler's), or with tracing off the command's own, echoed."""
         workflow_id, command_id, attempt = echo[0][1], echo[1][1], int(echo[2][1])
-        trace: list[tuple[str, str]] = [(n, v) for n in (h.TRACEPARENT, h.TRACESTATE) if (v := record.header(n))]
+        trace: list[tuple[str, str]] = [
+            (n, v) for n in (header_names.TRACEPARENT, header_names.TRACESTATE) if (v := record.header(n))
+        ]
         try:
             try:
                 decoded = self.serde.decode(raw)
             except DecodeError as exc:
-                raise UndecodableCommand(f"{exc.reason}: {exc}") from exc
+                raise UndecodableCommandError(f"{exc.reason}: {exc}") from exc
             registration = self._handlers.get(decoded.schema_name)
             if registration is None:
-                raise UnknownCommand(f"{self.name} has no handler for {decoded.schema_name}")
+                raise UnknownCommandError(f"{self.name} has no handler for {decoded.schema_name}")
             command = registration.model.from_avro(decoded.value)
             ctx = CommandContext(workflow_id, command_id, attempt, decoded.schema_name, record.headers)
             self.stats.executed += 1
             outcome = registration.handler(command, ctx)
             result = await outcome if inspect.isawaitable(outcome) else outcome
             value = self.serde.encode(result.avro_schema_name, result.to_avro())
-            status: list[tuple[str, str]] = [(h.REPLY_STATUS, h.STATUS_SUCCESS)]
+            status: list[tuple[str, str]] = [(header_names.REPLY_STATUS, header_names.STATUS_SUCCESS)]
             self.stats.succeeded += 1
             final = True
         except Exception as exc:  # every handler failure becomes a protocol reply, never a crash
@@ -238,10 +244,10 @@ class Service:
                 },
             )
             status = [
-                (h.REPLY_STATUS, h.STATUS_FAILURE),
-                (h.ERROR_TYPE, error_type(exc)),
-                (h.ERROR_MESSAGE, str(exc)[:1000]),
-                (h.RETRYABLE, "true" if retryable else "false"),
+                (header_names.REPLY_STATUS, header_names.STATUS_FAILURE),
+                (header_names.ERROR_TYPE, error_type(exc)),
+                (header_names.ERROR_MESSAGE, str(exc)[:1000]),
+                (header_names.RETRYABLE, "true" if retryable else "false"),
             ]
             if span.is_recording():
                 tracing.mark_error(span, error_type(exc), str(exc)[:1000], exc)
@@ -259,10 +265,10 @@ class Service:
         self.stats.dead_lettered += 1
         extra = make_headers(
             {
-                h.DLQ_REASON: "missing-protocol-headers",
-                h.DLQ_SOURCE_TOPIC: record.topic,
-                h.DLQ_SOURCE_PARTITION: str(record.partition),
-                h.DLQ_SOURCE_OFFSET: str(record.offset),
+                header_names.DLQ_REASON: "missing-protocol-headers",
+                header_names.DLQ_SOURCE_TOPIC: record.topic,
+                header_names.DLQ_SOURCE_PARTITION: str(record.partition),
+                header_names.DLQ_SOURCE_OFFSET: str(record.offset),
             }
         )
         producer.produce(self.dlq_topic, key=record.key, value=record.value, headers=list(record.headers + extra))

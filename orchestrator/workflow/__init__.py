@@ -3,11 +3,11 @@
 Pure Python: never imports Kafka, RocksDB or the engine. See docs/workflows.md.
 """
 
+from orchestrator.workflow.activation import ErrorInfo, EventKind, HistoryEvent, WorkflowCommand
 from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
 from orchestrator.workflow.definition import WorkflowDefinition, WorkflowRegistry, default_registry, workflow
 from orchestrator.workflow.instance import WorkflowInstance
 from orchestrator.workflow.policy import RetryPolicy
-from orchestrator.workflow.protocol import ErrorInfo, EventKind, HistoryEvent, WorkflowCommand
 from orchestrator.workflow.saga import Saga
 
 __all__ = [

@@ -17,14 +17,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from orchestrator.errors import WorkflowAuthoringError
-from orchestrator.workflow.models import R, decoder, encode
+from orchestrator.workflow.payloads import R, decoder, encode
 from orchestrator.workflow.policy import RetryPolicy
 from orchestrator.workflow.runtime import Runtime
 from orchestrator.workflow.saga import Saga
 
 if TYPE_CHECKING:
     from orchestrator.workflow.definition import WorkflowDefinition
-    from orchestrator.workflow.models import Payload
+    from orchestrator.workflow.payloads import Payload
 
 _entropy = _random.SystemRandom()  # only ever consulted live; replay reads the recorded value
 
@@ -126,7 +126,7 @@ class WorkflowContext:
         compensation: bool = False,
     ) -> asyncio.Future[Any]:
         """Send ``command`` to ``service`` and resolve to its reply (a ``result`` model, or the
-        Avro dict). Retries and timeouts run in the engine; a final failure raises ``StepFailed``.
+        Avro dict). Retries and timeouts run in the engine; a final failure raises ``StepFailedError``.
         ``compensation=True`` marks an undo step: it is never interrupted by cancellation."""
         ctype, payload = encode(command, command_type, "command")
         return self._rt.schedule_step(
@@ -205,7 +205,7 @@ class WorkflowContext:
         input_schema: str | None = None,
     ) -> asyncio.Future[Any]:
         """Start a child workflow and resolve to its result; a child that does not complete raises
-        ``ChildWorkflowFailed``. The default id is derived from this run's id (deterministic)."""
+        ``ChildWorkflowFailedError``. The default id is derived from this run's id (deterministic)."""
         workflow_type = workflow if isinstance(workflow, str) else workflow.name
         schema, value = encode(input, input_schema, "child input")
         return self._rt.start_child(workflow_type, id, schema, value, decoder(result))

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import UnknownWorkflowType, WorkflowAuthoringError
-from orchestrator.workflow.models import is_model_type
+from orchestrator.errors import UnknownWorkflowTypeError, WorkflowAuthoringError
+from orchestrator.workflow.payloads import is_model_type
 
 WorkflowFn = Callable[..., Awaitable[Any]]
 
@@ -51,7 +51,7 @@ class WorkflowRegistry:
         try:
             return self._definitions[workflow_type]
         except KeyError:
-            raise UnknownWorkflowType(workflow_type, self.names()) from None
+            raise UnknownWorkflowTypeError(workflow_type, self.names()) from None
 
     def names(self) -> tuple[str, ...]:
         return tuple(sorted(self._definitions))

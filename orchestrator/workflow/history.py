@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.errors import NonDeterminismError
-from orchestrator.workflow.protocol import EventKind, HistoryEvent
+from orchestrator.workflow.activation import EventKind, HistoryEvent
 
 # Events that record a command the workflow issued (everything else resolves or informs).
 SEQ_COMMAND_KINDS = frozenset(

@@ -13,15 +13,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator.errors import (
-    CompensationFailed,
+    CompensationFailedError,
     NonDeterminismError,
-    QueryNotFound,
-    WorkflowCancelled,
+    QueryNotFoundError,
+    WorkflowCancelledError,
+    error_type_name,
 )
-from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
-from orchestrator.workflow.definition import WorkflowDefinition
-from orchestrator.workflow.models import AvroRecord, decoder, to_json
-from orchestrator.workflow.protocol import (
+from orchestrator.workflow.activation import (
     JSON,
     CompleteWorkflow,
     ErrorInfo,
@@ -31,6 +29,9 @@ from orchestrator.workflow.protocol import (
     WorkflowCommand,
     command_event,
 )
+from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
+from orchestrator.workflow.definition import WorkflowDefinition
+from orchestrator.workflow.payloads import AvroRecord, decoder, to_json
 from orchestrator.workflow.runtime import Runtime
 
 RESOLUTION_KINDS = frozenset(
@@ -151,11 +152,11 @@ class WorkflowInstance:
             outcome: Outcome = _completion(value)
         except NonDeterminismError:
             return
-        except WorkflowCancelled as exc:
+        except WorkflowCancelledError as exc:
             outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), "cancelled")
         except asyncio.CancelledError:
             outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", rt.cancel_reason), "cancelled")
-        except CompensationFailed as exc:
+        except CompensationFailedError as exc:
             outcome = FailWorkflow(_error_info(exc), "failed")
         except Exception as exc:
             outcome = FailWorkflow(_error_info(exc), "compensated" if rt.compensated else "failed")
@@ -196,7 +197,7 @@ class WorkflowInstance:
         """Run query handler ``name``; it sees current state and cannot issue commands."""
         handler = self._rt.query_handlers.get(name)
         if handler is None:
-            raise QueryNotFound(self.workflow_id, name, tuple(sorted(self._rt.query_handlers)))
+            raise QueryNotFoundError(self.workflow_id, name, tuple(sorted(self._rt.query_handlers)))
         return to_json(handler(*args))
 
     def snapshot(self) -> dict[str, JSON]:
@@ -235,4 +236,4 @@ def _completion(value: Any) -> Outcome:
 
 
 def _error_info(exc: BaseException) -> ErrorInfo:
-    return ErrorInfo(type(exc).__name__, str(exc), False)
+    return ErrorInfo(error_type_name(exc), str(exc), False)

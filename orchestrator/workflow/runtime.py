@@ -15,18 +15,14 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from orchestrator.errors import (
-    ChildWorkflowFailed,
+    ChildWorkflowFailedError,
     NonDeterminismError,
-    StepFailed,
+    StepFailedError,
     WorkflowAuthoringError,
-    WorkflowCancelled,
+    WorkflowCancelledError,
     WorkflowTimeoutError,
 )
-from orchestrator.workflow.history import ReplayIndex
-from orchestrator.workflow.loop import DeterministicEventLoop
-from orchestrator.workflow.models import Decoder
-from orchestrator.workflow.policy import RetryPolicy
-from orchestrator.workflow.protocol import (
+from orchestrator.workflow.activation import (
     JSON,
     CancelTimer,
     ErrorInfo,
@@ -40,6 +36,10 @@ from orchestrator.workflow.protocol import (
     WorkflowCommand,
     command_event,
 )
+from orchestrator.workflow.history import ReplayIndex
+from orchestrator.workflow.loop import DeterministicEventLoop
+from orchestrator.workflow.payloads import Decoder
+from orchestrator.workflow.policy import RetryPolicy
 
 
 @dataclass(slots=True)
@@ -151,11 +151,11 @@ class Runtime:
         self.loop.halt()
         raise self.failure
 
-    def _take_cancel(self, compensation: bool) -> WorkflowCancelled | None:
+    def _take_cancel(self, compensation: bool) -> WorkflowCancelledError | None:
         """A cancellation that found nothing to interrupt hits the next cancellable wait."""
         if self._cancel_undelivered and not compensation:
             self._cancel_undelivered = False
-            return WorkflowCancelled(self.cancel_reason)
+            return WorkflowCancelledError(self.cancel_reason)
         return None
 
     def _failed_future(self, exc: BaseException) -> asyncio.Future[Any]:
@@ -334,7 +334,7 @@ class Runtime:
         step = self.pending.steps.pop(seq, None)
         if step is not None and not step.future.done():
             info = ErrorInfo.from_json(error or {})
-            step.future.set_exception(StepFailed(step.service, step.command_type, info, attempt))
+            step.future.set_exception(StepFailedError(step.service, step.command_type, info, attempt))
 
     def timer_fired(self, seq: int) -> None:
         timer = self.pending.timers.pop(seq, None)
@@ -361,32 +361,32 @@ class Runtime:
             _resolve(child.future, child.decode, result)
         else:
             info = ErrorInfo.from_json(error) if error else None
-            child.future.set_exception(ChildWorkflowFailed(child.workflow_type, child.child_id, status, info))
+            child.future.set_exception(ChildWorkflowFailedError(child.workflow_type, child.child_id, status, info))
 
     def request_cancel(self, reason: str) -> None:
-        """Raise WorkflowCancelled into every cancellable wait (compensation steps are exempt)."""
+        """Raise WorkflowCancelledError into every cancellable wait (compensation steps are exempt)."""
         self.cancel_requested = True
         self.cancel_reason = reason
         delivered = False
         for seq, step in list(self.pending.steps.items()):
             if not step.compensation and not step.future.done():
                 del self.pending.steps[seq]
-                step.future.set_exception(WorkflowCancelled(reason))
+                step.future.set_exception(WorkflowCancelledError(reason))
                 delivered = True
         for seq, timer in list(self.pending.timers.items()):
             self.cancel_timer(seq)
-            timer.on_cancel(WorkflowCancelled(reason))
+            timer.on_cancel(WorkflowCancelledError(reason))
             delivered = True
         for waiters in self.pending.signal_waiters.values():
             while waiters:
                 wait = waiters.popleft()
                 if not wait.future.done():
-                    wait.future.set_exception(WorkflowCancelled(reason))
+                    wait.future.set_exception(WorkflowCancelledError(reason))
                     delivered = True
         for seq, child in list(self.pending.children.items()):
             if not child.future.done():
                 del self.pending.children[seq]
-                child.future.set_exception(WorkflowCancelled(reason))
+                child.future.set_exception(WorkflowCancelledError(reason))
                 delivered = True
         self._cancel_undelivered = not delivered
 

@@ -12,13 +12,13 @@ from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import CompensationFailed, NonDeterminismError, StepFailed
-from orchestrator.workflow.models import encode
+from orchestrator.errors import CompensationFailedError, NonDeterminismError, StepFailedError
+from orchestrator.workflow.payloads import encode
 from orchestrator.workflow.policy import RetryPolicy
 
 if TYPE_CHECKING:
     from orchestrator.workflow.context import WorkflowContext
-    from orchestrator.workflow.models import Payload
+    from orchestrator.workflow.payloads import Payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,23 +61,23 @@ class Saga:
 
     async def compensate(self, original: BaseException | None = None) -> None:
         """Run the registered compensations newest first (or all at once if parallel) and forget
-        them. A compensation that fails finally raises ``CompensationFailed``."""
+        them. A compensation that fails finally raises ``CompensationFailedError``."""
         batch = list(reversed(self._compensations))
         self._compensations.clear()
         if self._parallel:
             futures = [self._run(c) for c in batch]
             results = await asyncio.gather(*futures, return_exceptions=True)
             for comp, res in zip(batch, results, strict=True):
-                if isinstance(res, StepFailed):
-                    raise CompensationFailed(comp.service, comp.command_type, res.error, original) from res
+                if isinstance(res, StepFailedError):
+                    raise CompensationFailedError(comp.service, comp.command_type, res.error, original) from res
                 if isinstance(res, BaseException):
                     raise res
         else:
             for comp in batch:
                 try:
                     await self._run(comp)
-                except StepFailed as exc:
-                    raise CompensationFailed(comp.service, comp.command_type, exc.error, original) from exc
+                except StepFailedError as exc:
+                    raise CompensationFailedError(comp.service, comp.command_type, exc.error, original) from exc
         if batch:
             self._ctx._mark_compensated()
 

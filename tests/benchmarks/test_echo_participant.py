@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, Message, Producer
 from benchmarks.echo_participant import header_map, start_echo_processes, stop_processes
 from benchmarks.workflow import SERVICES, WORKFLOW, order, registry
 from orchestrator.config import OrchestratorSettings
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from tests.integration.harness import EventLog, OrchestratorThread, create_app
@@ -53,12 +53,12 @@ def test_echo_replies_per_protocol_and_dead_letters_headerless_records(
         b"\xc3\x01command-bytes",
         b"order-42",
         headers=[
-            (h.WORKFLOW_ID, b"order-42"),
-            (h.COMMAND_ID, b"order-42/3"),
-            (h.ATTEMPT, b"2"),
-            (h.REPLY_TO, inbox.encode()),
-            (h.COMMAND_TYPE, b"sagabridge.demo.payments.ChargePayment"),
-            (h.TRACEPARENT, traceparent.encode()),
+            (header_names.WORKFLOW_ID, b"order-42"),
+            (header_names.COMMAND_ID, b"order-42/3"),
+            (header_names.ATTEMPT, b"2"),
+            (header_names.REPLY_TO, inbox.encode()),
+            (header_names.COMMAND_TYPE, b"sagabridge.demo.payments.ChargePayment"),
+            (header_names.TRACEPARENT, traceparent.encode()),
         ],
     )
     producer.produce(commands, b"no headers at all", b"k")
@@ -74,17 +74,20 @@ def test_echo_replies_per_protocol_and_dead_letters_headerless_records(
     assert reply.key() == b"order-42" and reply.value() == b"\xc3\x01command-bytes"
     got = header_map(reply)
     assert got == {
-        h.WORKFLOW_ID: b"order-42",
-        h.COMMAND_ID: b"order-42/3",
-        h.ATTEMPT: b"2",
-        h.REPLY_STATUS: b"success",
-        h.TRACEPARENT: traceparent.encode(),
+        header_names.WORKFLOW_ID: b"order-42",
+        header_names.COMMAND_ID: b"order-42/3",
+        header_names.ATTEMPT: b"2",
+        header_names.REPLY_STATUS: b"success",
+        header_names.TRACEPARENT: traceparent.encode(),
     }
     assert dead.value() == b"no headers at all" and dead.key() == b"k"
     dlq_headers = header_map(dead)
-    assert b"sb-workflow-id" in dlq_headers[h.DLQ_REASON]
-    assert dlq_headers[h.DLQ_SOURCE_TOPIC] == commands.encode()
-    assert dlq_headers[h.DLQ_SOURCE_PARTITION].isdigit() and dlq_headers[h.DLQ_SOURCE_OFFSET].isdigit()
+    assert b"sb-workflow-id" in dlq_headers[header_names.DLQ_REASON]
+    assert dlq_headers[header_names.DLQ_SOURCE_TOPIC] == commands.encode()
+    assert (
+        dlq_headers[header_names.DLQ_SOURCE_PARTITION].isdigit()
+        and dlq_headers[header_names.DLQ_SOURCE_OFFSET].isdigit()
+    )
     assert [p.returncode for p in procs] == [0]
     stats = json.loads(next(tmp_path.glob("echo-*.json")).read_text())
     assert (stats["replied"], stats["dead_lettered"]) == (1, 1) and stats["cpu_seconds"] > 0

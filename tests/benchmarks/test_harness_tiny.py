@@ -118,13 +118,13 @@ def test_run_leaves_no_topics_behind(tiny_run: tuple[Path, dict[str, object], st
 
 
 def test_a_failing_or_unavailable_case_becomes_a_row(kafka_bootstrap: str, tmp_path: Path) -> None:
-    from orchestrator.errors import BenchmarkNotAvailable
+    from orchestrator.errors import BenchmarkNotAvailableError
 
     def broken(_ctx: BenchContext) -> list[Measurement]:
         raise RuntimeError("boom")
 
     def missing(_ctx: BenchContext) -> list[Measurement]:
-        raise BenchmarkNotAvailable("no tool here")
+        raise BenchmarkNotAvailableError("no tool here")
 
     ctx = BenchContext(kafka_bootstrap, SIZES["small"], tmp_path, "t", 100, harness.log)
     [err] = harness.run_case(Case("broken", "orchestrator", broken, "raises"), ctx)

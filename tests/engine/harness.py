@@ -10,14 +10,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.engine import EngineTopics, PartitionEngine
-from orchestrator.engine import keys as k
-from orchestrator.engine.state_codec import Header, StateCodec
+from orchestrator.engine import EngineTopics, PartitionEngine, keys
+from orchestrator.engine.state_records import Header, StateCodec
 from orchestrator.serialization import AvroModel, SchemaRepository, SingleObjectSerde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.records import InboundRecord, OutboundRecord, make_headers
 from orchestrator.workflow import WorkflowRegistry
-from orchestrator.workflow.protocol import HistoryEvent
+from orchestrator.workflow.activation import HistoryEvent
 
 INBOX = "app.inbox"
 EVENTS = "app.events"
@@ -227,20 +226,20 @@ class Harness:
         return [e["_type"] for e in self.events(out)]
 
     def header(self, workflow_id: str) -> Header:
-        raw = self.store.get(k.header_key(workflow_id))
+        raw = self.store.get(keys.header_key(workflow_id))
         assert raw is not None, f"no header for {workflow_id}"
         return self.codec.decode_header(raw)
 
     def history(self, workflow_id: str) -> list[HistoryEvent]:
-        start, end = k.history_range(workflow_id)
+        start, end = keys.history_range(workflow_id)
         return [self.codec.decode_event(v) for _, v in self.store.scan(start, end)]
 
     def kinds(self, workflow_id: str) -> list[str]:
         return [e.kind for e in self.history(workflow_id)]
 
     def keys_of(self, workflow_id: str) -> list[bytes]:
-        esc = k.escape_id(workflow_id).encode()
+        esc = keys.escape_id(workflow_id).encode()
         return [key for key, _ in self.store.scan(b"", b"\xff") if esc in key]
 
     def timer_keys(self) -> list[bytes]:
-        return [key for key, _ in self.store.scan(k.TIMER, k.prefix_end(k.TIMER))]
+        return [key for key, _ in self.store.scan(keys.TIMER, keys.prefix_end(keys.TIMER))]

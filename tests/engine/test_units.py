@@ -9,27 +9,26 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orchestrator.engine import jsonvalue
-from orchestrator.engine import keys as k
+from orchestrator.engine import jsonvalue, keys
 from orchestrator.engine.overlay import OverlayTxn
 from tests.engine.dicttxn import DictTxn
 
 
 def test_ids_with_separators_never_share_a_prefix() -> None:
-    a_start, a_end = k.history_range("a")
-    nested = k.history_key("a/b", 1)
+    a_start, a_end = keys.history_range("a")
+    nested = keys.history_key("a/b", 1)
     assert not (a_start <= nested < a_end)
-    assert a_start <= k.history_key("a", 10**9) < a_end
-    assert k.parse_timer_key(k.timer_key(5, "a/b%c", 7)) == k.TimerKey(5, "a/b%c", 7)
-    assert k.parse_retention_key(k.retention_key(9, "x/y")) == k.RetentionKey(9, "x/y")
+    assert a_start <= keys.history_key("a", 10**9) < a_end
+    assert keys.parse_timer_key(keys.timer_key(5, "a/b%c", 7)) == keys.TimerKey(5, "a/b%c", 7)
+    assert keys.parse_retention_key(keys.retention_key(9, "x/y")) == keys.RetentionKey(9, "x/y")
 
 
 @given(st.lists(st.integers(min_value=0, max_value=10**14), min_size=2, max_size=20))
 def test_timer_keys_sort_by_due_time(dues: list[int]) -> None:
-    ordered = sorted(k.timer_key(d, "wf", 1) for d in dues)
-    assert [k.parse_timer_key(x).due_ms for x in ordered] == sorted(dues)
-    start, end = k.timers_due_range(dues[0])
-    assert all((start <= k.timer_key(d, "w", 0) < end) == (d <= dues[0]) for d in dues)
+    ordered = sorted(keys.timer_key(d, "wf", 1) for d in dues)
+    assert [keys.parse_timer_key(x).due_ms for x in ordered] == sorted(dues)
+    start, end = keys.timers_due_range(dues[0])
+    assert all((start <= keys.timer_key(d, "w", 0) < end) == (d <= dues[0]) for d in dues)
 
 
 ops = st.lists(

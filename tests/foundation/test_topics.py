@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.admin.topics import TopicRole, apply, load_topic_set, verify_copartitioned
+from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set, verify_copartitioned
 from orchestrator.errors import PartitionMismatchError
 from orchestrator.transport.admin import KafkaAdmin
 

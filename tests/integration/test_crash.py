@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from tests.integration.harness import SERVICES, App, EventLog, OrchestratorProcess, read_committed
 from tests.integration.services import Behaviour
 from tests.integration.test_saga_e2e import order
@@ -21,7 +21,7 @@ def _command_attempts(app: App, isolation_committed: bool = True) -> Counter[tup
     seen: Counter[tuple[str, str]] = Counter()
     for service in SERVICES:
         for rec in read_committed(app.bootstrap, app.command_topic(service)):
-            seen[(rec.header(h.COMMAND_ID) or "", rec.header(h.ATTEMPT) or "")] += 1
+            seen[(rec.header(header_names.COMMAND_ID) or "", rec.header(header_names.ATTEMPT) or "")] += 1
     return seen
 
 

@@ -6,8 +6,8 @@ import shutil
 import time
 from collections import Counter
 
-from orchestrator.errors import TransactionAbortable
-from orchestrator.transport import headers as h
+from orchestrator.errors import TransactionAbortableError
+from orchestrator.transport import header_names
 from tests.integration.apps import registry, registry_v2
 from tests.integration.harness import App, EventLog, OrchestratorThread, read_committed
 from tests.integration.services import Behaviour
@@ -103,7 +103,7 @@ def test_aborted_checkpoint_leaves_no_visible_command_and_the_workflow_still_com
     def fail_first_commit_with_a_command(stage: str) -> None:
         if stage == "before_commit" and not injected:
             injected.append(stage)
-            raise TransactionAbortable("injected between produce and commit")
+            raise TransactionAbortableError("injected between produce and commit")
 
     orch = OrchestratorThread(app.settings(), registry, fault_hook=fail_first_commit_with_a_command).start()
     try:
@@ -114,7 +114,9 @@ def test_aborted_checkpoint_leaves_no_visible_command_and_the_workflow_still_com
         orch.stop()
     assert injected and stats.aborts >= 1
     committed = read_committed(app.bootstrap, app.command_topic("inventory"))
-    assert [(r.header(h.COMMAND_ID), r.header(h.ATTEMPT)) for r in committed] == [("aborted-once/0", "1")]
+    assert [(r.header(header_names.COMMAND_ID), r.header(header_names.ATTEMPT)) for r in committed] == [
+        ("aborted-once/0", "1")
+    ]
     assert [e for e in services.log if e.startswith("reserve")] == ["reserve:aborted-once:1"]
     assert len(events.of("aborted-once", "WorkflowStarted")) == 1
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from orchestrator.serialization.models import INT_MAX, INT_MIN, LONG_MAX, LONG_MIN
+from orchestrator.serialization.avro_model import INT_MAX, INT_MIN, LONG_MAX, LONG_MIN
 
 
 def values(schema: Any, named: Mapping[str, Any] | None = None, depth: int = 0) -> st.SearchStrategy[Any]:

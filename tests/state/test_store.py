@@ -22,10 +22,10 @@ from orchestrator.errors import (
     StateTxnError,
 )
 from orchestrator.state import FORMAT_VERSION, PartitionStore, partition_path, prefix_end
-from orchestrator.state.store import META_CF, SCAN_PAGE
+from orchestrator.state.partition_store import META_CF, SCAN_PAGE
 
 if TYPE_CHECKING:  # mypy checks PendingTxn against the engine's protocol; runtime needs no engine import
-    from orchestrator.engine.txn import StateTxn
+    from orchestrator.engine.state_txn import StateTxn
 
 ALL = (b"", b"\xff" * 8)
 

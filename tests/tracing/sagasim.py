@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from orchestrator import tracing
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 
 Headers = list[tuple[str, bytes]]
@@ -83,15 +83,18 @@ class Service(Endpoint):
                 offset=command.offset(),
             ) as span,
         ):
-            reply_to = _header(command, h.REPLY_TO)
-            echo = [(n, _header(command, n).encode()) for n in (h.WORKFLOW_ID, h.COMMAND_ID, h.ATTEMPT)]
-            status = [(h.REPLY_STATUS, b"success")]
+            reply_to = _header(command, header_names.REPLY_TO)
+            echo = [
+                (n, _header(command, n).encode())
+                for n in (header_names.WORKFLOW_ID, header_names.COMMAND_ID, header_names.ATTEMPT)
+            ]
+            status = [(header_names.REPLY_STATUS, b"success")]
             if fail:
                 tracing.mark_error(span, fail, "handler failed")
                 status = [
-                    (h.REPLY_STATUS, b"failure"),
-                    (h.ERROR_TYPE, fail.encode()),
-                    (h.RETRYABLE, b"true" if retryable else b"false"),
+                    (header_names.REPLY_STATUS, b"failure"),
+                    (header_names.ERROR_TYPE, fail.encode()),
+                    (header_names.RETRYABLE, b"true" if retryable else b"false"),
                 ]
             with tracing.producer_span(reply_to, key=key) as send:
                 self.produce(reply_to, key.decode(), [*echo, *status, *tracing.inject_headers(send)])
@@ -125,10 +128,10 @@ class Orchestrator:
         carrier = tracing.open_step_attempt(self.run)
         self.attempts[(step, attempt)] = carrier
         headers = [
-            (h.WORKFLOW_ID, self.workflow_id.encode()),
-            (h.COMMAND_ID, f"{self.workflow_id}/{step}".encode()),
-            (h.ATTEMPT, str(attempt).encode()),
-            (h.REPLY_TO, self.endpoint.topic.encode()),
+            (header_names.WORKFLOW_ID, self.workflow_id.encode()),
+            (header_names.COMMAND_ID, f"{self.workflow_id}/{step}".encode()),
+            (header_names.ATTEMPT, str(attempt).encode()),
+            (header_names.REPLY_TO, self.endpoint.topic.encode()),
             *tracing.inject_headers(carrier),
         ]
         self.endpoint.produce(topic, self.workflow_id, headers)
@@ -144,8 +147,8 @@ class Orchestrator:
         """Consume one reply, record its attempt span, and (in the same activation) send the next command."""
         reply = self.endpoint.next_message()
         self._next_offset = (reply.offset() or 0) + 1
-        attempt = int(_header(reply, h.ATTEMPT))
-        status = _header(reply, h.REPLY_STATUS)
+        attempt = int(_header(reply, header_names.ATTEMPT))
+        status = _header(reply, header_names.REPLY_STATUS)
         with (
             tracing.using(self.endpoint.provider),
             tracing.activation_span(
@@ -162,7 +165,7 @@ class Orchestrator:
                 command_id=f"{self.workflow_id}/{step}",
                 outcome=status,
                 compensation=compensation,
-                error_type=_header(reply, h.ERROR_TYPE) if status == "failure" else None,
+                error_type=_header(reply, header_names.ERROR_TYPE) if status == "failure" else None,
                 reply_headers=_headers(reply),
             )
             if then is not None:

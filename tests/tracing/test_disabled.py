@@ -8,7 +8,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import INVALID_SPAN
 
 from orchestrator import tracing
-from orchestrator.tracing.spans import NOOP_SCOPE
+from orchestrator.tracing.span_primitives import NOOP_SCOPE
 
 VALID = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
 

@@ -16,7 +16,7 @@ from orchestrator.tracing import (
     span_context_of,
     trace_id_hex,
 )
-from orchestrator.transport.headers import TRACEPARENT, TRACESTATE
+from orchestrator.transport.header_names import TRACEPARENT, TRACESTATE
 
 VALID = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 

@@ -11,7 +11,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.records import InboundRecord
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
@@ -76,12 +76,12 @@ def _send(bootstrap: str, topic: str, reply_to: str, command_id: str, attempt: i
         key=b"wf-1",
         value=serde.encode(cmd.avro_schema_name, cmd.to_avro()),
         headers=[
-            (h.WORKFLOW_ID, b"wf-1"),
-            (h.COMMAND_ID, command_id.encode()),
-            (h.ATTEMPT, str(attempt).encode()),
-            (h.REPLY_TO, reply_to.encode()),
-            (h.COMMAND_TYPE, cmd.avro_schema_name.encode()),
-            (h.TRACEPARENT, b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (header_names.WORKFLOW_ID, b"wf-1"),
+            (header_names.COMMAND_ID, command_id.encode()),
+            (header_names.ATTEMPT, str(attempt).encode()),
+            (header_names.REPLY_TO, reply_to.encode()),
+            (header_names.COMMAND_TYPE, cmd.avro_schema_name.encode()),
+            (header_names.TRACEPARENT, b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
         ],
     )
     producer.flush(10)
@@ -108,9 +108,13 @@ def test_success_reply_echoes_protocol_headers(kafka_bootstrap: str, topics: dic
     _send(kafka_bootstrap, topics["commands"], topics["replies"], "wf-1/1", 1, "alice")
     (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
     assert reply.key == b"wf-1"
-    assert reply.header(h.REPLY_STATUS) == "success"
-    assert (reply.header(h.WORKFLOW_ID), reply.header(h.COMMAND_ID), reply.header(h.ATTEMPT)) == ("wf-1", "wf-1/1", "1")
-    assert reply.header(h.TRACEPARENT) is not None
+    assert reply.header(header_names.REPLY_STATUS) == "success"
+    assert (
+        reply.header(header_names.WORKFLOW_ID),
+        reply.header(header_names.COMMAND_ID),
+        reply.header(header_names.ATTEMPT),
+    ) == ("wf-1", "wf-1/1", "1")
+    assert reply.header(header_names.TRACEPARENT) is not None
     decoded = serde.decode(reply.value or b"")
     assert decoded.schema_name == "sagabridge.demo.payments.PaymentCharged"
     assert decoded.value["payment_id"] == "p-wf-1/1"
@@ -125,12 +129,15 @@ def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], 
     send("c-flaky", 1, "flaky")
     send("c-boom", 1, "boom")
     replies = _replies(kafka_bootstrap, topics["replies"], 3)
-    by_id = {r.header(h.COMMAND_ID): r for r in replies}
-    assert by_id["c-declined"].header(h.REPLY_STATUS) == "failure"
-    assert by_id["c-declined"].header(h.ERROR_TYPE) == "Declined"
-    assert by_id["c-declined"].header(h.RETRYABLE) == "false"
-    assert by_id["c-flaky"].header(h.RETRYABLE) == "true"
-    assert by_id["c-boom"].header(h.RETRYABLE) == "true" and by_id["c-boom"].header(h.ERROR_TYPE) == "ValueError"
+    by_id = {r.header(header_names.COMMAND_ID): r for r in replies}
+    assert by_id["c-declined"].header(header_names.REPLY_STATUS) == "failure"
+    assert by_id["c-declined"].header(header_names.ERROR_TYPE) == "Declined"
+    assert by_id["c-declined"].header(header_names.RETRYABLE) == "false"
+    assert by_id["c-flaky"].header(header_names.RETRYABLE) == "true"
+    assert (
+        by_id["c-boom"].header(header_names.RETRYABLE) == "true"
+        and by_id["c-boom"].header(header_names.ERROR_TYPE) == "ValueError"
+    )
     error = serde.decode(by_id["c-declined"].value or b"")
     assert error.schema_name == "sagabridge.protocol.StepError" and error.value["retryable"] is False
 
@@ -139,14 +146,14 @@ def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], 
     # The retryable failure's next attempt executes again and now succeeds...
     send("c-flaky", 2, "flaky")
     more = _replies(kafka_bootstrap, topics["replies"], 5)[3:]
-    assert {(r.header(h.COMMAND_ID), r.header(h.REPLY_STATUS)) for r in more} == {
+    assert {(r.header(header_names.COMMAND_ID), r.header(header_names.REPLY_STATUS)) for r in more} == {
         ("c-declined", "failure"),
         ("c-flaky", "success"),
     }
     # ...and a late duplicate of that success is answered from the store too.
     send("c-flaky", 1, "flaky")
     last = _replies(kafka_bootstrap, topics["replies"], 6)[5]
-    assert last.header(h.REPLY_STATUS) == "success"
+    assert last.header(header_names.REPLY_STATUS) == "success"
     assert calls == {"c-declined": 1, "c-flaky": 2, "c-boom": 1}
 
 
@@ -160,11 +167,11 @@ def test_record_without_protocol_headers_goes_to_dlq_and_service_keeps_running(
     producer.flush(10)
     (dead,) = _replies(kafka_bootstrap, topics["dlq"], 1)
     assert dead.value == b"\x00garbage"
-    assert dead.header(h.DLQ_REASON) == "missing-protocol-headers"
-    assert dead.header(h.DLQ_SOURCE_TOPIC) == topics["commands"]
+    assert dead.header(header_names.DLQ_REASON) == "missing-protocol-headers"
+    assert dead.header(header_names.DLQ_SOURCE_TOPIC) == topics["commands"]
     _send(kafka_bootstrap, topics["commands"], topics["replies"], "after", 1, "alice")
     (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
-    assert reply.header(h.REPLY_STATUS) == "success"
+    assert reply.header(header_names.REPLY_STATUS) == "success"
 
 
 def test_undecodable_command_with_headers_gets_a_permanent_failure(
@@ -178,14 +185,14 @@ def test_undecodable_command_with_headers_gets_a_permanent_failure(
         key=b"wf-1",
         value=b"not avro",
         headers=[
-            (h.WORKFLOW_ID, b"wf-1"),
-            (h.COMMAND_ID, b"bad"),
-            (h.ATTEMPT, b"1"),
-            (h.REPLY_TO, topics["replies"].encode()),
+            (header_names.WORKFLOW_ID, b"wf-1"),
+            (header_names.COMMAND_ID, b"bad"),
+            (header_names.ATTEMPT, b"1"),
+            (header_names.REPLY_TO, topics["replies"].encode()),
         ],
     )
     producer.flush(10)
     (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
-    assert reply.header(h.REPLY_STATUS) == "failure"
-    assert reply.header(h.RETRYABLE) == "false"
-    assert reply.header(h.ERROR_TYPE) == "UndecodableCommand"
+    assert reply.header(header_names.REPLY_STATUS) == "failure"
+    assert reply.header(header_names.RETRYABLE) == "false"
+    assert reply.header(header_names.ERROR_TYPE) == "UndecodableCommand"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.workflow import WorkflowDefinition, WorkflowInstance
-from orchestrator.workflow.protocol import (
+from orchestrator.workflow.activation import (
     CancelTimer,
     CompleteWorkflow,
     EventKind,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import UnknownWorkflowType, WorkflowAuthoringError
+from orchestrator.errors import UnknownWorkflowTypeError, WorkflowAuthoringError
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, default_registry, workflow
 from tests.workflow.models import Order
 
@@ -33,7 +33,7 @@ def test_decorator_registers_and_reads_the_input_model() -> None:
 def test_unknown_type_names_the_known_ones() -> None:
     reg = WorkflowRegistry()
     workflow("known", registry=reg)(_noop)
-    with pytest.raises(UnknownWorkflowType) as err:
+    with pytest.raises(UnknownWorkflowTypeError) as err:
         reg.get("missing")
     assert err.value.workflow_type == "missing" and err.value.known == ("known",)
 

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.errors import WorkflowAuthoringError
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
-from orchestrator.workflow.protocol import CompleteWorkflow, FailWorkflow
+from orchestrator.workflow.activation import CompleteWorkflow, FailWorkflow
 from tests.workflow.driver import Driver
 
 reg = WorkflowRegistry()

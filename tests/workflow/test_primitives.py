@@ -10,14 +10,14 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import (
-    ChildWorkflowFailed,
-    QueryNotFound,
-    StepFailed,
+    ChildWorkflowFailedError,
+    QueryNotFoundError,
+    StepFailedError,
     WorkflowAuthoringError,
     WorkflowTimeoutError,
 )
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
-from orchestrator.workflow.protocol import (
+from orchestrator.workflow.activation import (
     CancelTimer,
     CompleteWorkflow,
     FailWorkflow,
@@ -61,7 +61,7 @@ def test_call_sends_the_model_and_decodes_the_result() -> None:
 async def catches_step_failure(ctx: WorkflowContext) -> dict[str, Any]:
     try:
         await ctx.call("payments", Charge(order_id="o", amount=5), result=Charged)
-    except StepFailed as exc:
+    except StepFailedError as exc:
         return {
             "service": exc.service,
             "type": exc.command_type,
@@ -192,7 +192,7 @@ async def parent(ctx: WorkflowContext, order: Order) -> dict[str, Any]:
     first = await ctx.child("child-flow", order, result=Reserved)
     try:
         await ctx.child(typed, Order(order_id="o2"), id="fixed-id")
-    except ChildWorkflowFailed as exc:
+    except ChildWorkflowFailedError as exc:
         return {"first": first.reservation_id, "failed": [exc.child_id, exc.status, exc.error and exc.error.error_type]}
     return {}
 
@@ -235,7 +235,7 @@ def test_side_effects_are_recorded_and_queries_read_state() -> None:
     assert values["trace"] == {"traceparent": "00-abc-def-01"}
     assert d.instance.query("echo", [1, "a"]) == [1, "a"]
     assert d.instance.query("model", []) == {"approver": "q"}
-    with pytest.raises(QueryNotFound) as err:
+    with pytest.raises(QueryNotFoundError) as err:
         d.instance.query("nope", [])
     assert err.value.name == "nope" and err.value.known == ("echo", "model", "values")
 

@@ -16,10 +16,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.errors import ChildWorkflowFailed, StepFailed, WorkflowTimeoutError
+from orchestrator.errors import ChildWorkflowFailedError, StepFailedError, WorkflowTimeoutError
 from orchestrator.workflow import WorkflowContext, WorkflowInstance, WorkflowRegistry, workflow
+from orchestrator.workflow.activation import CompleteWorkflow, RecordSideEffect, WorkflowCommand
 from orchestrator.workflow.instance import RESOLUTION_KINDS
-from orchestrator.workflow.protocol import CompleteWorkflow, RecordSideEffect, WorkflowCommand
 from tests.workflow.driver import Driver
 
 reg = WorkflowRegistry()
@@ -56,7 +56,7 @@ async def program(ctx: WorkflowContext, inp: dict[str, Any]) -> dict[str, Any]:
                     log.append(["patch", i, ctx.patched(op[1])])
                 elif kind == "child":
                     log.append(["child", i, await ctx.child("kid", {"i": i}, input_schema="t.In")])
-            except (StepFailed, WorkflowTimeoutError, ChildWorkflowFailed) as exc:
+            except (StepFailedError, WorkflowTimeoutError, ChildWorkflowFailedError) as exc:
                 log.append(["error", i, type(exc).__name__])
     return {"log": log}
 

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator.errors import NonDeterminismError
 from orchestrator.workflow import WorkflowContext, WorkflowDefinition, WorkflowInstance, WorkflowRegistry, workflow
-from orchestrator.workflow.protocol import CompleteWorkflow, EventKind, RecordPatch, ScheduleStep, StartTimer
+from orchestrator.workflow.activation import CompleteWorkflow, EventKind, RecordPatch, ScheduleStep, StartTimer
 from tests.workflow.driver import Driver
 from tests.workflow.models import Order
 from tests.workflow.test_saga import order_saga

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from orchestrator.errors import CompensationFailed, WorkflowCancelled
+from orchestrator.errors import CompensationFailedError, WorkflowCancelledError, error_type_name
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
-from orchestrator.workflow.protocol import CancelTimer, CompleteWorkflow, ErrorInfo, FailWorkflow, ScheduleStep
+from orchestrator.workflow.activation import CancelTimer, CompleteWorkflow, ErrorInfo, FailWorkflow, ScheduleStep
 from tests.workflow.driver import Driver
 from tests.workflow.models import Charge, Charged, Order, Refund, Release, Reserve, Reserved, Ship
 
@@ -93,8 +93,8 @@ async def bad_compensation(ctx: WorkflowContext) -> dict[str, Any]:
             await ctx.call("inventory", Reserve(order_id="o"))
             saga.add_compensation("inventory", Release(reservation_id="r"))
             await ctx.call("payments", Charge(order_id="o", amount=1))
-    except CompensationFailed as exc:
-        return {"service": exc.service, "error": exc.error.error_type, "original": type(exc.original).__name__}
+    except CompensationFailedError as exc:
+        return {"service": exc.service, "error": exc.error.error_type, "original": error_type_name(exc.original)}
     return {}
 
 
@@ -113,7 +113,7 @@ def test_failed_compensation_raises_compensation_failed() -> None:
 async def cleanup_after_cancel(ctx: WorkflowContext) -> dict[str, Any]:
     try:
         await ctx.wait_signal("never", timeout=timedelta(days=1))
-    except WorkflowCancelled as exc:
+    except WorkflowCancelledError as exc:
         notified = await ctx.call("notify", {"why": exc.reason}, command_type="t.Notify")
         return {"cancelled": ctx.cancel_requested, "notified": notified}
     return {}

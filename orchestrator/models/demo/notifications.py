@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from orchestrator.serialization.models import AvroModel
+from orchestrator.serialization.avro_model import AvroModel
 
 
 class CustomerNotified(AvroModel):

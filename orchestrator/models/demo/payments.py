@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from orchestrator.serialization.models import AvroLong, AvroModel
+from orchestrator.serialization.avro_model import AvroLong, AvroModel
 
 
 class ChargePayment(AvroModel):

@@ -20,8 +20,8 @@ from opentelemetry.context import Context
 from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
+from orchestrator.tracing import active_tracer
 from orchestrator.tracing import attributes as attr
-from orchestrator.tracing import state
 from orchestrator.tracing.propagation import Source, span_context_of, to_context
 
 Attributes = Mapping[str, AttributeValue]
@@ -104,7 +104,7 @@ def child_span(
     start_ns: int | None = None,
 ) -> SpanScope | NoopScope:
     """`with child_span("workflow.activate", parent=run_carrier) as span:` ... (current inside)."""
-    current = state.active()
+    current = active_tracer.active()
     if current is None:
         return NOOP_SCOPE
     span = current.tracer.start_span(
@@ -127,7 +127,7 @@ def start_span_at(
     links: Iterable[Source] = (),
 ) -> Span:
     """Start a span at a past instant without making it current; end it with `end_span_at`."""
-    current = state.active()
+    current = active_tracer.active()
     if current is None:
         return INVALID_SPAN
     return current.tracer.start_span(

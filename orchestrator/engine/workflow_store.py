@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.engine import jsonvalue, keys
-from orchestrator.engine.state_codec import Header, StateCodec, StepRecord
-from orchestrator.engine.txn import StateTxn
-from orchestrator.workflow.protocol import HistoryEvent
+from orchestrator.engine.state_records import Header, StateCodec, StepRecord
+from orchestrator.engine.state_txn import StateTxn
+from orchestrator.workflow.activation import HistoryEvent
 
 TIMER_WORKFLOW = b"t"  # a workflow timer (StartTimer): fires TIMER_FIRED
 TIMER_STEP = b"s"  # a step deadline or retry: the step is re-evaluated at that time

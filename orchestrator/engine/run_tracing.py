@@ -19,11 +19,11 @@ from opentelemetry.util.types import AttributeValue
 from orchestrator import tracing
 from orchestrator.tracing import attributes as attr
 from orchestrator.tracing.workflow_spans import workflow_attributes
-from orchestrator.transport.headers import TRACEPARENT, TRACESTATE
+from orchestrator.transport.header_names import TRACEPARENT, TRACESTATE
 from orchestrator.transport.records import InboundRecord
 
 if TYPE_CHECKING:
-    from orchestrator.engine.state_codec import Header, StepErrorValue, StepRecord
+    from orchestrator.engine.state_records import Header, StepErrorValue, StepRecord
     from orchestrator.engine.turn import Turn
 
 RETRY_SET_NS: Final = "sb-retry-set-ns"

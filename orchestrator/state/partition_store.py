@@ -26,7 +26,7 @@ from orchestrator.errors import (
     StateStoreClosedError,
     StateStoreOpenError,
 )
-from orchestrator.state.pending import PendingTxn
+from orchestrator.state.pending_txn import PendingTxn
 
 FORMAT_VERSION = 1
 META_CF = "__meta__"

@@ -30,7 +30,7 @@ class StoreView(Protocol):
 
 
 class PendingTxn:
-    """Buffered writes over one partition store; implements `orchestrator.engine.txn.StateTxn`.
+    """Buffered writes over one partition store; implements `orchestrator.engine.state_txn.StateTxn`.
 
     Single-threaded, like the partition it belongs to. A scan sees the transaction as it was when
     the scan started, so deleting keys while iterating a scan (e.g. firing due timers) is safe.

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.tracing import state
+from orchestrator.tracing import active_tracer
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class PendingSpans:
 
     def defer(self, record: Callable[..., None], /, *args: Any, **kwargs: Any) -> None:
         """Queue `record(*args, **kwargs)` (e.g. close_step_attempt); nothing is queued when tracing is off."""
-        if state.active() is not None:
+        if active_tracer.active() is not None:
             self._items.append(functools.partial(record, *args, **kwargs))
 
     def __len__(self) -> int:

@@ -13,8 +13,8 @@ from typing import Any
 
 from orchestrator.engine import jsonvalue
 from orchestrator.serialization import AvroSerde
+from orchestrator.workflow.activation import HistoryEvent
 from orchestrator.workflow.policy import RetryPolicy
-from orchestrator.workflow.protocol import HistoryEvent
 
 HEADER_SCHEMA = "sagabridge.state.WorkflowHeader"
 STEP_SCHEMA = "sagabridge.state.StepState"
