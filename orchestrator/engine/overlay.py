@@ -6,20 +6,21 @@ the record is dead-lettered with no partial state left in the checkpoint's trans
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterator
 
 from orchestrator.engine.state_txn import StateTxn
-
-_DELETED = None
+from orchestrator.state.write_buffer import WriteBuffer
 
 
 class OverlayTxn:
     """Read-your-writes buffer; :meth:`flush` replays the writes onto the underlying txn."""
 
+    __slots__ = ("_base", "_buffer", "_writes")
+
     def __init__(self, base: StateTxn) -> None:
         self._base = base
-        self._writes: dict[bytes, bytes | None] = {}
+        self._buffer = WriteBuffer()
+        self._writes = self._buffer.writes
 
     def get(self, key: bytes) -> bytes | None:
         if key in self._writes:
@@ -27,29 +28,19 @@ class OverlayTxn:
         return self._base.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        self._writes[key] = value
+        self._buffer.put(key, value)
 
     def delete(self, key: bytes) -> None:
-        self._writes[key] = _DELETED
+        self._buffer.put(key, None)
 
     def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
-        mine = sorted((k, v) for k, v in self._writes.items() if start <= k < end)
-        if not mine:
-            yield from self._base.scan(start, end)
-            return
-        local = dict(mine)
-        merged = heapq.merge(
-            ((k, 0, v) for k, v in self._base.scan(start, end) if k not in local),
-            ((k, 1, v) for k, v in mine),
-        )
-        for key, _, value in merged:
-            if value is not None:
-                yield key, value
+        return self._buffer.scan(self._base.scan(start, end), start, end)
 
     def flush(self) -> None:
+        """Apply the buffered writes to the base txn, in the order they were made."""
         for key, value in self._writes.items():
             if value is None:
                 self._base.delete(key)
             else:
                 self._base.put(key, value)
-        self._writes.clear()
+        self._buffer.clear()
