@@ -449,3 +449,77 @@ class BenchmarkNotAvailableError(BenchmarkError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"not available: {reason}")
+
+
+# --- workflow testing and replay (orchestrator/testing) ---------------------------------------
+
+
+class TestingError(SagaBridgeError):
+    """The test environment could not do what the test asked (not a failure of the workflow)."""
+
+    __test__ = False  # not a pytest test class, despite the name
+
+
+class WorkflowStuckError(TestingError):
+    """A run is still running but nothing is scheduled: it waits for input no one will send."""
+
+    def __init__(self, workflow_id: str, waiting_for: str) -> None:
+        self.workflow_id = workflow_id
+        self.waiting_for = waiting_for
+        super().__init__(
+            f"workflow {workflow_id!r} is running but nothing is scheduled to happen: it waits for "
+            f"{waiting_for}. Fix: declare the missing fake service, send the signal, or reply by hand."
+        )
+
+
+class TimeSkipLimitError(TestingError):
+    """Skipping time went past the horizon or the activation budget (e.g. endless retries)."""
+
+    def __init__(self, what: str, limit: str) -> None:
+        self.what = what
+        self.limit = limit
+        super().__init__(
+            f"{what} did not settle within {limit}. Fix: check for endless retries or timers, or "
+            f"raise the limit (horizon=, max_turns=)."
+        )
+
+
+class WorkflowNotCompletedError(TestingError):
+    """``result()`` of a run that ended other than completed, or parked for an operator."""
+
+    def __init__(self, workflow_id: str, status: str, error: ErrorInfo | None, reason: str | None = None) -> None:
+        self.workflow_id = workflow_id
+        self.status = status
+        self.error = error
+        self.reason = reason
+        detail = f": {error.error_type}: {error.message}" if error is not None else ""
+        detail += f" ({reason})" if reason else ""
+        super().__init__(f"workflow {workflow_id!r} ended {status}{detail}")
+
+
+class QueryFailedError(TestingError):
+    """A query was answered with an error (no such handler, a failing handler, no runnable instance)."""
+
+    def __init__(self, workflow_id: str, name: str, error: str) -> None:
+        self.workflow_id = workflow_id
+        self.name = name
+        self.error = error
+        super().__init__(f"query {name!r} of workflow {workflow_id!r} failed: {error}")
+
+
+class HistoryExportError(SagaBridgeError):
+    """A workflow history export file is unreadable or of a format this release does not know."""
+
+    def __init__(self, path: str, line: int, problem: str) -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        super().__init__(f"{path}:{line}: {problem}. Fix: write the file with `orchestrator replay export`.")
+
+
+class ReplayDivergedError(SagaBridgeError):
+    """Recorded histories do not replay against the new code (raised by ``ReplayReport.check()``)."""
+
+    def __init__(self, summary: str, diverged: int) -> None:
+        self.diverged = diverged
+        super().__init__(summary)

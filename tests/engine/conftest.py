@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.engine.harness import Harness
-from tests.engine.workflows import VARIANT, registry
+from orchestrator.testing import WorkflowEnvironment
+from tests.engine.workflows import ENVIRONMENT, VARIANT, registry
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path, registry)
+def h(tmp_path: Path) -> Iterator[WorkflowEnvironment]:
+    env = WorkflowEnvironment(registry, state_dir=tmp_path, **ENVIRONMENT)
     try:
-        yield harness
+        yield env
     finally:
-        harness.close()
+        env.close()
         VARIANT["nd"] = "inventory"

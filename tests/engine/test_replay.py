@@ -8,39 +8,39 @@ from pathlib import Path
 
 from orchestrator.models.demo.inventory import StockReleased
 from orchestrator.models.demo.notifications import CustomerNotified
+from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
-from tests.engine.harness import Harness
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
-from tests.engine.workflows import ORDER, VARIANT, registry
+from tests.engine.workflows import ENVIRONMENT, ORDER, VARIANT, registry
 
 
-def scenario(h: Harness, between: Callable[[], None]) -> list[OutboundRecord]:
+def scenario(h: WorkflowEnvironment, between: Callable[[], None]) -> list[OutboundRecord]:
     """Two sagas, one approval and one parallel run interleaved, with `between` after each input."""
-    a = only(h.commands(h.start("o-1", "order", ORDER)))
+    a = only(h.start("order", ORDER, id="o-1").output.commands())
     between()
-    b = only(h.commands(h.start("o-2", "order", ORDER)))
+    b = only(h.start("order", ORDER, id="o-2").output.commands())
     between()
-    h.start("a-1", "approval", ORDER)
+    h.start("approval", ORDER, id="a-1")
     between()
-    h.reply_fail(a, "Unavailable")
+    h.reply_failure(a, "Unavailable")
     between()
-    a2 = only(h.commands(h.advance(1_000)))
+    a2 = only(h.advance(1_000).commands())
     between()
-    pay_b = only(h.commands(h.reply_ok(b, RESERVED)))
+    pay_b = only(h.reply(b, RESERVED).commands())
     between()
-    pay_a = only(h.commands(h.reply_ok(a2, RESERVED)))
+    pay_a = only(h.reply(a2, RESERVED).commands())
     between()
-    ship_b = only(h.commands(h.reply_ok(pay_b, CHARGED)))
+    ship_b = only(h.reply(pay_b, CHARGED).commands())
     between()
     h.signal("a-1", "approve", CustomerNotified(order_id="o", customer_id="c", channel="x", message="y"))
     between()
-    refund = only(h.commands(h.reply_fail(pay_a, "PaymentDeclined", retryable=False)))
+    refund = only(h.reply_failure(pay_a, "PaymentDeclined", retryable=False).commands())
     between()
-    h.reply_ok(ship_b, SHIPPED)
+    h.reply(ship_b, SHIPPED)
     between()
-    h.reply_ok(refund, StockReleased(reservation_id="r-1"))
+    h.reply(refund, StockReleased(reservation_id="r-1"))
     between()
-    h.query("o-1", "status")
+    h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies"))
     return list(h.produced)
 
 
@@ -48,7 +48,7 @@ Outcome = tuple[list[OutboundRecord], dict[str, list[object]], int]
 
 
 def run(tmp_path: Path, name: str, cache_size: int, mode: str) -> Outcome:
-    h = Harness(tmp_path / name, registry, cache_size=cache_size)
+    h = WorkflowEnvironment(registry, state_dir=tmp_path / name, **{**ENVIRONMENT, "cache_size": cache_size})
     try:
 
         def between() -> None:
@@ -73,43 +73,45 @@ def test_replay_after_eviction_behaves_identically_and_emits_nothing(tmp_path: P
         assert hist == base_hist, name
 
 
-def test_replay_counts_and_quiet_rebuild(h: Harness) -> None:
-    cmd = only(h.commands(h.start("o-1", "order", ORDER)))
-    h.reply_ok(cmd, RESERVED)
+def test_replay_counts_and_quiet_rebuild(h: WorkflowEnvironment) -> None:
+    cmd = only(h.start("order", ORDER, id="o-1").output.commands())
+    h.reply(cmd, RESERVED)
     h.engine.discard(["o-1"])
     replays = h.engine.stats.replays
-    out = h.query("o-1", "status")  # forces a rebuild; only the query answer comes out
+    out = h.send(
+        h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies")
+    )  # forces a rebuild; only the query answer comes out
     assert [r.topic for r in out] == ["client.replies"]
     assert h.engine.stats.replays == replays + 1
 
 
-def test_non_determinism_parks_only_that_run_then_operator_retry_resumes(h: Harness) -> None:
-    nd_cmd = only(h.commands(h.start("nd-1", "nd", ORDER)))
-    other = only(h.commands(h.start("o-1", "order", ORDER)))
+def test_non_determinism_parks_only_that_run_then_operator_retry_resumes(h: WorkflowEnvironment) -> None:
+    nd_cmd = only(h.start("nd", ORDER, id="nd-1").output.commands())
+    other = only(h.start("order", ORDER, id="o-1").output.commands())
     h.engine.discard(["nd-1", "o-1"])
     VARIANT["nd"] = "payments"  # "deploy" code that asks for something else at the same point
-    out = h.reply_ok(nd_cmd, RESERVED)
-    parked = only(h.events(out, "WorkflowParked"))
+    out = h.reply(nd_cmd, RESERVED)
+    parked = only(out.events("WorkflowParked"))
     assert "non-determinism" in parked["reason"]
     assert h.header("nd-1").status == "needs-attention"
     assert h.kinds("nd-1")[-1] == "step_completed"  # the reply was still recorded durably
-    assert h.commands(out) == []
+    assert out.commands() == []
     # the other run on the partition carries on
-    assert only(h.commands(h.reply_ok(other, RESERVED), "payments"))
+    assert only(h.reply(other, RESERVED).commands("payments"))
     assert h.operator("nd-1", "SKIP")[0].topic == "app.dlq"  # needs runnable code
     VARIANT["nd"] = "inventory"  # the fix is deployed
     h.operator("nd-1", "RETRY")
     assert h.header("nd-1").status == "running"
-    assert only(h.events(h.advance(60_000), "WorkflowCompleted"))
+    assert only(h.advance(60_000).events("WorkflowCompleted"))
 
 
-def test_discard_after_abort_rebuilds_from_the_committed_state(h: Harness) -> None:
-    cmd = only(h.commands(h.start("o-1", "order", ORDER)))
+def test_discard_after_abort_rebuilds_from_the_committed_state(h: WorkflowEnvironment) -> None:
+    cmd = only(h.start("order", ORDER, id="o-1").output.commands())
     committed = h.history("o-1")
     # an input handled into a transaction that is then aborted
     dropped_txn = h.txn
     h.engine.handle(
-        h.record(
+        h.records.record(
             "o-1",
             None,
             {
@@ -122,10 +124,9 @@ def test_discard_after_abort_rebuilds_from_the_committed_state(h: Harness) -> No
             },
         ),
         dropped_txn,
-        h.now,
+        h.now_ms,
     )
-    h.txn = h.store.begin()
-    h.engine.discard(None)
+    h.abort()
     assert h.history("o-1") == committed
-    out = h.reply_ok(cmd, RESERVED)  # the run, rebuilt from committed history, takes the success
-    assert only(h.commands(out, "payments"))
+    out = h.reply(cmd, RESERVED)  # the run, rebuilt from committed history, takes the success
+    assert only(out.commands("payments"))

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from orchestrator.engine import jsonvalue, keys
 from orchestrator.engine.overlay import OverlayTxn
-from tests.engine.dicttxn import DictTxn
+from orchestrator.testing.memory_store import MemoryStore
 
 
 def test_ids_with_separators_never_share_a_prefix() -> None:
@@ -41,10 +41,10 @@ ops = st.lists(
 
 @given(base=ops, mine=ops, flush=st.booleans())
 def test_overlay_is_a_read_your_writes_buffer(base: list, mine: list, flush: bool) -> None:  # type: ignore[type-arg]
-    under = DictTxn()
+    under = MemoryStore().begin()
     for op, key, value in base:
         under.put(key, value) if op == "put" else under.delete(key)
-    model = dict(under.data)
+    model = dict(under.scan(b"", b"\xff"))
     overlay = OverlayTxn(under)
     for op, key, value in mine:
         if op == "put":
@@ -57,7 +57,7 @@ def test_overlay_is_a_read_your_writes_buffer(base: list, mine: list, flush: boo
     assert all(overlay.get(kk) == model.get(kk) for kk in (b"a", b"b", b"c", b"d", b"e"))
     if flush:
         overlay.flush()
-        assert under.data == model
+        assert dict(under.scan(b"", b"\xff")) == model
 
 
 def test_history_json_round_trips_avro_values() -> None:

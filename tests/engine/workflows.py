@@ -16,6 +16,19 @@ from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry
 
 registry = WorkflowRegistry()
 
+# The environment every engine test runs in: app "app", a real RocksDB store, one day of retention,
+# and one service ("billing") whose command topic is overridden.
+INBOX = "app.inbox"
+EVENTS = "app.events"
+DLQ = "app.dlq"
+ENVIRONMENT: dict[str, Any] = {
+    "app": "app",
+    "cache_size": 100,
+    "retention": timedelta(days=1),
+    "service_topics": {"billing": "billing.in"},
+    "loopback": False,  # the tests feed child starts and results back by hand
+}
+
 RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
