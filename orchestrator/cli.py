@@ -12,6 +12,7 @@ from orchestrator.devstack.jaeger_cli import add_jaeger_commands
 from orchestrator.engine.cli import add_run_commands
 from orchestrator.errors import SagaBridgeError
 from orchestrator.serialization.cli import add_schemas_commands
+from orchestrator.testing.cli import add_replay_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_topics_commands(sub)
     add_schemas_commands(sub)
     add_run_commands(sub)
+    add_replay_commands(sub)
     return parser
 
 

@@ -29,6 +29,7 @@ from orchestrator.errors import QueryFailedError, TimeSkipLimitError
 from orchestrator.models.control import OperatorActionType
 from orchestrator.serialization import AvroSerde, SchemaRepository, SingleObjectSerde
 from orchestrator.state import PartitionStore, PendingTxn, partition_path
+from orchestrator.testing.histories import RecordedHistory, histories_in_store
 from orchestrator.testing.inbox import InboxRecords, Payload
 from orchestrator.testing.memory_store import MemoryStore
 from orchestrator.testing.outputs import EmittedEvent, Output, SentCommand, emitted_event, sent_command
@@ -179,6 +180,11 @@ class WorkflowEnvironment:
     @property
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.now_ms / 1000, tz=UTC)
+
+    def settle(self) -> Output:
+        """Process everything due now (queued replies, child records, due timers) without moving the
+        clock: what happens "immediately" after an input with zero-latency fakes."""
+        return self._run_instant()
 
     def advance(self, duration: timedelta | int) -> Output:
         """Move the clock by ``duration`` (ms or timedelta), firing timers, deadlines, retries and
@@ -400,6 +406,10 @@ class WorkflowEnvironment:
 
     def timer_keys(self) -> list[bytes]:
         return [key for key, _ in self.txn.scan(k.TIMER, k.prefix_end(k.TIMER))]
+
+    def recorded_histories(self) -> list[RecordedHistory]:
+        """Every workflow history in the store, as the replayer and `replay export` read them."""
+        return list(histories_in_store(self.txn, self.serde))
 
     def commands(self, workflow_id: str | None = None, service: str | None = None) -> list[SentCommand]:
         """Every command attempt sent so far, optionally of one workflow and/or one service."""

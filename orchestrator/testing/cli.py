@@ -1,0 +1,163 @@
+"""`orchestrator replay --app NEW_MODULE` and `orchestrator replay export`: a deploy gate for workflow code.
+
+Histories come from the application's changelog topic (restored into a scratch RocksDB per
+partition with the same restore consumer a starting orchestrator uses), from a state dir, or
+from an export file. Exit status: 0 every history replays, 1 some do not, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from orchestrator.config import load_settings
+from orchestrator.errors import ConfigurationError
+from orchestrator.serialization import FRAMINGS, AvroSerde, SchemaRepository, make_serde
+from orchestrator.state import PartitionStore
+from orchestrator.testing.histories import (
+    RecordedHistory,
+    histories_in_state_dir,
+    histories_in_store,
+    read_export,
+    write_export,
+)
+from orchestrator.testing.replayer import Replayer, ReplayReport
+
+EXIT_DIVERGED = 1
+
+
+def add_replay_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    source = argparse.ArgumentParser(add_help=False)
+    where = source.add_mutually_exclusive_group()
+    where.add_argument("--file", type=Path, default=None, help="an export written by `orchestrator replay export`")
+    where.add_argument("--state-dir", type=Path, default=None, help="an orchestrator's state dir (stopped)")
+    where.add_argument("--changelog", default=None, help="changelog topic (default: <name>.changelog)")
+    source.add_argument("--group", default=None, help="with --state-dir: only this consumer group's stores")
+    source.add_argument("--name", dest="app_name", default=None, help="application name (topic prefix)")
+    source.add_argument("--config", type=Path, default=None, help="TOML settings file")
+    source.add_argument("--bootstrap-servers", default=None)
+    source.add_argument("--schemas-dir", type=Path, default=None, help="the application's .avsc folder")
+
+    replay = subparsers.add_parser(
+        "replay",
+        parents=[source],
+        help="replay recorded workflow histories against new code (exit 1 on any divergence)",
+        description="Replay every recorded history against the workflows of --app; exit 1 if any diverges.",
+    )
+    replay.add_argument("--app", dest="module", default=None, help="python module with the NEW workflow code")
+    replay.add_argument("--workflow-type", action="append", default=None, help="only these types (repeatable)")
+    replay.add_argument("--json", action="store_true", help="print the report as JSON")
+    replay.set_defaults(handler=_replay)
+    sub = replay.add_subparsers(dest="replay_command")
+    export = sub.add_parser("export", parents=[source], help="write histories to a file (JSON Lines)")
+    export.add_argument("--output", "-o", type=Path, required=True)
+    export.set_defaults(handler=_export)
+
+
+def _serde(args: argparse.Namespace) -> AvroSerde:
+    """The serde the orchestrator wrote its state with: the same schemas and framing settings."""
+    framing = os.environ.get("SAGABRIDGE_FRAMING", "single-object")
+    if framing not in FRAMINGS:
+        raise ConfigurationError("SAGABRIDGE_FRAMING", f"unknown framing {framing!r}", f"use one of {FRAMINGS}")
+    registry_url = os.environ.get("SAGABRIDGE_SCHEMA_REGISTRY_URL")
+    return make_serde(framing, SchemaRepository(args.schemas_dir), registry_url)
+
+
+def load_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[list[RecordedHistory], str]:
+    """The histories named on the command line, and where they came from."""
+    if args.file is not None:
+        return read_export(args.file), str(args.file)
+    if args.state_dir is not None:
+        if not args.state_dir.is_dir():
+            raise ConfigurationError(
+                "--state-dir", f"{args.state_dir} is not a directory", "pass an existing state dir"
+            )
+        return histories_in_state_dir(args.state_dir, serde, args.group), str(args.state_dir)
+    return _changelog_histories(args, serde)
+
+
+def _changelog_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[list[RecordedHistory], str]:
+    from orchestrator.transport.admin import KafkaAdmin
+    from orchestrator.transport.restore import ChangelogRestorer
+
+    settings = load_settings(args.config, app=args.app_name, bootstrap_servers=args.bootstrap_servers)
+    topic = args.changelog or settings.changelog_topic
+    partitions = KafkaAdmin(settings.bootstrap_servers, settings.kafka).partition_count(topic)
+    if partitions is None:
+        raise ConfigurationError(
+            "--changelog", f"topic {topic!r} does not exist", "name the application (--name) or the topic (--changelog)"
+        )
+    histories: list[RecordedHistory] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="sagabridge-replay-") as scratch,
+        ChangelogRestorer(settings.bootstrap_servers, topic, settings.kafka) as restorer,
+    ):
+        for partition in range(partitions):
+            with PartitionStore.open(Path(scratch) / str(partition), partition) as store:
+                restorer.restore(store, partition)
+                histories.extend(histories_in_store(store.begin(), serde))
+    return histories, f"{topic} ({partitions} partitions)"
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from orchestrator.engine.cli import load_registry
+
+    if args.module is None:
+        raise ConfigurationError(
+            "--app", "missing", "name the module with the new workflow code: --app my_app.workflows"
+        )
+    registry = load_registry(args.module)
+    serde = _serde(args)
+    histories, source = load_histories(args, serde)
+    if args.workflow_type:
+        histories = [h for h in histories if h.workflow_type in set(args.workflow_type)]
+    report = Replayer(registry).replay_all(histories)
+    if args.json:
+        print(json.dumps({"source": source, **report.to_json()}, indent=2, default=str))
+    else:
+        print_report(report, source)
+    return 0 if report.ok else EXIT_DIVERGED
+
+
+def print_report(report: ReplayReport, source: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"replay of {source}")
+    for column in ("workflow type", "histories", "clean", "diverged", "failed"):
+        table.add_column(column, justify="left" if column == "workflow type" else "right")
+    for s in sorted(report.summaries.values(), key=lambda s: s.workflow_type):
+        table.add_row(s.workflow_type, str(s.histories), str(s.clean), str(s.diverged), str(s.failed))
+    console.print(table)
+    if report.divergences:
+        first = Table(title="first divergence per workflow", show_lines=True)
+        for column in ("workflow id", "type", "status", "where", "history has", "new code produced"):
+            first.add_column(column, overflow="fold")
+        for d in report.divergences:
+            where = "outcome" if d.cmd_seq is None else f"command #{d.cmd_seq}"
+            if d.event_seq is not None:
+                where += f" (event #{d.event_seq})"
+            first.add_row(d.workflow_id, d.workflow_type, d.status, where, d.expected or "nothing", d.got or "nothing")
+        console.print(first)
+    for f in report.failures:
+        console.print(f"[red]{f.workflow_id}[/red] ({f.workflow_type}): {f.error}")
+    if not report.histories:
+        console.print("no histories found: nothing to check")
+    verdict = "[green]all histories replay[/green]" if report.ok else "[red]the new code diverges[/red]"
+    console.print(verdict)
+
+
+def _export(args: argparse.Namespace) -> int:
+    serde = _serde(args)
+    histories, source = load_histories(args, serde)
+    app = args.app_name or ""
+    with args.output.open("w", encoding="utf-8") as out:
+        count = write_export(out, histories, app=app, exported_at_ms=int(time.time() * 1000))
+    print(f"exported {count} workflow histories from {source} to {args.output}", file=sys.stderr)
+    return 0
