@@ -11,6 +11,7 @@ from orchestrator.devstack.cli import add_dev_commands
 from orchestrator.devstack.jaeger_cli import add_jaeger_commands
 from orchestrator.engine.cli import add_run_commands
 from orchestrator.errors import SagaBridgeError
+from orchestrator.scaffold.cli import add_init_command
 from orchestrator.serialization.cli import add_schemas_commands
 from orchestrator.testing.cli import add_replay_commands
 
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_schemas_commands(sub)
     add_run_commands(sub)
     add_replay_commands(sub)
+    add_init_command(sub)
     return parser
 
 
