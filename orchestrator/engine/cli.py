@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from orchestrator.config import OrchestratorSettings, load_settings
+from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import ConfigurationError
+from orchestrator.project import Project, load_project, settings_for
 from orchestrator.serialization import AvroModel
 from orchestrator.workflow import WorkflowRegistry
 
@@ -23,8 +24,9 @@ def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     run.add_argument(
         "--app",
         dest="module",
-        required=True,
-        help="python module defining workflows (its `registry`, or the default registry)",
+        default=None,
+        help="python module defining workflows (its `registry`, or the default registry); "
+        "default: [project] workflows of sagabridge.toml",
     )
     run.add_argument("--config", type=Path, default=None, help="TOML settings file")
     run.add_argument("--name", dest="app_name", default=None, help="application name (topic prefix)")
@@ -59,17 +61,32 @@ def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
             cmd.add_argument("--timeout", type=float, default=5.0)
     lst = sub.add_parser("list", help="latest status of every workflow on the events topic")
     lst.add_argument("--timeout", type=float, default=5.0)
+    for cmd in (lst, sub.choices["show"]):
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
     wf.set_defaults(handler=_workflows)
 
 
 def _settings(args: argparse.Namespace) -> OrchestratorSettings:
-    return load_settings(
-        args.config,
+    """Flags, then SAGABRIDGE_*, then sagabridge.toml, then the dev stack (orchestrator.project)."""
+    return settings_for(
+        load_project(args.config),
         app=getattr(args, "app_name", None),
-        bootstrap_servers=getattr(args, "bootstrap_servers", None),
+        bootstrap=getattr(args, "bootstrap_servers", None),
         instance_id=getattr(args, "instance_id", None),
         state_dir=getattr(args, "state_dir", None),
     )
+
+
+def app_module(flag: str | None, project: Project) -> str:
+    """The workflows module: --app, else sagabridge.toml's [project] workflows."""
+    module = flag or project.project.workflows
+    if not module:
+        raise ConfigurationError(
+            "--app",
+            "no workflows module",
+            'pass --app my_app.workflows or set [project] workflows = "..." in sagabridge.toml',
+        )
+    return module
 
 
 def load_registry(module_name: str) -> WorkflowRegistry:
@@ -96,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(args)
-    orchestrator = Orchestrator(settings, load_registry(args.module))
+    orchestrator = Orchestrator(settings, load_registry(app_module(args.module, load_project(args.config))))
 
     def graceful(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger(__name__).info("signal %d: finishing the checkpoint and leaving the group", signum)
@@ -110,6 +127,21 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         tracing.shutdown_tracing()
     return 0
+
+
+def _print_rows(rows: list[dict[str, str]], as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in ("workflow_id", "status", "workflow_type"):
+        table.add_column(column.replace("_", " "))
+    for row in rows:
+        table.add_row(row["workflow_id"], row["status"], row["workflow_type"])
+    Console().print(table)
 
 
 def _model(schema_name: str, option: str) -> type[AvroModel]:
@@ -126,6 +158,9 @@ def _workflows(args: argparse.Namespace) -> int:
     from orchestrator.serialization import SchemaRepository, make_serde
 
     settings = _settings(args)
+    project = load_project(args.config)
+    if project.project.workflows:  # the app's typed models register on import (for --input-schema)
+        load_registry(project.project.workflows)
     serde = make_serde(settings.framing, SchemaRepository(settings.schemas_dir), settings.schema_registry_url)
     client = WorkflowClient(settings.bootstrap_servers, settings.app, serde, settings.kafka)
     cmd = args.wf_command
@@ -149,15 +184,23 @@ def _workflows(args: argparse.Namespace) -> int:
             result=result_model.from_avro(json.loads(args.result)),
         )
     elif cmd == "list":
-        for wf_id, (status, event) in sorted(client.list_workflows(args.timeout).items()):
-            print(f"{wf_id}\t{status}\t{event.get('workflow_type', '')}")
+        rows = [
+            {"workflow_id": wf_id, "status": status, "workflow_type": event.get("workflow_type", "")}
+            for wf_id, (status, event) in sorted(client.list_workflows(args.timeout).items())
+        ]
+        _print_rows(rows, args.json, f"workflows of {settings.app}")
     elif cmd == "show":
         from orchestrator.client import EventReader
 
         reader = EventReader(client, args.workflow_id, from_beginning=True)
         try:
-            for decoded in reader.read(args.timeout):
-                print(decoded.schema_name.rsplit(".", 1)[-1], json.dumps(decoded.value, default=str))
+            events = [{"event": d.schema_name.rsplit(".", 1)[-1], **d.value} for d in reader.read(args.timeout)]
         finally:
             reader.close()
+        if args.json:
+            print(json.dumps(events, default=str, indent=2))
+        else:
+            for event in events:
+                name = event.pop("event")
+                print(name, json.dumps(event, default=str))
     return 0

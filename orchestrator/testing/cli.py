@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.config import load_settings
 from orchestrator.errors import ConfigurationError
+from orchestrator.project import load_project, resolved_value, settings_for
 from orchestrator.serialization import FRAMINGS, AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.testing.histories import (
@@ -49,7 +48,9 @@ def add_replay_commands(subparsers: argparse._SubParsersAction[argparse.Argument
         help="replay recorded workflow histories against new code (exit 1 on any divergence)",
         description="Replay every recorded history against the workflows of --app; exit 1 if any diverges.",
     )
-    replay.add_argument("--app", dest="module", default=None, help="python module with the NEW workflow code")
+    replay.add_argument(
+        "--app", dest="module", default=None, help="module with the NEW workflow code (default: sagabridge.toml's)"
+    )
     replay.add_argument("--workflow-type", action="append", default=None, help="only these types (repeatable)")
     replay.add_argument("--json", action="store_true", help="print the report as JSON")
     replay.set_defaults(handler=_replay)
@@ -60,12 +61,15 @@ def add_replay_commands(subparsers: argparse._SubParsersAction[argparse.Argument
 
 
 def _serde(args: argparse.Namespace) -> AvroSerde:
-    """The serde the orchestrator wrote its state with: the same schemas and framing settings."""
-    framing = os.environ.get("SAGABRIDGE_FRAMING", "single-object")
+    """The serde the orchestrator wrote its state with: the same schemas and framing settings
+    (flags, then SAGABRIDGE_*, then sagabridge.toml)."""
+    project = load_project(args.config)
+    framing = resolved_value("framing", None, project) or "single-object"
     if framing not in FRAMINGS:
-        raise ConfigurationError("SAGABRIDGE_FRAMING", f"unknown framing {framing!r}", f"use one of {FRAMINGS}")
-    registry_url = os.environ.get("SAGABRIDGE_SCHEMA_REGISTRY_URL")
-    return make_serde(framing, SchemaRepository(args.schemas_dir), registry_url)
+        raise ConfigurationError("framing", f"unknown framing {framing!r}", f"use one of {', '.join(FRAMINGS)}")
+    registry_url = resolved_value("schema_registry_url", None, project)
+    schemas = resolved_value("schemas_dir", args.schemas_dir, project)
+    return make_serde(framing, SchemaRepository(None if schemas is None else Path(schemas)), registry_url)
 
 
 def load_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[list[RecordedHistory], str]:
@@ -85,7 +89,7 @@ def _changelog_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[li
     from orchestrator.transport.admin import KafkaAdmin
     from orchestrator.transport.restore import ChangelogRestorer
 
-    settings = load_settings(args.config, app=args.app_name, bootstrap_servers=args.bootstrap_servers)
+    settings = settings_for(load_project(args.config), app=args.app_name, bootstrap=args.bootstrap_servers)
     topic = args.changelog or settings.changelog_topic
     partitions = KafkaAdmin(settings.bootstrap_servers, settings.kafka).partition_count(topic)
     if partitions is None:
@@ -105,13 +109,9 @@ def _changelog_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[li
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from orchestrator.engine.cli import load_registry
+    from orchestrator.engine.cli import app_module, load_registry
 
-    if args.module is None:
-        raise ConfigurationError(
-            "--app", "missing", "name the module with the new workflow code: --app my_app.workflows"
-        )
-    registry = load_registry(args.module)
+    registry = load_registry(app_module(args.module, load_project(args.config)))
     serde = _serde(args)
     histories, source = load_histories(args, serde)
     if args.workflow_type:
