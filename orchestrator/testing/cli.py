@@ -136,17 +136,13 @@ def print_report(report: ReplayReport, source: str) -> None:
         table.add_row(s.workflow_type, str(s.histories), str(s.clean), str(s.diverged), str(s.failed))
     console.print(table)
     if report.divergences:
-        first = Table(title="first divergence per workflow", show_lines=True)
-        for column in ("workflow id", "type", "status", "where", "history has", "new code produced"):
-            first.add_column(column, overflow="fold")
-        for d in report.divergences:
-            where = "outcome" if d.cmd_seq is None else f"command #{d.cmd_seq}"
-            if d.event_seq is not None:
-                where += f" (event #{d.event_seq})"
-            first.add_row(d.workflow_id, d.workflow_type, d.status, where, d.expected or "nothing", d.got or "nothing")
-        console.print(first)
+        console.print("first divergence per workflow:")
+    for d in report.divergences:
+        console.print(f"  [bold]{d.workflow_id}[/bold] ({d.workflow_type}, {d.status}) {d.describe()}", soft_wrap=True)
     for f in report.failures:
-        console.print(f"[red]{f.workflow_id}[/red] ({f.workflow_type}): {f.error}")
+        console.print(
+            f"  [bold]{f.workflow_id}[/bold] ({f.workflow_type}, {f.status}) cannot replay: {f.error}", soft_wrap=True
+        )
     if not report.histories:
         console.print("no histories found: nothing to check")
     verdict = "[green]all histories replay[/green]" if report.ok else "[red]the new code diverges[/red]"
