@@ -130,8 +130,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _print_rows(rows: list[dict[str, str]], as_json: bool, title: str) -> None:
+    """JSON with --json; a rich table on a terminal; tab-separated lines when piped (for grep/cut)."""
     if as_json:
         print(json.dumps(rows, indent=2))
+        return
+    if not sys.stdout.isatty():
+        for row in rows:
+            print(f"{row['workflow_id']}\t{row['status']}\t{row['workflow_type']}")
         return
     from rich.console import Console
     from rich.table import Table
