@@ -21,10 +21,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
-from orchestrator.engine import EngineTopics, PartitionEngine
-from orchestrator.engine import keys as k
-from orchestrator.engine.state_codec import Header, StepRecord
-from orchestrator.engine.store import WorkflowStore
+from orchestrator.engine import EngineTopics, PartitionEngine, keys
+from orchestrator.engine.state_records import Header, StepRecord
+from orchestrator.engine.workflow_store import WorkflowStore
 from orchestrator.errors import QueryFailedError, TimeSkipLimitError
 from orchestrator.models.control import OperatorActionType
 from orchestrator.serialization import AvroSerde, SchemaRepository, SingleObjectSerde
@@ -36,7 +35,7 @@ from orchestrator.testing.outputs import EmittedEvent, Output, SentCommand, emit
 from orchestrator.testing.run import WorkflowRun
 from orchestrator.testing.services import Fail, FakeService, Handler, HandlerResult, NoReply, Succeed
 from orchestrator.testing.status import WorkflowStatus
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import HistoryEvent, WorkflowRegistry, default_registry
 
@@ -401,11 +400,11 @@ class WorkflowEnvironment:
 
     def keys_of(self, workflow_id: str) -> list[bytes]:
         """Every store key of one workflow (to check that a purge left nothing behind)."""
-        esc = k.escape_id(workflow_id).encode()
+        esc = keys.escape_id(workflow_id).encode()
         return [key for key, _ in self.txn.scan(b"", b"\xff") if esc in key.split(b"/")]
 
     def timer_keys(self) -> list[bytes]:
-        return [key for key, _ in self.txn.scan(k.TIMER, k.prefix_end(k.TIMER))]
+        return [key for key, _ in self.txn.scan(keys.TIMER, keys.prefix_end(keys.TIMER))]
 
     def recorded_histories(self) -> list[RecordedHistory]:
         """Every workflow history in the store, as the replayer and `replay export` read them."""
@@ -445,7 +444,7 @@ class WorkflowEnvironment:
 
     def _route(self, record: OutboundRecord) -> None:
         """Where Kafka would take a record: a fake service, back to this inbox, or the event log."""
-        if record.header(h.COMMAND_TYPE) is not None:
+        if record.header(header_names.COMMAND_TYPE) is not None:
             service = self._service_by_topic.get(record.topic) or _service_of(record.topic, self.topics)
             sent = sent_command(record, service, self.serde, self.now_ms)
             self.sent.append(sent)
@@ -491,7 +490,11 @@ class WorkflowEnvironment:
 def _identity(command: SentCommand | OutboundRecord) -> tuple[str, str, int]:
     if isinstance(command, SentCommand):
         return command.workflow_id, command.command_id, command.attempt
-    wf, cid, attempt = command.header(h.WORKFLOW_ID), command.header(h.COMMAND_ID), command.header(h.ATTEMPT)
+    wf, cid, attempt = (
+        command.header(header_names.WORKFLOW_ID),
+        command.header(header_names.COMMAND_ID),
+        command.header(header_names.ATTEMPT),
+    )
     if wf is None or cid is None or attempt is None:
         raise ValueError(f"record on {command.topic} is not a command (no sb-workflow-id/sb-command-id/sb-attempt)")
     return wf, cid, int(attempt)

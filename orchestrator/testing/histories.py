@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from orchestrator.engine import jsonvalue
-from orchestrator.engine import keys as k
-from orchestrator.engine.state_codec import StateCodec
-from orchestrator.engine.store import WorkflowStore
-from orchestrator.engine.txn import StateTxn
+from orchestrator.engine import jsonvalue, keys
+from orchestrator.engine.state_records import StateCodec
+from orchestrator.engine.state_txn import StateTxn
+from orchestrator.engine.workflow_store import WorkflowStore
 from orchestrator.errors import HistoryExportError
 from orchestrator.serialization import AvroSerde
 from orchestrator.state import PartitionStore
@@ -47,7 +46,7 @@ class RecordedHistory:
 def histories_in_store(view: StateTxn, serde: AvroSerde) -> Iterator[RecordedHistory]:
     """Every workflow of one partition store (through a txn view), in workflow-id key order."""
     store = WorkflowStore(view, StateCodec(serde))
-    for _key, raw in view.scan(k.HEADER, k.prefix_end(k.HEADER)):
+    for _key, raw in view.scan(keys.HEADER, keys.prefix_end(keys.HEADER)):
         header = store.codec.decode_header(raw)
         events = tuple(store.history(header.workflow_id))
         yield RecordedHistory(header.workflow_id, header.workflow_type, header.status, events)

@@ -20,7 +20,7 @@ from orchestrator.models.control import (
 )
 from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 
 Payload = AvroModel | Mapping[str, Any]
@@ -140,7 +140,9 @@ class InboxRecords:
     ) -> InboundRecord:
         """A participant's success reply (result None: a reply without a body)."""
         data = None if result is None else encode_payload(self.serde, result, result_schema, "result")[1]
-        return self.record(workflow_id, data, _echo(workflow_id, command_id, attempt, {h.REPLY_STATUS: "success"}))
+        return self.record(
+            workflow_id, data, _echo(workflow_id, command_id, attempt, {header_names.REPLY_STATUS: "success"})
+        )
 
     def failure(
         self,
@@ -156,14 +158,19 @@ class InboxRecords:
         """A participant's failure reply: the protocol's headers plus a StepError body."""
         body = StepError(error_type=error_type, message=message, retryable=retryable, details=dict(details or {}))
         extra = {
-            h.REPLY_STATUS: "failure",
-            h.ERROR_TYPE: error_type,
-            h.ERROR_MESSAGE: message,
-            h.RETRYABLE: "true" if retryable else "false",
+            header_names.REPLY_STATUS: "failure",
+            header_names.ERROR_TYPE: error_type,
+            header_names.ERROR_MESSAGE: message,
+            header_names.RETRYABLE: "true" if retryable else "false",
         }
         data = self.serde.encode(body.avro_schema_name, body.to_avro())
         return self.record(workflow_id, data, _echo(workflow_id, command_id, attempt, extra))
 
 
 def _echo(workflow_id: str, command_id: str, attempt: int, extra: dict[str, str]) -> dict[str, str]:
-    return {h.WORKFLOW_ID: workflow_id, h.COMMAND_ID: command_id, h.ATTEMPT: str(attempt), **extra}
+    return {
+        header_names.WORKFLOW_ID: workflow_id,
+        header_names.COMMAND_ID: command_id,
+        header_names.ATTEMPT: str(attempt),
+        **extra,
+    }

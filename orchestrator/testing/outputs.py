@@ -13,7 +13,7 @@ from typing import Any
 from orchestrator.engine.outbox import EVENTS_NS
 from orchestrator.engine.topics import EngineTopics
 from orchestrator.serialization import AvroModel, AvroSerde, model_for
-from orchestrator.transport import headers as h
+from orchestrator.transport import header_names
 from orchestrator.transport.records import OutboundRecord
 
 
@@ -77,7 +77,9 @@ class Output(list[OutboundRecord]):
     def commands(self, service: str | None = None) -> list[OutboundRecord]:
         """Command records (every `sb-command-type` carrying record), optionally of one service."""
         topic = None if service is None else self._topics.command_topic(service)
-        return [r for r in self if r.header(h.COMMAND_TYPE) is not None and (topic is None or r.topic == topic)]
+        return [
+            r for r in self if r.header(header_names.COMMAND_TYPE) is not None and (topic is None or r.topic == topic)
+        ]
 
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         """Lifecycle events (decoded, with "_type" = the event name), optionally of one name."""
@@ -100,8 +102,8 @@ class Output(list[OutboundRecord]):
 
 
 def sent_command(record: OutboundRecord, service: str, serde: AvroSerde, at_ms: int) -> SentCommand:
-    command_id = record.header(h.COMMAND_ID) or ""
-    workflow_id = record.header(h.WORKFLOW_ID) or ""
+    command_id = record.header(header_names.COMMAND_ID) or ""
+    workflow_id = record.header(header_names.WORKFLOW_ID) or ""
     value = {} if record.value is None else serde.decode(record.value).value
     return SentCommand(
         service=service,
@@ -109,8 +111,8 @@ def sent_command(record: OutboundRecord, service: str, serde: AvroSerde, at_ms: 
         workflow_id=workflow_id,
         command_id=command_id,
         seq=int(command_id.rsplit("/", 1)[-1]),
-        attempt=int(record.header(h.ATTEMPT) or 0),
-        command_type=record.header(h.COMMAND_TYPE) or "",
+        attempt=int(record.header(header_names.ATTEMPT) or 0),
+        command_type=record.header(header_names.COMMAND_TYPE) or "",
         value=value,
         at_ms=at_ms,
         record=record,

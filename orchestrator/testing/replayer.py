@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import tracing
-from orchestrator.errors import NonDeterminismError, ReplayDivergedError, UnknownWorkflowType
+from orchestrator.errors import NonDeterminismError, ReplayDivergedError, UnknownWorkflowTypeError
 from orchestrator.testing.histories import RecordedHistory
 from orchestrator.workflow import EventKind, HistoryEvent, WorkflowInstance, WorkflowRegistry
 from orchestrator.workflow.history import SEQ_COMMAND_KINDS, TERMINAL_KINDS
@@ -108,7 +108,7 @@ class Replayer:
         """None if the history replays cleanly, else what went wrong."""
         try:
             definition = self.registry.get(history.workflow_type)
-        except UnknownWorkflowType as exc:
+        except UnknownWorkflowTypeError as exc:
             return ReplayFailure(history.workflow_id, history.workflow_type, history.status, str(exc))
         instance = WorkflowInstance(definition, history.workflow_id)
         now_ms = history.events[-1].at_ms if history.events else 0
