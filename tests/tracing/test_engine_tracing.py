@@ -343,53 +343,47 @@ def test_tracing_off_records_and_propagates_nothing(app: App, events: EventLog) 
 
 # --- the engine alone (real RocksDB store, test clock): checkpoint visibility ------------------
 def test_an_aborted_checkpoint_records_no_spans_and_its_redo_records_them_once(tmp_path: Path) -> None:
-    from tests.engine.harness import Harness
+    from orchestrator.testing import WorkflowEnvironment
     from tests.engine.workflows import ORDER as ENGINE_ORDER
     from tests.engine.workflows import registry as engine_registry
 
     role = Role("orchestrator")
-    h = Harness(tmp_path, engine_registry)
-    try:
-        with tracing.using(role.provider):
-
-            def abort() -> None:  # what the runner does when the transaction aborts
-                h.engine.discard(None)
-                h.txn = h.store.begin()
-
-            commit = h._commit
-            h._commit = abort  # type: ignore[method-assign]
-            h.start("o-1", "order", ENGINE_ORDER)  # handled, then the checkpoint aborts
-            assert role.spans() == [] and len(h.engine.pending_spans) == 0
-            h._commit = commit  # type: ignore[method-assign]
-            out = h.start("o-1", "order", ENGINE_ORDER)  # re-processed and committed
-            assert [s.name for s in role.spans()] == ["workflow.activate order"]
-            (cmd,) = h.commands(out)
-            run = h.header("o-1").trace_context
-            assert tracing.trace_id_hex(run) == tracing.trace_id_hex({"traceparent": cmd.header("traceparent") or ""})
-            assert cmd.header("traceparent") != run["traceparent"]  # the attempt's span, not the run's
-    finally:
-        h.close()
-        role.provider.shutdown()
+    with WorkflowEnvironment(engine_registry, state_dir=tmp_path) as env:
+        try:
+            with tracing.using(role.provider):
+                record = env.records.start("o-1", "order", ENGINE_ORDER, requested_at_ms=env.now_ms)
+                env.engine.handle(record, env.txn, env.now_ms)  # handled, then the checkpoint aborts
+                env.abort()  # what the runner does when the transaction aborts
+                assert role.spans() == [] and len(env.engine.pending_spans) == 0
+                out = env.send(record)  # re-processed and committed
+                assert [s.name for s in role.spans()] == ["workflow.activate order"]
+                (cmd,) = out.commands()
+                run = env.header("o-1").trace_context
+                assert tracing.trace_id_hex(run) == tracing.trace_id_hex(
+                    {"traceparent": cmd.header("traceparent") or ""}
+                )
+                assert cmd.header("traceparent") != run["traceparent"]  # the attempt's span, not the run's
+        finally:
+            role.provider.shutdown()
 
 
 def test_a_run_started_with_tracing_off_gets_a_trace_on_its_next_live_activation(tmp_path: Path) -> None:
     from orchestrator.models.demo.inventory import StockReserved as Reserved
-    from tests.engine.harness import Harness
+    from orchestrator.testing import WorkflowEnvironment
     from tests.engine.workflows import ORDER as ENGINE_ORDER
     from tests.engine.workflows import registry as engine_registry
 
     role = Role("orchestrator")
-    h = Harness(tmp_path, engine_registry)
-    try:
-        (cmd,) = h.commands(h.start("o-1", "order", ENGINE_ORDER))
-        assert h.header("o-1").trace_context == {} and cmd.header("traceparent") is None
-        with tracing.using(role.provider):
-            (pay,) = h.commands(h.reply_ok(cmd, Reserved(reservation_id="r-1", order_id="o-1")))
-        run = h.header("o-1").trace_context
-        assert tracing.START_NS in run and pay.header("traceparent") is not None
-        assert tracing.trace_id_hex(run) == tracing.trace_id_hex({"traceparent": pay.header("traceparent") or ""})
-        (activation,) = role.spans()  # the attempt opened with tracing off is never recorded
-        assert activation.parent is not None and format(activation.parent.span_id, "016x") in run["traceparent"]
-    finally:
-        h.close()
-        role.provider.shutdown()
+    with WorkflowEnvironment(engine_registry, state_dir=tmp_path) as env:
+        try:
+            (cmd,) = env.start("order", ENGINE_ORDER, id="o-1").output.commands()
+            assert env.header("o-1").trace_context == {} and cmd.header("traceparent") is None
+            with tracing.using(role.provider):
+                (pay,) = env.reply(cmd, Reserved(reservation_id="r-1", order_id="o-1")).commands()
+            run = env.header("o-1").trace_context
+            assert tracing.START_NS in run and pay.header("traceparent") is not None
+            assert tracing.trace_id_hex(run) == tracing.trace_id_hex({"traceparent": pay.header("traceparent") or ""})
+            (activation,) = role.spans()  # the attempt opened with tracing off is never recorded
+            assert activation.parent is not None and format(activation.parent.span_id, "016x") in run["traceparent"]
+        finally:
+            role.provider.shutdown()
