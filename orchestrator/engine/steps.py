@@ -1,8 +1,10 @@
 """Step lifecycle: send, settle on replies, retry with durable backoff, time out, park.
 
-A step is open while its `s/` record exists. Only the current attempt's failure counts; any
-attempt's success settles it (all attempts are the same operation, DESIGN §2). Everything
-else is recorded as late or duplicate and changes nothing.
+A step is open while its `s/` record exists. All attempts are the same operation (DESIGN §2),
+so a success or a permanent failure settles it whichever attempt it answers: a participant that
+answers a redelivery from its stored outcome may echo an older attempt. A retryable failure only
+counts for the attempt in flight. Everything else is recorded as late or duplicate and changes
+nothing.
 """
 
 from __future__ import annotations
@@ -124,11 +126,15 @@ class StepLogic:
             self._ignored(t, run, reply, why)
         elif reply.success:
             self.complete(t, run, step, reply.result_schema, reply.result, reply.result_bytes, reply.attempt)
-        elif reply.attempt != step.attempt or step.status != IN_FLIGHT:
-            self._ignored(t, run, reply, "late")
         else:
             assert reply.error is not None
-            self.attempt_failed(t, run, step, reply.error)
+            final = not step.policy.is_retryable(reply.error.error_type, reply.error.retryable)
+            if final and not (step.compensation and step.status == STEP_PARKED):
+                self.attempt_failed(t, run, step, reply.error)  # settles it, whichever attempt it answers
+            elif not final and reply.attempt == step.attempt and step.status == IN_FLIGHT:
+                self.attempt_failed(t, run, step, reply.error)
+            else:
+                self._ignored(t, run, reply, "late")
 
     def _ignored(self, t: Turn, run: Run, reply: Reply, why: str) -> None:
         self.stats.replies_ignored += 1
@@ -179,7 +185,8 @@ class StepLogic:
         self.ex.deliver(t, run, EventKind.STEP_FAILED, data)
 
     def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
-        """The current attempt failed (reply or attempt timeout): retry, fail finally, or park."""
+        """An attempt failed (a reply, or the current attempt's timeout): retry, fail finally, or
+        park. Only a failure the policy treats as permanent may come from an older attempt."""
         run_tracing.close_attempt(
             t, run.header, step, "timeout" if error.error_type == ATTEMPT_TIMEOUT else "failure", error
         )

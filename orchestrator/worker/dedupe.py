@@ -3,6 +3,10 @@
 Keyed by sb-command-id (one step of one workflow, same across its retries). A stored success
 or permanent failure answers any later delivery of that id; a stored retryable failure only
 answers the same attempt again: the next attempt executes anew (DESIGN §2).
+
+What is stored is the outcome (status headers and body), not the reply: a replay echoes the
+attempt of the delivery it answers, so the orchestrator sees an answer to the attempt it waits
+for (docs/protocol.md §4).
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from orchestrator.transport.records import Headers
 
 @dataclass(frozen=True)
 class StoredReply:
-    attempt: int
+    attempt: int  # the attempt that was executed
     final: bool  # success or non-retryable failure
     value: bytes
-    headers: Headers
+    status: Headers  # sb-reply-status and, for failures, sb-error-type/-message and sb-retryable
 
 
 class DedupeStore:

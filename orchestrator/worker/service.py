@@ -15,7 +15,7 @@ import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -27,6 +27,7 @@ from orchestrator.errors import DecodeError, RepliesNotDeliveredError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.consumer import base_config, consume_available, to_inbound
+from orchestrator.transport.dlq import DLQ_ERROR
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
@@ -144,7 +145,7 @@ class Service:
                 records = [to_inbound(m) for m in messages if m.error() is None]
                 if not records:
                     continue
-                replies = await asyncio.gather(*(self._guarded(semaphore, r) for r in records))
+                replies = await self._handle_batch(semaphore, records)
                 for record, reply in zip(records, replies, strict=True):
                     if reply is not None:
                         topic, key, value, reply_headers = reply
@@ -164,29 +165,44 @@ class Service:
             producer.flush(10)
             consumer.close()
 
-    async def _guarded(self, semaphore: asyncio.Semaphore, record: InboundRecord) -> Reply | None:
-        async with semaphore:
-            return await self.handle(record)
+    async def _handle_batch(self, semaphore: asyncio.Semaphore, records: list[InboundRecord]) -> list[Reply | None]:
+        """Handle a batch: records of one command id in offset order, one after the other (a later
+        attempt must find the earlier one's stored outcome, never run beside it), the rest
+        concurrently."""
+        replies: list[Reply | None] = [None] * len(records)
+        chains: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            chains.setdefault(record.header(header_names.COMMAND_ID) or f"#{i}", []).append(i)
+
+        async def run_chain(indexes: list[int]) -> None:
+            for i in indexes:
+                async with semaphore:
+                    replies[i] = await self.handle(records[i])
+
+        await asyncio.gather(*(run_chain(indexes) for indexes in chains.values()))
+        return replies
 
     async def handle(self, record: InboundRecord) -> Reply | None:
-        """Execute (or answer from the dedupe store) one command; returns the reply to produce."""
-        workflow_id = record.header(header_names.WORKFLOW_ID)
-        command_id = record.header(header_names.COMMAND_ID)
-        reply_to = record.header(header_names.REPLY_TO)
-        if not (workflow_id and command_id and reply_to and record.value is not None):
-            log.warning("%s: record at %s/%d without protocol headers; skipped", self.name, record.topic, record.offset)
+        """Execute (or answer from the dedupe store) one command; returns the reply to produce, or
+        None for a record that cannot be answered (see `unanswerable`)."""
+        problem = unanswerable(record)
+        if problem is not None:
+            log.warning("%s: record at %s/%d cannot be answered: %s", self.name, record.topic, record.offset, problem)
             return None
-        attempt = int(record.header(header_names.ATTEMPT) or "1")
-        key = workflow_id.encode()
+        workflow_id = record.header(header_names.WORKFLOW_ID) or ""
+        command_id = record.header(header_names.COMMAND_ID) or ""
+        reply_to = record.header(header_names.REPLY_TO) or ""
+        attempt = int(record.header(header_names.ATTEMPT) or "")
+        key = _raw_header(record, header_names.WORKFLOW_ID)
+        # echoed byte for byte: the orchestrator matches them exactly (docs/protocol.md §3)
+        echo = tuple(
+            (name, _raw_header(record, name))
+            for name in (header_names.WORKFLOW_ID, header_names.COMMAND_ID, header_names.ATTEMPT)
+        )
         stored = self._dedupe.lookup(command_id, attempt)
-        if stored is not None:
+        if stored is not None:  # answers this delivery: its attempt, its trace context
             self.stats.deduplicated += 1
-            return reply_to, key, stored.value, stored.headers
-        echo = [
-            (header_names.WORKFLOW_ID, workflow_id),
-            (header_names.COMMAND_ID, command_id),
-            (header_names.ATTEMPT, str(attempt)),
-        ]
+            return reply_to, key, stored.value, echo + stored.status + _trace_headers(record)
         with tracing.process_span(
             record.topic,
             headers=record.headers,
@@ -196,69 +212,59 @@ class Service:
             offset=record.offset,
             message_id=f"{command_id}/{attempt}",
         ) as span:
-            value, reply_headers, final = await self._execute(record, record.value, reply_to, key, echo, span)
-        self._dedupe.remember(command_id, StoredReply(attempt, final, value, reply_headers))
-        return reply_to, key, value, reply_headers
+            ctx = CommandContext(
+                workflow_id, command_id, attempt, record.header(header_names.COMMAND_TYPE) or "", record.headers
+            )
+            value, status, final = await self._execute(record, ctx, span)
+            trace = _trace_headers(record)
+            if span.is_recording():  # the reply continues from a `send` span, a child of the handler's
+                with tracing.producer_span(
+                    reply_to, key=key, message_id=f"{command_id}/{attempt}", body_size=len(value)
+                ) as send:
+                    trace = tuple((k, v) for k, v in tracing.inject_headers(send))
+        self._dedupe.remember(command_id, StoredReply(attempt, final, value, status))
+        return reply_to, key, value, echo + status + trace
 
-    async def _execute(
-        self,
-        record: InboundRecord,
-        raw: bytes,
-        reply_to: str,
-        key: bytes,
-        echo: list[tuple[str, str]],
-        span: Span,
-    ) -> tuple[bytes, Headers, bool]:
-        """Run the handler inside its process span; the reply carries the `send` span's context
-        (a child of the handler's), or with tracing off the command's own, echoed."""
-        workflow_id, command_id, attempt = echo[0][1], echo[1][1], int(echo[2][1])
-        trace: list[tuple[str, str]] = [
-            (n, v) for n in (header_names.TRACEPARENT, header_names.TRACESTATE) if (v := record.header(n))
-        ]
+    async def _execute(self, record: InboundRecord, ctx: CommandContext, span: Span) -> tuple[bytes, Headers, bool]:
+        """Run the handler inside its process span: (reply body, status headers, final outcome?)."""
         try:
             try:
-                decoded = self.serde.decode(raw)
+                decoded = self.serde.decode(record.value or b"")
             except DecodeError as exc:
                 raise UndecodableCommandError(f"{exc.reason}: {exc}") from exc
             registration = self._handlers.get(decoded.schema_name)
             if registration is None:
                 raise UnknownCommandError(f"{self.name} has no handler for {decoded.schema_name}")
             command = registration.model.from_avro(decoded.value)
-            ctx = CommandContext(workflow_id, command_id, attempt, decoded.schema_name, record.headers)
+            ctx = replace(ctx, command_type=decoded.schema_name)
             self.stats.executed += 1
             outcome = registration.handler(command, ctx)
             result = await outcome if inspect.isawaitable(outcome) else outcome
             value = self.serde.encode(result.avro_schema_name, result.to_avro())
-            status: list[tuple[str, str]] = [(header_names.REPLY_STATUS, header_names.STATUS_SUCCESS)]
             self.stats.succeeded += 1
-            final = True
+            return value, make_headers([(header_names.REPLY_STATUS, header_names.STATUS_SUCCESS)]), True
         except Exception as exc:  # every handler failure becomes a protocol reply, never a crash
             retryable = is_retryable(exc, self.non_retryable)
-            value = self.serde.encode(
-                ERROR_SCHEMA,
-                {
-                    "error_type": error_type(exc),
-                    "message": str(exc),
-                    "retryable": retryable,
-                    "details": {},
-                },
-            )
-            status = [
-                (header_names.REPLY_STATUS, header_names.STATUS_FAILURE),
-                (header_names.ERROR_TYPE, error_type(exc)),
-                (header_names.ERROR_MESSAGE, str(exc)[:1000]),
-                (header_names.RETRYABLE, "true" if retryable else "false"),
-            ]
             if span.is_recording():
                 tracing.mark_error(span, error_type(exc), str(exc)[:1000], exc)
             self.stats.failed += 1
-            final = not retryable
-        if span.is_recording():
-            with tracing.producer_span(
-                reply_to, key=key, message_id=f"{command_id}/{attempt}", body_size=len(value)
-            ) as send:
-                trace = [(k, v.decode()) for k, v in tracing.inject_headers(send)]
-        return value, make_headers([*echo, *status, *trace]), final
+            value, status = self._failure(error_type(exc), str(exc), retryable)
+            return value, status, not retryable
+
+    def _failure(self, kind: str, message: str, retryable: bool) -> tuple[bytes, Headers]:
+        """A failure reply: the StepError body and the headers (which the orchestrator reads first)."""
+        value = self.serde.encode(
+            ERROR_SCHEMA, {"error_type": kind, "message": message, "retryable": retryable, "details": {}}
+        )
+        status = make_headers(
+            [
+                (header_names.REPLY_STATUS, header_names.STATUS_FAILURE),
+                (header_names.ERROR_TYPE, kind),
+                (header_names.ERROR_MESSAGE, message[:1000]),
+                (header_names.RETRYABLE, "true" if retryable else "false"),
+            ]
+        )
+        return value, status
 
     def _dead_letter(self, producer: Producer, record: InboundRecord) -> None:
         assert self.dlq_topic is not None
@@ -266,9 +272,36 @@ class Service:
         extra = make_headers(
             {
                 header_names.DLQ_REASON: "missing-protocol-headers",
+                DLQ_ERROR: unanswerable(record) or "",
                 header_names.DLQ_SOURCE_TOPIC: record.topic,
                 header_names.DLQ_SOURCE_PARTITION: str(record.partition),
                 header_names.DLQ_SOURCE_OFFSET: str(record.offset),
             }
         )
         producer.produce(self.dlq_topic, key=record.key, value=record.value, headers=list(record.headers + extra))
+
+
+def unanswerable(record: InboundRecord) -> str | None:
+    """Why a command cannot be answered, or None. Answerable = the headers a reply needs:
+    sb-workflow-id, sb-command-id and sb-reply-to non-empty, sb-attempt a positive integer
+    (docs/protocol.md §2). Bad or missing bytes are answered (UndecodableCommand), not this."""
+    for name in (header_names.WORKFLOW_ID, header_names.COMMAND_ID, header_names.REPLY_TO, header_names.ATTEMPT):
+        if not record.header(name):
+            return f"no {name} header"
+    attempt = record.header(header_names.ATTEMPT) or ""
+    if not (attempt.isascii() and attempt.isdigit() and int(attempt) >= 1):
+        return f"{header_names.ATTEMPT} {attempt!r} is not a positive integer"
+    return None
+
+
+def _raw_header(record: InboundRecord, name: str) -> bytes:
+    found = b""
+    for key, value in record.headers:
+        if key == name:
+            found = value
+    return found
+
+
+def _trace_headers(record: InboundRecord) -> Headers:
+    """The command's W3C trace context, echoed on a reply no span of ours continues."""
+    return tuple((n, v) for n in (header_names.TRACEPARENT, header_names.TRACESTATE) if (v := _raw_header(record, n)))

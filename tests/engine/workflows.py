@@ -179,3 +179,35 @@ async def billing(ctx: WorkflowContext, order: OrderPlaced) -> PaymentRefunded:
     return await ctx.call(
         "billing", RefundPayment(payment_id="p", order_id=order.order_id, amount_cents=1), result=PaymentRefunded
     )
+
+
+@workflow("outage", registry=registry)
+async def outage(ctx: WorkflowContext, order: OrderPlaced) -> PaymentCharged:
+    """Reserve, then charge; the release compensation has an attempt timeout too, so a service that
+    is down when a command is sent gets several attempts of it (the issue 14 outage)."""
+    async with ctx.saga() as saga:
+        stock = await ctx.call(
+            "inventory",
+            ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1),
+            result=StockReserved,
+            retry=RETRY,
+            start_to_close=timedelta(seconds=30),
+        )
+        saga.add_compensation(
+            "inventory",
+            ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id),
+            retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=None),
+            start_to_close=timedelta(seconds=30),
+        )
+        return await ctx.call(
+            "payments",
+            ChargePayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+            ),
+            result=PaymentCharged,
+            retry=RETRY,
+            start_to_close=timedelta(seconds=30),
+        )

@@ -83,6 +83,32 @@ async def saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilment:
     )
 
 
+@workflow("outage-saga", registry=registry)
+async def outage_saga(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    """Reserve then charge, both attempts timing out after 2 s, and a release compensation that
+    times out too: a service that is down when its command is sent sees several attempts of it."""
+    async with ctx.saga() as s:
+        stock = await _reserve(ctx, order)
+        s.add_compensation(
+            "inventory",
+            ReleaseStock(reservation_id=stock.reservation_id, order_id=order.order_id),
+            retry=FAST_RETRY,
+            start_to_close=timedelta(seconds=2),
+        )
+        await ctx.call(
+            "payments",
+            ChargePayment(
+                order_id=order.order_id,
+                customer_id=order.customer_id,
+                amount_cents=order.amount_cents,
+                currency=order.currency,
+            ),
+            result=PaymentCharged,
+            retry=FAST_RETRY,
+            start_to_close=timedelta(seconds=2),
+        )
+
+
 @workflow("timeout", registry=registry)
 async def timeout(ctx: WorkflowContext, order: OrderPlaced) -> None:
     """One attempt of 500 ms, at most 2 seconds overall: an unanswered step must fail, not hang."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.consumer import to_inbound
-from orchestrator.transport.records import InboundRecord
+from orchestrator.transport.records import InboundRecord, make_headers
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
 
 serde = SingleObjectSerde(SchemaRepository())
@@ -68,7 +69,17 @@ def running(kafka_bootstrap: str, topics: dict[str, str]) -> Iterator[tuple[Serv
     assert not thread.is_alive(), "service did not stop gracefully"
 
 
-def _send(bootstrap: str, topic: str, reply_to: str, command_id: str, attempt: int, customer: str) -> None:
+def _send(
+    bootstrap: str,
+    topic: str,
+    reply_to: str,
+    command_id: str,
+    attempt: int,
+    customer: str,
+    *,
+    traceparent: str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    attempt_header: bytes | None = None,
+) -> None:
     producer = Producer({"bootstrap.servers": bootstrap})
     cmd = ChargePayment(order_id="o1", customer_id=customer, amount_cents=100, currency="EUR")
     producer.produce(
@@ -78,10 +89,10 @@ def _send(bootstrap: str, topic: str, reply_to: str, command_id: str, attempt: i
         headers=[
             (header_names.WORKFLOW_ID, b"wf-1"),
             (header_names.COMMAND_ID, command_id.encode()),
-            (header_names.ATTEMPT, str(attempt).encode()),
+            (header_names.ATTEMPT, attempt_header if attempt_header is not None else str(attempt).encode()),
             (header_names.REPLY_TO, reply_to.encode()),
             (header_names.COMMAND_TYPE, cmd.avro_schema_name.encode()),
-            (header_names.TRACEPARENT, b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            (header_names.TRACEPARENT, traceparent.encode()),
         ],
     )
     producer.flush(10)
@@ -196,3 +207,80 @@ def test_undecodable_command_with_headers_gets_a_permanent_failure(
     assert reply.header(header_names.REPLY_STATUS) == "failure"
     assert reply.header(header_names.RETRYABLE) == "false"
     assert reply.header(header_names.ERROR_TYPE) == "UndecodableCommand"
+
+
+def test_a_replayed_outcome_echoes_the_attempt_it_answers(
+    kafka_bootstrap: str, topics: dict[str, str], running
+) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: the stored outcome answers a later delivery as that delivery's reply (its
+    sb-attempt, its trace context), or the orchestrator would ignore it as late."""
+    _service, calls = running
+    send = lambda attempt, trace: _send(  # noqa: E731
+        kafka_bootstrap, topics["commands"], topics["replies"], "c-dup", attempt, "declined", traceparent=trace
+    )
+    send(1, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    (first,) = _replies(kafka_bootstrap, topics["replies"], 1)
+    send(3, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    second = _replies(kafka_bootstrap, topics["replies"], 2)[1]
+    assert calls == {"c-dup": 1}
+    assert (first.header(header_names.ATTEMPT), second.header(header_names.ATTEMPT)) == ("1", "3")
+    assert second.header(header_names.COMMAND_ID) == "c-dup" and second.key == b"wf-1"
+    for name in (
+        header_names.REPLY_STATUS,
+        header_names.ERROR_TYPE,
+        header_names.ERROR_MESSAGE,
+        header_names.RETRYABLE,
+    ):
+        assert second.header(name) == first.header(name), name
+    assert second.value == first.value
+    assert second.header(header_names.TRACEPARENT) == "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+def test_attempts_of_one_command_in_one_batch_run_one_after_the_other() -> None:
+    """A backlog after an outage holds several attempts of a command id: the first executes, the
+    others wait for its stored outcome instead of executing beside it."""
+    service = Service("payments", "unused:9092", serde, concurrency=8)
+    running_now: list[str] = []
+    executed: list[int] = []
+
+    @service.handler(ChargePayment)
+    async def charge(cmd: ChargePayment, ctx: CommandContext) -> PaymentCharged:
+        assert ctx.command_id not in running_now, "two attempts of one command ran concurrently"
+        running_now.append(ctx.command_id)
+        await asyncio.sleep(0.05)
+        running_now.remove(ctx.command_id)
+        executed.append(ctx.attempt)
+        return PaymentCharged(payment_id=ctx.command_id, order_id=cmd.order_id, amount_cents=cmd.amount_cents)
+
+    cmd = ChargePayment(order_id="o1", customer_id="c", amount_cents=1, currency="EUR")
+    value = serde.encode(cmd.avro_schema_name, cmd.to_avro())
+
+    def record(offset: int, command_id: str, attempt: int) -> InboundRecord:
+        headers = {
+            header_names.WORKFLOW_ID: "wf",
+            header_names.COMMAND_ID: command_id,
+            header_names.ATTEMPT: str(attempt),
+            header_names.REPLY_TO: "inbox",
+        }
+        return InboundRecord("payments.commands", 0, offset, b"wf", value, make_headers(headers))
+
+    batch = [record(0, "wf/1", 1), record(1, "wf/2", 1), record(2, "wf/1", 2), record(3, "wf/1", 3)]
+    replies = asyncio.run(service._handle_batch(asyncio.Semaphore(8), batch))
+    assert sorted(executed) == [1, 1]  # wf/1 once (attempt 1), wf/2 once
+    attempts = [dict(r[3])[header_names.ATTEMPT] for r in replies if r is not None]
+    assert attempts == [b"1", b"1", b"2", b"3"]
+    assert len({r[2] for r in replies if r is not None and dict(r[3])[header_names.COMMAND_ID] == b"wf/1"}) == 1
+
+
+def test_a_command_with_a_bad_attempt_header_is_dead_lettered(
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    running,  # type: ignore[no-untyped-def]
+) -> None:
+    _send(kafka_bootstrap, topics["commands"], topics["replies"], "c-bad", 1, "alice", attempt_header=b"first")
+    (dead,) = _replies(kafka_bootstrap, topics["dlq"], 1)
+    assert dead.header(header_names.DLQ_REASON) == "missing-protocol-headers"
+    assert dead.header("sb-dlq-error") == "sb-attempt 'first' is not a positive integer"
+    _send(kafka_bootstrap, topics["commands"], topics["replies"], "after", 1, "alice")
+    (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
+    assert reply.header(header_names.REPLY_STATUS) == "success"
