@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.engine import run_tracing
+from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
 from orchestrator.engine.jsonvalue import plain_json
@@ -17,9 +18,10 @@ QUERY_RESULT_SCHEMA = "sagabridge.control.QueryResult"
 
 
 class ControlHandlers:
-    def __init__(self, executor: Executor, stats: EngineStats) -> None:
+    def __init__(self, executor: Executor, stats: EngineStats, cancellation: Cancellation) -> None:
         self.ex = executor
         self.stats = stats
+        self.cancellation = cancellation
 
     def start(self, t: Turn, msg: StartMsg) -> None:
         """Idempotent on workflow id: a second start of an existing id does nothing."""
@@ -78,7 +80,7 @@ class ControlHandlers:
         if run is None or run.header.finished or run.view.cancel_requested:
             self.stats.cancels_ignored += 1
             return
-        self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": msg.reason})
+        self.cancellation.request(t, run, msg.reason)
 
     def child_finished(self, t: Turn, msg: ChildFinishedMsg) -> None:
         run = self.ex.load(t, msg.workflow_id)

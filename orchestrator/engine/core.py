@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
+from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.control import ControlHandlers
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import (
@@ -73,8 +74,9 @@ class PartitionEngine:
         self.pending_spans = PendingSpans()  # recorded at mark_committed, dropped at discard
         self._steps = StepLogic(self._executor, self.stats)
         self._executor.steps = self._steps
-        self._control = ControlHandlers(self._executor, self.stats)
-        self._operator = OperatorHandlers(self._executor, self._steps)
+        cancellation = Cancellation(self._executor, self._steps)
+        self._control = ControlHandlers(self._executor, self.stats, cancellation)
+        self._operator = OperatorHandlers(self._executor, self._steps, cancellation)
 
     # --- inbox --------------------------------------------------------------------------------
     def handle(self, record: InboundRecord, txn: StateTxn, now_ms: int) -> list[OutboundRecord]:

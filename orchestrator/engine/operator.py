@@ -6,6 +6,7 @@ parked, SKIP without a single target) is dead-lettered and changes nothing.
 
 from __future__ import annotations
 
+from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import OperatorMsg
 from orchestrator.engine.state_records import (
@@ -20,13 +21,13 @@ from orchestrator.engine.steps import StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import InvalidInboundRecordError
-from orchestrator.workflow.activation import EventKind
 
 
 class OperatorHandlers:
-    def __init__(self, executor: Executor, steps: StepLogic) -> None:
+    def __init__(self, executor: Executor, steps: StepLogic, cancellation: Cancellation) -> None:
         self.ex = executor
         self.steps = steps
+        self.cancellation = cancellation
 
     def handle(self, t: Turn, msg: OperatorMsg) -> None:
         run = self.ex.load(t, msg.workflow_id)
@@ -67,21 +68,17 @@ class OperatorHandlers:
                 self.steps.fail_final(t, run, step, error)
 
     def _cancel(self, t: Turn, run: Run, msg: OperatorMsg, parked: list[StepRecord]) -> None:
-        """Abandon parked forward steps, request cancellation, then fail parked compensations
-        (they are never cancelled, so without this the saga would wait on them forever)."""
+        """Request cancellation giving up on parked forward steps (the operator's decision: their
+        outcome is unknown, a late success is reported as `abandoned`), then fail parked
+        compensations (they are never cancelled, so without this the saga would wait on them
+        forever). Forward steps in flight are settled as for any cancel."""
         wf = run.header.workflow_id
-        compensations = [s for s in parked if s.compensation]
-        for step in parked:
-            if not step.compensation:
-                t.store.delete_step(wf, step)
-        if not compensations and run.header.status == PARKED:
-            self._unpark(t, run)
+        reason = f"operator {msg.operator}: {msg.reason}"
         if not run.view.cancel_requested:
-            reason = f"operator {msg.operator}: {msg.reason}"
-            self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": reason})
-        for step in compensations:
+            self.cancellation.request(t, run, reason, abandon_parked=True)
+        for step in parked:
             current = t.store.step(wf, step.seq)
-            if current is not None:
+            if current is not None and current.status == STEP_PARKED:
                 self.steps.fail_final(t, run, current, StepErrorValue("OperatorCancelled", msg.reason, False))
 
     def _needs_attention(self, t: Turn, run: Run, msg: OperatorMsg) -> None:

@@ -32,8 +32,12 @@ class Outbox:
     def add(self, record: OutboundRecord) -> None:
         self.records.append(record)
 
-    def command(self, header: Header, step: StepRecord, trace: list[tuple[str, str]]) -> None:
-        """The step's current attempt; `trace` = its W3C headers (engine/run_tracing.command_trace_headers)."""
+    def command(
+        self, header: Header, step: StepRecord, trace: list[tuple[str, str]], *, cancel_requested: bool = False
+    ) -> None:
+        """The step's current attempt; `trace` = its W3C headers (engine/run_tracing.command_trace_headers).
+        `cancel_requested`: the workflow is being cancelled, the participant may decline a command
+        it has not executed yet (docs/protocol.md §6)."""
         pairs: list[tuple[str, str]] = [
             (header_names.WORKFLOW_ID, header.workflow_id),
             (header_names.COMMAND_ID, step.command_id),
@@ -41,6 +45,8 @@ class Outbox:
             (header_names.REPLY_TO, self.topics.inbox),
             (header_names.COMMAND_TYPE, step.command_type),
         ]
+        if cancel_requested:
+            pairs.append((header_names.CANCEL_REQUESTED, "true"))
         pairs.extend(trace)
         self.records.append(
             OutboundRecord(

@@ -33,6 +33,13 @@ from orchestrator.workflow.activation import EventKind, ScheduleStep
 ATTEMPT_TIMEOUT = "AttemptTimeout"
 STEP_TIMEOUT = "StepTimeout"
 ENCODE_FAILED = "CommandEncodeError"
+CANCELLED = "WorkflowCancelled"  # a step settled by a cancel: it cannot have had an effect
+
+# ReplyIgnored.why
+LATE = "late"  # a failure for an attempt no longer waited for, or for a settled step
+DUPLICATE = "duplicate"  # a success for a step that already completed
+ABANDONED = "abandoned"  # a success for a step that never completed (failed, timed out, dropped)
+UNKNOWN_STEP = "unknown-step"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +98,10 @@ class StepLogic:
         self._send(t, run, step)
 
     def _send(self, t: Turn, run: Run, step: StepRecord) -> None:
-        t.out.command(run.header, step, run_tracing.command_trace_headers(run.header, step))
+        cancelling = step.seq in run.view.held_by_cancel
+        t.out.command(
+            run.header, step, run_tracing.command_trace_headers(run.header, step), cancel_requested=cancelling
+        )
         t.out.step_event("StepScheduled", run.header, t.now_ms, step, compensation=step.compensation)
 
     def resend(self, t: Turn, run: Run, step: StepRecord, *, reset_budget: bool = False) -> None:
@@ -118,12 +128,7 @@ class StepLogic:
             return
         step = None if run.header.finished else t.store.step(reply.workflow_id, reply.seq)
         if step is None:
-            why = (
-                "unknown-step"
-                if reply.seq not in run.view.scheduled_steps
-                else ("duplicate" if reply.success else "late")
-            )
-            self._ignored(t, run, reply, why)
+            self._ignored(t, run, reply, self._why_settled(run, reply))
         elif reply.success:
             self.complete(t, run, step, reply.result_schema, reply.result, reply.result_bytes, reply.attempt)
         else:
@@ -134,7 +139,20 @@ class StepLogic:
             elif not final and reply.attempt == step.attempt and step.status == IN_FLIGHT:
                 self.attempt_failed(t, run, step, reply.error)
             else:
-                self._ignored(t, run, reply, "late")
+                self._ignored(t, run, reply, LATE)
+
+    def _why_settled(self, run: Run, reply: Reply) -> str:
+        """The label of a reply for a step that is not open (ReplyIgnored.why)."""
+        if reply.seq not in run.view.scheduled_steps:
+            return UNKNOWN_STEP
+        if not reply.success:
+            return LATE
+        if reply.seq in run.view.completed_steps:
+            return DUPLICATE
+        # it failed, timed out or was dropped when the run finished, yet the participant did it:
+        # an effect no compensation undoes, for an operator to look at
+        self.stats.abandoned_successes += 1
+        return ABANDONED
 
     def _ignored(self, t: Turn, run: Run, reply: Reply, why: str) -> None:
         self.stats.replies_ignored += 1
@@ -195,6 +213,11 @@ class StepLogic:
                 self.park(t, run, step, f"compensation failed: {error.error_type}: {error.message}", error)
             else:
                 self.fail_final(t, run, step, error)
+            return
+        if step.seq in run.view.held_by_cancel and error.error_type != ATTEMPT_TIMEOUT:
+            # cancelling, and the participant answered the attempt in flight without doing it: by
+            # the protocol's order no earlier attempt did either, so nothing to undo, no retry
+            self.fail_final(t, run, step, error)
             return
         if step.policy.attempts_exhausted(step.attempts_used):
             what = "compensation failed, retries exhausted" if step.compensation else "retries exhausted"
@@ -276,6 +299,31 @@ class StepLogic:
         else:
             return False
         return True
+
+    # --- cancellation -------------------------------------------------------------------------
+    def settle_for_cancel(self, t: Turn, run: Run, reason: str, *, abandon_parked: bool) -> None:
+        """Right after a cancel request: settle the held steps that cannot have had an effect and
+        ask about the others at once (their replies decide; the runtime waits for them).
+
+        In flight: its reply (or attempt timeout) decides. Waiting for a retry, or parked, after a
+        failure reply: that answer said "not done", settle it. After an attempt timeout nobody
+        knows: send the next attempt now (flagged `sb-cancel-requested`; a parked step gets a
+        fresh budget). `abandon_parked` (operator CANCEL): parked steps are given up on instead.
+        """
+        wf = run.header.workflow_id
+        for seq in sorted(run.view.held_by_cancel):
+            step = t.store.step(wf, seq)
+            if run.header.finished or step is None or step.status == IN_FLIGHT:
+                continue
+            if step.status == STEP_PARKED and abandon_parked:
+                self.fail_final(t, run, step, StepErrorValue("OperatorCancelled", reason, False))
+            elif step.last_error is None or step.last_error.error_type == ATTEMPT_TIMEOUT:
+                self.resend(t, run, step, reset_budget=step.status == STEP_PARKED)
+                self.maybe_unpark(t, run)
+            else:
+                last = step.last_error
+                why = f"{reason} (attempt {step.attempt} failed: {last.error_type}: {last.message})"
+                self.fail_final(t, run, step, StepErrorValue(CANCELLED, why, False))
 
 
 __all__ = ["Reply", "StepLogic"]

@@ -26,6 +26,7 @@ class EngineStats:
     started: int = 0
     duplicate_starts: int = 0
     replies_ignored: int = 0
+    abandoned_successes: int = 0  # successes for steps the run gave up on: effects nobody compensates
     signals_dropped: int = 0
     cancels_ignored: int = 0
     children_ignored: int = 0

@@ -19,7 +19,10 @@ class RunView:
     timer_set_ms: dict[int, int] = field(default_factory=dict)  # cmd_seq -> when it was set (timer spans)
     open_children: dict[int, str] = field(default_factory=dict)  # cmd_seq -> child workflow id
     scheduled_steps: set[int] = field(default_factory=set)  # every step cmd_seq ever scheduled
+    completed_steps: set[int] = field(default_factory=set)  # steps settled by a success
+    open_forward_steps: set[int] = field(default_factory=set)  # forward (not compensation) steps unsettled
     cancel_requested: bool = False
+    held_by_cancel: frozenset[int] = frozenset()  # forward steps open when the cancel was requested
     compensation_steps: int = 0
 
     def fold(self, event: HistoryEvent) -> None:
@@ -36,10 +39,19 @@ class RunView:
             self.open_children.pop(int(data["cmd_seq"]), None)
         elif kind == EventKind.CANCEL_REQUESTED:
             self.cancel_requested = True
+            if data.get("settle_in_flight"):
+                self.held_by_cancel = frozenset(self.open_forward_steps)
         elif kind == EventKind.STEP_SCHEDULED:
             self.scheduled_steps.add(int(data["cmd_seq"]))
             if data.get("compensation"):
                 self.compensation_steps += 1
+            else:
+                self.open_forward_steps.add(int(data["cmd_seq"]))
+        elif kind == EventKind.STEP_COMPLETED:
+            self.completed_steps.add(int(data["cmd_seq"]))
+            self.open_forward_steps.discard(int(data["cmd_seq"]))
+        elif kind == EventKind.STEP_FAILED:
+            self.open_forward_steps.discard(int(data["cmd_seq"]))
 
 
 @dataclass(slots=True)

@@ -39,7 +39,7 @@ class OperatorActionApplied(AvroModel):
 
 
 class ReplyIgnored(AvroModel):
-    """A late or duplicate reply was recorded and changed nothing."""
+    """A late, duplicate or abandoned reply was recorded and changed nothing."""
 
     avro_schema_name: ClassVar[str] = "sagabridge.events.ReplyIgnored"
     workflow_id: str
@@ -51,7 +51,9 @@ class ReplyIgnored(AvroModel):
     status: str
     """success | failure"""
     why: str
-    """late | duplicate | unknown-step"""
+    """late | duplicate | abandoned (a success for a step that never completed: an effect nobody
+    compensates) | unknown-step
+    """
 
 
 class StepCompleted(AvroModel):

@@ -11,6 +11,7 @@ REPLY_STATUS = "sb-reply-status"
 ERROR_TYPE = "sb-error-type"
 ERROR_MESSAGE = "sb-error-message"
 RETRYABLE = "sb-retryable"
+CANCEL_REQUESTED = "sb-cancel-requested"  # "true" on attempts sent after the workflow's cancel request
 TRACEPARENT = "traceparent"
 TRACESTATE = "tracestate"
 

@@ -1,5 +1,9 @@
 """`Service("payments")`: handlers per command type over the plain participant protocol.
 
+A command flagged `sb-cancel-requested: true` whose id has no stored outcome is declined
+(a permanent `WorkflowCancelled` failure, remembered as its outcome) instead of executed: the
+workflow is being cancelled and would only have to undo it.
+
 Delivery guarantee (documented in docs/protocol.md): at-least-once execution. Offsets are
 committed only after the replies of a batch are acknowledged by the broker, so a crash
 mid-handler redelivers the command and the handler may run again; the in-memory dedupe store
@@ -40,6 +44,7 @@ Handler = Callable[[Any, "CommandContext"], AvroModel | Awaitable[AvroModel]]
 Reply = tuple[str, bytes, bytes, Headers]  # topic, key, value, headers
 
 ERROR_SCHEMA = "sagabridge.protocol.StepError"
+DECLINED_ERROR = "WorkflowCancelled"  # sb-error-type of a command declined because of sb-cancel-requested
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class ServiceStats:
     succeeded: int = 0
     failed: int = 0
     deduplicated: int = 0
+    declined: int = 0  # commands flagged sb-cancel-requested that had not run: answered without running
     dead_lettered: int = 0
 
 
@@ -203,6 +209,11 @@ class Service:
         if stored is not None:  # answers this delivery: its attempt, its trace context
             self.stats.deduplicated += 1
             return reply_to, key, stored.value, echo + stored.status + _trace_headers(record)
+        if record.header(header_names.CANCEL_REQUESTED) == "true":  # not executed yet: it never will be
+            self.stats.declined += 1
+            value, status = self._failure(DECLINED_ERROR, "the workflow is being cancelled; not executed", False)
+            self._dedupe.remember(command_id, StoredReply(attempt, True, value, status))
+            return reply_to, key, value, echo + status + _trace_headers(record)
         with tracing.process_span(
             record.topic,
             headers=record.headers,

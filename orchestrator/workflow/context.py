@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
-from orchestrator.errors import WorkflowAuthoringError
+from orchestrator.errors import WorkflowAuthoringError, WorkflowCancelledError
 from orchestrator.workflow.payloads import R, decoder, encode
 from orchestrator.workflow.policy import RetryPolicy
 from orchestrator.workflow.runtime import Runtime
@@ -222,6 +222,9 @@ class WorkflowContext:
 
     def _mark_compensated(self) -> None:
         self._rt.compensated = True
+
+    def _take_undelivered_cancel(self) -> WorkflowCancelledError | None:
+        return self._rt.take_undelivered_cancel()
 
 
 def _ms_or_none(delta: timedelta | None) -> int | None:

@@ -113,7 +113,7 @@ class WorkflowInstance:
             elif kind == EventKind.CHILD_FINISHED:
                 rt.child_finished(int(data["cmd_seq"]), str(data.get("status")), data.get("result"), data.get("error"))
             elif kind == EventKind.CANCEL_REQUESTED:
-                rt.request_cancel(str(data.get("reason") or ""))
+                rt.request_cancel(str(data.get("reason") or ""), settle_in_flight=bool(data.get("settle_in_flight")))
             rt.loop.run_until_blocked()
         finally:
             rt.active = False
@@ -214,6 +214,7 @@ class WorkflowInstance:
             "signal_buffer": {n: list(q) for n, q in p.signal_buffer.items() if q},
             "patches": dict(rt.patches),
             "cancel_requested": rt.cancel_requested,
+            "cancel_held": rt.held_for_cancel(),
             "finished": rt.finished,
             "outcome": None if self._outcome is None else command_event(self._outcome)[1],
             "now_ms": rt.now_ms,

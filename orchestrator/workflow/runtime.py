@@ -73,6 +73,16 @@ class _Timer:
 
 
 @dataclass(slots=True)
+class _HeldCancel:
+    """What a cancellation waits for (steps, children) and whom it interrupts afterwards."""
+
+    steps: set[int]
+    children: set[int]
+    timers: set[int]
+    waits: list[_SignalWait]
+
+
+@dataclass(slots=True)
 class Pending:
     """What the run is waiting for, keyed by cmd_seq (insertion order = issue order)."""
 
@@ -99,6 +109,7 @@ class Runtime:
         self.cancel_requested = False
         self.cancel_reason = ""
         self._cancel_undelivered = False
+        self._cancel: _HeldCancel | None = None  # a request waiting for in-flight work to settle
         self.compensated = False
         self.patches: dict[str, bool] = {}
         self.query_handlers: dict[str, Callable[..., Any]] = {}
@@ -152,11 +163,21 @@ class Runtime:
         raise self.failure
 
     def _take_cancel(self, compensation: bool) -> WorkflowCancelledError | None:
-        """A cancellation that found nothing to interrupt hits the next cancellable wait."""
+        """A cancellation not delivered to a wait yet hits the next cancellable primitive."""
         if self._cancel_undelivered and not compensation:
             self._cancel_undelivered = False
             return WorkflowCancelledError(self.cancel_reason)
         return None
+
+    def held_for_cancel(self) -> dict[str, list[int]] | None:
+        """The steps and children a requested cancellation still waits for (None: not waiting)."""
+        held = self._cancel
+        return None if held is None else {"steps": sorted(held.steps), "children": sorted(held.children)}
+
+    def take_undelivered_cancel(self) -> WorkflowCancelledError | None:
+        """For a saga block ending normally: a cancellation requested while its last step was in
+        flight (that step succeeded) must still compensate the block."""
+        return self._take_cancel(False)
 
     def _failed_future(self, exc: BaseException) -> asyncio.Future[Any]:
         fut = self.loop.create_future()
@@ -329,12 +350,18 @@ class Runtime:
         step = self.pending.steps.pop(seq, None)
         if step is not None and not step.future.done():
             _resolve(step.future, step.decode, result)
+        self._settled(seq)
 
     def step_failed(self, seq: int, error: dict[str, Any], attempt: int | None) -> None:
         step = self.pending.steps.pop(seq, None)
         if step is not None and not step.future.done():
-            info = ErrorInfo.from_json(error or {})
-            step.future.set_exception(StepFailedError(step.service, step.command_type, info, attempt))
+            if self._cancel is not None and seq in self._cancel.steps:  # it ended with the cancel
+                self._cancel_undelivered = False
+                step.future.set_exception(WorkflowCancelledError(self.cancel_reason))
+            else:
+                info = ErrorInfo.from_json(error or {})
+                step.future.set_exception(StepFailedError(step.service, step.command_type, info, attempt))
+        self._settled(seq)
 
     def timer_fired(self, seq: int) -> None:
         timer = self.pending.timers.pop(seq, None)
@@ -355,18 +382,49 @@ class Runtime:
 
     def child_finished(self, seq: int, status: str, result: Any, error: dict[str, Any] | None) -> None:
         child = self.pending.children.pop(seq, None)
-        if child is None or child.future.done():
-            return
-        if status == "completed":
-            _resolve(child.future, child.decode, result)
-        else:
-            info = ErrorInfo.from_json(error) if error else None
-            child.future.set_exception(ChildWorkflowFailedError(child.workflow_type, child.child_id, status, info))
+        if child is not None and not child.future.done():
+            if status == "completed":
+                _resolve(child.future, child.decode, result)
+            elif self._cancel is not None and seq in self._cancel.children:
+                self._cancel_undelivered = False
+                child.future.set_exception(WorkflowCancelledError(self.cancel_reason))
+            else:
+                info = ErrorInfo.from_json(error) if error else None
+                child.future.set_exception(ChildWorkflowFailedError(child.workflow_type, child.child_id, status, info))
+        self._settled(seq)
 
-    def request_cancel(self, reason: str) -> None:
-        """Raise WorkflowCancelledError into every cancellable wait (compensation steps are exempt)."""
+    def request_cancel(self, reason: str, *, settle_in_flight: bool = True) -> None:
+        """Cancel the run, leaving nothing it started unaccounted for.
+
+        Forward steps and children in flight are not interrupted: what they did must be known
+        before the saga can undo it (the engine stops retrying them and asks the participant, or
+        cancels the child). Until they settle, every other wait keeps waiting, so a branch that
+        sees a step succeed still registers its compensation. Then WorkflowCancelledError is raised into
+        the waits that existed when the cancel was requested (a step that ended without success
+        raises it itself); with none, into the next cancellable primitive or at the end of the
+        saga block. Compensation steps are never interrupted.
+
+        `settle_in_flight=False` replays a cancel recorded before this rule existed: everything
+        is interrupted at once, as the code that wrote that history did.
+        """
         self.cancel_requested = True
         self.cancel_reason = reason
+        if not settle_in_flight:
+            self._interrupt_everything(reason)
+            return
+        self._cancel_undelivered = True
+        held = _HeldCancel(
+            steps={seq for seq, st in self.pending.steps.items() if not st.compensation and not st.future.done()},
+            children={seq for seq, ch in self.pending.children.items() if not ch.future.done()},
+            timers=set(self.pending.timers),
+            waits=[w for ws in self.pending.signal_waiters.values() for w in ws if not w.future.done()],
+        )
+        if held.steps or held.children:
+            self._cancel = held
+        else:
+            self._interrupt(held)
+
+    def _interrupt_everything(self, reason: str) -> None:
         delivered = False
         for seq, step in list(self.pending.steps.items()):
             if not step.compensation and not step.future.done():
@@ -389,6 +447,33 @@ class Runtime:
                 child.future.set_exception(WorkflowCancelledError(reason))
                 delivered = True
         self._cancel_undelivered = not delivered
+
+    def _settled(self, seq: int) -> None:
+        """A held step or child settled; the last one releases the cancellation to the other waits."""
+        held = self._cancel
+        if held is None:
+            return
+        held.steps.discard(seq)
+        held.children.discard(seq)
+        if not held.steps and not held.children:
+            self._cancel = None
+            self._interrupt(held)
+
+    def _interrupt(self, held: _HeldCancel) -> None:
+        """Raise WorkflowCancelledError into the timers and signal waits pending at the request."""
+        reason = self.cancel_reason
+        for seq in sorted(held.timers):
+            timer = self.pending.timers.get(seq)
+            if timer is not None:
+                self.cancel_timer(seq)
+                timer.on_cancel(WorkflowCancelledError(reason))
+                self._cancel_undelivered = False
+        for wait in held.waits:
+            if not wait.future.done():
+                for waiters in self.pending.signal_waiters.values():
+                    _remove(waiters, wait)
+                wait.future.set_exception(WorkflowCancelledError(reason))
+                self._cancel_undelivered = False
 
 
 def _resolve(fut: asyncio.Future[Any], decode: Decoder, value: Any) -> None:

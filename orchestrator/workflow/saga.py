@@ -34,7 +34,9 @@ class Compensation:
 class Saga:
     """``async with ctx.saga() as saga:`` — compensations run in reverse on any exception or
     cancellation escaping the block, then the exception continues (the run ends "compensated",
-    or "cancelled" for a cancellation)."""
+    or "cancelled" for a cancellation). A cancellation requested while the block's last step was
+    in flight, and which that step's success left undelivered, is raised when the block ends, so
+    that step is compensated too."""
 
     def __init__(self, ctx: WorkflowContext, *, parallel: bool = False) -> None:
         self._ctx = ctx
@@ -99,7 +101,13 @@ class Saga:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         # GeneratorExit (an evicted instance being garbage-collected) must not compensate.
-        if exc is None or isinstance(exc, NonDeterminismError):
+        if exc is None:
+            cancelled = self._ctx._take_undelivered_cancel()
+            if cancelled is not None:  # requested while the block's last step was in flight
+                await self.compensate(original=cancelled)
+                raise cancelled
+            return False
+        if isinstance(exc, NonDeterminismError):
             return False
         if isinstance(exc, Exception | asyncio.CancelledError):
             await self.compensate(original=exc)

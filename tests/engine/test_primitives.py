@@ -72,18 +72,21 @@ def test_child_workflow_round_trip_through_the_inbox(h: WorkflowEnvironment) -> 
     assert "child_finished" in h.kinds("parent-1")
 
 
-def test_cancel_runs_compensations_and_ends_cancelled(h: WorkflowEnvironment) -> None:
+def test_cancel_waits_for_the_step_in_flight_then_compensates(h: WorkflowEnvironment) -> None:
     cmd = only(h.start("order", ORDER, id="o-1").output.commands())
     pay = only(h.reply(cmd, RESERVED).commands())
-    out = h.cancel("o-1")
-    release = only(out.commands())
-    assert h.decode(release)[0] == "sagabridge.demo.inventory.ReleaseStock"
+    assert h.cancel("o-1").commands() == []  # the charge is in flight: its outcome decides
     assert h.cancel("o-1") == []  # second request: ignored
+    out = h.reply(pay, PaymentCharged(payment_id="p", order_id="o-1", amount_cents=1))
+    refund = only(out.commands())
+    assert h.decode(refund)[0] == "sagabridge.demo.payments.RefundPayment"  # the late success is undone
+    release = only(h.reply(refund, PaymentRefunded(payment_id="p", refund_id="rf")).commands())
+    assert h.decode(release)[0] == "sagabridge.demo.inventory.ReleaseStock"
     out = h.reply(release, StockReleased(reservation_id="r-1"))
     assert "WorkflowCancelled" in out.event_names()
     assert h.header("o-1").status == "cancelled"
     late = h.reply(pay, PaymentCharged(payment_id="p", order_id="o-1", amount_cents=1))
-    assert late.event_names() == ["ReplyIgnored"]
+    assert late.event_names() == ["ReplyIgnored"] and only(late.events())["why"] == "duplicate"
     assert h.cancel("o-1") == []
 
 

@@ -176,30 +176,30 @@ def test_duplicate_start_is_a_no_op(h: WorkflowEnvironment) -> None:
     assert h.engine.stats.duplicate_starts == 1
 
 
-def test_a_permanent_failure_settles_the_step_whichever_attempt_it_answers(h: Harness) -> None:
+def test_a_permanent_failure_settles_the_step_whichever_attempt_it_answers(h: WorkflowEnvironment) -> None:
     """Issue 14: a participant back from an outage answers attempt 1 and replays that stored
     outcome for attempt 2 (echoing either attempt). A decline must settle the step, and a refused
     compensation must park the run, instead of both being ignored as late forever."""
-    reserve = only(h.commands(h.start("x-1", "outage", ORDER)))
-    charge = only(h.commands(h.reply_ok(reserve, RESERVED)))
+    reserve = only(h.start("outage", ORDER, id="x-1").output.commands())
+    charge = only(h.reply(reserve, RESERVED).commands())
     h.advance(30_000)  # attempt 1 unanswered: retried
-    second = only(h.commands(h.advance(1_000)))
+    second = only(h.advance(1_000).commands())
     assert second.header("sb-attempt") == "2"
-    out = h.reply_fail(charge, "PaymentDeclined", retryable=False, attempt=1)
-    assert "StepFailed" in h.event_names(out) and h.events(out, "ReplyIgnored") == []
-    failed = only(h.events(out, "StepFailed"))
+    out = h.reply_failure(charge, "PaymentDeclined", retryable=False, attempt=1)
+    assert "StepFailed" in out.event_names() and out.events("ReplyIgnored") == []
+    failed = only(out.events("StepFailed"))
     assert failed["error"]["error_type"] == "PaymentDeclined"
-    release = only(h.commands(out))
+    release = only(out.commands())
     assert h.decode(release)[0] == "sagabridge.demo.inventory.ReleaseStock"
-    replayed = h.reply_fail(charge, "PaymentDeclined", retryable=False, attempt=2)
-    assert only(h.events(replayed))["why"] == "late"  # settled: the replay of attempt 2 changes nothing
+    replayed = h.reply_failure(charge, "PaymentDeclined", retryable=False, attempt=2)
+    assert only(replayed.events())["why"] == "late"  # settled: the replay of attempt 2 changes nothing
 
     h.advance(30_000)  # the release is unanswered too
-    assert only(h.commands(h.advance(1_000))).header("sb-attempt") == "2"
-    out = h.reply_fail(release, "NothingToRelease", retryable=False, attempt=1)
-    parked = only(h.events(out, "WorkflowParked"))
+    assert only(h.advance(1_000).commands()).header("sb-attempt") == "2"
+    out = h.reply_failure(release, "NothingToRelease", retryable=False, attempt=1)
+    parked = only(out.events("WorkflowParked"))
     assert parked["reason"].startswith("compensation failed: NothingToRelease")
     assert h.header("x-1").status == "parked"
-    again = h.reply_fail(release, "NothingToRelease", retryable=False, attempt=2)
-    assert h.event_names(again) == ["ReplyIgnored"]  # already parked: nothing more to do
-    assert h.commands(h.advance(3_600_000)) == []  # and no retry loop
+    again = h.reply_failure(release, "NothingToRelease", retryable=False, attempt=2)
+    assert again.event_names() == ["ReplyIgnored"]  # already parked: nothing more to do
+    assert h.advance(3_600_000).commands() == []  # and no retry loop

@@ -11,7 +11,7 @@ from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, Stock
 from orchestrator.models.demo.notifications import CustomerNotified
 from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
 from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
-from orchestrator.models.demo.shipping import CreateShipment, ShipmentCreated
+from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCreated
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()
@@ -80,7 +80,9 @@ async def order_saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilmen
             ),
             result=ShipmentCreated,
             retry=RETRY,
+            start_to_close=timedelta(seconds=30),
         )
+        saga.add_compensation("shipping", CancelShipment(shipment_id=shipped.shipment_id, order_id=order.order_id))
     status["stage"] = "done"
     return OrderFulfilment(
         order_id=order.order_id,

@@ -9,10 +9,13 @@ compensation parks the run for an operator) instead of being ignored as late for
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
 from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
+from orchestrator.transport.records import header_value
 from orchestrator.worker import CommandContext, NonRetryableError, Service
 from tests.integration.apps import registry
 from tests.integration.harness import App, EventLog, OrchestratorThread, ServiceThread, make_service
@@ -30,20 +33,29 @@ def _order(order_id: str) -> OrderPlaced:
     return OrderPlaced(order_id=order_id, customer_id="c", sku="sku-1", quantity=1, amount_cents=5, currency="EUR")
 
 
-def _wait_for_attempt(events: EventLog, workflow_id: str, command: str, attempt: int, timeout_s: float = 60) -> None:
-    """Until the orchestrator has sent `attempt` of the workflow's `command` step."""
-    import time
+def _sent(events: EventLog, workflow_id: str, command: str, attempt: int) -> bool:
+    return any(
+        e["command_type"].endswith("." + command) and e["attempt"] >= attempt
+        for e in events.of(workflow_id, "StepScheduled")
+    )
 
+
+def _wait_until(events: EventLog, done: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         events.poll()
-        if any(
-            e["command_type"].endswith("." + command) and e["attempt"] >= attempt
-            for e in events.of(workflow_id, "StepScheduled")
-        ):
+        if done():
             return
-    ignored = [(e["attempt"], e["why"]) for e in events.of(workflow_id, "ReplyIgnored")]
-    raise AssertionError(f"{workflow_id}: {command} attempt {attempt} was never sent; replies ignored: {ignored}")
+    raise AssertionError(f"{what} did not happen; outcomes {events.outcomes()}")
+
+
+def _wait_for_attempt(events: EventLog, workflow_id: str, command: str, attempt: int) -> None:
+    """Until the orchestrator has sent `attempt` of the workflow's `command` step."""
+    try:
+        _wait_until(events, lambda: _sent(events, workflow_id, command, attempt), f"{command} attempt {attempt}")
+    except AssertionError as exc:
+        ignored = [(e["attempt"], e["why"]) for e in events.of(workflow_id, "ReplyIgnored")]
+        raise AssertionError(f"{workflow_id}: {exc}; replies ignored: {ignored}") from None
 
 
 def test_permanent_failures_answered_after_an_outage_settle_their_steps(app: App, events: EventLog) -> None:
@@ -97,3 +109,56 @@ def test_permanent_failures_answered_after_an_outage_settle_their_steps(app: App
             svc.stop()
     # each command id ran once; every later attempt was answered from the dedupe store
     assert sorted(executed) == sorted(f"{what}:{wf}" for what in ("reserve", "charge", "release") for wf in ids)
+
+
+def test_a_shipment_created_after_the_cancel_is_compensated(app: App, events: EventLog) -> None:
+    """Issue 14: shipping was down when the workflow was cancelled; it came back, created the
+    shipment, and nobody cancelled it. The run must wait for the step and undo it."""
+    from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
+    from tests.integration.services import Behaviour, start_services
+
+    others = start_services(app, Behaviour())
+    for svc in others:
+        if svc.service.name == "shipping":
+            svc.stop()
+    shipping_log: list[str] = []
+
+    def shipping(service: Service) -> None:
+        @service.handler(CreateShipment)
+        def ship(cmd: CreateShipment, ctx: CommandContext) -> ShipmentCreated:
+            shipping_log.append(f"create:{ctx.attempt}:{header_value(ctx.headers, 'sb-cancel-requested')}")
+            return ShipmentCreated(shipment_id=f"s-{ctx.command_id}", order_id=cmd.order_id)
+
+        @service.handler(CancelShipment)
+        def cancel(cmd: CancelShipment, ctx: CommandContext) -> ShipmentCancelled:
+            shipping_log.append(f"cancel:{cmd.shipment_id}")
+            return ShipmentCancelled(shipment_id=cmd.shipment_id)
+
+    orch = OrchestratorThread(app.settings(), registry).start()
+    services = list(others)
+    try:
+        handle = app.client().start("saga", _order("late-ship"), workflow_id="late-ship")
+        _wait_for_attempt(events, "late-ship", "CreateShipment", 1)
+        handle.cancel("customer changed their mind")
+        _wait_until(  # asked again, flagged (before the fix: cancelled at once, the shipment forgotten)
+            events,
+            lambda: _sent(events, "late-ship", "CreateShipment", 2) or "late-ship" in events.outcomes(),
+            "the shipment's second attempt",
+        )
+        services.append(ServiceThread(make_service(app, "shipping", shipping)).start())
+        assert events.wait_for(["late-ship"], timeout_s=60) == {"late-ship": "cancelled"}
+        _wait_until(  # shipping ran: either its undo too, or its success was ignored
+            events,
+            lambda: len(shipping_log) >= 2 or bool(events.of("late-ship", "ReplyIgnored")),
+            "the shipment",
+        )
+    finally:
+        orch.stop()
+        for svc in services:
+            svc.stop()
+    # attempt 1 (sent before the cancel) ran; later, flagged attempts were answered from the store
+    assert shipping_log == ["create:1:None", "cancel:s-late-ship/2"]
+    ignored = {e["why"] for e in events.of("late-ship", "ReplyIgnored")}
+    assert "abandoned" not in ignored
+    kinds = [e["command_type"].rsplit(".", 1)[1] for e in events.of("late-ship", "StepCompleted")]
+    assert kinds[-3:] == ["CancelShipment", "RefundPayment", "ReleaseStock"]

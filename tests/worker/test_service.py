@@ -79,6 +79,7 @@ def _send(
     *,
     traceparent: str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
     attempt_header: bytes | None = None,
+    cancel_requested: bool = False,
 ) -> None:
     producer = Producer({"bootstrap.servers": bootstrap})
     cmd = ChargePayment(order_id="o1", customer_id=customer, amount_cents=100, currency="EUR")
@@ -93,6 +94,7 @@ def _send(
             (header_names.REPLY_TO, reply_to.encode()),
             (header_names.COMMAND_TYPE, cmd.avro_schema_name.encode()),
             (header_names.TRACEPARENT, traceparent.encode()),
+            *([(header_names.CANCEL_REQUESTED, b"true")] if cancel_requested else []),
         ],
     )
     producer.flush(10)
@@ -284,3 +286,37 @@ def test_a_command_with_a_bad_attempt_header_is_dead_lettered(
     _send(kafka_bootstrap, topics["commands"], topics["replies"], "after", 1, "alice")
     (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
     assert reply.header(header_names.REPLY_STATUS) == "success"
+
+
+def test_a_command_flagged_cancel_requested_is_declined_unless_it_already_ran(
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    running,  # type: ignore[no-untyped-def]
+) -> None:
+    service, calls = running
+    send = lambda cid, attempt, flagged: _send(  # noqa: E731
+        kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, "alice", cancel_requested=flagged
+    )
+    send("c-ran", 1, False)
+    send("c-ran", 2, True)  # it ran: the stored success answers, the workflow compensates it
+    send("c-new", 2, True)  # it did not: declined, never executed...
+    send("c-new", 1, False)  # ...not even when an older attempt shows up afterwards
+    replies = _replies(kafka_bootstrap, topics["replies"], 4)
+    got = [
+        (
+            r.header(header_names.COMMAND_ID),
+            r.header(header_names.ATTEMPT),
+            r.header(header_names.REPLY_STATUS),
+            r.header(header_names.ERROR_TYPE),
+        )
+        for r in replies
+    ]
+    assert got == [
+        ("c-ran", "1", "success", None),
+        ("c-ran", "2", "success", None),
+        ("c-new", "2", "failure", "WorkflowCancelled"),
+        ("c-new", "1", "failure", "WorkflowCancelled"),
+    ]
+    assert replies[2].header(header_names.RETRYABLE) == "false"
+    assert calls == {"c-ran": 1}
+    assert service.stats.declined == 1

@@ -112,8 +112,10 @@ class Driver:
     ) -> list[WorkflowCommand]:
         return self.deliver(EventKind.SIGNAL_RECEIVED, {"name": name, "payload_schema": schema, "payload": payload})
 
-    def cancel(self, reason: str = "user asked") -> list[WorkflowCommand]:
-        return self.deliver(EventKind.CANCEL_REQUESTED, {"reason": reason})
+    def cancel(self, reason: str = "user asked", *, legacy: bool = False) -> list[WorkflowCommand]:
+        """As the engine records it; `legacy`: as recorded before in-flight steps were settled."""
+        data: dict[str, Any] = {"reason": reason} if legacy else {"reason": reason, "settle_in_flight": True}
+        return self.deliver(EventKind.CANCEL_REQUESTED, data)
 
     def finish_child(
         self,

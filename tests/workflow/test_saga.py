@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -73,7 +74,9 @@ def test_cancel_interrupts_the_wait_and_compensations_still_run() -> None:
     assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "customer changed mind"), "cancelled")
 
 
-def test_cancel_during_a_step_without_saga_ends_cancelled() -> None:
+def test_cancel_during_a_step_without_saga_waits_for_the_step() -> None:
+    """The step in flight is not interrupted: a failure ends the run cancelled; a success is the
+    code's to use (without a saga there is nothing to undo, and no wait left to cancel)."""
     r = WorkflowRegistry()
 
     @workflow("plain", registry=r)
@@ -82,8 +85,92 @@ def test_cancel_during_a_step_without_saga_ends_cancelled() -> None:
 
     d = Driver(plain)
     d.start()
-    assert d.cancel("stop") == [FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")]
-    assert d.complete(0, {}) == []  # a late reply changes nothing
+    assert d.cancel("stop") == []
+    assert d.instance.snapshot()["cancel_held"] == {"steps": [0], "children": []}
+    assert d.fail(0, "Refused") == [FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")]
+
+    late = Driver(plain)
+    late.start()
+    late.cancel("stop")
+    assert late.complete(0, {}) == [CompleteWorkflow(None, None)]
+
+
+@workflow("ship-saga", registry=reg)
+async def ship_saga(ctx: WorkflowContext, order: Order) -> dict[str, Any]:
+    async with ctx.saga() as saga:
+        stock = await ctx.call("inventory", Reserve(order_id=order.order_id), result=Reserved)
+        saga.add_compensation("inventory", Release(reservation_id=stock.reservation_id))
+        shipment = await ctx.call("shipping", Ship(order_id=order.order_id))
+        saga.add_compensation("shipping", {"shipment": (shipment or {})["id"]}, command_type="t.CancelShipment")
+    return {"ok": True}
+
+
+def test_a_step_in_flight_at_cancel_that_succeeds_is_compensated_first() -> None:
+    """Issue 14: CreateShipment succeeded after a cancel and was never compensated. The saga waits
+    for the step, registers its undo, and the cancellation compensates it with the rest."""
+    d = Driver(ship_saga)
+    d.start(Order(order_id="o1").to_avro())
+    d.complete(0, {"reservation_id": "r1"})
+    assert d.cancel("customer changed mind") == []  # shipping (seq 1) is in flight: nothing yet
+    cancel_ship, *rest = d.complete(1, {"id": "s-9"})
+    assert rest == []
+    assert _comp(cancel_ship) == ("shipping", "t.CancelShipment", True)
+    assert cancel_ship.payload == {"shipment": "s-9"}  # type: ignore[union-attr]
+    [release] = d.complete(2, {})
+    assert _comp(release) == ("inventory", "test.workflow.Release", True)
+    [end] = d.complete(3, {})
+    assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "customer changed mind"), "cancelled")
+    inst, cmds = d.replay()
+    assert cmds == [] and inst.snapshot() == d.instance.snapshot()
+
+
+def test_a_step_in_flight_at_cancel_that_fails_raises_the_cancellation() -> None:
+    d = Driver(ship_saga)
+    d.start(Order(order_id="o1").to_avro())
+    d.complete(0, {"reservation_id": "r1"})
+    d.cancel("stop")
+    [release] = d.fail(1, "WorkflowCancelled")  # the participant declined it: nothing to undo
+    assert _comp(release) == ("inventory", "test.workflow.Release", True)
+    [end] = d.complete(2, {})
+    assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")
+
+
+@workflow("ship-while-waiting", registry=reg)
+async def ship_while_waiting(ctx: WorkflowContext) -> None:
+    async with ctx.saga() as saga:
+
+        async def ship() -> None:
+            shipment = await ctx.call("shipping", {}, command_type="t.Ship")
+            saga.add_compensation("shipping", {"shipment": (shipment or {})["id"]}, command_type="t.CancelShipment")
+
+        shipping = asyncio.ensure_future(ship())
+        await ctx.wait_signal("paid", timeout=timedelta(hours=1))
+        await shipping
+
+
+def test_other_waits_are_interrupted_only_once_the_steps_in_flight_settled() -> None:
+    d = Driver(ship_while_waiting)
+    d.start()
+    assert set(d.timers) == {0} and set(d.steps) == {1}
+    assert d.cancel("stop") == []  # the signal wait keeps waiting while shipping is in flight
+    cmds = d.complete(1, {"id": "s-1"})
+    assert cmds[0] == CancelTimer(0)  # now the wait is interrupted...
+    assert [_comp(c) for c in cmds[1:]] == [("shipping", "t.CancelShipment", True)]  # ...and shipping undone
+    d.complete(2, {})
+    assert d.outcome == FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")
+
+
+def test_a_cancel_recorded_before_the_rule_replays_as_it_ran() -> None:
+    """Histories written before in-flight steps were settled interrupt everything at once."""
+    d = Driver(ship_saga)
+    d.start(Order(order_id="o1").to_avro())
+    d.complete(0, {"reservation_id": "r1"})
+    [release] = d.cancel("old", legacy=True)
+    assert _comp(release) == ("inventory", "test.workflow.Release", True)
+    d.complete(2, {})
+    assert d.outcome == FailWorkflow(ErrorInfo("WorkflowCancelled", "old"), "cancelled")
+    inst, cmds = d.replay()
+    assert cmds == [] and inst.result == d.outcome
 
 
 @workflow("bad-compensation", registry=reg)

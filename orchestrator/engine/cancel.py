@@ -1,0 +1,35 @@
+"""Cancelling a run without leaving an effect nobody compensates.
+
+The engine cannot take back a command: once committed to a participant's topic it may be
+executed at any time, and only the participant's reply says whether it was. So a cancel request
+does not drop the run's forward steps in flight: the runtime waits for them (docs/workflows.md),
+and the engine settles each one by what it can know (`StepLogic.settle_for_cancel`). Open child
+workflows are cancelled in turn; the parent waits for them to finish.
+"""
+
+from __future__ import annotations
+
+from orchestrator.engine.executor import Executor
+from orchestrator.engine.steps import StepLogic
+from orchestrator.engine.turn import Turn
+from orchestrator.engine.view import Run
+from orchestrator.workflow.activation import EventKind
+
+CANCEL_SCHEMA = "sagabridge.control.CancelWorkflow"
+
+
+class Cancellation:
+    def __init__(self, executor: Executor, steps: StepLogic) -> None:
+        self.ex = executor
+        self.steps = steps
+
+    def request(self, t: Turn, run: Run, reason: str, *, abandon_parked: bool = False) -> None:
+        """Record the request (the runtime holds it while steps and children are in flight), then
+        settle or ask about the held steps and cancel the open children."""
+        self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": reason, "settle_in_flight": True})
+        self.steps.settle_for_cancel(t, run, reason, abandon_parked=abandon_parked)
+        if run.header.finished:
+            return
+        wf = run.header.workflow_id
+        for child_id in (run.view.open_children[seq] for seq in sorted(run.view.open_children)):
+            t.out.to_inbox(child_id, CANCEL_SCHEMA, {"workflow_id": child_id, "reason": f"parent {wf}: {reason}"})
