@@ -7,17 +7,30 @@ file. A bad value fails at startup with the setting's name and the fix, never la
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.topic_names import (
+    DEFAULT_COMMAND_TOPIC_TEMPLATE,
+    MAX_TOPIC_LENGTH,
+    command_topic_template_problem,
+    topic_name_problem,
+)
+from orchestrator.transport.client_config import client_config_problem
 
-_TOPIC_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+# host[:port], an IPv6 literal in brackets, optionally with a listener scheme (librdkafka's forms)
+_BROKER = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
+_LONGEST_SUFFIX = ".changelog"  # of the topics derived from app
+# Properties a named setting already controls: two places for one value would disagree.
+_KAFKA_HAS_A_SETTING = {"bootstrap.servers": "bootstrap_servers"}
 # Properties the runner owns: letting users override them would break exactly-once.
 _RESERVED_KAFKA = {
     "transactional.id",
@@ -43,10 +56,13 @@ class OrchestratorSettings(BaseSettings):
     commit_every: int = Field(default=1000, ge=1, description="checkpoint after this many inputs at the latest")
     cache_size: int = Field(default=10_000, ge=1, description="live workflow instances kept in memory")
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=0, description="how long finished workflows stay")
-    command_topic_template: str = "{service}.commands"
+    command_topic_template: str = Field(
+        default=DEFAULT_COMMAND_TOPIC_TEMPLATE,
+        description="command topic of a service; {service} required, {app} optional (set by deployment)",
+    )
     service_topics: dict[str, str] = Field(default_factory=dict)
     framing: Literal["single-object", "confluent"] = "single-object"
-    schema_registry_url: str | None = None
+    schema_registry_url: str | None = Field(default=None, validate_default=True)
     schemas_dir: Path | None = None
     revoke_commit_timeout_s: float = Field(default=10.0, gt=0)
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka properties passed through")
@@ -54,8 +70,84 @@ class OrchestratorSettings(BaseSettings):
     @field_validator("app")
     @classmethod
     def _app_is_topic_safe(cls, value: str) -> str:
-        if not _TOPIC_SAFE.match(value):
+        if topic_name_problem(value) is not None:
             raise ValueError("must contain only letters, digits, '.', '_' or '-' (it prefixes topic names)")
+        if len(value + _LONGEST_SUFFIX) > MAX_TOPIC_LENGTH:
+            limit = MAX_TOPIC_LENGTH - len(_LONGEST_SUFFIX)
+            raise ValueError(
+                f"is {len(value)} characters long; at most {limit}, as <app>.changelog must be a topic name"
+            )
+        return value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _brokers_are_host_port(cls, value: str) -> str:
+        entries = [e.strip() for e in value.split(",")]
+        for entry in entries:
+            match = _BROKER.match(entry)
+            if match is None or not 0 < int(match.group(1) or "9092") < 65536:
+                raise ValueError(
+                    f"{entry!r} is not host:port; give a comma-separated list, e.g. 'kafka-1:9092,kafka-2:9092'"
+                )
+        return ",".join(entries)
+
+    @field_validator("instance_id", "group_id")
+    @classmethod
+    def _identifier(cls, value: str | None) -> str | None:
+        if value is not None and (not value or not value.isprintable() or any(c.isspace() for c in value)):
+            raise ValueError(f"{value!r} must be non-empty, without spaces or control characters (it names Kafka ids)")
+        return value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir_is_writable(cls, value: Path) -> Path:
+        if value.exists():
+            if not value.is_dir():
+                raise ValueError(f"{value} exists and is not a directory; point it at a directory")
+            if not os.access(value, os.W_OK | os.X_OK):
+                raise ValueError(f"{value} is not writable by this user; fix its permissions or pick another")
+            return value
+        base = next(p for p in value.absolute().parents if p.exists())
+        if not base.is_dir() or not os.access(base, os.W_OK | os.X_OK):
+            raise ValueError(f"{value} does not exist and cannot be created under {base}; create it or pick another")
+        return value
+
+    @field_validator("command_topic_template")
+    @classmethod
+    def _template_names_topics(cls, value: str, info: ValidationInfo) -> str:
+        problem = command_topic_template_problem(value, str(info.data.get("app") or "app"))
+        if problem is not None:
+            raise ValueError(f"{problem}; e.g. '{DEFAULT_COMMAND_TOPIC_TEMPLATE}' or '{{app}}.{{service}}.commands'")
+        return value
+
+    @field_validator("service_topics")
+    @classmethod
+    def _service_topics_are_topics(cls, value: dict[str, str]) -> dict[str, str]:
+        for service, topic in value.items():
+            if not service:
+                raise ValueError("has an empty service name")
+            problem = topic_name_problem(topic)
+            if problem is not None:
+                raise ValueError(f"the topic of {service!r} {problem}")
+        return value
+
+    @field_validator("schema_registry_url")
+    @classmethod
+    def _registry_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            if info.data.get("framing") == "confluent":
+                raise ValueError("framing 'confluent' needs it, e.g. 'http://registry:8081' (or use 'single-object')")
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL, e.g. 'http://registry:8081'")
+        return value
+
+    @field_validator("schemas_dir")
+    @classmethod
+    def _schemas_dir_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a directory of .avsc files; fix the path or unset it")
         return value
 
     @field_validator("kafka")
@@ -64,20 +156,16 @@ class OrchestratorSettings(BaseSettings):
         clash = sorted(set(value) & _RESERVED_KAFKA)
         if clash:
             raise ValueError(f"{', '.join(clash)} are managed by the orchestrator for exactly-once; remove them")
-        return {k: str(v) for k, v in value.items()}
-
-    @field_validator("command_topic_template")
-    @classmethod
-    def _template_has_service(cls, value: str) -> str:
-        if "{service}" not in value:
-            raise ValueError("must contain '{service}', e.g. '{service}.commands'")
-        return value
-
-    @model_validator(mode="after")
-    def _registry_for_confluent(self) -> OrchestratorSettings:
-        if self.framing == "confluent" and not self.schema_registry_url:
-            raise ValueError("framing 'confluent' needs schema_registry_url (SAGABRIDGE_SCHEMA_REGISTRY_URL)")
-        return self
+        for prop, setting in _KAFKA_HAS_A_SETTING.items():
+            if prop in value:
+                raise ValueError(f"{prop} is the setting {setting}; set that instead")
+        properties = {k: str(v) for k, v in value.items()}
+        problem = client_config_problem(properties)
+        if problem is not None:
+            raise ValueError(
+                f"librdkafka refuses it: {problem}; fix or remove the property (librdkafka CONFIGURATION.md)"
+            )
+        return properties
 
     # -- derived names -----------------------------------------------------------------
     @property
@@ -122,9 +210,17 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Orchestr
     try:
         return OrchestratorSettings(**values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        setting = ".".join(str(p) for p in first["loc"]) or "settings"
+        errors = exc.errors()
+        setting = ".".join(str(p) for p in errors[0]["loc"]) or "settings"
         env = "SAGABRIDGE_" + setting.upper().replace(".", "__")
-        raise ConfigurationError(
-            setting, first["msg"], f"set it in the config file or the environment ({env})"
-        ) from exc
+        fix = f"set it in the config file or the environment ({env})"
+        others = sorted({".".join(str(p) for p in e["loc"]) or "settings" for e in errors[1:]} - {setting})
+        if others:
+            fix += f"; also invalid: {', '.join(others)}"
+        raise ConfigurationError(setting, _problem(errors[0]), fix) from exc
+
+
+def _problem(error: Any) -> str:
+    """A validator's own message (pydantic prefixes it with "Value error, "), else pydantic's."""
+    raised = (error.get("ctx") or {}).get("error")
+    return str(raised) if isinstance(raised, ValueError) else str(error["msg"])

@@ -61,6 +61,7 @@ class Orchestrator:
             dlq=settings.dlq_topic,
             command_topic_template=settings.command_topic_template,
             service_topics=dict(settings.service_topics),
+            app=settings.app,
         )
         self._producer: TransactionalProducer | None = None
         self._consumer: InboxConsumer | None = None

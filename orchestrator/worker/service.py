@@ -26,10 +26,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
-from orchestrator import tracing
-from orchestrator.errors import DecodeError, RepliesNotDeliveredError
+from orchestrator import topic_names, tracing
+from orchestrator.errors import ConfigurationError, DecodeError, RepliesNotDeliveredError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
+from orchestrator.transport.client_config import client_config_problem
 from orchestrator.transport.consumer import base_config, consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
@@ -92,10 +93,12 @@ class Service:
     ) -> None:
         """`tracer_provider`: record this service's spans there (several services in one process,
         tests); None = the process-wide one from `tracing.setup_tracing`, if any."""
-        if concurrency < 1:
-            raise ValueError("concurrency must be >= 1")
+        command_topic = command_topic or topic_names.command_topic(
+            topic_names.DEFAULT_COMMAND_TOPIC_TEMPLATE, app="", service=name
+        )
+        _check_settings(name, command_topic, dlq_topic, concurrency, dedupe_capacity, extra_config or {})
         self.name = name
-        self.command_topic = command_topic or f"{name}.commands"
+        self.command_topic = command_topic
         self.group_id = group_id or f"{name}-service"
         self.serde = serde
         self.concurrency = concurrency
@@ -290,6 +293,32 @@ class Service:
             }
         )
         producer.produce(self.dlq_topic, key=record.key, value=record.value, headers=list(record.headers + extra))
+
+
+def _check_settings(
+    name: str,
+    command_topic: str,
+    dlq_topic: str | None,
+    concurrency: int,
+    dedupe_capacity: int,
+    extra_config: Mapping[str, str],
+) -> None:
+    """Fail at construction, naming the parameter and the fix, not at the first poll."""
+    if not name or topic_names.topic_name_problem(name) is not None:
+        raise ConfigurationError("Service(name)", f"{name!r} is not a service name", "use letters, digits, . _ -")
+    for param, topic in (("command_topic", command_topic), ("dlq_topic", dlq_topic)):
+        problem = None if topic is None else topic_names.topic_name_problem(topic)
+        if problem is not None:
+            raise ConfigurationError(f"Service({param})", f"the topic {problem}", "pass the topic's exact name")
+    if concurrency < 1:
+        raise ConfigurationError("Service(concurrency)", f"{concurrency} handlers at once", "pass 1 or more")
+    if dedupe_capacity < 1:
+        raise ConfigurationError(
+            "Service(dedupe_capacity)", f"{dedupe_capacity} remembered outcomes", "pass 1 or more (default 100000)"
+        )
+    problem = client_config_problem({k: str(v) for k, v in extra_config.items()})
+    if problem is not None:
+        raise ConfigurationError("Service(extra_config)", f"librdkafka refuses it: {problem}", "fix or remove it")
 
 
 def unanswerable(record: InboundRecord) -> str | None:

@@ -42,7 +42,7 @@ class App:
 
     @property
     def template(self) -> str:
-        return f"{self.name}.{{service}}.commands"
+        return "{app}.{service}.commands"  # the engine fills in {app} (issue 14: it used to KeyError)
 
     def command_topic(self, service: str) -> str:
         return f"{self.name}.{service}.commands"

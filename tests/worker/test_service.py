@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from orchestrator.errors import ConfigurationError
 from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport import header_names
@@ -320,3 +321,20 @@ def test_a_command_flagged_cancel_requested_is_declined_unless_it_already_ran(
     assert replies[2].header(header_names.RETRYABLE) == "false"
     assert calls == {"c-ran": 1}
     assert service.stats.declined == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"command_topic": "payments commands"}, "Service(command_topic)"),
+        ({"dlq_topic": ""}, "Service(dlq_topic)"),
+        ({"concurrency": 0}, "Service(concurrency)"),
+        ({"dedupe_capacity": 0}, "Service(dedupe_capacity)"),
+        ({"extra_config": {"no.such.property": "1"}}, "Service(extra_config)"),
+    ],
+)
+def test_bad_service_settings_fail_at_construction(kwargs: dict[str, object], param: str) -> None:
+    with pytest.raises(ConfigurationError) as err:
+        Service("payments", "127.0.0.1:9092", serde, **kwargs)  # type: ignore[arg-type]
+    assert err.value.setting == param and "Fix:" in str(err.value)
+    assert Service("payments", "127.0.0.1:9092", serde).command_topic == "payments.commands"
