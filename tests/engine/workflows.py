@@ -39,6 +39,14 @@ RETRY = RetryPolicy(
 
 ORDER = OrderPlaced(order_id="o-1", customer_id="c-1", sku="sku-1", quantity=2, amount_cents=1999, currency="EUR")
 
+
+def charge_for(order: OrderPlaced) -> ChargePayment:
+    """The ChargePayment of an order (shared by the test workflows here and in tests/integration)."""
+    return ChargePayment(
+        order_id=order.order_id, customer_id=order.customer_id, amount_cents=order.amount_cents, currency=order.currency
+    )
+
+
 # Switched by the non-determinism test to simulate a code change between run and replay.
 VARIANT: dict[str, str] = {"nd": "inventory"}
 
@@ -59,12 +67,7 @@ async def order_saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilmen
         status["stage"] = "charging"
         paid = await ctx.call(
             "payments",
-            ChargePayment(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                amount_cents=order.amount_cents,
-                currency=order.currency,
-            ),
+            charge_for(order),
             result=PaymentCharged,
             retry=RETRY,
         )
@@ -125,12 +128,7 @@ async def parallel(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilment:
         ctx.call("inventory", ReserveStock(order_id=order.order_id, sku=order.sku, quantity=1), result=StockReserved),
         ctx.call(
             "payments",
-            ChargePayment(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                amount_cents=order.amount_cents,
-                currency=order.currency,
-            ),
+            charge_for(order),
             result=PaymentCharged,
         ),
     )
@@ -203,12 +201,7 @@ async def outage(ctx: WorkflowContext, order: OrderPlaced) -> PaymentCharged:
         )
         return await ctx.call(
             "payments",
-            ChargePayment(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                amount_cents=order.amount_cents,
-                currency=order.currency,
-            ),
+            charge_for(order),
             result=PaymentCharged,
             retry=RETRY,
             start_to_close=timedelta(seconds=30),

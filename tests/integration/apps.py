@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReserved
 from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, RefundPayment
+from orchestrator.models.demo.payments import PaymentCharged, RefundPayment
 from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCreated
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
+from tests.engine.workflows import charge_for
 
 registry = WorkflowRegistry()
 
@@ -47,12 +48,7 @@ async def saga(ctx: WorkflowContext, order: OrderPlaced) -> OrderFulfilment:
         )
         payment = await ctx.call(
             "payments",
-            ChargePayment(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                amount_cents=order.amount_cents,
-                currency=order.currency,
-            ),
+            charge_for(order),
             result=PaymentCharged,
             retry=FAST_RETRY,
             start_to_close=timedelta(seconds=3),
@@ -97,12 +93,7 @@ async def outage_saga(ctx: WorkflowContext, order: OrderPlaced) -> None:
         )
         await ctx.call(
             "payments",
-            ChargePayment(
-                order_id=order.order_id,
-                customer_id=order.customer_id,
-                amount_cents=order.amount_cents,
-                currency=order.currency,
-            ),
+            charge_for(order),
             result=PaymentCharged,
             retry=FAST_RETRY,
             start_to_close=timedelta(seconds=2),
@@ -163,12 +154,7 @@ async def await_go(ctx: WorkflowContext, order: OrderPlaced) -> None:
     await ctx.wait_signal("go", timeout=timedelta(minutes=10))
     await ctx.call(
         "payments",
-        ChargePayment(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            amount_cents=order.amount_cents,
-            currency=order.currency,
-        ),
+        charge_for(order),
         result=PaymentCharged,
         retry=FAST_RETRY,
     )
@@ -187,12 +173,7 @@ async def await_go_v2(ctx: WorkflowContext, order: OrderPlaced) -> None:
     await _reserve(ctx, order)
     await ctx.call(
         "payments",
-        ChargePayment(
-            order_id=order.order_id,
-            customer_id=order.customer_id,
-            amount_cents=order.amount_cents,
-            currency=order.currency,
-        ),
+        charge_for(order),
         result=PaymentCharged,
         retry=FAST_RETRY,
     )

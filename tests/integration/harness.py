@@ -221,6 +221,15 @@ class EventLog:
         missing = sorted(w for w in wanted if w not in got)
         raise AssertionError(f"{len(missing)} workflows without outcome after {timeout_s}s: {missing[:5]}")
 
+    def wait_until(self, done: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+        """Poll until `done()` holds (a deadline for a liveness property, not a speed budget)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll()
+            if done():
+                return
+        raise AssertionError(f"{what} did not happen within {timeout_s}s; outcomes {self.outcomes()}")
+
     def close(self) -> None:
         self._consumer.close()
 

@@ -9,8 +9,6 @@ compensation parks the run for an operator) instead of being ignored as late for
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
 from orchestrator.models.demo.orders import OrderPlaced
@@ -40,19 +38,10 @@ def _sent(events: EventLog, workflow_id: str, command: str, attempt: int) -> boo
     )
 
 
-def _wait_until(events: EventLog, done: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        events.poll()
-        if done():
-            return
-    raise AssertionError(f"{what} did not happen; outcomes {events.outcomes()}")
-
-
 def _wait_for_attempt(events: EventLog, workflow_id: str, command: str, attempt: int) -> None:
     """Until the orchestrator has sent `attempt` of the workflow's `command` step."""
     try:
-        _wait_until(events, lambda: _sent(events, workflow_id, command, attempt), f"{command} attempt {attempt}")
+        events.wait_until(lambda: _sent(events, workflow_id, command, attempt), f"{command} attempt {attempt}")
     except AssertionError as exc:
         ignored = [(e["attempt"], e["why"]) for e in events.of(workflow_id, "ReplyIgnored")]
         raise AssertionError(f"{workflow_id}: {exc}; replies ignored: {ignored}") from None
@@ -140,15 +129,13 @@ def test_a_shipment_created_after_the_cancel_is_compensated(app: App, events: Ev
         handle = app.client().start("saga", _order("late-ship"), workflow_id="late-ship")
         _wait_for_attempt(events, "late-ship", "CreateShipment", 1)
         handle.cancel("customer changed their mind")
-        _wait_until(  # asked again, flagged (before the fix: cancelled at once, the shipment forgotten)
-            events,
+        events.wait_until(  # asked again, flagged (before the fix: cancelled at once, the shipment forgotten)
             lambda: _sent(events, "late-ship", "CreateShipment", 2) or "late-ship" in events.outcomes(),
             "the shipment's second attempt",
         )
         services.append(ServiceThread(make_service(app, "shipping", shipping)).start())
         assert events.wait_for(["late-ship"], timeout_s=60) == {"late-ship": "cancelled"}
-        _wait_until(  # shipping ran: either its undo too, or its success was ignored
-            events,
+        events.wait_until(  # shipping ran: either its undo too, or its success was ignored
             lambda: len(shipping_log) >= 2 or bool(events.of("late-ship", "ReplyIgnored")),
             "the shipment",
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -159,15 +158,6 @@ def _order(order_id: str, **changes: Any) -> OrderPlaced:
     return ok.model_copy(update=changes)
 
 
-def _wait(events: EventLog, done: Any, what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        events.poll()
-        if done():
-            return
-    raise AssertionError(f"{what} did not happen; outcomes {events.outcomes()}")
-
-
 def _sent(events: EventLog, workflow_id: str, attempt: int) -> bool:
     return any(e["attempt"] >= attempt for e in events.of(workflow_id, "StepScheduled"))
 
@@ -204,9 +194,9 @@ def test_saga_runs_through_a_participant_built_from_the_protocol_document(
         plain.paused.set()
         assert plain.idle.wait(10)
         client.start("saga", _order("p-4"), workflow_id="plain-cancel")
-        _wait(events, lambda: _sent(events, "plain-cancel", 1), "the reservation")
+        events.wait_until(lambda: _sent(events, "plain-cancel", 1), "the reservation")
         client.cancel("plain-cancel", "customer changed their mind")
-        _wait(events, lambda: _sent(events, "plain-cancel", 2), "the flagged second attempt")
+        events.wait_until(lambda: _sent(events, "plain-cancel", 2), "the flagged second attempt")
         plain.paused.clear()
         assert events.wait_for(["plain-cancel"], timeout_s=60) == {"plain-cancel": "cancelled"}
     finally:
