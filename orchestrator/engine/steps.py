@@ -1,6 +1,6 @@
 """Step lifecycle: send, settle on replies, retry with durable backoff, time out, park.
 
-A step is open while its `s/` record exists. All attempts are the same operation (DESIGN §2),
+A step is open while its `s/` record exists. All attempts are the same operation (docs/protocol.md §4),
 so a success or a permanent failure settles it whichever attempt it answers: a participant that
 answers a redelivery from its stored outcome may echo an older attempt. A retryable failure only
 counts for the attempt in flight. Everything else is recorded as late or duplicate and changes
