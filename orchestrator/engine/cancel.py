@@ -23,11 +23,12 @@ class Cancellation:
         self.ex = executor
         self.steps = steps
 
-    def request(self, t: Turn, run: Run, reason: str, *, abandon_parked: bool = False) -> None:
+    def request(self, t: Turn, run: Run, reason: str, *, give_up: bool = False) -> None:
         """Record the request (the runtime holds it while steps and children are in flight), then
-        settle or ask about the held steps and cancel the open children."""
+        settle or ask about the held steps and cancel the open children. `give_up`: an operator's
+        forced cancel, the held steps are failed whatever their state (StepLogic.settle_for_cancel)."""
         self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": reason, "settle_in_flight": True})
-        self.steps.settle_for_cancel(t, run, reason, abandon_parked=abandon_parked)
+        self.steps.settle_for_cancel(t, run, reason, give_up=give_up)
         if run.header.finished:
             return
         wf = run.header.workflow_id

@@ -17,7 +17,7 @@ from orchestrator.engine.state_records import (
     StepErrorValue,
     StepRecord,
 )
-from orchestrator.engine.steps import StepLogic
+from orchestrator.engine.steps import OPERATOR_CANCELLED, StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import InvalidInboundRecordError
@@ -68,18 +68,21 @@ class OperatorHandlers:
                 self.steps.fail_final(t, run, step, error)
 
     def _cancel(self, t: Turn, run: Run, msg: OperatorMsg, parked: list[StepRecord]) -> None:
-        """Request cancellation giving up on parked forward steps (the operator's decision: their
-        outcome is unknown, a late success is reported as `abandoned`), then fail parked
-        compensations (they are never cancelled, so without this the saga would wait on them
-        forever). Forward steps in flight are settled as for any cancel."""
+        """A forced cancel, the escape hatch when a participant will never answer: request
+        cancellation (if no one has yet) giving up on every forward step it holds, whatever its
+        state (their outcome is unknown: a late success is reported `abandoned`), then fail the
+        parked steps left, compensations included (those are never cancelled, so without this the
+        saga would wait on them forever)."""
         wf = run.header.workflow_id
         reason = f"operator {msg.operator}: {msg.reason}"
         if not run.view.cancel_requested:
-            self.cancellation.request(t, run, reason, abandon_parked=True)
+            self.cancellation.request(t, run, reason, give_up=True)
+        else:
+            self.steps.settle_for_cancel(t, run, reason, give_up=True)
         for step in parked:
             current = t.store.step(wf, step.seq)
             if current is not None and current.status == STEP_PARKED:
-                self.steps.fail_final(t, run, current, StepErrorValue("OperatorCancelled", msg.reason, False))
+                self.steps.fail_final(t, run, current, StepErrorValue(OPERATOR_CANCELLED, msg.reason, False))
 
     def _needs_attention(self, t: Turn, run: Run, msg: OperatorMsg) -> None:
         """Code could not be replayed: RETRY replays again (after a fix), CANCEL closes the run
@@ -88,7 +91,7 @@ class OperatorHandlers:
             raise InvalidInboundRecordError(f"{msg.action} is not possible on a needs-attention workflow")
         self._applied(t, run, msg)
         if msg.action == "CANCEL":
-            error = StepErrorValue("OperatorCancelled", f"operator {msg.operator}: {msg.reason}", False)
+            error = StepErrorValue(OPERATOR_CANCELLED, f"operator {msg.operator}: {msg.reason}", False)
             self.ex.finish(t, run, "cancelled", error=error)
             return
         self._unpark(t, run)

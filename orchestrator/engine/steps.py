@@ -34,6 +34,7 @@ ATTEMPT_TIMEOUT = "AttemptTimeout"
 STEP_TIMEOUT = "StepTimeout"
 ENCODE_FAILED = "CommandEncodeError"
 CANCELLED = "WorkflowCancelled"  # a step settled by a cancel: it cannot have had an effect
+OPERATOR_CANCELLED = "OperatorCancelled"  # a step an operator gave up on: its outcome is unknown
 
 # ReplyIgnored.why
 LATE = "late"  # a failure for an attempt no longer waited for, or for a settled step
@@ -301,22 +302,25 @@ class StepLogic:
         return True
 
     # --- cancellation -------------------------------------------------------------------------
-    def settle_for_cancel(self, t: Turn, run: Run, reason: str, *, abandon_parked: bool) -> None:
+    def settle_for_cancel(self, t: Turn, run: Run, reason: str, *, give_up: bool) -> None:
         """Right after a cancel request: settle the held steps that cannot have had an effect and
         ask about the others at once (their replies decide; the runtime waits for them).
 
         In flight: its reply (or attempt timeout) decides. Waiting for a retry, or parked, after a
         failure reply: that answer said "not done", settle it. After an attempt timeout nobody
         knows: send the next attempt now (flagged `sb-cancel-requested`; a parked step gets a
-        fresh budget). `abandon_parked` (operator CANCEL): parked steps are given up on instead.
+        fresh budget). `give_up` (operator CANCEL, the escape hatch for a participant that will
+        never answer): every held step still open is failed instead, whatever its state.
         """
         wf = run.header.workflow_id
         for seq in sorted(run.view.held_by_cancel):
             step = t.store.step(wf, seq)
-            if run.header.finished or step is None or step.status == IN_FLIGHT:
+            if run.header.finished or step is None:
                 continue
-            if step.status == STEP_PARKED and abandon_parked:
-                self.fail_final(t, run, step, StepErrorValue("OperatorCancelled", reason, False))
+            if give_up:
+                self.fail_final(t, run, step, StepErrorValue(OPERATOR_CANCELLED, reason, False))
+            elif step.status == IN_FLIGHT:
+                continue
             elif step.last_error is None or step.last_error.error_type == ATTEMPT_TIMEOUT:
                 self.resend(t, run, step, reset_budget=step.status == STEP_PARKED)
                 self.maybe_unpark(t, run)

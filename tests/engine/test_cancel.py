@@ -159,3 +159,27 @@ def test_cancel_reaches_open_children_and_waits_for_them(h: WorkflowEnvironment)
     out = h.send(h.records.record(finished.key, finished.value))
     assert "WorkflowCancelled" in out.event_names()
     assert h.header("parent-1").status == "cancelled"
+
+
+def test_operator_cancel_is_the_escape_hatch_when_a_participant_never_answers(h: WorkflowEnvironment) -> None:
+    """A client cancel waits for the shipment's answer; shipping never comes back. An operator
+    forces it: the step is given up on, the rest is compensated, a later success is reported."""
+    ship = to_shipping(h)
+    h.cancel("o-1")
+    out = h.advance(3_600_000)  # attempts 2-4 flagged, all unanswered: parked, still cancelling
+    assert [c.header("sb-cancel-requested") for c in out.commands()] == ["true"] * 3
+    assert h.header("o-1").status == "parked"
+    out = h.operator("o-1", "CANCEL")
+    assert only(out.events("StepFailed"))["error"]["error_type"] == "OperatorCancelled"
+    assert finish_compensations(h, only(out.commands())) == ["RefundPayment", "ReleaseStock"]
+    assert h.header("o-1").status == "cancelled"
+    assert only(h.reply(ship, SHIPPED).events("ReplyIgnored"))["why"] == "abandoned"
+
+
+def test_operator_cancel_gives_up_on_a_step_in_flight(h: WorkflowEnvironment) -> None:
+    ship = to_shipping(h)
+    out = h.operator("o-1", "CANCEL")  # running, nothing parked: a forced cancel all the same
+    assert only(out.events("StepFailed"))["error"]["error_type"] == "OperatorCancelled"
+    assert finish_compensations(h, only(out.commands())) == ["RefundPayment", "ReleaseStock"]
+    assert h.header("o-1").status == "cancelled"
+    assert ship is not None
