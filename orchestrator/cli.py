@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from orchestrator.admin.cli import add_topics_commands
+from orchestrator.bridge.cli import add_connectors_commands
 from orchestrator.devstack.cli import add_dev_commands
 from orchestrator.devstack.jaeger_cli import add_jaeger_commands
 from orchestrator.engine.cli import add_run_commands
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_commands(sub)
     add_replay_commands(sub)
     add_init_command(sub)
+    add_connectors_commands(sub)
     return parser
 
 

@@ -35,6 +35,16 @@ class ChildWorkflowFinished(AvroModel):
     error: StepError | None = None
 
 
+class MissingWorkflowPolicy(StrEnum):
+    """What a signal does when its workflow does not exist yet: dropped (counted), dead-lettered, or
+    buffered until the workflow starts (buffer_ttl_ms).
+    """
+
+    DROP = "DROP"
+    DLQ = "DLQ"
+    BUFFER = "BUFFER"
+
+
 class OperatorActionType(StrEnum):
     """What an operator asks a parked workflow to do."""
 
@@ -85,8 +95,31 @@ class QueryWorkflow(AvroModel):
     """Where the QueryResult is produced."""
 
 
+class SignalWithStart(AvroModel):
+    """Starts the workflow if it does not exist, then delivers the signal, in one engine turn; if it
+    exists only the signal is delivered.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.control.SignalWithStart"
+    workflow_type: str
+    workflow_id: str
+    input_schema: str
+    """Full Avro name of the input record."""
+    input: bytes
+    """The input record, encoded with the inbox framing."""
+    signal_name: str
+    payload_schema: str | None = None
+    payload: bytes | None = None
+    message_id: str | None = None
+    """Identity of the source event; a repeated id changes nothing."""
+    trace_context: dict[str, str] = Field(default_factory=dict)
+    requested_at_ms: AvroLong
+
+
 class SignalWorkflow(AvroModel):
-    """Delivers a named signal to a running workflow."""
+    """Delivers a named signal to a running workflow. Connectors set message_id (de-duplication) and
+    on_missing (early signals).
+    """
 
     avro_schema_name: ClassVar[str] = "sagabridge.control.SignalWorkflow"
     workflow_id: str
@@ -95,6 +128,16 @@ class SignalWorkflow(AvroModel):
     """Full Avro name of the payload record, null without payload."""
     payload: bytes | None = None
     """The payload record, single-object encoded."""
+    message_id: str | None = None
+    """Identity of the source event; a repeated id for the same workflow changes nothing."""
+    on_missing: MissingWorkflowPolicy = MissingWorkflowPolicy.DROP
+    """What happens when the workflow does not exist yet (DROP is the behaviour of writers that predate
+    the field).
+    """
+    buffer_ttl_ms: AvroLong | None = None
+    """BUFFER only: how long the signal waits for its workflow before it is dead-lettered (null: the
+    engine's default).
+    """
 
 
 class StartWorkflow(AvroModel):
@@ -112,3 +155,25 @@ class StartWorkflow(AvroModel):
     trace_context: dict[str, str] = Field(default_factory=dict)
     """W3C traceparent/tracestate of the caller."""
     requested_at_ms: AvroLong
+    message_id: str | None = None
+    """Identity of the source event (connectors); recorded with the workflow."""
+
+
+class StepOutcome(AvroModel):
+    """A native participant's domain event read as the outcome of the workflow's open step for that
+    service: the earliest open step of the service (and command type) settles like a reply to its
+    current attempt.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.control.StepOutcome"
+    workflow_id: str
+    service: str
+    command_type: str | None = None
+    """Only a step of this command type settles; null: any open step of the service."""
+    success: bool
+    result_schema: str | None = None
+    result: bytes | None = None
+    """The step's result record, encoded with the inbox framing."""
+    error: StepError | None = None
+    """Failures: type, message, retryable."""
+    message_id: str | None = None

@@ -11,6 +11,33 @@ from orchestrator.models.protocol import StepError
 from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
+class BufferedHeader(AvroModel):
+
+    avro_schema_name: ClassVar[str] = "sagabridge.state.BufferedHeader"
+    name: str
+    value: bytes
+
+
+class BufferedSignal(AvroModel):
+    """An early signal kept for a workflow that does not exist yet: the original inbox record,
+    delivered in offset order when the workflow starts, dead-lettered when expires_at_ms passes.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.state.BufferedSignal"
+    workflow_id: str
+    inbox_offset: AvroLong
+    """Offset of the inbox record: the buffer's order."""
+    message_id: str | None = None
+    buffered_at_ms: AvroLong
+    expires_at_ms: AvroLong
+    key: bytes | None = None
+    value: bytes
+    """The SignalWorkflow record exactly as it arrived."""
+    headers: list[BufferedHeader] = Field(default_factory=list)
+    source_topic: str
+    source_partition: AvroInt
+
+
 class HistoryEvent(AvroModel):
     """One append-only history entry (changelog value of h/<wf-id>/<seq>)."""
 

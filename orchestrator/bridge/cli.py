@@ -1,0 +1,122 @@
+"""`orchestrator connectors run|check`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from orchestrator.bridge.check import CheckReport, MappingChecker
+from orchestrator.bridge.errors import MappingCheckError
+from orchestrator.bridge.mapping import ConnectorConfig, load_connector_file
+from orchestrator.config import load_settings
+from orchestrator.serialization import SchemaRepository
+
+DEFAULT_DIR = Path("connectors")
+EXIT_OK, EXIT_PROBLEMS = 0, 1
+
+
+def add_connectors_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cmd = subparsers.add_parser(
+        "connectors", help="the bridge: map domain events to workflow starts, signals, outcomes"
+    )
+    sub = cmd.add_subparsers(dest="connectors_command", required=True)
+    run = sub.add_parser("run", help="run one domain's connector (stateless, exactly-once into the inbox)")
+    run.add_argument("--config", type=Path, required=True, help="mapping file, e.g. connectors/shop.toml")
+    run.add_argument("--settings", type=Path, default=None, help="orchestrator settings TOML (Kafka, security, app)")
+    run.add_argument("--name", dest="app_name", default=None, help="application name (whose inbox receives)")
+    run.add_argument("--instance-id", default=None, help="stable per instance: names the transactional.id")
+    run.add_argument("--bootstrap-servers", default=None)
+    run.add_argument("--stats-file", type=Path, default=None, help="write the counters here as JSON")
+    run.set_defaults(handler=_run)
+    check = sub.add_parser("check", help="validate mappings against the schemas (exit 1 on any problem)")
+    check.add_argument(
+        "--config",
+        type=Path,
+        action="append",
+        default=None,
+        help="mapping file (repeatable; default connectors/*.toml)",
+    )
+    check.add_argument("--app", dest="module", default=None, help="also check workflow types against this module")
+    check.add_argument("--schemas-dir", type=Path, action="append", default=None, help="extra schema folder")
+    check.add_argument("--json", action="store_true", help="machine-readable output")
+    check.set_defaults(handler=_check)
+
+
+def check_config(
+    config: ConnectorConfig, schemas_dirs: list[Path] | None = None, workflow_types: list[str] | None = None
+) -> CheckReport:
+    roots = [*(schemas_dirs or []), *config.schemas_dir]
+    return MappingChecker(SchemaRepository(roots or None), workflow_types).check(config)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from orchestrator.bridge.runtime import ConnectorRuntime
+
+    logging.basicConfig(
+        level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings(
+        args.settings,
+        app=args.app_name,
+        bootstrap_servers=args.bootstrap_servers,
+        instance_id=args.instance_id,
+    )
+    config = load_connector_file(args.config)
+    report = check_config(config, [settings.schemas_dir] if settings.schemas_dir else None)
+    for note in report.notes:
+        logging.getLogger(__name__).warning("%s", note)
+    if not report.ok:
+        raise MappingCheckError(report.errors)
+    runtime = ConnectorRuntime(settings, config, stats_file=args.stats_file)
+
+    def graceful(signum: int, _frame: FrameType | None) -> None:
+        logging.getLogger(__name__).info("signal %d: committing and leaving the group", signum)
+        runtime.stop()
+
+    signal.signal(signal.SIGTERM, graceful)
+    signal.signal(signal.SIGINT, graceful)
+    runtime.run()
+    print(json.dumps(runtime.stats_json()))
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    files = args.config or sorted(DEFAULT_DIR.glob("*.toml"))
+    if not files:
+        print(f"error: no mapping files (looked for {DEFAULT_DIR}/*.toml). Fix: pass --config FILE", file=sys.stderr)
+        return EXIT_PROBLEMS
+    workflow_types: list[str] | None = None
+    if args.module:
+        from orchestrator.engine.cli import load_registry
+
+        workflow_types = list(load_registry(args.module).names())
+    results = {}
+    for path in files:
+        results[str(path)] = check_config(load_connector_file(path), args.schemas_dir, workflow_types)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    p: {"ok": r.ok, "errors": r.errors, "notes": r.notes, "checked": r.checked}
+                    for p, r in results.items()
+                },
+                indent=2,
+            )
+        )
+    else:
+        for path_name, r in results.items():
+            print(f"{path_name}: {r.checked} mappings, {len(r.errors)} error(s), {len(r.notes)} note(s)")
+            for error in r.errors:
+                print(f"  error: {error}")
+            for note in r.notes:
+                print(f"  note:  {note}")
+    return EXIT_OK if all(r.ok for r in results.values()) else EXIT_PROBLEMS
+
+
+__all__ = ["add_connectors_commands", "check_config"]

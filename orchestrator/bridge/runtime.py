@@ -1,0 +1,253 @@
+"""The connector runtime: consume a domain's topics, map, produce to the inbox, exactly once.
+
+Stateless. One consumer group per domain (`<app>-bridge-<domain>`), read_committed; one
+transactional producer whose `transactional.id` is `<group>-<instance_id>`, stable, so a restarted
+instance fences its zombie. Per checkpoint (every `commit_interval_ms` or `commit_every` events):
+the inbox and DLQ records of every event processed since the last checkpoint and the next source
+offsets (`send_offsets_to_transaction`) commit in ONE transaction. A crash anywhere replays from
+the last committed offsets, and the aborted records were never visible (read_committed), so every
+source event takes effect exactly once in the inbox.
+
+Kafka only through orchestrator/transport/ (SourceConsumer, TransactionalProducer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat
+from orchestrator.bridge.processor import ConnectorStats, EventProcessor
+from orchestrator.config import OrchestratorSettings
+from orchestrator.errors import (
+    ConfigurationError,
+    SchemaRegistryUnavailableError,
+    TransactionAbortable,
+    TransactionFatal,
+)
+from orchestrator.serialization import AvroSerde, ConfluentSerde, SchemaRepository, SingleObjectSerde, make_serde
+from orchestrator.transport.producer import TransactionalProducer
+from orchestrator.transport.records import OutboundRecord
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
+
+log = logging.getLogger(__name__)
+
+FaultHook = Callable[[str], None]
+REGISTRY_BACKOFF_S = 1.0
+
+
+def connector_group(app: str, domain: str) -> str:
+    return f"{app}-bridge-{domain}"
+
+
+def schema_repository(settings: OrchestratorSettings, config: ConnectorConfig) -> SchemaRepository:
+    """The orchestrator's schemas plus the connector file's own folders (the domain's events)."""
+    roots = [*([settings.schemas_dir] if settings.schemas_dir else []), *config.schemas_dir]
+    return SchemaRepository(roots or None)
+
+
+def source_serdes(
+    settings: OrchestratorSettings, config: ConnectorConfig, repo: SchemaRepository
+) -> dict[ValueFormat, AvroSerde]:
+    """One serde per Avro format the domain's topics use; Schema Registry framing needs its URL."""
+    formats = {s.format for s in config.sources}
+    serdes: dict[ValueFormat, AvroSerde] = {}
+    if ValueFormat.AVRO_SINGLE_OBJECT in formats:
+        serdes[ValueFormat.AVRO_SINGLE_OBJECT] = SingleObjectSerde(repo)
+    if ValueFormat.AVRO_CONFLUENT in formats:
+        if not settings.schema_registry_url:
+            raise ConfigurationError(
+                "schema_registry_url",
+                f"connector {config.domain!r} reads avro-confluent topics",
+                "set SAGABRIDGE_SCHEMA_REGISTRY_URL (or schema_registry_url in the settings file)",
+            )
+        serdes[ValueFormat.AVRO_CONFLUENT] = ConfluentSerde(repo, settings.schema_registry_url, auto_register=False)
+    return serdes
+
+
+class ConnectorRuntime:
+    """Runs one domain's mapping until stop(). Not thread-safe: run() drives everything."""
+
+    def __init__(
+        self,
+        settings: OrchestratorSettings,
+        config: ConnectorConfig,
+        *,
+        inbox_serde: AvroSerde | None = None,
+        stats_file: Path | None = None,
+        stats_interval_s: float = 30.0,
+        fault_hook: FaultHook | None = None,
+    ) -> None:
+        app = config.app or settings.app
+        self.settings = settings
+        self.config = config
+        self.group = connector_group(app, config.domain)
+        self.transactional_id = f"{self.group}-{settings.instance_id}"
+        self.inbox_topic = f"{app}.inbox"
+        self.dlq_topic = config.dlq_topic or f"{app}.dlq"
+        repo = schema_repository(settings, config)
+        serde = inbox_serde or make_serde(settings.framing, repo, settings.schema_registry_url)
+        self.processor = EventProcessor(
+            config, repo, serde, self.inbox_topic, self.dlq_topic, source_serdes(settings, config, repo)
+        )
+        self.stats = ConnectorStats()  # committed counts only
+        self.commits = 0
+        self.aborts = 0
+        self._pending = ConnectorStats()
+        self._positions: dict[TopicPartitionKey, int] = {}
+        self._stop = threading.Event()
+        self._stats_file = stats_file
+        self._stats_interval_s = stats_interval_s
+        self._fault_hook = fault_hook
+        self._producer: TransactionalProducer | None = None
+        self._consumer: SourceConsumer | None = None
+        self.running = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        s = self.settings
+        topics = self.config.source_topics
+        if not topics:
+            raise ConfigurationError(
+                f"connector {self.config.domain}", "no trigger or outcome reads any topic", "add a [[trigger]]"
+            )
+        self._producer = TransactionalProducer(s.bootstrap_servers, self.transactional_id, s.kafka)
+        self._producer.init()
+        self._consumer = SourceConsumer(
+            s.bootstrap_servers,
+            self.group,
+            topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+            extra_config=s.kafka,
+        )
+        log.info("connector %s: %s -> %s (group %s)", self.config.domain, topics, self.inbox_topic, self.group)
+        self.running.set()
+        try:
+            self._loop()
+            self._checkpoint()
+        finally:
+            self._consumer.close()
+            self._producer.close()
+            self._write_stats()
+            self.running.clear()
+
+    # -- the loop ------------------------------------------------------------------------
+    def _loop(self) -> None:
+        assert self._consumer is not None
+        interval_s = self.settings.commit_interval_ms / 1000
+        last_commit = last_stats = time.monotonic()
+        while not self._stop.is_set():
+            timeout = interval_s
+            if self._positions:
+                timeout = max(0.0, min(interval_s, last_commit + interval_s - time.monotonic()))
+            records = self._consumer.poll_batch(500, timeout)
+            try:
+                for record in records:
+                    out = self.processor.process(record, self._pending)
+                    self._produce(out)
+                    self._positions[(record.topic, record.partition)] = record.offset + 1
+            except SchemaRegistryUnavailableError as exc:
+                log.warning("schema registry unavailable (%s): rewinding and retrying", exc)
+                self._abort()
+                self._stop.wait(REGISTRY_BACKOFF_S)
+                continue
+            except TransactionAbortable as exc:
+                log.warning("produce failed (%s): rewinding to the last commit", exc)
+                self._abort()
+                continue
+            now = time.monotonic()
+            if self._positions and (
+                now - last_commit >= interval_s or self._pending.events >= self.settings.commit_every
+            ):
+                self._checkpoint()
+                last_commit = time.monotonic()
+            if now - last_stats >= self._stats_interval_s:
+                last_stats = now
+                log.info("connector %s: %s", self.config.domain, json.dumps(self.stats.as_json()))
+                self._write_stats()
+
+    def _produce(self, records: list[OutboundRecord]) -> None:
+        assert self._producer is not None
+        self._producer.produce_all(records)
+
+    def _checkpoint(self, timeout_s: float = 30.0) -> None:
+        assert self._producer is not None and self._consumer is not None
+        if not self._positions and not self._producer.in_transaction:
+            return
+        try:
+            self._fault("before_commit")
+            self._producer.commit(self._consumer.offsets(self._positions), self._consumer.group_metadata(), timeout_s)
+        except TransactionFatal:
+            log.error("connector producer %s fenced or fatal: another instance took over", self.transactional_id)
+            raise
+        except TransactionAbortable as exc:
+            log.warning("connector checkpoint aborted (%s); rewinding", exc)
+            self._abort()
+            return
+        self._fault("after_commit")
+        self.stats.add(self._pending)
+        self._pending = ConnectorStats()
+        self._positions.clear()
+        self.commits += 1
+
+    def _abort(self) -> None:
+        assert self._producer is not None and self._consumer is not None
+        self.aborts += 1
+        try:
+            self._producer.abort()
+        except TransactionAbortable as exc:
+            log.warning("abort failed (%s)", exc)
+        keys = list(self._positions)
+        self._pending = ConnectorStats()
+        self._positions.clear()
+        self._consumer.rewind(keys)
+
+    # -- rebalance -----------------------------------------------------------------------
+    def _on_assign(self, partitions: list[TopicPartitionKey]) -> None:
+        log.info("connector %s assigned %s", self.config.domain, partitions)
+
+    def _on_revoke(self, partitions: list[TopicPartitionKey]) -> None:
+        """Commit what we have within the revoke deadline; the next owner resumes from there."""
+        self._checkpoint(timeout_s=self.settings.revoke_commit_timeout_s)
+
+    def _on_lost(self, partitions: list[TopicPartitionKey]) -> None:
+        """Another instance may own these already: never commit, drop the open transaction."""
+        assert self._producer is not None
+        try:
+            self._producer.abort()
+        except (TransactionAbortable, TransactionFatal) as exc:
+            log.warning("abort after lost partitions failed (%s)", exc)
+        self._pending = ConnectorStats()
+        self._positions.clear()
+
+    # -- observability -------------------------------------------------------------------
+    def stats_json(self) -> dict[str, object]:
+        return {
+            "connector": self.config.domain,
+            "group": self.group,
+            "commits": self.commits,
+            "aborts": self.aborts,
+            **self.stats.as_json(),
+        }
+
+    def _write_stats(self) -> None:
+        if self._stats_file is None:
+            return
+        tmp = self._stats_file.with_suffix(self._stats_file.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.stats_json(), indent=2) + "\n")
+        tmp.replace(self._stats_file)
+
+    def _fault(self, stage: str) -> None:
+        if self._fault_hook is not None:
+            self._fault_hook(stage)
+
+
+__all__ = ["ConnectorRuntime", "connector_group", "schema_repository", "source_serdes"]

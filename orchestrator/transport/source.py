@@ -1,0 +1,88 @@
+"""A group-subscribed consumer of several source topics whose offsets commit through a transaction.
+
+The connector runtime (orchestrator/bridge/runtime.py) reads domain topics with it: positions are
+per (topic, partition), handed to `send_offsets_to_transaction` together with what the records
+produced, so each source record's effect is committed exactly once (read_committed, no auto
+commit). Rebalance callbacks name (topic, partition) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, TopicPartition
+
+from orchestrator.transport.consumer import base_config, consume_available, to_inbound
+from orchestrator.transport.records import InboundRecord
+
+TopicPartitionKey = tuple[str, int]
+SourceCallback = Callable[[list[TopicPartitionKey]], None]
+
+
+class SourceConsumer:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str,
+        topics: Sequence[str],
+        on_assign: SourceCallback,
+        on_revoke: SourceCallback,
+        on_lost: SourceCallback,
+        extra_config: Mapping[str, str] | None = None,
+    ) -> None:
+        config = base_config(bootstrap_servers, {"max.poll.interval.ms": "300000", **(extra_config or {})})
+        config["group.id"] = group_id
+        self.group_id = group_id
+        self.topics = list(topics)
+        self.last_error: KafkaError | None = None
+        self._consumer = Consumer(config)
+        self._consumer.subscribe(
+            self.topics,
+            on_assign=lambda _c, parts: on_assign([(p.topic, p.partition) for p in parts]),
+            on_revoke=lambda _c, parts: on_revoke([(p.topic, p.partition) for p in parts]),
+            on_lost=lambda _c, parts: on_lost([(p.topic, p.partition) for p in parts]),
+        )
+
+    def poll_batch(self, max_records: int, timeout_s: float) -> list[InboundRecord]:
+        records = []
+        for msg in consume_available(self._consumer, max_records, timeout_s):
+            error = msg.error()
+            if error is not None:
+                if error.code() != KafkaError._PARTITION_EOF:
+                    self.last_error = error
+                continue
+            records.append(to_inbound(msg))
+        return records
+
+    def group_metadata(self) -> object:
+        return self._consumer.consumer_group_metadata()
+
+    @staticmethod
+    def offsets(positions: Mapping[TopicPartitionKey, int]) -> list[TopicPartition]:
+        return [TopicPartition(t, p, o) for (t, p), o in sorted(positions.items())]
+
+    def committed(self, keys: Sequence[TopicPartitionKey], timeout_s: float = 10.0) -> dict[TopicPartitionKey, int]:
+        """The group's committed next offsets; pairs without a commit are absent."""
+        if not keys:
+            return {}
+        tps = [TopicPartition(t, p) for t, p in keys]
+        return {
+            (tp.topic, tp.partition): tp.offset
+            for tp in self._consumer.committed(tps, timeout=timeout_s)
+            if tp.offset >= 0
+        }
+
+    def rewind(self, keys: Sequence[TopicPartitionKey], timeout_s: float = 10.0) -> None:
+        """Seek back to the group's committed offsets (after an aborted transaction)."""
+        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        keys = [k for k in keys if k in assigned]  # revoked meanwhile: the next owner starts from the commit
+        committed = self.committed(keys, timeout_s)
+        for key in keys:
+            offset = committed.get(key, OFFSET_INVALID)
+            self._consumer.seek(TopicPartition(key[0], key[1], offset if offset >= 0 else OFFSET_BEGINNING))
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+__all__ = ["SourceConsumer", "TopicPartitionKey"]
