@@ -248,6 +248,27 @@ class UnknownWorkflowTypeRecordError(InvalidInboundRecordError):
         super().__init__(f"workflow type {workflow_type!r} is not registered with this orchestrator")
 
 
+class WorkflowNotFoundRecordError(InvalidInboundRecordError):
+    """A signal or step outcome whose workflow does not exist, sent with on_missing=DLQ."""
+
+    reason = "workflow-not-found"
+
+    def __init__(self, workflow_id: str, what: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"{what} for workflow {workflow_id!r}, which does not exist")
+
+
+class SignalBufferFullError(InvalidInboundRecordError):
+    """An early signal found its workflow's buffer at the per-workflow limit."""
+
+    reason = "buffer-full"
+
+    def __init__(self, workflow_id: str, limit: int) -> None:
+        self.workflow_id = workflow_id
+        self.limit = limit
+        super().__init__(f"workflow {workflow_id!r} does not exist and already has {limit} buffered signals")
+
+
 class TransportError(SagaBridgeError):
     """Kafka I/O failed."""
 

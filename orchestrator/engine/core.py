@@ -14,6 +14,9 @@ from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.control import ControlHandlers
+from orchestrator.engine.correlation import Correlation
+from orchestrator.engine.correlation_inbound import SignalWithStartMsg, StepOutcomeMsg
+from orchestrator.engine.correlation_store import TIMER_BUFFER, CorrelationStore
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import (
     CancelMsg,
@@ -26,7 +29,7 @@ from orchestrator.engine.inbound import (
     decode_inbound,
 )
 from orchestrator.engine.operator import OperatorHandlers
-from orchestrator.engine.outbox import Outbox
+from orchestrator.engine.outbox import CommandRouter, Outbox
 from orchestrator.engine.overlay import OverlayTxn
 from orchestrator.engine.state_records import StateCodec
 from orchestrator.engine.state_txn import StateTxn
@@ -60,7 +63,10 @@ class PartitionEngine:
         retention_ms: int = 7 * DAY_MS,
         max_fired_per_call: int = 10_000,
         consumer_group: str | None = None,
+        command_router: CommandRouter | None = None,
     ) -> None:
+        """`command_router`: native participants' outbound mapping (orchestrator/bridge/outbound.py);
+        None: every command is a participant-protocol command."""
         self.topics = topics
         self.serde = serde
         self.partition = partition
@@ -77,6 +83,8 @@ class PartitionEngine:
         cancellation = Cancellation(self._executor, self._steps)
         self._control = ControlHandlers(self._executor, self.stats, cancellation)
         self._operator = OperatorHandlers(self._executor, self._steps, cancellation)
+        self.command_router = command_router
+        self.correlation = Correlation(self._executor, self._control, self._steps, serde, topics.dlq)
 
     # --- inbox --------------------------------------------------------------------------------
     def handle(self, record: InboundRecord, txn: StateTxn, now_ms: int) -> list[OutboundRecord]:
@@ -92,7 +100,7 @@ class PartitionEngine:
         except DecodeError as exc:
             return self._dead_letter(record, exc)
         overlay = OverlayTxn(txn)
-        t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde), record)
+        t = Turn(WorkflowStore(overlay, self.codec), now_ms, self._outbox(), record)
         try:
             self._dispatch(t, msg)
         except SchemaRegistryUnavailableError:
@@ -111,9 +119,13 @@ class PartitionEngine:
         if isinstance(msg, Reply):
             self._steps.on_reply(t, msg)
         elif isinstance(msg, StartMsg):
-            self._control.start(t, msg)
+            self.correlation.start(t, msg)
         elif isinstance(msg, SignalMsg):
-            self._control.signal(t, msg)
+            self.correlation.signal(t, msg)
+        elif isinstance(msg, SignalWithStartMsg):
+            self.correlation.signal_with_start(t, msg)
+        elif isinstance(msg, StepOutcomeMsg):
+            self.correlation.step_outcome(t, msg)
         elif isinstance(msg, CancelMsg):
             self._control.cancel(t, msg)
         elif isinstance(msg, QueryMsg):
@@ -122,6 +134,9 @@ class PartitionEngine:
             self._control.child_finished(t, msg)
         elif isinstance(msg, OperatorMsg):
             self._operator.handle(t, msg)
+
+    def _outbox(self) -> Outbox:
+        return Outbox(self.topics, self.serde, self.command_router)
 
     def _keep_spans(self, t: Turn) -> None:
         """The turn's writes stand: its spans join the checkpoint's (a failed turn's are dropped)."""
@@ -152,10 +167,12 @@ class PartitionEngine:
                 fired += 1
                 txn.delete(key)
                 overlay = OverlayTxn(txn)
-                t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde))
+                t = Turn(WorkflowStore(overlay, self.codec), now_ms, self._outbox())
                 try:
                     if kind == TIMER_WORKFLOW:
                         acted = self._fire_timer(t, timer.workflow_id, timer.seq, timer.due_ms)
+                    elif kind == TIMER_BUFFER:
+                        acted = self.correlation.expire(t, timer.workflow_id, timer.seq)
                     else:
                         acted = self._steps.on_due(t, timer.workflow_id, timer.seq)
                 except SchemaRegistryUnavailableError:
@@ -191,6 +208,7 @@ class PartitionEngine:
                 return
             for entry in expired:
                 store.purge(entry.workflow_id, entry.finished_ms)
+                CorrelationStore(txn, self.serde).purge(entry.workflow_id)
                 self.cache.evict(entry.workflow_id)
                 self.stats.purged += 1
 

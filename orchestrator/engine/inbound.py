@@ -9,6 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from orchestrator.engine.correlation_inbound import (
+    CORRELATION_KINDS,
+    MissingPolicy,
+    SignalWithStartMsg,
+    StepOutcomeMsg,
+    decode_correlation,
+)
 from orchestrator.engine.state_records import StepErrorValue
 from orchestrator.engine.steps import Reply
 from orchestrator.errors import InvalidInboundRecordError
@@ -31,6 +38,7 @@ class StartMsg:
     parent_workflow_id: str | None
     parent_seq: int | None
     trace_context: dict[str, str]
+    message_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +47,9 @@ class SignalMsg:
     name: str
     payload_schema: str | None
     payload: dict[str, Any] | None
+    message_id: str | None = None
+    on_missing: MissingPolicy = MissingPolicy.DROP
+    buffer_ttl_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +89,17 @@ class OperatorMsg:
     reason: str
 
 
-Inbound = Reply | StartMsg | SignalMsg | CancelMsg | QueryMsg | ChildFinishedMsg | OperatorMsg
+Inbound = (
+    Reply
+    | StartMsg
+    | SignalMsg
+    | CancelMsg
+    | QueryMsg
+    | ChildFinishedMsg
+    | OperatorMsg
+    | SignalWithStartMsg
+    | StepOutcomeMsg
+)
 
 
 def _embedded(serde: AvroSerde, schema: str | None, data: bytes | None) -> dict[str, Any] | None:
@@ -125,10 +146,21 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             parent_workflow_id=v.get("parent_workflow_id"),
             parent_seq=v.get("parent_seq"),
             trace_context=dict(v.get("trace_context") or {}),
+            message_id=v.get("message_id"),
         )
     if kind == "SignalWorkflow":
         schema = v.get("payload_schema")
-        return SignalMsg(wf, v["name"], schema, _embedded(serde, schema, v.get("payload")))
+        return SignalMsg(
+            wf,
+            v["name"],
+            schema,
+            _embedded(serde, schema, v.get("payload")),
+            message_id=v.get("message_id"),
+            on_missing=MissingPolicy(v.get("on_missing") or MissingPolicy.DROP),
+            buffer_ttl_ms=v.get("buffer_ttl_ms"),
+        )
+    if kind in CORRELATION_KINDS:
+        return decode_correlation(kind, wf, v, serde)
     if kind == "CancelWorkflow":
         return CancelMsg(wf, v.get("reason") or "")
     if kind == "QueryWorkflow":

@@ -6,13 +6,15 @@ events are only built on live execution: the replay path never reaches this modu
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.engine.state_records import Header, StepErrorValue, StepRecord
 from orchestrator.engine.topics import EngineTopics
+from orchestrator.errors import DecodeError
 from orchestrator.serialization import AvroSerde
 from orchestrator.transport import header_names
-from orchestrator.transport.records import OutboundRecord, make_headers
+from orchestrator.transport.dlq import dead_letter
+from orchestrator.transport.records import InboundRecord, OutboundRecord, make_headers
 
 EVENTS_NS = "sagabridge.events."
 
@@ -21,12 +23,27 @@ def command_id(workflow_id: str, seq: int) -> str:
     return f"{workflow_id}/{seq}"
 
 
+class CommandRouter(Protocol):
+    """Turns a step's command into a native participant's own record (orchestrator/bridge/outbound.py).
+
+    Returns None for services it does not map: they get the participant-protocol command. Pure:
+    it runs inside the engine turn, so its record is produced in the checkpoint's transaction.
+    A mapping that fails raises a DecodeError; the command is then dead-lettered (the step times
+    out and retries per its policy, and parks when they are exhausted).
+    """
+
+    def route(
+        self, header: Header, step: StepRecord, reply_to: str, trace: list[tuple[str, str]]
+    ) -> OutboundRecord | None: ...
+
+
 class Outbox:
     """Collects the outbound records of one handle()/fire_due() call."""
 
-    def __init__(self, topics: EngineTopics, serde: AvroSerde) -> None:
+    def __init__(self, topics: EngineTopics, serde: AvroSerde, router: CommandRouter | None = None) -> None:
         self.topics = topics
         self.serde = serde
+        self.router = router
         self.records: list[OutboundRecord] = []
 
     def add(self, record: OutboundRecord) -> None:
@@ -48,14 +65,23 @@ class Outbox:
         if cancel_requested:
             pairs.append((header_names.CANCEL_REQUESTED, "true"))
         pairs.extend(trace)
-        self.records.append(
-            OutboundRecord(
-                topic=self.topics.command_topic(step.service),
-                key=header.workflow_id.encode(),
-                value=step.payload,
-                headers=make_headers(pairs),
-            )
+        protocol = OutboundRecord(
+            topic=self.topics.command_topic(step.service),
+            key=header.workflow_id.encode(),
+            value=step.payload,
+            headers=make_headers(pairs),
         )
+        if self.router is not None:
+            try:
+                native = self.router.route(header, step, self.topics.inbox, trace)
+            except DecodeError as exc:  # the mapping cannot build this command: park it visibly
+                source = InboundRecord(protocol.topic, -1, -1, protocol.key, protocol.value, protocol.headers)
+                self.records.append(dead_letter(source, self.topics.dlq, exc))
+                return
+            if native is not None:
+                self.records.append(native)
+                return
+        self.records.append(protocol)
 
     def event(self, name: str, header: Header, at_ms: int, **fields: Any) -> None:
         value = {"workflow_id": header.workflow_id, "workflow_type": header.workflow_type, "at_ms": at_ms, **fields}

@@ -12,7 +12,6 @@ from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
 class BufferedHeader(AvroModel):
-
     avro_schema_name: ClassVar[str] = "sagabridge.state.BufferedHeader"
     name: str
     value: bytes

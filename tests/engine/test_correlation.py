@@ -1,0 +1,246 @@
+"""Durable correlation in the engine (real RocksDB, engine clock): de-duplication, early-signal
+buffer and its TTL, signal-with-start, native step outcomes, purge, and old writers."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import fastavro
+
+from orchestrator.engine.correlation_store import BUFFER, MESSAGE
+from orchestrator.models.demo.inventory import ReleaseStock, StockReserved
+from orchestrator.models.demo.notifications import CustomerNotified
+from orchestrator.models.demo.orders import OrderPlaced
+from orchestrator.transport.records import OutboundRecord
+from tests.engine.harness import DLQ, Harness
+from tests.engine.test_saga import RESERVED, only
+from tests.engine.workflows import ORDER
+
+NOTE = CustomerNotified(order_id="o-1", customer_id="bob", channel="email", message="ok")
+SIGNAL = "sagabridge.control.SignalWorkflow"
+OUTCOME = "sagabridge.control.StepOutcome"
+
+
+def signal(h: Harness, wf: str, *, message_id: str | None = None, on_missing: str = "DROP", ttl: int | None = None,
+           who: str = "bob") -> list[OutboundRecord]:  # fmt: skip
+    note = NOTE.model_copy(update={"customer_id": who})
+    return h.control(
+        SIGNAL,
+        {
+            "workflow_id": wf,
+            "name": "approve",
+            "payload_schema": note.avro_schema_name,
+            "payload": h.serde.encode(note.avro_schema_name, note.to_avro()),
+            "message_id": message_id,
+            "on_missing": on_missing,
+            "buffer_ttl_ms": ttl,
+        },
+    )
+
+
+def start(h: Harness, wf: str, workflow_type: str = "approval", message_id: str | None = None) -> list[OutboundRecord]:
+    return h.control(
+        "sagabridge.control.StartWorkflow",
+        {
+            "workflow_type": workflow_type,
+            "workflow_id": wf,
+            "input_schema": ORDER.avro_schema_name,
+            "input": h.serde.encode(ORDER.avro_schema_name, ORDER.to_avro()),
+            "trace_context": {},
+            "requested_at_ms": h.now,
+            "message_id": message_id,
+        },
+    )
+
+
+def signal_with_start(h: Harness, wf: str, message_id: str | None, who: str = "carol") -> list[OutboundRecord]:
+    note = NOTE.model_copy(update={"customer_id": who})
+    return h.control(
+        "sagabridge.control.SignalWithStart",
+        {
+            "workflow_type": "approval",
+            "workflow_id": wf,
+            "input_schema": ORDER.avro_schema_name,
+            "input": h.serde.encode(ORDER.avro_schema_name, ORDER.to_avro()),
+            "signal_name": "approve",
+            "payload_schema": note.avro_schema_name,
+            "payload": h.serde.encode(note.avro_schema_name, note.to_avro()),
+            "message_id": message_id,
+            "requested_at_ms": h.now,
+        },
+    )
+
+
+def outcome(h: Harness, wf: str, service: str, *, success: bool, command_type: str | None = None,
+            result: Any = None, error_type: str = "OutOfStock", retryable: bool = False,
+            message_id: str | None = None) -> list[OutboundRecord]:  # fmt: skip
+    return h.control(
+        OUTCOME,
+        {
+            "workflow_id": wf,
+            "service": service,
+            "command_type": command_type,
+            "success": success,
+            "result_schema": None if result is None else result.avro_schema_name,
+            "result": None if result is None else h.serde.encode(result.avro_schema_name, result.to_avro()),
+            "error": None
+            if success
+            else {"error_type": error_type, "message": "none left", "retryable": retryable, "details": {}},
+            "message_id": message_id,
+        },
+    )
+
+
+def completed_by(h: Harness, out: list[OutboundRecord]) -> str:
+    done = only(h.events(out, "WorkflowCompleted"))
+    return str(h.serde.decode(done["result"]).value["reservation_id"])
+
+
+def store_keys(h: Harness, prefix: bytes) -> list[bytes]:
+    return [k for k, _ in h.store.scan(prefix, prefix[:-1] + bytes([prefix[-1] + 1]))]
+
+
+def test_a_repeated_message_id_changes_nothing(h: Harness) -> None:
+    start(h, "a-1", message_id="evt-1")
+    assert start(h, "a-1", message_id="evt-1") == []
+    out = signal(h, "a-1", message_id="evt-2")
+    assert completed_by(h, out) == "approved-by-bob"
+    history = h.kinds("a-1")
+    assert signal(h, "a-1", message_id="evt-2") == []
+    assert h.kinds("a-1") == history and history.count("signal_received") == 1
+    assert h.engine.correlation.stats.deduplicated == 2
+
+
+def test_early_signals_wait_in_the_buffer_and_are_delivered_in_offset_order_at_start(h: Harness) -> None:
+    assert signal(h, "a-1", message_id="e1", on_missing="BUFFER", ttl=60_000, who="first") == []
+    assert signal(h, "a-1", message_id="e2", on_missing="BUFFER", ttl=60_000, who="second") == []
+    assert len(store_keys(h, BUFFER)) == 2 and len(h.timer_keys()) == 2
+    assert signal(h, "a-1", message_id="e1", on_missing="BUFFER", ttl=60_000) == []  # duplicate while buffered
+    out = start(h, "a-1")
+    assert completed_by(h, out) == "approved-by-first"  # the first buffered signal, delivered right after start
+    assert store_keys(h, BUFFER) == [] and h.timer_keys() == []
+    signals = [e.data["payload"]["customer_id"] for e in h.history("a-1") if e.kind == "signal_received"]
+    assert signals == ["first"]  # the workflow finished on it; the second was delivered after and dropped
+    assert h.engine.stats.signals_dropped == 1
+    stats = h.engine.correlation.stats
+    assert (stats.buffered, stats.delivered_from_buffer, stats.deduplicated) == (2, 2, 1)
+
+
+def test_a_buffered_signal_past_its_ttl_is_dead_lettered_with_its_original_bytes(h: Harness) -> None:
+    signal(h, "late-1", message_id="e1", on_missing="BUFFER", ttl=5_000)
+    assert h.produced == []  # buffering produces nothing
+    original = h.serde.decode(h.store.get(store_keys(h, BUFFER)[0]) or b"").value["value"]
+    assert h.advance(4_999) == []
+    dlq = only(h.advance(1))
+    assert dlq.topic == DLQ and dlq.key == b"late-1" and dlq.value == original
+    assert dlq.header("sb-dlq-reason") == "buffer-ttl-expired"
+    assert "5000 ms" in (dlq.header("sb-dlq-error") or "")
+    assert store_keys(h, BUFFER) == [] and store_keys(h, MESSAGE) == [] and h.timer_keys() == []
+    out = start(h, "late-1")
+    assert h.events(out, "WorkflowCompleted") == []  # the expired signal is gone for good
+    assert h.engine.correlation.stats.buffer_expired == 1
+
+
+def test_on_missing_dlq_and_drop(h: Harness) -> None:
+    dlq = only(signal(h, "nobody", on_missing="DLQ"))
+    assert dlq.topic == DLQ and dlq.header("sb-dlq-reason") == "workflow-not-found"
+    assert signal(h, "nobody", on_missing="DROP") == []
+    assert h.engine.stats.signals_dropped == 1
+    assert h.keys_of("nobody") == []
+
+
+def test_signal_with_start_is_atomic_and_signals_an_existing_workflow_only(h: Harness) -> None:
+    out = signal_with_start(h, "sws-1", message_id="m1")
+    assert h.event_names(out)[0] == "WorkflowStarted"
+    assert completed_by(h, out) == "approved-by-carol"
+    assert signal_with_start(h, "sws-1", message_id="m1") == []  # repeated id: nothing
+    assert h.engine.correlation.stats.signals_with_start == 1
+    start(h, "sws-2")
+    out = signal_with_start(h, "sws-2", message_id="m2", who="dave")
+    assert "WorkflowStarted" not in h.event_names(out)
+    assert completed_by(h, out) == "approved-by-dave"
+    assert h.kinds("sws-2").count("started") == 1
+
+
+def test_signal_with_start_delivers_buffered_signals_before_its_own(h: Harness) -> None:
+    signal(h, "sws-3", message_id="early", on_missing="BUFFER", ttl=60_000, who="early")
+    out = signal_with_start(h, "sws-3", message_id="later", who="later")
+    assert completed_by(h, out) == "approved-by-early"
+
+
+def test_step_outcomes_settle_the_open_step_of_their_service(h: Harness) -> None:
+    h.start("o-1", "order", ORDER)
+    out = outcome(h, "o-1", "payments", success=True)  # the payments step is not open yet
+    assert only(h.events(out, "ReplyIgnored"))["why"] == "no-open-step"
+    out = outcome(h, "o-1", "inventory", success=False, error_type="Busy", retryable=True, message_id="x1")
+    assert h.event_names(out) == ["StepRetrying"]
+    out = outcome(h, "o-1", "inventory", success=False, error_type="Busy", retryable=True, message_id="x2")
+    assert only(h.events(out, "ReplyIgnored"))["why"] == "late"  # in backoff: not the current attempt's
+    out = outcome(h, "o-1", "inventory", success=True, command_type="sagabridge.demo.inventory.ReserveStock",
+                  result=RESERVED, message_id="x3")  # fmt: skip
+    assert "StepCompleted" in h.event_names(out)
+    assert only(h.commands(out, "payments"))  # the workflow moved on
+    assert outcome(h, "o-1", "inventory", success=True, result=RESERVED, message_id="x3") == []  # repeated id
+
+
+def test_a_failure_outcome_fails_the_step_and_the_saga_compensates(h: Harness) -> None:
+    out = h.start("o-2", "order", ORDER)
+    reserve = only(h.commands(out, "inventory"))
+    h.reply_ok(reserve, RESERVED)
+    out = outcome(h, "o-2", "payments", success=False, error_type="PaymentDeclined", message_id="d1")
+    release = only(h.commands(out, "inventory"))
+    assert h.decode(release)[0] == ReleaseStock.avro_schema_name
+    # an outcome restricted to another command type does not settle the compensation step
+    out = outcome(h, "o-2", "inventory", success=True, command_type="sagabridge.demo.inventory.ReserveStock",
+                  result=RESERVED)  # fmt: skip
+    assert only(h.events(out, "ReplyIgnored"))["why"] == "no-open-step"
+    out = outcome(h, "o-2", "inventory", success=True, command_type=ReleaseStock.avro_schema_name)
+    assert "WorkflowCompensated" in h.event_names(out)
+
+
+def test_message_ids_are_purged_with_their_workflow(h: Harness) -> None:
+    start(h, "p-1", message_id="s1")
+    signal(h, "p-1", message_id="s2")
+    assert len(store_keys(h, MESSAGE)) == 2
+    h.advance(h.engine.retention_ms + 1)
+    assert store_keys(h, MESSAGE) == [] and h.keys_of("p-1") == []
+
+
+def test_records_of_writers_that_predate_the_new_fields_still_decode(h: Harness) -> None:
+    """A StartWorkflow/SignalWorkflow encoded with the v1 schemas (no message_id, no on_missing)."""
+    repo = h.serde.repo
+
+    def encode_v1(name: str, value: dict[str, Any]) -> bytes:
+        v1 = repo.versions(name)[0]
+        assert v1.version == 1
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, v1.parsed, value)
+        return b"\xc3\x01" + v1.fingerprint + buf.getvalue()
+
+    order = OrderPlaced(**ORDER.model_dump())
+    body = {
+        "workflow_type": "approval",
+        "workflow_id": "old-1",
+        "input_schema": order.avro_schema_name,
+        "input": h.serde.encode(order.avro_schema_name, order.to_avro()),
+        "parent_workflow_id": None,
+        "parent_seq": None,
+        "trace_context": {},
+        "requested_at_ms": h.now,
+    }
+    h.feed(h.record("old-1", encode_v1("sagabridge.control.StartWorkflow", body)))
+    assert h.header("old-1").status == "running"
+    sig = {"workflow_id": "old-1", "name": "approve", "payload_schema": NOTE.avro_schema_name,
+           "payload": h.serde.encode(NOTE.avro_schema_name, NOTE.to_avro())}  # fmt: skip
+    out = h.feed(h.record("old-1", encode_v1(SIGNAL, sig)))
+    assert completed_by(h, out) == "approved-by-bob"
+    assert signal(h, "never-started", on_missing="DROP") == []  # v1 behaviour for missing ones: dropped
+
+
+def test_reserved_result_type_is_what_the_outcome_carried(h: Harness) -> None:
+    out = h.start("o-3", "order", ORDER)
+    out = outcome(h, "o-3", "inventory", success=True, result=StockReserved(reservation_id="R9", order_id="o-1"))
+    done = only(h.events(out, "StepCompleted"))
+    assert done["result_schema"] == StockReserved.avro_schema_name
+    assert h.serde.decode(done["result"]).value["reservation_id"] == "R9"
