@@ -66,6 +66,12 @@ class OrchestratorSettings(BaseSettings):
     schemas_dir: Path | None = None
     revoke_commit_timeout_s: float = Field(default=10.0, gt=0)
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka properties passed through")
+    connectors: list[Path] = Field(
+        default_factory=list, description="bridge mapping files (connectors/<domain>.toml): native participants"
+    )
+    connectors_embedded: bool = Field(
+        default=True, description="also run the files' triggers inside `orchestrator run` (else: connectors run)"
+    )
 
     @field_validator("app")
     @classmethod

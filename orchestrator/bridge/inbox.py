@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.bridge.events import SourceEvent
 from orchestrator.bridge.matching import Effect, OutcomeEffect, SignalEffect, SignalWithStartEffect, StartEffect
 from orchestrator.serialization import AvroSerde
-from orchestrator.transport.headers import TRACEPARENT, TRACESTATE
+from orchestrator.transport.header_names import TRACEPARENT, TRACESTATE
 from orchestrator.transport.records import OutboundRecord, make_headers
 
 H_SOURCE_TOPIC = "sb-source-topic"

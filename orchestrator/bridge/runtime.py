@@ -17,7 +17,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat
@@ -26,8 +26,8 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import (
     ConfigurationError,
     SchemaRegistryUnavailableError,
-    TransactionAbortable,
-    TransactionFatal,
+    TransactionAbortableError,
+    TransactionFatalError,
 )
 from orchestrator.serialization import AvroSerde, ConfluentSerde, SchemaRepository, SingleObjectSerde, make_serde
 from orchestrator.transport.producer import TransactionalProducer
@@ -44,9 +44,9 @@ def connector_group(app: str, domain: str) -> str:
     return f"{app}-bridge-{domain}"
 
 
-def schema_repository(settings: OrchestratorSettings, config: ConnectorConfig) -> SchemaRepository:
-    """The orchestrator's schemas plus the connector file's own folders (the domain's events)."""
-    roots = [*([settings.schemas_dir] if settings.schemas_dir else []), *config.schemas_dir]
+def schema_repository(settings: OrchestratorSettings, extra_dirs: Iterable[Path]) -> SchemaRepository:
+    """The orchestrator's schemas plus the mapping files' own folders (the domain's events)."""
+    roots = [*([settings.schemas_dir] if settings.schemas_dir else []), *extra_dirs]
     return SchemaRepository(roots or None)
 
 
@@ -89,7 +89,7 @@ class ConnectorRuntime:
         self.transactional_id = f"{self.group}-{settings.instance_id}"
         self.inbox_topic = f"{app}.inbox"
         self.dlq_topic = config.dlq_topic or f"{app}.dlq"
-        repo = schema_repository(settings, config)
+        repo = schema_repository(settings, config.schemas_dir)
         serde = inbox_serde or make_serde(settings.framing, repo, settings.schema_registry_url)
         self.processor = EventProcessor(
             config, repo, serde, self.inbox_topic, self.dlq_topic, source_serdes(settings, config, repo)
@@ -159,7 +159,7 @@ class ConnectorRuntime:
                 self._abort()
                 self._stop.wait(REGISTRY_BACKOFF_S)
                 continue
-            except TransactionAbortable as exc:
+            except TransactionAbortableError as exc:
                 log.warning("produce failed (%s): rewinding to the last commit", exc)
                 self._abort()
                 continue
@@ -185,10 +185,10 @@ class ConnectorRuntime:
         try:
             self._fault("before_commit")
             self._producer.commit(self._consumer.offsets(self._positions), self._consumer.group_metadata(), timeout_s)
-        except TransactionFatal:
+        except TransactionFatalError:
             log.error("connector producer %s fenced or fatal: another instance took over", self.transactional_id)
             raise
-        except TransactionAbortable as exc:
+        except TransactionAbortableError as exc:
             log.warning("connector checkpoint aborted (%s); rewinding", exc)
             self._abort()
             return
@@ -203,7 +203,7 @@ class ConnectorRuntime:
         self.aborts += 1
         try:
             self._producer.abort()
-        except TransactionAbortable as exc:
+        except TransactionAbortableError as exc:
             log.warning("abort failed (%s)", exc)
         keys = list(self._positions)
         self._pending = ConnectorStats()
@@ -223,7 +223,7 @@ class ConnectorRuntime:
         assert self._producer is not None
         try:
             self._producer.abort()
-        except (TransactionAbortable, TransactionFatal) as exc:
+        except (TransactionAbortableError, TransactionFatalError) as exc:
             log.warning("abort after lost partitions failed (%s)", exc)
         self._pending = ConnectorStats()
         self._positions.clear()

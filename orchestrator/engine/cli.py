@@ -113,7 +113,13 @@ def _run(args: argparse.Namespace) -> int:
         level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(args)
-    orchestrator = Orchestrator(settings, load_registry(app_module(args.module, load_project(args.config))))
+    registry = load_registry(app_module(args.module, load_project(args.config)))
+    orchestrator = Orchestrator(settings, registry)
+    bridge = None
+    if settings.connectors:  # the bridge's mapping files: native participants and inbound triggers
+        from orchestrator.bridge.embedded import start_embedded
+
+        bridge = start_embedded(settings, registry, orchestrator)
 
     def graceful(signum: int, _frame: FrameType | None) -> None:
         logging.getLogger(__name__).info("signal %d: finishing the checkpoint and leaving the group", signum)
@@ -125,6 +131,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         orchestrator.run()
     finally:
+        if bridge is not None:
+            bridge.stop()
         tracing.shutdown_tracing()
     return 0
 

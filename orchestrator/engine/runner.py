@@ -16,6 +16,7 @@ from orchestrator.admin.topic_specs import verify_copartitioned
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlot
 from orchestrator.engine.core import EngineTopics, PartitionEngine
+from orchestrator.engine.outbox import CommandRouter
 from orchestrator.errors import TransactionAbortableError, TransactionFatalError
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
@@ -45,6 +46,7 @@ class Orchestrator:
         serde: AvroSerde | None = None,
         clock: Clock = wall_clock_ms,
         fault_hook: FaultHook | None = None,
+        command_router: CommandRouter | None = None,
     ) -> None:
         self.settings = settings
         self.registry = registry
@@ -55,6 +57,7 @@ class Orchestrator:
         self.slots: dict[int, PartitionSlot] = {}
         self._stop = threading.Event()
         self._fault_hook = fault_hook
+        self.command_router = command_router  # native participants (orchestrator/bridge/outbound.py)
         self._topics = EngineTopics(
             inbox=settings.inbox_topic,
             events=settings.events_topic,
@@ -188,6 +191,7 @@ class Orchestrator:
                     cache_size=s.cache_size,
                     retention_ms=s.retention_ms,
                     consumer_group=s.group,
+                    command_router=self.command_router,
                 )
                 self.slots[p] = PartitionSlot(
                     partition=p,

@@ -1,0 +1,3 @@
+from tests.integration.conftest import app, events
+
+__all__ = ["app", "events"]
