@@ -34,6 +34,13 @@ def add_connectors_commands(subparsers: argparse._SubParsersAction[argparse.Argu
     run.add_argument("--bootstrap-servers", default=None)
     run.add_argument("--stats-file", type=Path, default=None, help="write the counters here as JSON")
     run.set_defaults(handler=_run)
+    seek = sub.add_parser("seek", help="move a stopped connector's group to the end (or start) of its topics")
+    seek.add_argument("--config", type=Path, required=True)
+    seek.add_argument("--to", choices=["latest", "earliest"], required=True)
+    seek.add_argument("--settings", type=Path, default=None)
+    seek.add_argument("--name", dest="app_name", default=None)
+    seek.add_argument("--bootstrap-servers", default=None)
+    seek.set_defaults(handler=_seek)
     check = sub.add_parser("check", help="validate mappings against the schemas (exit 1 on any problem)")
     check.add_argument(
         "--config",
@@ -83,6 +90,19 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, graceful)
     runtime.run()
     print(json.dumps(runtime.stats_json()))
+    return EXIT_OK
+
+
+def _seek(args: argparse.Namespace) -> int:
+    from orchestrator.bridge.runtime import connector_group
+    from orchestrator.transport.source import seek_group
+
+    settings = load_settings(args.settings, app=args.app_name, bootstrap_servers=args.bootstrap_servers)
+    config = load_connector_file(args.config)
+    group = connector_group(config.app or settings.app, config.domain)
+    positions = seek_group(settings.bootstrap_servers, group, config.source_topics, args.to == "latest", settings.kafka)
+    for (topic, partition), offset in sorted(positions.items()):
+        print(f"{group}\t{topic}[{partition}]\t{offset}")
     return EXIT_OK
 
 

@@ -9,8 +9,10 @@ trigger reads has a declared value format. A bad file fails at startup naming th
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +27,7 @@ from orchestrator.bridge.fieldmap import FieldMap
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _expression(value: object) -> Expression:
@@ -123,6 +126,13 @@ class InboxRecordKind(StrEnum):
     START = "StartWorkflow"
     SIGNAL = "SignalWorkflow"
     SIGNAL_WITH_START = "SignalWithStart"
+
+
+class StartFrom(StrEnum):
+    """Where a connector group without committed offsets starts reading its topics."""
+
+    EARLIEST = "earliest"  # every event still on the topics
+    LATEST = "latest"  # only events published from now on (adopting a live choreography)
 
 
 class OutcomeStatus(StrEnum):
@@ -293,6 +303,9 @@ class ConnectorConfig(_Model):
     app: str | None = Field(default=None, description="the orchestrator app (default: the settings' app)")
     dlq_topic: str | None = Field(default=None, description="bad events go here (default <app>.dlq)")
     schemas_dir: tuple[Path, ...] = Field(default=(), description="extra .avsc folders (relative to the file)")
+    start_from: StartFrom = Field(
+        default=StartFrom.EARLIEST, description="where a new connector group starts reading its topics"
+    )
     sources: tuple[SourceTopic, ...] = Field(default=(), alias="source")
     triggers: tuple[Trigger, ...] = Field(default=(), alias="trigger")
     participants: tuple[Participant, ...] = Field(default=(), alias="participant")
@@ -344,10 +357,16 @@ class ConnectorConfig(_Model):
         return None
 
 
-def load_connector_file(path: Path) -> ConnectorConfig:
-    """Read and validate a mapping file; relative `schemas_dir` entries are resolved next to it."""
+def load_connector_file(path: Path, environ: Mapping[str, str] | None = None) -> ConnectorConfig:
+    """Read and validate a mapping file; relative `schemas_dir` entries are resolved next to it.
+
+    String values may use `${NAME}` or `${NAME:-default}` from the environment (topic prefixes
+    per environment, a registry URL): substituted before anything else is parsed.
+    """
     try:
-        raw: dict[str, Any] = tomllib.loads(path.read_text())
+        raw: dict[str, Any] = substitute_env(
+            tomllib.loads(path.read_text()), os.environ if environ is None else environ
+        )
     except FileNotFoundError as exc:
         raise MappingConfigError(
             "--config", f"{path} does not exist", "pass an existing connectors/<domain>.toml"
@@ -360,6 +379,27 @@ def load_connector_file(path: Path) -> ConnectorConfig:
     if isinstance(dirs, list):
         raw["schemas_dir"] = [str((path.parent / d).resolve()) if not Path(d).is_absolute() else d for d in dirs]
     return parse_connector_config(raw, str(path))
+
+
+def substitute_env(node: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    if isinstance(node, str):
+
+        def value(match: re.Match[str]) -> str:
+            name, default = match[1], match[2]
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise MappingConfigError(
+                where or "mapping file", f"${{{name}}} is not set", f"export {name}, or write ${{{name}:-default}}"
+            )
+
+        return _ENV.sub(value, node)
+    if isinstance(node, dict):
+        return {k: substitute_env(v, environ, f"{where}.{k}" if where else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [substitute_env(v, environ, f"{where}[{i}]") for i, v in enumerate(node)]
+    return node
 
 
 def parse_connector_config(raw: dict[str, Any], origin: str = "connector config") -> ConnectorConfig:
@@ -398,6 +438,7 @@ __all__ = [
     "OutcomeStatus",
     "Participant",
     "SourceTopic",
+    "StartFrom",
     "Trigger",
     "TriggerAction",
     "ValueFormat",

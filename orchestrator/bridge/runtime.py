@@ -126,7 +126,7 @@ class ConnectorRuntime:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
-            extra_config=s.kafka,
+            extra_config={**s.kafka, "auto.offset.reset": self.config.start_from.value},
         )
         log.info("connector %s: %s -> %s (group %s)", self.config.domain, topics, self.inbox_topic, self.group)
         self.running.set()

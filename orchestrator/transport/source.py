@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 
+from orchestrator.errors import TopicError
 from orchestrator.transport.consumer import base_config, consume_available, to_inbound
 from orchestrator.transport.records import InboundRecord
 
@@ -85,4 +86,37 @@ class SourceConsumer:
         self._consumer.close()
 
 
-__all__ = ["SourceConsumer", "TopicPartitionKey"]
+def seek_group(
+    bootstrap_servers: str,
+    group_id: str,
+    topics: Sequence[str],
+    to_end: bool,
+    extra_config: Mapping[str, str] | None = None,
+    timeout_s: float = 10.0,
+) -> dict[TopicPartitionKey, int]:
+    """Commit the group's offsets at the end (or start) of every partition of `topics`.
+
+    What `kafka-consumer-groups --reset-offsets` does, for a connector adopting a live
+    choreography from now on. The group must have no running members (the broker refuses the
+    commit of a group that is rebalancing or owned), so stop its connectors first.
+    """
+    config = base_config(bootstrap_servers, extra_config)
+    config["group.id"] = group_id
+    consumer = Consumer(config)
+    try:
+        positions: dict[TopicPartitionKey, int] = {}
+        for topic in topics:
+            meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            if meta is None or meta.error is not None:
+                raise TopicError(f"topic {topic!r} does not exist")
+            for p in meta.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s, cached=False)
+                positions[(topic, p)] = int(high if to_end else low)
+        if positions:
+            consumer.commit(offsets=SourceConsumer.offsets(positions), asynchronous=False)
+        return positions
+    finally:
+        consumer.close()
+
+
+__all__ = ["SourceConsumer", "TopicPartitionKey", "seek_group"]
