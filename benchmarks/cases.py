@@ -7,6 +7,7 @@ on the same broker in the same run.
 
 from __future__ import annotations
 
+from benchmarks.bridge_cases import connector_throughput
 from benchmarks.ceiling import raw_consume, raw_eos_pipe, raw_produce
 from benchmarks.model import Case
 from benchmarks.orchestrator_cases import (
@@ -80,6 +81,16 @@ ORCHESTRATOR_CASES: list[Case] = [
 ]
 # ==================================================================================================
 
+BRIDGE_CASES: list[Case] = [
+    Case(
+        "bridge connector",
+        "bridge",
+        connector_throughput,
+        "size.pipe_msgs JSON domain events with CloudEvents headers through one connector runtime (start trigger, "
+        "6 JMESPath fields, Avro inbox records), exactly-once into the inbox; first event -> last commit",
+    ),
+]
+
 PEER_CASES: list[Case] = [
     Case(
         "quix streams",
@@ -94,4 +105,4 @@ PEER_CASES: list[Case] = [
 
 
 def all_cases() -> list[Case]:
-    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *PEER_CASES]
+    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *BRIDGE_CASES, *PEER_CASES]

@@ -174,6 +174,6 @@ class Case:
     """A named benchmark. `group` orders the report: ceiling, orchestrator, peer."""
 
     name: str
-    group: Literal["ceiling", "orchestrator", "peer"]
+    group: Literal["ceiling", "orchestrator", "bridge", "peer"]
     run: CaseFn
     description: str

@@ -21,10 +21,14 @@ from typing import Any
 import jmespath
 from jmespath import exceptions as jexc
 from jmespath.parser import ParsedResult
+from jmespath.visitor import TreeInterpreter
 
 from orchestrator.bridge.errors import ExpressionEvaluationError, MappingConfigError, MissingFieldError
 
 _OPTIONS = jmespath.Options(dict_cls=dict)
+# One interpreter for every search: `ParsedResult.search` builds a new one (and its function table)
+# per call, which is most of the cost of a simple expression. It holds no per-search state.
+_INTERPRETER = TreeInterpreter(_OPTIONS)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Expression:
     source: str
     setting: str = field(default="", compare=False)
     _compiled: ParsedResult = field(init=False, repr=False, compare=False)
+    _fields: tuple[str, ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -45,10 +50,20 @@ class Expression:
                 "write a JMESPath expression such as value.orderId or headers.ce_id (https://jmespath.org)",
             ) from exc
         object.__setattr__(self, "_compiled", compiled)
+        chain = _chain(compiled.parsed)
+        object.__setattr__(self, "_fields", None if chain is None or "[]" in chain else tuple(chain))
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
+        fields = self._fields
+        if fields is not None:  # a plain field chain (most mappings): JMESPath's semantics, by dict lookups
+            node: Any = context
+            for name in fields:
+                if not isinstance(node, dict):
+                    return None
+                node = node.get(name)
+            return node
         try:
-            return self._compiled.search(context, _OPTIONS)
+            return _INTERPRETER.visit(self._compiled.parsed, context)
         except jexc.JMESPathError as exc:  # type errors of functions, raised at run time
             raise ExpressionEvaluationError(
                 f"{self.source!r} failed: {' '.join(str(exc).split())}", field_path=self.source

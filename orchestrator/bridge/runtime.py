@@ -106,6 +106,7 @@ class ConnectorRuntime:
         self._producer: TransactionalProducer | None = None
         self._consumer: SourceConsumer | None = None
         self.running = threading.Event()
+        self.first_event_at: float | None = None  # time.monotonic() of the first record consumed
 
     def stop(self) -> None:
         self._stop.set()
@@ -149,6 +150,8 @@ class ConnectorRuntime:
             if self._positions:
                 timeout = max(0.0, min(interval_s, last_commit + interval_s - time.monotonic()))
             records = self._consumer.poll_batch(500, timeout)
+            if records and self.first_event_at is None:
+                self.first_event_at = time.monotonic()
             try:
                 for record in records:
                     out = self.processor.process(record, self._pending)

@@ -87,6 +87,11 @@ def test_json_has_machine_settings_and_every_ceiling_figure(tiny_run: tuple[Path
     assert orchestrator_rows["orchestrator steps, 1 instance"].compare_to == CEILING
     assert orchestrator_rows["orchestrator steps, 2 instances"].settings["instances"] == 2
     assert orchestrator_rows["restore rate"].settings["changelog_records"] > 0
+    bridge = {m.name: m for m in rows if m.case == "bridge connector"}
+    assert (bridge["connector events"].status, bridge["connector events"].unit) == ("ok", "events/s")
+    assert bridge["connector events"].compare_to == CEILING and (bridge["connector events"].value or 0) > 0
+    assert bridge["connector events"].settings["matched"] == bridge["connector events"].settings["messages"]
+    assert (bridge["connector CPU per event"].value or 0) > 0
     measured = {m.name for m in rows}
     assert data["pending"] == [[n, u] for n, u in PLANNED_ORCHESTRATOR if n not in measured]
 
