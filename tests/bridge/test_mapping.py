@@ -327,3 +327,52 @@ def test_outbound_mapping_builds_the_services_own_record() -> None:
     assert out.header("Idempotency-Key") == "wf-1/3" and out.header("sb-attempt") == "2"
     assert out.header("traceparent") == "00-abc"
     assert router.route(header, replace(step, service="inventory"), "app.inbox", []) is None  # not native
+
+
+def test_outbound_avro_single_object_uses_the_services_schema() -> None:
+    participants = parse_connector_config(
+        {
+            "domain": "d",
+            "participant": [
+                {
+                    "service": "inventory",
+                    "command": [
+                        {
+                            "type": "sagabridge.demo.inventory.ReleaseStock",
+                            "topic": "inventory.in",
+                            "format": "avro-single-object",
+                            "value_schema": "sagabridge.demo.inventory.StockReleased",  # any record of theirs
+                            "value": {"reservation_id": "join('/', [command.order_id, command.reservation_id])"},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).participants
+    from orchestrator.bridge.mapping import ValueFormat
+    from orchestrator.models.demo.inventory import ReleaseStock
+
+    router = NativeCommandRouter(participants, SERDE, REPO, {ValueFormat.AVRO_SINGLE_OBJECT: SERDE})
+    cmd = ReleaseStock(reservation_id="r1", order_id="o1")
+    step = StepRecord(
+        seq=1,
+        service="inventory",
+        command_type=cmd.avro_schema_name,
+        command_id="wf/1",
+        attempt=1,
+        status="in_flight",
+        first_scheduled_ms=0,
+        attempt_started_ms=0,
+        payload=SERDE.encode(cmd.avro_schema_name, cmd),
+        policy=RetryPolicy(),
+        start_to_close_ms=None,
+        schedule_to_close_ms=None,
+        compensation=True,
+    )
+    out = router.route(Header("wf", "t", RUNNING, 0, 0, 0), step, "app.inbox", [])
+    assert out is not None and out.value is not None
+    decoded = SERDE.decode(out.value)
+    assert (decoded.schema_name, decoded.value) == (
+        "sagabridge.demo.inventory.StockReleased",
+        {"reservation_id": "o1/r1"},
+    )
