@@ -31,7 +31,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from orchestrator.admin.topics import TopicRole, apply, load_topic_set
+from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin

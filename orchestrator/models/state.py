@@ -12,6 +12,8 @@ from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
 class BufferedHeader(AvroModel):
+    """One Kafka header of the buffered record, kept byte for byte."""
+
     avro_schema_name: ClassVar[str] = "sagabridge.state.BufferedHeader"
     name: str
     value: bytes

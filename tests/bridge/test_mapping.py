@@ -31,7 +31,7 @@ from orchestrator.bridge.expressions import Expression
 from orchestrator.bridge.matching import Matcher, SignalEffect, StartEffect
 from orchestrator.bridge.outbound import NativeCommandRouter
 from orchestrator.bridge.processor import ConnectorStats, EventProcessor
-from orchestrator.engine.state_codec import RUNNING, Header, StepRecord
+from orchestrator.engine.state_records import RUNNING, Header, StepRecord
 from orchestrator.models.demo.payments import ChargePayment
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.records import InboundRecord, make_headers
