@@ -21,13 +21,13 @@ from typing import Protocol
 
 from orchestrator.bridge.check import MappingChecker
 from orchestrator.bridge.errors import MappingCheckError
-from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat, load_connector_file
+from orchestrator.bridge.mapping import ConnectorConfig, load_connector_file
 from orchestrator.bridge.outbound import NativeCommandRouter
-from orchestrator.bridge.runtime import ConnectorRuntime, schema_repository
+from orchestrator.bridge.runtime import ConnectorRuntime, format_serdes, schema_repository
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.outbox import CommandRouter
 from orchestrator.errors import ConfigurationError
-from orchestrator.serialization import AvroSerde, ConfluentSerde, SingleObjectSerde
+from orchestrator.serialization import AvroSerde
 from orchestrator.workflow import WorkflowRegistry
 
 log = logging.getLogger(__name__)
@@ -55,18 +55,8 @@ def command_router(
                 )
             seen[p.service] = c.domain
     repo = schema_repository(settings, [d for c in configs for d in c.schemas_dir])
-    formats = {m.format for p in participants for m in p.commands}
-    value_serdes: dict[ValueFormat, AvroSerde] = {}
-    if ValueFormat.AVRO_SINGLE_OBJECT in formats:
-        value_serdes[ValueFormat.AVRO_SINGLE_OBJECT] = SingleObjectSerde(repo)
-    if ValueFormat.AVRO_CONFLUENT in formats:
-        if not settings.schema_registry_url:
-            raise ConfigurationError(
-                "schema_registry_url",
-                "a native participant writes avro-confluent commands",
-                "set SAGABRIDGE_SCHEMA_REGISTRY_URL",
-            )
-        value_serdes[ValueFormat.AVRO_CONFLUENT] = ConfluentSerde(repo, settings.schema_registry_url)
+    formats = (m.format for p in participants for m in p.commands)
+    value_serdes = format_serdes(settings, formats, repo, "a native participant's command mapping")
     return NativeCommandRouter(participants, serde, repo, value_serdes, source=f"sagabridge/{settings.app}")
 
 

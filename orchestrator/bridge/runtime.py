@@ -50,22 +50,22 @@ def schema_repository(settings: OrchestratorSettings, extra_dirs: Iterable[Path]
     return SchemaRepository(roots or None)
 
 
-def source_serdes(
-    settings: OrchestratorSettings, config: ConnectorConfig, repo: SchemaRepository
+def format_serdes(
+    settings: OrchestratorSettings, formats: Iterable[ValueFormat], repo: SchemaRepository, needed_by: str
 ) -> dict[ValueFormat, AvroSerde]:
-    """One serde per Avro format the domain's topics use; Schema Registry framing needs its URL."""
-    formats = {s.format for s in config.sources}
+    """One serde per Avro format in use; Schema Registry framing needs its URL (fails fast without)."""
+    wanted = set(formats)
     serdes: dict[ValueFormat, AvroSerde] = {}
-    if ValueFormat.AVRO_SINGLE_OBJECT in formats:
+    if ValueFormat.AVRO_SINGLE_OBJECT in wanted:
         serdes[ValueFormat.AVRO_SINGLE_OBJECT] = SingleObjectSerde(repo)
-    if ValueFormat.AVRO_CONFLUENT in formats:
+    if ValueFormat.AVRO_CONFLUENT in wanted:
         if not settings.schema_registry_url:
             raise ConfigurationError(
                 "schema_registry_url",
-                f"connector {config.domain!r} reads avro-confluent topics",
+                f"{needed_by} uses avro-confluent",
                 "set SAGABRIDGE_SCHEMA_REGISTRY_URL (or schema_registry_url in the settings file)",
             )
-        serdes[ValueFormat.AVRO_CONFLUENT] = ConfluentSerde(repo, settings.schema_registry_url, auto_register=False)
+        serdes[ValueFormat.AVRO_CONFLUENT] = ConfluentSerde(repo, settings.schema_registry_url)
     return serdes
 
 
@@ -92,7 +92,12 @@ class ConnectorRuntime:
         repo = schema_repository(settings, config.schemas_dir)
         serde = inbox_serde or make_serde(settings.framing, repo, settings.schema_registry_url)
         self.processor = EventProcessor(
-            config, repo, serde, self.inbox_topic, self.dlq_topic, source_serdes(settings, config, repo)
+            config,
+            repo,
+            serde,
+            self.inbox_topic,
+            self.dlq_topic,
+            format_serdes(settings, (s.format for s in config.sources), repo, f"connector {config.domain!r}"),
         )
         self.stats = ConnectorStats()  # committed counts only
         self.commits = 0
@@ -253,4 +258,4 @@ class ConnectorRuntime:
             self._fault_hook(stage)
 
 
-__all__ = ["ConnectorRuntime", "connector_group", "schema_repository", "source_serdes"]
+__all__ = ["ConnectorRuntime", "connector_group", "format_serdes", "schema_repository"]

@@ -57,6 +57,18 @@ def consume_available(consumer: Consumer, max_records: int, timeout_s: float) ->
     return [first, *consumer.consume(max_records - 1, 0)] if max_records > 1 else [first]
 
 
+def records_of(messages: list[Message]) -> tuple[list[InboundRecord], KafkaError | None]:
+    """The records of a consume() batch, and the last real error in it (partition EOFs are not)."""
+    records, last_error = [], None
+    for msg in messages:
+        error = msg.error()
+        if error is None:
+            records.append(to_inbound(msg))
+        elif error.code() != KafkaError._PARTITION_EOF:
+            last_error = error
+    return records, last_error
+
+
 class InboxConsumer:
     """The orchestrator's subscribed consumer; offsets are committed through the producer's transaction."""
 
@@ -83,15 +95,9 @@ class InboxConsumer:
         )
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[InboundRecord]:
-        messages = consume_available(self._consumer, max_records, timeout_s)
-        records = []
-        for msg in messages:
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    self.last_error = error
-                continue
-            records.append(to_inbound(msg))
+        records, error = records_of(consume_available(self._consumer, max_records, timeout_s))
+        if error is not None:
+            self.last_error = error
         return records
 
     def group_metadata(self) -> object:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 
 from orchestrator.errors import TopicError
-from orchestrator.transport.consumer import base_config, consume_available, to_inbound
+from orchestrator.transport.consumer import base_config, consume_available, records_of
 from orchestrator.transport.records import InboundRecord
 
 TopicPartitionKey = tuple[str, int]
@@ -45,14 +45,9 @@ class SourceConsumer:
         )
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[InboundRecord]:
-        records = []
-        for msg in consume_available(self._consumer, max_records, timeout_s):
-            error = msg.error()
-            if error is not None:
-                if error.code() != KafkaError._PARTITION_EOF:
-                    self.last_error = error
-                continue
-            records.append(to_inbound(msg))
+        records, error = records_of(consume_available(self._consumer, max_records, timeout_s))
+        if error is not None:
+            self.last_error = error
         return records
 
     def group_metadata(self) -> object:

@@ -275,6 +275,25 @@ def test_the_shipped_mapping_files_pass_check() -> None:
 # --- native outbound ---------------------------------------------------------------------------
 
 
+def step_for(command: Any, service: str, *, attempt: int = 1, command_id: str = "wf/1") -> StepRecord:
+    """The engine's record of an open step sending `command` (what the router is handed)."""
+    return StepRecord(
+        seq=int(command_id.rsplit("/", 1)[1]),
+        service=service,
+        command_type=command.avro_schema_name,
+        command_id=command_id,
+        attempt=attempt,
+        status="in_flight",
+        first_scheduled_ms=0,
+        attempt_started_ms=0,
+        payload=SERDE.encode(command.avro_schema_name, command),
+        policy=RetryPolicy(),
+        start_to_close_ms=None,
+        schedule_to_close_ms=None,
+        compensation=False,
+    )
+
+
 def test_outbound_mapping_builds_the_services_own_record() -> None:
     participant = parse_connector_config(
         {
@@ -300,21 +319,7 @@ def test_outbound_mapping_builds_the_services_own_record() -> None:
     ).participants
     router = NativeCommandRouter(participant, SERDE, REPO)
     cmd = ChargePayment(order_id="o1", customer_id="c", amount_cents=5, currency="EUR")
-    step = StepRecord(
-        seq=3,
-        service="payments",
-        command_type=cmd.avro_schema_name,
-        command_id="wf-1/3",
-        attempt=2,
-        status="in_flight",
-        first_scheduled_ms=0,
-        attempt_started_ms=0,
-        payload=SERDE.encode(cmd.avro_schema_name, cmd),
-        policy=RetryPolicy(),
-        start_to_close_ms=None,
-        schedule_to_close_ms=None,
-        compensation=False,
-    )
+    step = step_for(cmd, "payments", attempt=2, command_id="wf-1/3")
     header = Header("wf-1", "t", RUNNING, 0, 0, 0)
     with pytest.raises(MissingFieldError) as err:
         router.route(header, step, "app.inbox", [])
@@ -354,21 +359,7 @@ def test_outbound_avro_single_object_uses_the_services_schema() -> None:
 
     router = NativeCommandRouter(participants, SERDE, REPO, {ValueFormat.AVRO_SINGLE_OBJECT: SERDE})
     cmd = ReleaseStock(reservation_id="r1", order_id="o1")
-    step = StepRecord(
-        seq=1,
-        service="inventory",
-        command_type=cmd.avro_schema_name,
-        command_id="wf/1",
-        attempt=1,
-        status="in_flight",
-        first_scheduled_ms=0,
-        attempt_started_ms=0,
-        payload=SERDE.encode(cmd.avro_schema_name, cmd),
-        policy=RetryPolicy(),
-        start_to_close_ms=None,
-        schedule_to_close_ms=None,
-        compensation=True,
-    )
+    step = step_for(cmd, "inventory")
     out = router.route(Header("wf", "t", RUNNING, 0, 0, 0), step, "app.inbox", [])
     assert out is not None and out.value is not None
     decoded = SERDE.decode(out.value)
@@ -376,3 +367,18 @@ def test_outbound_avro_single_object_uses_the_services_schema() -> None:
         "sagabridge.demo.inventory.StockReleased",
         {"reservation_id": "o1/r1"},
     )
+
+
+def test_connectors_check_cli_exits_1_and_names_the_problem(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli import main
+
+    good = ROOT / "connectors" / "shop.toml"
+    assert main(["connectors", "check", "--config", str(good)]) == 0
+    broken = tmp_path / "shop.toml"
+    broken.write_text(good.read_text().replace('"value.item.sku"', '"value.item.code"'))
+    (tmp_path / "schemas").symlink_to(ROOT / "examples" / "choreography" / "schemas")
+    text = broken.read_text().replace("../examples/choreography/schemas", "schemas")
+    broken.write_text(text)
+    assert main(["connectors", "check", "--config", str(broken)]) == 1
+    out = capsys.readouterr().out
+    assert "field path 'value.item.code' is absent from the writer schema shop.orders.OrderPlaced" in out

@@ -244,3 +244,15 @@ def test_reserved_result_type_is_what_the_outcome_carried(h: Harness) -> None:
     done = only(h.events(out, "StepCompleted"))
     assert done["result_schema"] == StockReserved.avro_schema_name
     assert h.serde.decode(done["result"]).value["reservation_id"] == "R9"
+
+
+def test_buffered_signals_and_message_ids_survive_a_restart_of_the_engine(h: Harness) -> None:
+    """They are store keys like any other: a new engine over the same store (a restart, or a new
+    owner after restore) still delivers the buffer and still knows the ids."""
+    from orchestrator.engine import PartitionEngine
+
+    signal(h, "r-1", message_id="e1", on_missing="BUFFER", ttl=60_000, who="before-restart")
+    h.engine = PartitionEngine(topics=h.topics, registry=h.registry, serde=h.serde, partition=0)
+    assert signal(h, "r-1", message_id="e1", on_missing="BUFFER", ttl=60_000) == []  # still a duplicate
+    assert h.engine.correlation.stats.deduplicated == 1
+    assert completed_by(h, start(h, "r-1")) == "approved-by-before-restart"
