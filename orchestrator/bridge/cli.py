@@ -14,7 +14,7 @@ from types import FrameType
 from orchestrator.bridge.check import CheckReport, MappingChecker
 from orchestrator.bridge.errors import MappingCheckError
 from orchestrator.bridge.mapping import ConnectorConfig, load_connector_file
-from orchestrator.config import load_settings
+from orchestrator.project import load_project, settings_for
 from orchestrator.serialization import SchemaRepository
 
 DEFAULT_DIR = Path("connectors")
@@ -28,7 +28,12 @@ def add_connectors_commands(subparsers: argparse._SubParsersAction[argparse.Argu
     sub = cmd.add_subparsers(dest="connectors_command", required=True)
     run = sub.add_parser("run", help="run one domain's connector (stateless, exactly-once into the inbox)")
     run.add_argument("--config", type=Path, required=True, help="mapping file, e.g. connectors/shop.toml")
-    run.add_argument("--settings", type=Path, default=None, help="orchestrator settings TOML (Kafka, security, app)")
+    run.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="settings file (default: sagabridge.toml found upwards; Kafka, security, app)",
+    )
     run.add_argument("--name", dest="app_name", default=None, help="application name (whose inbox receives)")
     run.add_argument("--instance-id", default=None, help="stable per instance: names the transactional.id")
     run.add_argument("--bootstrap-servers", default=None)
@@ -68,11 +73,8 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = load_settings(
-        args.settings,
-        app=args.app_name,
-        bootstrap_servers=args.bootstrap_servers,
-        instance_id=args.instance_id,
+    settings = settings_for(
+        load_project(args.settings), app=args.app_name, bootstrap=args.bootstrap_servers, instance_id=args.instance_id
     )
     config = load_connector_file(args.config)
     report = check_config(config, [settings.schemas_dir] if settings.schemas_dir else None)
@@ -97,7 +99,7 @@ def _seek(args: argparse.Namespace) -> int:
     from orchestrator.bridge.runtime import connector_group
     from orchestrator.transport.source import seek_group
 
-    settings = load_settings(args.settings, app=args.app_name, bootstrap_servers=args.bootstrap_servers)
+    settings = settings_for(load_project(args.settings), app=args.app_name, bootstrap=args.bootstrap_servers)
     config = load_connector_file(args.config)
     group = connector_group(config.app or settings.app, config.domain)
     positions = seek_group(settings.bootstrap_servers, group, config.source_topics, args.to == "latest", settings.kafka)

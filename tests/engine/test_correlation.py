@@ -12,20 +12,32 @@ from orchestrator.engine.correlation_store import BUFFER, MESSAGE
 from orchestrator.models.demo.inventory import ReleaseStock, StockReserved
 from orchestrator.models.demo.notifications import CustomerNotified
 from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.transport.records import OutboundRecord
-from tests.engine.harness import DLQ, Harness
+from orchestrator.testing import WorkflowEnvironment
+from orchestrator.testing.outputs import Output
 from tests.engine.test_saga import RESERVED, only
-from tests.engine.workflows import ORDER
+from tests.engine.workflows import DLQ, ORDER
 
 NOTE = CustomerNotified(order_id="o-1", customer_id="bob", channel="email", message="ok")
 SIGNAL = "sagabridge.control.SignalWorkflow"
 OUTCOME = "sagabridge.control.StepOutcome"
 
 
-def signal(h: Harness, wf: str, *, message_id: str | None = None, on_missing: str = "DROP", ttl: int | None = None,
-           who: str = "bob") -> list[OutboundRecord]:  # fmt: skip
+def control(h: WorkflowEnvironment, schema: str, value: dict[str, Any]) -> Output:
+    return h.send(h.records.record(value["workflow_id"], h.serde.encode(schema, value)))
+
+
+def signal(
+    h: WorkflowEnvironment,
+    wf: str,
+    *,
+    message_id: str | None = None,
+    on_missing: str = "DROP",
+    ttl: int | None = None,
+    who: str = "bob",
+) -> Output:
     note = NOTE.model_copy(update={"customer_id": who})
-    return h.control(
+    return control(
+        h,
         SIGNAL,
         {
             "workflow_id": wf,
@@ -39,8 +51,9 @@ def signal(h: Harness, wf: str, *, message_id: str | None = None, on_missing: st
     )
 
 
-def start(h: Harness, wf: str, workflow_type: str = "approval", message_id: str | None = None) -> list[OutboundRecord]:
-    return h.control(
+def start(h: WorkflowEnvironment, wf: str, workflow_type: str = "approval", message_id: str | None = None) -> Output:
+    return control(
+        h,
         "sagabridge.control.StartWorkflow",
         {
             "workflow_type": workflow_type,
@@ -48,15 +61,16 @@ def start(h: Harness, wf: str, workflow_type: str = "approval", message_id: str 
             "input_schema": ORDER.avro_schema_name,
             "input": h.serde.encode(ORDER.avro_schema_name, ORDER.to_avro()),
             "trace_context": {},
-            "requested_at_ms": h.now,
+            "requested_at_ms": h.now_ms,
             "message_id": message_id,
         },
     )
 
 
-def signal_with_start(h: Harness, wf: str, message_id: str | None, who: str = "carol") -> list[OutboundRecord]:
+def signal_with_start(h: WorkflowEnvironment, wf: str, message_id: str | None, who: str = "carol") -> Output:
     note = NOTE.model_copy(update={"customer_id": who})
-    return h.control(
+    return control(
+        h,
         "sagabridge.control.SignalWithStart",
         {
             "workflow_type": "approval",
@@ -67,15 +81,25 @@ def signal_with_start(h: Harness, wf: str, message_id: str | None, who: str = "c
             "payload_schema": note.avro_schema_name,
             "payload": h.serde.encode(note.avro_schema_name, note.to_avro()),
             "message_id": message_id,
-            "requested_at_ms": h.now,
+            "requested_at_ms": h.now_ms,
         },
     )
 
 
-def outcome(h: Harness, wf: str, service: str, *, success: bool, command_type: str | None = None,
-            result: Any = None, error_type: str = "OutOfStock", retryable: bool = False,
-            message_id: str | None = None) -> list[OutboundRecord]:  # fmt: skip
-    return h.control(
+def outcome(
+    h: WorkflowEnvironment,
+    wf: str,
+    service: str,
+    *,
+    success: bool,
+    command_type: str | None = None,
+    result: Any = None,
+    error_type: str = "OutOfStock",
+    retryable: bool = False,
+    message_id: str | None = None,
+) -> Output:
+    return control(
+        h,
         OUTCOME,
         {
             "workflow_id": wf,
@@ -92,16 +116,16 @@ def outcome(h: Harness, wf: str, service: str, *, success: bool, command_type: s
     )
 
 
-def completed_by(h: Harness, out: list[OutboundRecord]) -> str:
-    done = only(h.events(out, "WorkflowCompleted"))
+def completed_by(h: WorkflowEnvironment, out: Output) -> str:
+    done = only(out.events("WorkflowCompleted"))
     return str(h.serde.decode(done["result"]).value["reservation_id"])
 
 
-def store_keys(h: Harness, prefix: bytes) -> list[bytes]:
-    return [k for k, _ in h.store.scan(prefix, prefix[:-1] + bytes([prefix[-1] + 1]))]
+def store_keys(h: WorkflowEnvironment, prefix: bytes) -> list[bytes]:
+    return [k for k, _ in h.txn.scan(prefix, prefix[:-1] + bytes([prefix[-1] + 1]))]
 
 
-def test_a_repeated_message_id_changes_nothing(h: Harness) -> None:
+def test_a_repeated_message_id_changes_nothing(h: WorkflowEnvironment) -> None:
     start(h, "a-1", message_id="evt-1")
     assert start(h, "a-1", message_id="evt-1") == []
     out = signal(h, "a-1", message_id="evt-2")
@@ -112,7 +136,7 @@ def test_a_repeated_message_id_changes_nothing(h: Harness) -> None:
     assert h.engine.correlation.stats.deduplicated == 2
 
 
-def test_early_signals_wait_in_the_buffer_and_are_delivered_in_offset_order_at_start(h: Harness) -> None:
+def test_early_signals_wait_in_the_buffer_and_are_delivered_in_offset_order_at_start(h: WorkflowEnvironment) -> None:
     assert signal(h, "a-1", message_id="e1", on_missing="BUFFER", ttl=60_000, who="first") == []
     assert signal(h, "a-1", message_id="e2", on_missing="BUFFER", ttl=60_000, who="second") == []
     assert len(store_keys(h, BUFFER)) == 2 and len(h.timer_keys()) == 2
@@ -127,10 +151,10 @@ def test_early_signals_wait_in_the_buffer_and_are_delivered_in_offset_order_at_s
     assert (stats.buffered, stats.delivered_from_buffer, stats.deduplicated) == (2, 2, 1)
 
 
-def test_a_buffered_signal_past_its_ttl_is_dead_lettered_with_its_original_bytes(h: Harness) -> None:
+def test_a_buffered_signal_past_its_ttl_is_dead_lettered_with_its_original_bytes(h: WorkflowEnvironment) -> None:
     signal(h, "late-1", message_id="e1", on_missing="BUFFER", ttl=5_000)
     assert h.produced == []  # buffering produces nothing
-    original = h.serde.decode(h.store.get(store_keys(h, BUFFER)[0]) or b"").value["value"]
+    original = h.serde.decode(h.txn.get(store_keys(h, BUFFER)[0]) or b"").value["value"]
     assert h.advance(4_999) == []
     dlq = only(h.advance(1))
     assert dlq.topic == DLQ and dlq.key == b"late-1" and dlq.value == original
@@ -138,11 +162,11 @@ def test_a_buffered_signal_past_its_ttl_is_dead_lettered_with_its_original_bytes
     assert "5000 ms" in (dlq.header("sb-dlq-error") or "")
     assert store_keys(h, BUFFER) == [] and store_keys(h, MESSAGE) == [] and h.timer_keys() == []
     out = start(h, "late-1")
-    assert h.events(out, "WorkflowCompleted") == []  # the expired signal is gone for good
+    assert out.events("WorkflowCompleted") == []  # the expired signal is gone for good
     assert h.engine.correlation.stats.buffer_expired == 1
 
 
-def test_on_missing_dlq_and_drop(h: Harness) -> None:
+def test_on_missing_dlq_and_drop(h: WorkflowEnvironment) -> None:
     dlq = only(signal(h, "nobody", on_missing="DLQ"))
     assert dlq.topic == DLQ and dlq.header("sb-dlq-reason") == "workflow-not-found"
     assert signal(h, "nobody", on_missing="DROP") == []
@@ -150,66 +174,74 @@ def test_on_missing_dlq_and_drop(h: Harness) -> None:
     assert h.keys_of("nobody") == []
 
 
-def test_signal_with_start_is_atomic_and_signals_an_existing_workflow_only(h: Harness) -> None:
+def test_signal_with_start_is_atomic_and_signals_an_existing_workflow_only(h: WorkflowEnvironment) -> None:
     out = signal_with_start(h, "sws-1", message_id="m1")
-    assert h.event_names(out)[0] == "WorkflowStarted"
+    assert out.event_names()[0] == "WorkflowStarted"
     assert completed_by(h, out) == "approved-by-carol"
     assert signal_with_start(h, "sws-1", message_id="m1") == []  # repeated id: nothing
     assert h.engine.correlation.stats.signals_with_start == 1
     start(h, "sws-2")
     out = signal_with_start(h, "sws-2", message_id="m2", who="dave")
-    assert "WorkflowStarted" not in h.event_names(out)
+    assert "WorkflowStarted" not in out.event_names()
     assert completed_by(h, out) == "approved-by-dave"
     assert h.kinds("sws-2").count("started") == 1
 
 
-def test_signal_with_start_delivers_buffered_signals_before_its_own(h: Harness) -> None:
+def test_signal_with_start_delivers_buffered_signals_before_its_own(h: WorkflowEnvironment) -> None:
     signal(h, "sws-3", message_id="early", on_missing="BUFFER", ttl=60_000, who="early")
     out = signal_with_start(h, "sws-3", message_id="later", who="later")
     assert completed_by(h, out) == "approved-by-early"
 
 
-def test_step_outcomes_settle_the_open_step_of_their_service(h: Harness) -> None:
-    h.start("o-1", "order", ORDER)
+def test_step_outcomes_settle_the_open_step_of_their_service(h: WorkflowEnvironment) -> None:
+    h.start("order", ORDER, id="o-1")
     out = outcome(h, "o-1", "payments", success=True)  # the payments step is not open yet
-    assert only(h.events(out, "ReplyIgnored"))["why"] == "no-open-step"
+    assert only(out.events("ReplyIgnored"))["why"] == "no-open-step"
     out = outcome(h, "o-1", "inventory", success=False, error_type="Busy", retryable=True, message_id="x1")
-    assert h.event_names(out) == ["StepRetrying"]
+    assert out.event_names() == ["StepRetrying"]
     out = outcome(h, "o-1", "inventory", success=False, error_type="Busy", retryable=True, message_id="x2")
-    assert only(h.events(out, "ReplyIgnored"))["why"] == "late"  # in backoff: not the current attempt's
-    out = outcome(h, "o-1", "inventory", success=True, command_type="sagabridge.demo.inventory.ReserveStock",
-                  result=RESERVED, message_id="x3")  # fmt: skip
-    assert "StepCompleted" in h.event_names(out)
-    assert only(h.commands(out, "payments"))  # the workflow moved on
+    assert only(out.events("ReplyIgnored"))["why"] == "late"  # in backoff: not the current attempt's
+    out = outcome(
+        h,
+        "o-1",
+        "inventory",
+        success=True,
+        command_type="sagabridge.demo.inventory.ReserveStock",
+        result=RESERVED,
+        message_id="x3",
+    )
+    assert "StepCompleted" in out.event_names()
+    assert only(out.commands("payments"))  # the workflow moved on
     assert outcome(h, "o-1", "inventory", success=True, result=RESERVED, message_id="x3") == []  # repeated id
 
 
-def test_a_failure_outcome_fails_the_step_and_the_saga_compensates(h: Harness) -> None:
-    out = h.start("o-2", "order", ORDER)
-    reserve = only(h.commands(out, "inventory"))
-    h.reply_ok(reserve, RESERVED)
+def test_a_failure_outcome_fails_the_step_and_the_saga_compensates(h: WorkflowEnvironment) -> None:
+    out = h.start("order", ORDER, id="o-2").output
+    reserve = only(out.commands("inventory"))
+    h.reply(reserve, RESERVED)
     out = outcome(h, "o-2", "payments", success=False, error_type="PaymentDeclined", message_id="d1")
-    release = only(h.commands(out, "inventory"))
+    release = only(out.commands("inventory"))
     assert h.decode(release)[0] == ReleaseStock.avro_schema_name
     # an outcome restricted to another command type does not settle the compensation step
-    out = outcome(h, "o-2", "inventory", success=True, command_type="sagabridge.demo.inventory.ReserveStock",
-                  result=RESERVED)  # fmt: skip
-    assert only(h.events(out, "ReplyIgnored"))["why"] == "no-open-step"
+    out = outcome(
+        h, "o-2", "inventory", success=True, command_type="sagabridge.demo.inventory.ReserveStock", result=RESERVED
+    )
+    assert only(out.events("ReplyIgnored"))["why"] == "no-open-step"
     out = outcome(h, "o-2", "inventory", success=True, command_type=ReleaseStock.avro_schema_name)
-    assert "WorkflowCompensated" in h.event_names(out)
+    assert "WorkflowCompensated" in out.event_names()
 
 
-def test_message_ids_are_purged_with_their_workflow(h: Harness) -> None:
+def test_message_ids_are_purged_with_their_workflow(h: WorkflowEnvironment) -> None:
     start(h, "p-1", message_id="s1")
     signal(h, "p-1", message_id="s2")
     assert len(store_keys(h, MESSAGE)) == 2
-    h.advance(h.engine.retention_ms + 1)
+    h.advance(h.retention_ms + 1)
     assert store_keys(h, MESSAGE) == [] and h.keys_of("p-1") == []
 
 
-def test_records_of_writers_that_predate_the_new_fields_still_decode(h: Harness) -> None:
+def test_records_of_writers_that_predate_the_new_fields_still_decode(h: WorkflowEnvironment) -> None:
     """A StartWorkflow/SignalWorkflow encoded with the v1 schemas (no message_id, no on_missing)."""
-    repo = h.serde.repo
+    repo = h.serde.repo  # type: ignore[attr-defined]
 
     def encode_v1(name: str, value: dict[str, Any]) -> bytes:
         v1 = repo.versions(name)[0]
@@ -227,32 +259,34 @@ def test_records_of_writers_that_predate_the_new_fields_still_decode(h: Harness)
         "parent_workflow_id": None,
         "parent_seq": None,
         "trace_context": {},
-        "requested_at_ms": h.now,
+        "requested_at_ms": h.now_ms,
     }
-    h.feed(h.record("old-1", encode_v1("sagabridge.control.StartWorkflow", body)))
+    h.send(h.records.record("old-1", encode_v1("sagabridge.control.StartWorkflow", body)))
     assert h.header("old-1").status == "running"
-    sig = {"workflow_id": "old-1", "name": "approve", "payload_schema": NOTE.avro_schema_name,
-           "payload": h.serde.encode(NOTE.avro_schema_name, NOTE.to_avro())}  # fmt: skip
-    out = h.feed(h.record("old-1", encode_v1(SIGNAL, sig)))
+    sig = {
+        "workflow_id": "old-1",
+        "name": "approve",
+        "payload_schema": NOTE.avro_schema_name,
+        "payload": h.serde.encode(NOTE.avro_schema_name, NOTE.to_avro()),
+    }
+    out = h.send(h.records.record("old-1", encode_v1(SIGNAL, sig)))
     assert completed_by(h, out) == "approved-by-bob"
     assert signal(h, "never-started", on_missing="DROP") == []  # v1 behaviour for missing ones: dropped
 
 
-def test_reserved_result_type_is_what_the_outcome_carried(h: Harness) -> None:
-    out = h.start("o-3", "order", ORDER)
+def test_reserved_result_type_is_what_the_outcome_carried(h: WorkflowEnvironment) -> None:
+    out = h.start("order", ORDER, id="o-3").output
     out = outcome(h, "o-3", "inventory", success=True, result=StockReserved(reservation_id="R9", order_id="o-1"))
-    done = only(h.events(out, "StepCompleted"))
+    done = only(out.events("StepCompleted"))
     assert done["result_schema"] == StockReserved.avro_schema_name
     assert h.serde.decode(done["result"]).value["reservation_id"] == "R9"
 
 
-def test_buffered_signals_and_message_ids_survive_a_restart_of_the_engine(h: Harness) -> None:
+def test_buffered_signals_and_message_ids_survive_a_restart_of_the_engine(h: WorkflowEnvironment) -> None:
     """They are store keys like any other: a new engine over the same store (a restart, or a new
     owner after restore) still delivers the buffer and still knows the ids."""
-    from orchestrator.engine import PartitionEngine
-
     signal(h, "r-1", message_id="e1", on_missing="BUFFER", ttl=60_000, who="before-restart")
-    h.engine = PartitionEngine(topics=h.topics, registry=h.registry, serde=h.serde, partition=0)
+    h.restart()
     assert signal(h, "r-1", message_id="e1", on_missing="BUFFER", ttl=60_000) == []  # still a duplicate
     assert h.engine.correlation.stats.deduplicated == 1
     assert completed_by(h, start(h, "r-1")) == "approved-by-before-restart"
