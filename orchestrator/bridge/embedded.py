@@ -23,7 +23,7 @@ from orchestrator.bridge.check import MappingChecker
 from orchestrator.bridge.errors import MappingCheckError
 from orchestrator.bridge.mapping import ConnectorConfig, load_connector_file
 from orchestrator.bridge.outbound import NativeCommandRouter
-from orchestrator.bridge.runtime import ConnectorRuntime, format_serdes, schema_repository
+from orchestrator.bridge.runtime import ConnectorRuntime, format_serdes, require_topics, schema_repository
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.outbox import CommandRouter
 from orchestrator.errors import ConfigurationError
@@ -113,6 +113,9 @@ def start_embedded(settings: OrchestratorSettings, registry: WorkflowRegistry, h
         problems += MappingChecker(repo, registry.names()).check(config).errors
     if problems:
         raise MappingCheckError(problems)
+    command_topics = [m.topic for c in configs for p in c.participants for m in p.commands]
+    if command_topics:
+        require_topics(settings, command_topics, "native participants' command mappings")
     host.command_router = command_router(settings, configs, host.serde)
     embedded = EmbeddedConnectors(
         settings, configs if settings.connectors_embedded else [], host.serde, on_failure=lambda _exc: host.stop()

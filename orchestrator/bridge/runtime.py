@@ -30,6 +30,7 @@ from orchestrator.errors import (
     TransactionFatalError,
 )
 from orchestrator.serialization import AvroSerde, ConfluentSerde, SchemaRepository, SingleObjectSerde, make_serde
+from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import OutboundRecord
 from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
@@ -67,6 +68,19 @@ def format_serdes(
             )
         serdes[ValueFormat.AVRO_CONFLUENT] = ConfluentSerde(repo, settings.schema_registry_url)
     return serdes
+
+
+def require_topics(settings: OrchestratorSettings, topics: Iterable[str], needed_by: str) -> None:
+    """Fail at startup, naming them, when topics the bridge reads or writes do not exist: a missing
+    inbox would otherwise abort every transaction, and a missing source would just never deliver."""
+    admin = KafkaAdmin(settings.bootstrap_servers, settings.kafka)
+    missing = sorted({t for t in topics if admin.partition_count(t) is None})
+    if missing:
+        raise ConfigurationError(
+            needed_by,
+            f"topic(s) {', '.join(missing)} do not exist",
+            "create them (orchestrator topics apply --file topics/<app>.toml) or fix the names in the mapping file",
+        )
 
 
 class ConnectorRuntime:
@@ -123,6 +137,7 @@ class ConnectorRuntime:
             raise ConfigurationError(
                 f"connector {self.config.domain}", "no trigger or outcome reads any topic", "add a [[trigger]]"
             )
+        require_topics(s, [*topics, self.inbox_topic, self.dlq_topic], f"connector {self.config.domain!r}")
         self._producer = TransactionalProducer(s.bootstrap_servers, self.transactional_id, s.kafka)
         self._producer.init()
         self._consumer = SourceConsumer(
@@ -258,4 +273,4 @@ class ConnectorRuntime:
             self._fault_hook(stage)
 
 
-__all__ = ["ConnectorRuntime", "connector_group", "format_serdes", "schema_repository"]
+__all__ = ["ConnectorRuntime", "connector_group", "format_serdes", "require_topics", "schema_repository"]

@@ -533,3 +533,14 @@ def test_native_participants_with_retry_and_compensation(app: App, kafka_admin: 
     assert releases == [{"op": "release", "order": "n2", "hold": "H-n2"}]  # the decline compensated
     failed = [d.value for _r, d in events.records if d.schema_name.endswith(".StepRetrying")]
     assert {f["error"]["error_type"] for f in failed} == {"AttemptTimeout"}
+
+
+def test_a_connector_refuses_to_start_when_its_topics_do_not_exist(app: App) -> None:
+    from orchestrator.bridge.runtime import ConnectorRuntime
+    from orchestrator.errors import ConfigurationError
+
+    missing = f"{app.name}.no-such-topic"
+    cfg = config({"domain": "orders", "source": [orders_source(missing)], "trigger": [start_trigger(missing, "x")]})
+    with pytest.raises(ConfigurationError) as err:
+        ConnectorRuntime(app.settings(), cfg, inbox_serde=serde).run()
+    assert missing in str(err.value) and "orchestrator topics apply" in str(err.value)
