@@ -134,6 +134,8 @@ def _run(args: argparse.Namespace) -> int:
         if bridge is not None:
             bridge.stop()
         tracing.shutdown_tracing()
+    if bridge is not None and bridge.errors:  # an embedded connector died: it stopped the process
+        raise bridge.errors[0]
     return 0
 
 
