@@ -25,7 +25,7 @@ from orchestrator.engine.correlation_inbound import MissingPolicy, SignalWithSta
 from orchestrator.engine.correlation_store import CorrelationStore
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import SignalMsg, StartMsg, decode_inbound
-from orchestrator.engine.state_records import IN_FLIGHT, StepErrorValue, StepRecord
+from orchestrator.engine.state_records import IN_FLIGHT, STEP_PARKED, StepErrorValue, StepRecord
 from orchestrator.engine.steps import StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
@@ -210,11 +210,15 @@ class Correlation:
         elif msg.success:
             self.stats.outcomes_applied += 1
             self.steps.complete(t, run, step, msg.result_schema, msg.result, msg.result_bytes, step.attempt)
-        elif step.status != IN_FLIGHT:
-            self._ignored(t, run, msg, "late", step)
-        else:
-            self.stats.outcomes_applied += 1
-            self.steps.attempt_failed(t, run, step, msg.error or StepErrorValue("StepFailed", "", True))
+        else:  # the protocol's rule (docs/protocol.md): a permanent failure settles the step at any
+            # attempt, a retryable one only counts against the attempt in flight
+            error = msg.error or StepErrorValue("StepFailed", "", True)
+            final = not step.policy.is_retryable(error.error_type, error.retryable)
+            if (final and not (step.compensation and step.status == STEP_PARKED)) or step.status == IN_FLIGHT:
+                self.stats.outcomes_applied += 1
+                self.steps.attempt_failed(t, run, step, error)
+            else:
+                self._ignored(t, run, msg, "late", step)
 
     @staticmethod
     def _open_step(t: Turn, run: Run, msg: StepOutcomeMsg) -> StepRecord | None:
