@@ -25,6 +25,7 @@ lint: venv
 	$(BIN)/ruff check orchestrator tests benchmarks examples
 	$(BIN)/ruff format --check orchestrator tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # pytest starts a private broker + registry on free ports for the session (or reuses the
 # cluster named by SAGABRIDGE_TEST_BOOTSTRAP / SAGABRIDGE_TEST_REGISTRY_URL) and stops it after.

@@ -12,14 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
 from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
-from orchestrator.transport.consumer import base_config, to_inbound
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER, partition_for
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import new_consumer, new_producer
+from orchestrator.transport.partitioning import partition_for
 
 TERMINAL_EVENTS = {
     "sagabridge.events.WorkflowCompleted": "completed",
@@ -53,16 +54,7 @@ class WorkflowClient:
         self.app = app
         self.serde = serde
         self._extra = dict(extra_config or {})
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **self._extra,
-            }
-        )
+        self._producer = new_producer(bootstrap_servers, self._extra)
 
     @property
     def inbox(self) -> str:
@@ -170,9 +162,7 @@ class WorkflowClient:
 
     def list_workflows(self, timeout_s: float = 5.0) -> dict[str, tuple[str, dict[str, Any]]]:
         """Latest lifecycle status per workflow id, from the whole events topic (operator view)."""
-        config = base_config(self.bootstrap_servers, self._extra)
-        config["group.id"] = f"sagabridge-list-{uuid.uuid4().hex}"
-        consumer = Consumer(config)
+        consumer = new_consumer(self.bootstrap_servers, f"sagabridge-list-{uuid.uuid4().hex}", self._extra)
         latest: dict[str, tuple[str, dict[str, Any]]] = {}
         try:
             metadata = consumer.list_topics(self.events, timeout=10).topics[self.events]
@@ -225,9 +215,7 @@ class EventReader:
     def __init__(self, client: WorkflowClient, workflow_id: str, from_beginning: bool = False) -> None:
         self._client = client
         self._key = workflow_id.encode()
-        config = base_config(client.bootstrap_servers, client._extra)
-        config["group.id"] = f"sagabridge-client-{uuid.uuid4().hex}"
-        self._consumer = Consumer(config)
+        self._consumer = new_consumer(client.bootstrap_servers, f"sagabridge-client-{uuid.uuid4().hex}", client._extra)
         metadata = self._consumer.list_topics(client.events, timeout=10).topics[client.events]
         partition = partition_for(self._key, len(metadata.partitions))
         offset = 0

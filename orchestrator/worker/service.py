@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
@@ -31,9 +31,9 @@ from orchestrator.errors import ConfigurationError, DecodeError, RepliesNotDeliv
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.client_config import client_config_problem
-from orchestrator.transport.consumer import base_config, consume_available, to_inbound
+from orchestrator.transport.consumer import consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
 from orchestrator.worker.handler_errors import UndecodableCommandError, UnknownCommandError, error_type, is_retryable
@@ -133,19 +133,8 @@ class Service:
             asyncio.run(self._run(poll_timeout_s))
 
     async def _run(self, poll_timeout_s: float) -> None:
-        config = base_config(self._bootstrap, self._extra)
-        config["group.id"] = self.group_id
-        consumer = Consumer(config)
-        producer = Producer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **self._extra,
-            }
-        )
+        consumer = new_consumer(self._bootstrap, self.group_id, self._extra)
+        producer = new_producer(self._bootstrap, self._extra)
         consumer.subscribe([self.command_topic])
         semaphore = asyncio.Semaphore(self.concurrency)
         try:
