@@ -1,7 +1,7 @@
 """Typed consumers: the group-subscribed inbox consumer and helpers shared by readers.
 
 All consumers read with isolation.level=read_committed: an aborted checkpoint must never be
-seen by anyone (DESIGN §5).
+seen by anyone (docs/design.md §5).
 """
 
 from __future__ import annotations

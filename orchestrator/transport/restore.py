@@ -1,4 +1,4 @@
-"""Rebuild a partition store from its compacted changelog (DESIGN §6).
+"""Rebuild a partition store from its compacted changelog (docs/design.md §6).
 
 The restore consumer is assign-only: it never subscribes, so restoring never triggers a group
 rebalance and never commits. It reads `read_committed`, so aborted transactions and zombie writes

@@ -2,7 +2,7 @@
 
 Keyed by sb-command-id (one step of one workflow, same across its retries). A stored success
 or permanent failure answers any later delivery of that id; a stored retryable failure only
-answers the same attempt again: the next attempt executes anew (DESIGN §2).
+answers the same attempt again: the next attempt executes anew (docs/design.md §2).
 
 What is stored is the outcome (status headers and body), not the reply: a replay echoes the
 attempt of the delivery it answers, so the orchestrator sees an answer to the attempt it waits
