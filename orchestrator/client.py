@@ -21,12 +21,13 @@ from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.partitioning import partition_for
+from orchestrator.workflow.status import WorkflowStatus
 
 TERMINAL_EVENTS = {
-    "sagabridge.events.WorkflowCompleted": "completed",
-    "sagabridge.events.WorkflowFailed": "failed",
-    "sagabridge.events.WorkflowCompensated": "compensated",
-    "sagabridge.events.WorkflowCancelled": "cancelled",
+    "sagabridge.events.WorkflowCompleted": WorkflowStatus.COMPLETED,
+    "sagabridge.events.WorkflowFailed": WorkflowStatus.FAILED,
+    "sagabridge.events.WorkflowCompensated": WorkflowStatus.COMPENSATED,
+    "sagabridge.events.WorkflowCancelled": WorkflowStatus.CANCELLED,
 }
 PARKED_EVENT = "sagabridge.events.WorkflowParked"
 
@@ -34,12 +35,12 @@ PARKED_EVENT = "sagabridge.events.WorkflowParked"
 @dataclass(frozen=True)
 class WorkflowOutcome:
     workflow_id: str
-    status: str  # completed | failed | compensated | cancelled | parked
+    status: WorkflowStatus  # a final status, or PARKED (needs an operator)
     event: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        return self.status == WorkflowStatus.COMPLETED
 
 
 class WorkflowClient:
@@ -272,5 +273,5 @@ class WorkflowHandle:
 def _outcome(workflow_id: str, decoded: DecodedRecord, stop_on_parked: bool) -> WorkflowOutcome | None:
     status = TERMINAL_EVENTS.get(decoded.schema_name)
     if status is None and stop_on_parked and decoded.schema_name == PARKED_EVENT:
-        status = "parked"
+        status = WorkflowStatus.PARKED
     return None if status is None else WorkflowOutcome(workflow_id, status, decoded.value)

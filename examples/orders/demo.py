@@ -28,6 +28,7 @@ from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer
+from orchestrator.workflow import WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"inventory": 0.05, "payments": 0.10, "shipping": 0.05}  # transient failure rates
@@ -189,7 +190,7 @@ def main() -> int:
                     notified += 1
                 status = TERMINAL_EVENTS.get(decoded.schema_name)
                 if decoded.schema_name == "sagabridge.events.WorkflowParked":
-                    status = "parked"
+                    status = WorkflowStatus.PARKED
                 wf_id = decoded.value.get("workflow_id")
                 if status and wf_id in started_at and wf_id not in outcomes:
                     outcomes[wf_id] = status

@@ -7,12 +7,13 @@ from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
 from orchestrator.engine.jsonvalue import plain_json
-from orchestrator.engine.state_records import RUNNING, Header
+from orchestrator.engine.state_records import Header
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
 from orchestrator.errors import UnknownWorkflowTypeRecordError, error_type_name
 from orchestrator.workflow import WorkflowInstance
 from orchestrator.workflow.activation import EventKind
+from orchestrator.workflow.status import WorkflowStatus
 
 QUERY_RESULT_SCHEMA = "sagabridge.control.QueryResult"
 
@@ -36,7 +37,7 @@ class ControlHandlers:
         header = Header(
             workflow_id=msg.workflow_id,
             workflow_type=msg.workflow_type,
-            status=RUNNING,
+            status=WorkflowStatus.RUNNING,
             next_seq=0,
             created_at_ms=t.now_ms,
             updated_at_ms=t.now_ms,
@@ -92,7 +93,7 @@ class ControlHandlers:
             "status": msg.status,
             "result_schema": msg.result_schema,
             "result": msg.result,
-            "error": None if msg.error is None else msg.error.to_history(),
+            "error": None if msg.error is None else msg.error.to_json(),
         }
         self.ex.deliver(t, run, EventKind.CHILD_FINISHED, data)
 

@@ -28,6 +28,7 @@ from opentelemetry.trace import Span
 
 from orchestrator import topic_names, tracing
 from orchestrator.errors import ConfigurationError, DecodeError, RepliesNotDeliveredError
+from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.client_config import client_config_problem
@@ -37,6 +38,7 @@ from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
 from orchestrator.worker.handler_errors import UndecodableCommandError, UnknownCommandError, error_type, is_retryable
+from orchestrator.workflow.activation import ErrorInfo
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ C = TypeVar("C", bound=AvroModel)
 Handler = Callable[[Any, "CommandContext"], AvroModel | Awaitable[AvroModel]]
 Reply = tuple[str, bytes, bytes, Headers]  # topic, key, value, headers
 
-ERROR_SCHEMA = "sagabridge.protocol.StepError"
+ERROR_SCHEMA = StepError.avro_schema_name
 DECLINED_ERROR = "WorkflowCancelled"  # sb-error-type of a command declined because of sb-cancel-requested
 
 
@@ -256,9 +258,7 @@ class Service:
 
     def _failure(self, kind: str, message: str, retryable: bool) -> tuple[bytes, Headers]:
         """A failure reply: the StepError body and the headers (which the orchestrator reads first)."""
-        value = self.serde.encode(
-            ERROR_SCHEMA, {"error_type": kind, "message": message, "retryable": retryable, "details": {}}
-        )
+        value = self.serde.encode(ERROR_SCHEMA, ErrorInfo(kind, message, retryable).to_avro())
         status = make_headers(
             [
                 (header_names.REPLY_STATUS, header_names.STATUS_FAILURE),

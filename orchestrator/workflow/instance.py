@@ -33,6 +33,7 @@ from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
 from orchestrator.workflow.definition import WorkflowDefinition
 from orchestrator.workflow.payloads import AvroRecord, decoder, to_json
 from orchestrator.workflow.runtime import Runtime
+from orchestrator.workflow.status import WorkflowStatus
 
 RESOLUTION_KINDS = frozenset(
     {
@@ -153,13 +154,15 @@ class WorkflowInstance:
         except NonDeterminismError:
             return
         except WorkflowCancelledError as exc:
-            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), "cancelled")
+            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), WorkflowStatus.CANCELLED)
         except asyncio.CancelledError:
-            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", rt.cancel_reason), "cancelled")
+            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", rt.cancel_reason), WorkflowStatus.CANCELLED)
         except CompensationFailedError as exc:
-            outcome = FailWorkflow(_error_info(exc), "failed")
+            outcome = FailWorkflow(_error_info(exc), WorkflowStatus.FAILED)
         except Exception as exc:
-            outcome = FailWorkflow(_error_info(exc), "compensated" if rt.compensated else "failed")
+            outcome = FailWorkflow(
+                _error_info(exc), WorkflowStatus.COMPENSATED if rt.compensated else WorkflowStatus.FAILED
+            )
         if rt.failure is None:
             self._finish(outcome)
 
@@ -232,7 +235,7 @@ def _completion(value: Any) -> Outcome:
         ErrorInfo(
             "InvalidWorkflowResult", f"a workflow must return an AvroModel, a dict or None, not {type(value).__name__}"
         ),
-        "failed",
+        WorkflowStatus.FAILED,
     )
 
 

@@ -40,6 +40,7 @@ from orchestrator.workflow.history import ReplayIndex
 from orchestrator.workflow.loop import DeterministicEventLoop
 from orchestrator.workflow.payloads import Decoder
 from orchestrator.workflow.policy import RetryPolicy
+from orchestrator.workflow.status import WorkflowStatus
 
 
 @dataclass(slots=True)
@@ -383,7 +384,7 @@ class Runtime:
     def child_finished(self, seq: int, status: str, result: Any, error: dict[str, Any] | None) -> None:
         child = self.pending.children.pop(seq, None)
         if child is not None and not child.future.done():
-            if status == "completed":
+            if status == WorkflowStatus.COMPLETED:
                 _resolve(child.future, child.decode, result)
             elif self._cancel is not None and seq in self._cancel.children:
                 self._cancel_undelivered = False
