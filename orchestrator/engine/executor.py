@@ -32,6 +32,7 @@ from orchestrator.workflow.activation import (
     WorkflowCommand,
     command_event,
 )
+from orchestrator.workflow.event_data import EventData
 from orchestrator.workflow.status import WorkflowStatus
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ class Executor:
         self.stats = stats
         self.steps: StepLogic  # wired by the engine (the two call each other)
         self.consumer_group: str | None = None  # for the activation spans' messaging attributes
-        self._deferred: deque[tuple[Run, str, dict[str, Any]]] = deque()
+        self._deferred: deque[tuple[Run, EventData]] = deque()
 
     # --- loading ------------------------------------------------------------------------------
     def load(self, t: Turn, workflow_id: str, *, for_query: bool = False) -> Run | None:
@@ -108,26 +109,26 @@ class Executor:
         self.cache.touch(run.header.workflow_id)
         return event
 
-    def deliver(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> None:
+    def deliver(self, t: Turn, run: Run, data: EventData) -> None:
         """Record a resolution event and, if the run is live, activate it with that event."""
-        self._deliver_one(t, run, kind, data)
+        self._deliver_one(t, run, data)
         self.drain(t)
 
-    def defer(self, run: Run, kind: str, data: dict[str, Any]) -> None:
+    def defer(self, run: Run, data: EventData) -> None:
         """Queue a resolution found while applying commands; delivered once that batch is recorded,
         so history never interleaves an activation's commands with a later resolution."""
-        self._deferred.append((run, kind, data))
+        self._deferred.append((run, data))
 
     def drop_deferred(self) -> None:
         self._deferred.clear()
 
     def drain(self, t: Turn) -> None:
         while self._deferred:
-            run, kind, data = self._deferred.popleft()
-            self._deliver_one(t, run, kind, data)
+            run, data = self._deferred.popleft()
+            self._deliver_one(t, run, data)
 
-    def _deliver_one(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> None:
-        event = self.record(t, run, kind, data)
+    def _deliver_one(self, t: Turn, run: Run, data: EventData) -> None:
+        event = self.record(t, run, data.kind, data.to_data())
         if run.instance is None or run.header.finished:
             return
         started_ns = time.time_ns() if tracing.tracing_enabled() else 0
@@ -137,7 +138,7 @@ class Executor:
             self.suspend(t, run, exc)
             return
         self.apply(t, run, commands)
-        run_tracing.activation(t, run.header, kind, started_ns, self.consumer_group)
+        run_tracing.activation(t, run.header, data.kind, started_ns, self.consumer_group)
 
     def apply(self, t: Turn, run: Run, commands: list[WorkflowCommand]) -> None:
         for cmd in commands:

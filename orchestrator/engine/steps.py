@@ -20,7 +20,8 @@ from orchestrator.engine.state_records import StepRecord, StepStatus
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import SerializationError
-from orchestrator.workflow.activation import ErrorInfo, EventKind, ScheduleStep
+from orchestrator.workflow.activation import ErrorInfo, ScheduleStep
+from orchestrator.workflow.event_data import StepCompletedData, StepFailedData
 from orchestrator.workflow.status import WorkflowStatus
 
 ATTEMPT_TIMEOUT = "AttemptTimeout"
@@ -67,8 +68,7 @@ class StepLogic:
             payload = t.out.serde.encode(cmd.command_type, cmd.payload)
         except SerializationError as exc:  # workflow code built a command its schema rejects
             error = ErrorInfo(ENCODE_FAILED, str(exc), False)
-            data = {"cmd_seq": cmd.cmd_seq, "error": error.to_json(), "attempt": 0}
-            self.ex.defer(run, EventKind.STEP_FAILED, data)
+            self.ex.defer(run, StepFailedData(cmd.cmd_seq, error, 0))
             return
         step = StepRecord(
             seq=cmd.cmd_seq,
@@ -183,8 +183,7 @@ class StepLogic:
         )
         if was_parked:
             self.maybe_unpark(t, run)
-        data = {"cmd_seq": step.seq, "result_schema": result_schema, "result": result, "attempt": attempt}
-        self.ex.deliver(t, run, EventKind.STEP_COMPLETED, data)
+        self.ex.deliver(t, run, StepCompletedData(step.seq, result_schema, result, attempt))
 
     def fail_final(self, t: Turn, run: Run, step: StepRecord, error: ErrorInfo) -> None:
         was_parked = step.status == StepStatus.PARKED
@@ -193,8 +192,7 @@ class StepLogic:
         t.out.step_event("StepFailed", run.header, t.now_ms, step, error=error.to_avro())
         if was_parked:
             self.maybe_unpark(t, run)
-        data = {"cmd_seq": step.seq, "error": error.to_json(), "attempt": step.attempt}
-        self.ex.deliver(t, run, EventKind.STEP_FAILED, data)
+        self.ex.deliver(t, run, StepFailedData(step.seq, error, step.attempt))
 
     def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: ErrorInfo) -> None:
         """An attempt failed (a reply, or the current attempt's timeout): retry, fail finally, or
