@@ -38,7 +38,7 @@ test: venv lint
 ORDERS ?= 200
 demo: stack
 	SAGABRIDGE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
-	  $(BIN)/orchestrator schemas register
+	  $(BIN)/orchestrator schemas register --schemas-dir examples/orders/schemas
 	@if $(BIN)/orchestrator jaeger url >/dev/null 2>&1; then \
 	  echo "Jaeger is running: traces at $$($(BIN)/orchestrator jaeger url)"; \
 	  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318; \

@@ -34,16 +34,21 @@ PARKED_EVENT = "sagabridge.events.WorkflowParked"
 
 @dataclass(frozen=True)
 class WorkflowOutcome:
+    """How a workflow ended, read from its lifecycle events (`status` PARKED: it waits for an operator)."""
+
     workflow_id: str
     status: WorkflowStatus  # a final status, or PARKED (needs an operator)
     event: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
+        """True when the workflow completed."""
         return self.status == WorkflowStatus.COMPLETED
 
 
 class WorkflowClient:
+    """Talks to one application's workflows through its inbox and events topics; needs only Kafka."""
+
     def __init__(
         self,
         bootstrap_servers: str,
@@ -59,10 +64,12 @@ class WorkflowClient:
 
     @property
     def inbox(self) -> str:
+        """The application's inbox topic, where every request goes."""
         return f"{self.app}.inbox"
 
     @property
     def events(self) -> str:
+        """The application's lifecycle events topic, where results come from."""
         return f"{self.app}.events"
 
     # -- commands ----------------------------------------------------------------------
@@ -97,6 +104,7 @@ class WorkflowClient:
         return WorkflowHandle(self, wf_id)
 
     def signal(self, workflow_id: str, name: str, payload: AvroModel | None = None) -> None:
+        """Deliver signal `name` (with an optional payload record); dropped if the workflow has finished."""
         self._send(
             workflow_id,
             "sagabridge.control.SignalWorkflow",
@@ -109,6 +117,7 @@ class WorkflowClient:
         )
 
     def cancel(self, workflow_id: str, reason: str = "cancelled by client") -> None:
+        """Ask the workflow to cancel: pending waits raise, its saga compensates."""
         self._send(workflow_id, "sagabridge.control.CancelWorkflow", {"workflow_id": workflow_id, "reason": reason})
 
     def operator_action(
@@ -197,9 +206,11 @@ class WorkflowClient:
         return latest
 
     def handle(self, workflow_id: str) -> WorkflowHandle:
+        """A handle on an existing workflow id (nothing is sent)."""
         return WorkflowHandle(self, workflow_id)
 
     def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every request sent with `flush=False` is acknowledged by the broker."""
         self._producer.flush(timeout_s)
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
@@ -226,6 +237,7 @@ class EventReader:
         self._consumer.assign([TopicPartition(client.events, partition, offset if not from_beginning else 0)])
 
     def read(self, timeout_s: float) -> Any:
+        """Yield the workflow's decoded events as they arrive, until `timeout_s` has passed."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             msg = self._consumer.poll(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -240,10 +252,13 @@ class EventReader:
                 continue
 
     def close(self) -> None:
+        """Close the reader's consumer."""
         self._consumer.close()
 
 
 class WorkflowHandle:
+    """One workflow instance, by id: await its result, signal, cancel or query it."""
+
     def __init__(self, client: WorkflowClient, workflow_id: str) -> None:
         self.client = client
         self.id = workflow_id
@@ -261,12 +276,15 @@ class WorkflowHandle:
         raise WorkflowResultTimeoutError(self.id, timeout_s)
 
     def signal(self, name: str, payload: AvroModel | None = None) -> None:
+        """Deliver signal `name` to this workflow."""
         self.client.signal(self.id, name, payload)
 
     def cancel(self, reason: str = "cancelled by client") -> None:
+        """Ask this workflow to cancel."""
         self.client.cancel(self.id, reason)
 
     def query(self, name: str, timeout_s: float = 30.0) -> Any:
+        """Ask this workflow's query handler `name`; its answer, decoded from JSON."""
         return self.client.query(self.id, name, timeout_s)
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import to_inbound

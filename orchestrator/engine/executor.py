@@ -161,7 +161,7 @@ class Executor:
                 self.finish(t, run, WorkflowStatus.COMPLETED, result_schema=cmd.result_schema, result=cmd.result)
             elif isinstance(cmd, FailWorkflow):
                 err = ErrorInfo(cmd.error.error_type, cmd.error.message, cmd.error.retryable)
-                self.finish(t, run, cmd.status, error=err)
+                self.finish(t, run, WorkflowStatus(cmd.status), error=err)
             elif isinstance(cmd, PublishEvent):
                 t.out.to_topic(cmd.topic or t.out.topics.events, wf, cmd.schema, cmd.value)
             # RecordSideEffect / RecordPatch: the history event is the whole effect.

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import ConfigurationError
-from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel, model_for, register_model
+from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel, model_for, register_model, untyped_model
 from orchestrator.serialization.compat import CompatibilityLevel, Incompatibility, reader_incompatibilities
 from orchestrator.serialization.repository import SchemaEntry, SchemaRepository
 from orchestrator.serialization.serde import (
@@ -87,4 +87,5 @@ __all__ = [
     "model_for",
     "reader_incompatibilities",
     "register_model",
+    "untyped_model",
 ]

@@ -69,6 +69,8 @@ class _Registration:
 
 @dataclass
 class ServiceStats:
+    """Counters of what the service did with the commands it consumed."""
+
     executed: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -78,6 +80,8 @@ class ServiceStats:
 
 
 class Service:
+    """A participant: command handlers of one service, run over the plain participant protocol."""
+
     def __init__(
         self,
         name: str,
@@ -126,6 +130,7 @@ class Service:
 
     # -- running -----------------------------------------------------------------------
     def stop(self) -> None:
+        """Ask `run()` to finish the batch in hand, commit and leave the group."""
         self._stop.set()
 
     def run(self, poll_timeout_s: float = 0.5) -> None:

@@ -9,7 +9,7 @@ without pickle.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from orchestrator.workflow.error_info import ErrorInfo
 from orchestrator.workflow.event_data import (
@@ -27,7 +27,6 @@ from orchestrator.workflow.event_data import (
 )
 from orchestrator.workflow.event_kind import EventKind
 from orchestrator.workflow.policy import RetryPolicy
-from orchestrator.workflow.status import WorkflowStatus
 
 JSON = Any  # JSON-serialisable value (dict/list/str/int/float/bool/None)
 
@@ -129,7 +128,7 @@ class CompleteWorkflow:
 @dataclass(frozen=True)
 class FailWorkflow:
     error: ErrorInfo
-    status: Literal[WorkflowStatus.FAILED, WorkflowStatus.COMPENSATED, WorkflowStatus.CANCELLED]
+    status: str  # a WorkflowStatus: FAILED, COMPENSATED or CANCELLED (str: as recorded in history)
 
 
 WorkflowCommand = (

@@ -24,10 +24,12 @@ class ErrorInfo:
     details: dict[str, str] = field(default_factory=dict, hash=False)
 
     def to_json(self) -> dict[str, JSON]:
+        """The JSON form history records (no `details`)."""
         return {"error_type": self.error_type, "message": self.message, "retryable": self.retryable}
 
     @classmethod
     def from_json(cls, data: dict[str, JSON]) -> ErrorInfo:
+        """Inverse of `to_json`."""
         return cls(
             error_type=str(data.get("error_type", "")),
             message=str(data.get("message", "")),
@@ -45,6 +47,7 @@ class ErrorInfo:
 
     @classmethod
     def from_avro(cls, value: dict[str, Any]) -> ErrorInfo:
+        """Inverse of `to_avro`."""
         return cls(
             error_type=str(value.get("error_type", "")),
             message=str(value.get("message", "")),

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Compensation:
+    """One registered undo: the command a compensation step sends, and its step options."""
+
     service: str
     command_type: str
     payload: dict[str, Any]
@@ -45,6 +47,7 @@ class Saga:
 
     @property
     def compensations(self) -> tuple[Compensation, ...]:
+        """The compensations registered and not yet run, oldest first."""
         return tuple(self._compensations)
 
     def add_compensation(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from orchestrator.models.demo.inventory import StockReleased, StockReserved
 from orchestrator.models.demo.payments import PaymentRefunded
 from orchestrator.models.demo.shipping import ShipmentCancelled
+
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
 from tests.engine.test_parking import exhaust

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models.demo.inventory import StockReleased, StockReserved
-from orchestrator.models.demo.payments import PaymentRefunded
+from examples.orders.models.inventory import StockReleased, StockReserved
+from examples.orders.models.payments import PaymentRefunded
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
 from tests.engine.test_saga import CHARGED, RESERVED, only

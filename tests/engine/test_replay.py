@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.models.demo.inventory import StockReleased
-from orchestrator.models.demo.notifications import CustomerNotified
+from examples.orders.models.inventory import StockReleased
+from examples.orders.models.notifications import CustomerNotified
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import DLQ, ORDER

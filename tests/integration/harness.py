@@ -25,7 +25,7 @@ from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
 from orchestrator.worker import Service
-from orchestrator.workflow import WorkflowRegistry
+from orchestrator.workflow import WorkflowRegistry, WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("inventory", "payments", "shipping")
@@ -196,7 +196,7 @@ class EventLog:
         for _record, decoded in self.records:
             status = TERMINAL_EVENTS.get(decoded.schema_name)
             if decoded.schema_name == "sagabridge.events.WorkflowParked":
-                status = "parked"
+                status = WorkflowStatus.PARKED
             wf = decoded.value.get("workflow_id")
             if status and isinstance(wf, str):
                 out[wf] = status

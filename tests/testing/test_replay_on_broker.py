@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.cli import main
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.transport.admin import KafkaAdmin
 from tests.integration.harness import ROOT, App, EventLog, OrchestratorThread, create_app
 from tests.integration.services import Behaviour, start_services
