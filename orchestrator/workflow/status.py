@@ -21,6 +21,11 @@ class WorkflowStatus(StrEnum):
         """A final status: the run will never change again (it is only kept for retention)."""
         return self in _FINAL
 
+    @property
+    def waiting_for_operator(self) -> bool:
+        """Parked or needs-attention: nothing happens until an operator acts."""
+        return self in (WorkflowStatus.PARKED, WorkflowStatus.NEEDS_ATTENTION)
+
 
 _FINAL = frozenset(
     {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.COMPENSATED, WorkflowStatus.CANCELLED}

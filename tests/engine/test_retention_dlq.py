@@ -52,7 +52,7 @@ def test_bad_records_go_to_the_dlq_untouched_and_change_nothing(h: WorkflowEnvir
         ("invalid-record", h.records.record("wrong-key", None, {**wf, "sb-reply-status": "success"})),
         ("malformed", h.records.record("o-1", b"\x00bad-body", {**wf, "sb-reply-status": "success"})),
     ]
-    start = {
+    start: dict[str, Any] = {
         "workflow_type": "no-such-type",
         "workflow_id": "x-1",
         "input_schema": ORDER.avro_schema_name,
