@@ -48,7 +48,7 @@ class StepStatus(StrEnum):
     PARKED = "parked"  # retries exhausted or a compensation failed: an operator decides
 
 
-@dataclass(slots=True)
+@dataclass  # not slots: vars() is the encoder's field dict, the cheapest there is
 class Header:
     """`sagabridge.state.WorkflowHeader`: the small per-workflow record rewritten on every event."""
 
@@ -69,7 +69,7 @@ class Header:
         return self.status.finished
 
 
-@dataclass(slots=True)
+@dataclass  # not slots, like Header
 class StepRecord:
     """`sagabridge.state.StepState`: an open step, what to resend, which attempt is current,
     which deadlines apply."""
@@ -110,10 +110,10 @@ class StepRecord:
         return dues
 
 
-# The schema's fields (from its generated model), and those a record carries as they are.
+# The schema's fields, from its generated model (tests/engine/test_state_records.py holds the
+# records to them, so `vars(record)` is the Avro value).
 HEADER_FIELDS = tuple(WorkflowHeader.model_fields)
 STEP_FIELDS = tuple(StepState.model_fields)
-_STEP_AS_IS = tuple(name for name in STEP_FIELDS if name not in ("policy_json", "last_error"))
 
 
 @lru_cache(maxsize=1024)
@@ -134,7 +134,7 @@ class StateCodec:
         self._serde = serde
 
     def encode_header(self, h: Header) -> bytes:
-        return self._serde.encode(HEADER_SCHEMA, {name: getattr(h, name) for name in HEADER_FIELDS})
+        return self._serde.encode(HEADER_SCHEMA, vars(h))
 
     def decode_header(self, raw: bytes) -> Header:
         value = self._serde.decode(raw, HEADER_SCHEMA).value
@@ -142,8 +142,8 @@ class StateCodec:
         return Header(**value)
 
     def encode_step(self, s: StepRecord) -> bytes:
-        value: dict[str, Any] = {name: getattr(s, name) for name in _STEP_AS_IS}
-        value["policy_json"] = _policy_to_json(s.policy)
+        value: dict[str, Any] = dict(vars(s))
+        value["policy_json"] = _policy_to_json(value.pop("policy"))
         value["last_error"] = None if s.last_error is None else s.last_error.to_avro()
         return self._serde.encode(STEP_SCHEMA, value)
 
