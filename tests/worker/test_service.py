@@ -218,14 +218,15 @@ def test_undecodable_command_with_headers_gets_a_permanent_failure(
 
 
 def test_a_replayed_outcome_echoes_the_attempt_it_answers(
-    kafka_bootstrap: str, topics: dict[str, str], running
-) -> None:  # type: ignore[no-untyped-def]
+    kafka_bootstrap: str, topics: dict[str, str], running: Running
+) -> None:
     """Issue 14: the stored outcome answers a later delivery as that delivery's reply (its
     sb-attempt, its trace context), or the orchestrator would ignore it as late."""
     _service, calls = running
-    send = lambda attempt, trace: _send(  # noqa: E731
-        kafka_bootstrap, topics["commands"], topics["replies"], "c-dup", attempt, "declined", traceparent=trace
-    )
+
+    def send(attempt: int, trace: str) -> None:
+        _send(kafka_bootstrap, topics["commands"], topics["replies"], "c-dup", attempt, "declined", traceparent=trace)
+
     send(1, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
     (first,) = _replies(kafka_bootstrap, topics["replies"], 1)
     send(3, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
@@ -283,7 +284,7 @@ def test_attempts_of_one_command_in_one_batch_run_one_after_the_other() -> None:
 def test_a_command_with_a_bad_attempt_header_is_dead_lettered(
     kafka_bootstrap: str,
     topics: dict[str, str],
-    running,  # type: ignore[no-untyped-def]
+    running: Running,
 ) -> None:
     _send(kafka_bootstrap, topics["commands"], topics["replies"], "c-bad", 1, "alice", attempt_header=b"first")
     (dead,) = _replies(kafka_bootstrap, topics["dlq"], 1)
@@ -297,12 +298,13 @@ def test_a_command_with_a_bad_attempt_header_is_dead_lettered(
 def test_a_command_flagged_cancel_requested_is_declined_unless_it_already_ran(
     kafka_bootstrap: str,
     topics: dict[str, str],
-    running,  # type: ignore[no-untyped-def]
+    running: Running,
 ) -> None:
     service, calls = running
-    send = lambda cid, attempt, flagged: _send(  # noqa: E731
-        kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, "alice", cancel_requested=flagged
-    )
+
+    def send(cid: str, attempt: int, flagged: bool) -> None:
+        _send(kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, "alice", cancel_requested=flagged)
+
     send("c-ran", 1, False)
     send("c-ran", 2, True)  # it ran: the stored success answers, the workflow compensates it
     send("c-new", 2, True)  # it did not: declined, never executed...
