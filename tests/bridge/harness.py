@@ -11,7 +11,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from orchestrator.bridge.mapping import ConnectorConfig, parse_connector_config
-from orchestrator.bridge.runtime import ConnectorRuntime
+from orchestrator.bridge.runtime import ConnectorRuntime, FaultHook
 from orchestrator.config import OrchestratorSettings
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import InboundRecord
@@ -46,8 +46,12 @@ def config(raw: dict[str, Any]) -> ConnectorConfig:
 class ConnectorThread:
     """An in-process connector runtime; stop() is the graceful (SIGTERM) path."""
 
-    def __init__(self, settings: OrchestratorSettings, connector: ConnectorConfig) -> None:
-        self.runtime = ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5)
+    def __init__(
+        self, settings: OrchestratorSettings, connector: ConnectorConfig, fault_hook: FaultHook | None = None
+    ) -> None:
+        self.runtime = ConnectorRuntime(
+            settings, connector, inbox_serde=serde, stats_interval_s=0.5, fault_hook=fault_hook
+        )
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, daemon=True)
 
