@@ -39,6 +39,8 @@ class SignalMsg:
     name: str
     payload_schema: str | None
     payload: dict[str, Any] | None
+    payload_bytes: bytes | None = None
+    sent_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,15 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
         )
     if kind == "SignalWorkflow":
         schema = v.get("payload_schema")
-        return SignalMsg(wf, v["name"], schema, _embedded(serde, schema, v.get("payload")))
+        payload = v.get("payload")
+        return SignalMsg(
+            wf,
+            v["name"],
+            schema,
+            _embedded(serde, schema, payload),
+            None if schema is None or payload is None else bytes(payload),
+            v.get("sent_by"),
+        )
     if kind == "CancelWorkflow":
         return CancelMsg(wf, v.get("reason") or "")
     if kind == "QueryWorkflow":

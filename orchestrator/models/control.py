@@ -95,6 +95,8 @@ class SignalWorkflow(AvroModel):
     """Full Avro name of the payload record, null without payload."""
     payload: bytes | None = None
     """The payload record, single-object encoded."""
+    sent_by: str | None = None
+    """Who sent it (audit), e.g. the HTTP API caller's token name."""
 
 
 class StartWorkflow(AvroModel):

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from orchestrator.workflow.policy import RetryPolicy
 
 JSON = Any  # JSON-serialisable value (dict/list/str/int/float/bool/None)
+SearchAttributeValue = str | int | float | bool | None
 
 __all__ = [
     "JSON",
@@ -28,6 +29,7 @@ __all__ = [
     "RecordPatch",
     "RecordSideEffect",
     "ScheduleStep",
+    "SetSearchAttributes",
     "StartChild",
     "StartTimer",
     "WorkflowCommand",
@@ -52,6 +54,7 @@ class EventKind(StrEnum):
     CHILD_STARTED = "child_started"  # cmd_seq, workflow_type, child_id, input_schema, input
     CHILD_FINISHED = "child_finished"  # cmd_seq, status, result_schema, result, error
     EVENT_PUBLISHED = "event_published"  # cmd_seq, topic (None = the app's events topic), schema, value
+    SEARCH_ATTRIBUTES_SET = "search_attributes_set"  # cmd_seq, attributes {name: str|int|float|bool|None}
     CANCEL_REQUESTED = "cancel_requested"  # reason, settle_in_flight (absent in histories before issue 14)
     COMPLETED = "completed"  # result_schema, result
     FAILED = "failed"  # error, status ("failed"|"compensated"|"cancelled")
@@ -144,6 +147,14 @@ class PublishEvent:
 
 
 @dataclass(frozen=True)
+class SetSearchAttributes:
+    """Indexed fields for the visibility store; merged into earlier ones, None removes a field."""
+
+    cmd_seq: int
+    attributes: dict[str, SearchAttributeValue]
+
+
+@dataclass(frozen=True)
 class CompleteWorkflow:
     result_schema: str | None
     result: dict[str, JSON] | None
@@ -161,6 +172,7 @@ WorkflowCommand = (
     | CancelTimer
     | RecordSideEffect
     | PublishEvent
+    | SetSearchAttributes
     | RecordPatch
     | StartChild
     | CompleteWorkflow
@@ -207,6 +219,8 @@ def command_event(cmd: WorkflowCommand) -> tuple[EventKind, dict[str, JSON]]:
             "schema": cmd.schema,
             "value": cmd.value,
         }
+    if isinstance(cmd, SetSearchAttributes):
+        return EventKind.SEARCH_ATTRIBUTES_SET, {"cmd_seq": cmd.cmd_seq, "attributes": dict(cmd.attributes)}
     if isinstance(cmd, CompleteWorkflow):
         return EventKind.COMPLETED, {"result_schema": cmd.result_schema, "result": cmd.result}
     return EventKind.FAILED, {"error": cmd.error.to_json(), "status": cmd.status}
