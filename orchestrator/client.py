@@ -12,14 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
 from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
 from orchestrator.transport.consumer import base_config, to_inbound
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER, partition_for
+from orchestrator.transport.delivery import DeliveringProducer
+from orchestrator.transport.partitioning import partition_for
+from orchestrator.transport.records import OutboundRecord
 
 TERMINAL_EVENTS = {
     "sagabridge.events.WorkflowCompleted": "completed",
@@ -28,6 +30,21 @@ TERMINAL_EVENTS = {
     "sagabridge.events.WorkflowCancelled": "cancelled",
 }
 PARKED_EVENT = "sagabridge.events.WorkflowParked"
+
+
+@dataclass(frozen=True)
+class RecordValue:
+    """A record named by its Avro schema with a plain value, where no generated model exists
+    (an HTTP request's JSON): accepted wherever a model is (`signal`, `operator_action`)."""
+
+    avro_schema_name: str
+    value: Mapping[str, Any]
+
+    def to_avro(self) -> dict[str, Any]:
+        return dict(self.value)
+
+
+Record = AvroModel | RecordValue
 
 
 @dataclass(frozen=True)
@@ -48,21 +65,15 @@ class WorkflowClient:
         app: str,
         serde: AvroSerde,
         extra_config: Mapping[str, str] | None = None,
+        send_timeout_s: float = 30.0,
     ) -> None:
+        """`send_timeout_s` bounds every send: past it the record counts as not sent (DeliveryError)."""
         self.bootstrap_servers = bootstrap_servers
         self.app = app
         self.serde = serde
+        self.send_timeout_s = send_timeout_s
         self._extra = dict(extra_config or {})
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **self._extra,
-            }
-        )
+        self._producer = DeliveringProducer(bootstrap_servers, self._extra)
 
     @property
     def inbox(self) -> str:
@@ -103,7 +114,8 @@ class WorkflowClient:
         self._send(wf_id, "sagabridge.control.StartWorkflow", body, flush)
         return WorkflowHandle(self, wf_id)
 
-    def signal(self, workflow_id: str, name: str, payload: AvroModel | None = None) -> None:
+    def signal(self, workflow_id: str, name: str, payload: Record | None = None, sent_by: str | None = None) -> None:
+        """`sent_by` names the sender in the SignalReceived event (audit)."""
         self._send(
             workflow_id,
             "sagabridge.control.SignalWorkflow",
@@ -112,6 +124,7 @@ class WorkflowClient:
                 "name": name,
                 "payload_schema": payload.avro_schema_name if payload else None,
                 "payload": self.serde.encode(payload.avro_schema_name, payload.to_avro()) if payload else None,
+                "sent_by": sent_by,
             },
         )
 
@@ -123,7 +136,7 @@ class WorkflowClient:
         workflow_id: str,
         action: str,
         seq: int | None = None,
-        result: AvroModel | None = None,
+        result: Record | None = None,
         operator: str = "cli",
         reason: str = "",
     ) -> None:
@@ -208,15 +221,23 @@ class WorkflowClient:
     def handle(self, workflow_id: str) -> WorkflowHandle:
         return WorkflowHandle(self, workflow_id)
 
-    def flush(self, timeout_s: float = 30.0) -> None:
-        self._producer.flush(timeout_s)
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every queued record is acknowledged; DeliveryError past the deadline."""
+        self._producer.flush(time.monotonic() + (self.send_timeout_s if timeout_s is None else timeout_s))
+
+    def close(self) -> None:
+        self._producer.close()
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
-        """The caller's trace context rides along, so the activation it causes links back to it."""
-        headers: list[tuple[str, str | bytes | None]] = [*tracing.inject_headers()]
-        self._producer.produce(self.inbox, key=key.encode(), value=self.serde.encode(schema, body), headers=headers)
+        """The caller's trace context rides along, so the activation it causes links back to it.
+        With `flush`, returns only once the broker acknowledged the record (else DeliveryError)."""
+        record = OutboundRecord(
+            self.inbox, key.encode(), self.serde.encode(schema, body), tuple(tracing.inject_headers())
+        )
+        deadline = time.monotonic() + self.send_timeout_s
+        self._producer.queue(record, deadline)
         if flush:
-            self._producer.flush(30)
+            self._producer.flush(deadline)
 
 
 class EventReader:
