@@ -25,6 +25,7 @@ from orchestrator.topic_names import (
     topic_name_problem,
 )
 from orchestrator.transport.client_config import client_config_problem
+from orchestrator.visibility.settings import VisibilityConfig
 
 # host[:port], an IPv6 literal in brackets, optionally with a listener scheme (librdkafka's forms)
 _BROKER = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
@@ -66,6 +67,7 @@ class OrchestratorSettings(BaseSettings):
     schemas_dir: Path | None = None
     revoke_commit_timeout_s: float = Field(default=10.0, gt=0)
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka properties passed through")
+    visibility: VisibilityConfig = Field(default_factory=VisibilityConfig, description="store, HTTP API, tokens")
 
     @field_validator("app")
     @classmethod

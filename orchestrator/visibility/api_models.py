@@ -1,0 +1,212 @@
+"""The HTTP API's request and response models (pydantic): its OpenAPI schema is generated from these.
+
+Times are epoch milliseconds, as everywhere in SagaBridge; durations are milliseconds too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestrator.visibility.status import StepStatus, WorkflowStatus
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ErrorView(_Model):
+    error_type: str
+    message: str = ""
+    retryable: bool | None = None
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+class PayloadView(_Model):
+    """A record carried by an event, decoded to JSON (bytes are base64, decimals strings)."""
+
+    schema_name: str | None = Field(default=None, description="Avro full name of the record")
+    value: Any = None
+    error: str | None = Field(default=None, description="why it could not be decoded (then value is null)")
+
+
+class CurrentStep(_Model):
+    seq: int
+    service: str
+    command_type: str
+    attempt: int
+    status: StepStatus
+    compensation: bool
+    retry_at_ms: int | None = None
+
+
+class WorkflowSummary(_Model):
+    """One row of the visibility store."""
+
+    workflow_id: str
+    workflow_type: str
+    status: WorkflowStatus
+    parked_reason: str | None = None
+    current_step: CurrentStep | None = None
+    open_steps: int = 0
+    retry_at_ms: int | None = Field(default=None, description="when the next durable retry fires")
+    timer_due_ms: int | None = Field(default=None, description="when its next timer (sleep, signal timeout) fires")
+    awaited_signals: list[str] = Field(default_factory=list)
+    cancel_requested: bool = False
+    compensating: bool = False
+    started_at_ms: int
+    updated_at_ms: int
+    closed_at_ms: int | None = None
+    duration_ms: int | None = Field(default=None, description="closed - started (null while open)")
+    trace_id: str | None = None
+    trace_url: str | None = Field(default=None, description="the trace in Jaeger, when visibility.jaeger_url is set")
+    parent_workflow_id: str | None = None
+    error: ErrorView | None = Field(default=None, description="the latest error: why it retries, parked or ended")
+    search_attributes: dict[str, str | bool | int | float] = Field(default_factory=dict)
+
+
+class WorkflowPage(_Model):
+    workflows: list[WorkflowSummary]
+    next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page; null: last page")
+
+
+class StatusCountsView(_Model):
+    total: int
+    by_status: dict[WorkflowStatus, int]
+    source: str = Field(description="counters (kept at ingest, any store size) or scan (counted for this filter)")
+
+
+class AttemptView(_Model):
+    attempt: int
+    started_at_ms: int
+    ended_at_ms: int | None = None
+    duration_ms: int | None = None
+    outcome: str = Field(description="in-flight | succeeded | failed | parked | abandoned")
+    error: ErrorView | None = None
+    retry_at_ms: int | None = None
+
+
+class StepView(_Model):
+    """A step with its attempts: the bars of a Gantt chart (attempts) and the gaps (backoff)."""
+
+    seq: int
+    service: str
+    command_type: str
+    compensation: bool
+    status: StepStatus
+    scheduled_at_ms: int
+    settled_at_ms: int | None = None
+    duration_ms: int | None = None
+    attempts: list[AttemptView]
+    command: PayloadView | None = None
+    result: PayloadView | None = None
+    error: ErrorView | None = None
+
+
+class SignalView(_Model):
+    at_ms: int
+    name: str
+    sent_by: str | None = None
+    payload: PayloadView | None = None
+
+
+class OperatorActionView(_Model):
+    at_ms: int
+    action: str
+    seq: int | None = None
+    operator: str
+    reason: str = ""
+
+
+class TimelineEntryView(_Model):
+    position: int
+    at_ms: int
+    kind: str = Field(description="the lifecycle event's name, or EventPublished for a domain event")
+    step_seq: int | None = None
+    attempt: int | None = None
+    detail: dict[str, Any]
+    payload: PayloadView | None = None
+    source_partition: int
+    source_offset: int
+
+
+class WorkflowDetail(_Model):
+    workflow: WorkflowSummary
+    input: PayloadView | None = None
+    result: PayloadView | None = None
+    steps: list[StepView]
+    signals: list[SignalView]
+    operator_actions: list[OperatorActionView]
+    timeline: list[TimelineEntryView]
+    timeline_next_position: int | None = Field(
+        default=None, description="more entries follow: pass as `timeline_after` to read them"
+    )
+    children: list[WorkflowSummary]
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+class _Action(_Model):
+    reason: str = Field(default="", max_length=1000, description="why (recorded with the action)")
+
+
+class RetryRequest(_Action):
+    seq: int | None = Field(default=None, description="the parked step; null: every parked step")
+
+
+class SkipRequest(_Action):
+    seq: int | None = Field(default=None, description="the parked step; null: the one parked step")
+    result_schema: str = Field(description="Avro full name of the step's result record")
+    result: dict[str, Any] = Field(description="the result to record for the skipped step, as JSON")
+
+
+class CompensateRequest(_Action):
+    seq: int | None = Field(default=None, description="the parked step; null: every parked step")
+
+
+class CancelRequest(_Action):
+    pass
+
+
+class SignalRequest(_Model):
+    name: str = Field(min_length=1, max_length=200)
+    payload_schema: str | None = Field(default=None, description="Avro full name of the payload record")
+    payload: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _payload_and_schema_together(self) -> SignalRequest:
+        if (self.payload is None) != (self.payload_schema is None):
+            raise ValueError("payload and payload_schema go together: give both or neither")
+        return self
+
+
+class ActionAccepted(_Model):
+    """The request is on the inbox; the engine applies it (OperatorActionApplied / SignalReceived
+    on the timeline) or dead-letters it if the workflow changed meanwhile."""
+
+    workflow_id: str
+    action: str
+    requested_by: str
+    inbox_topic: str
+    accepted_at_ms: int
+
+
+class IngestView(_Model):
+    topic: str
+    store: str
+    backend: str
+    ingesting: bool
+    running: bool
+    caught_up: bool
+    lag: dict[int, int]
+    last_error: str | None = None
+    events_ingested: int
+    dead_lettered: int
+    batches: int
+    last_batch_at_ms: int | None = None
+
+
+class ProblemView(_Model):
+    detail: str
