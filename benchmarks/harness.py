@@ -78,7 +78,9 @@ def select(cases: Sequence[Case], only: Sequence[str]) -> list[Case]:
     unknown = wanted - {c.name.lower() for c in chosen} - {c.group for c in chosen}
     if unknown:
         names = ", ".join(c.name for c in cases)
-        raise SystemExit(f"unknown case(s) {sorted(unknown)}; known: {names} (or a group: ceiling, orchestrator, peer)")
+        raise SystemExit(
+            f"unknown case(s) {sorted(unknown)}; known: {names} (or a group: ceiling, orchestrator, visibility, peer)"
+        )
     return chosen
 
 

@@ -142,7 +142,7 @@ class VisibilityStore:
                     entries.append(entry)
             self._write_rows(conn, touched.values())
             if entries:
-                conn.execute(self._insert(t.timeline).on_conflict_do_nothing(), [_entry_row(e) for e in entries])
+                conn.execute(self._insert(t.timeline).on_conflict_do_nothing(), [entry_row(e) for e in entries])
             self._write_attributes(conn, touched.values(), before)
             self._write_counts(conn, touched.values(), before)
             moved = [
@@ -162,7 +162,7 @@ class VisibilityStore:
         return BatchResult(len(fresh), len(events) - len(fresh), len(touched))
 
     def _write_rows(self, conn: Connection, states: Iterable[WorkflowState]) -> None:
-        rows = [_state_row(s) for s in states]
+        rows = [state_row(s) for s in states]
         if rows:
             self._upsert(conn, t.workflows, rows, ("workflow_id",))
 
@@ -205,6 +205,7 @@ class VisibilityStore:
                 ),
                 rows,
             )
+            conn.execute(delete(t.status_counts).where(t.status_counts.c.n == 0))
 
     def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
         ins = self._insert(table)
@@ -218,9 +219,9 @@ class VisibilityStore:
         """Write fresh rows as ingest would, without the per-batch reads (a store being filled)."""
         with self.errors("bulk insert"), self.write() as conn:
             if states:
-                conn.execute(insert(t.workflows), [_state_row(s) for s in states])
+                conn.execute(insert(t.workflows), [state_row(s) for s in states])
             if entries:
-                conn.execute(insert(t.timeline), [_entry_row(e) for e in entries])
+                conn.execute(insert(t.timeline), [entry_row(e) for e in entries])
             attrs = [
                 {
                     "workflow_id": s.workflow_id,
@@ -357,7 +358,7 @@ def state_from_row(row: Mapping[Any, Any]) -> WorkflowState:
     )
 
 
-def _state_row(s: WorkflowState) -> dict[str, Any]:
+def state_row(s: WorkflowState) -> dict[str, Any]:
     step = s.current_step
     return {
         "workflow_id": s.workflow_id,
@@ -386,7 +387,7 @@ def _state_row(s: WorkflowState) -> dict[str, Any]:
     }
 
 
-def _entry_row(e: TimelineEntry) -> dict[str, Any]:
+def entry_row(e: TimelineEntry) -> dict[str, Any]:
     return {
         "workflow_id": e.workflow_id,
         "position": e.position,

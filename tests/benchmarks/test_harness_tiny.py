@@ -87,6 +87,16 @@ def test_json_has_machine_settings_and_every_ceiling_figure(tiny_run: tuple[Path
     assert orchestrator_rows["orchestrator steps, 1 instance"].compare_to == CEILING
     assert orchestrator_rows["orchestrator steps, 2 instances"].settings["instances"] == 2
     assert orchestrator_rows["restore rate"].settings["changelog_records"] > 0
+    visibility = {m.name: m for m in rows if m.case in ("visibility ingest", "visibility latency")}
+    for backend in ("SQLite", "PostgreSQL"):
+        ingest = visibility[f"visibility ingest, {backend}"]
+        assert (ingest.status, ingest.compare_to) == ("ok", "visibility raw consume (events topic)")
+        for query in (
+            "list, first page",
+            "filter search attribute",
+            "detail (row + timeline + steps, payloads decoded)",
+        ):
+            assert visibility[f"{backend} {query} p99"].status == "ok"
     measured = {m.name for m in rows}
     assert data["pending"] == [[n, u] for n, u in PLANNED_ORCHESTRATOR if n not in measured]
 
