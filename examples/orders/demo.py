@@ -29,6 +29,7 @@ from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import base_config, to_inbound
 
 ROOT = Path(__file__).resolve().parents[2]
+DEV_BOOTSTRAP = "127.0.0.1:19092"  # the dev stack `make demo` runs on: the printed commands need no options
 SERVICES = {"inventory": 0.05, "payments": 0.10, "shipping": 0.05}  # transient failure rates
 
 
@@ -68,9 +69,7 @@ def main() -> int:
     parser.add_argument("--outage-at", type=float, default=5.0, help="seconds after start the inventory goes down")
     parser.add_argument("--outage-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=240.0)
-    parser.add_argument(
-        "--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
-    )
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", DEV_BOOTSTRAP))
     args = parser.parse_args()
 
     app = f"demo-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
@@ -228,7 +227,13 @@ def main() -> int:
     for name, value in rows:
         print(f"| {name} | {value} |")
     sample = next(iter(sorted(outcomes)), "order-0000")
-    print(f"\nInspect one workflow:\n  .venv/bin/orchestrator workflows --name {app} show {sample}")
+    target = "" if bootstrap == DEV_BOOTSTRAP else f" --bootstrap-servers {bootstrap}"
+    print(f"\nInspect one workflow:\n  .venv/bin/orchestrator workflows --name {app}{target} show {sample}")
+    print(
+        f"List them (filters: --status, --type, --attr):\n  .venv/bin/orchestrator workflows --name {app}{target} list"
+    )
+    print(f"Visibility API (and UI) for this run:\n  .venv/bin/orchestrator ui --name {app}{target}")
+    print("  then open http://127.0.0.1:8787/ (the API is under /api/v1; it prints its access tokens)")
     print(f"Logs: {workdir}")
     if missing:
         print(f"UNACCOUNTED orders: {missing[:10]}{' ...' if len(missing) > 10 else ''}", file=sys.stderr)

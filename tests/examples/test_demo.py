@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_accounts_for_every_order(kafka_bootstrap: str) -> None:
+def test_demo_accounts_for_every_order(kafka_bootstrap: str, tmp_path: Path) -> None:
     run = subprocess.run(
         [
             sys.executable,
@@ -39,3 +39,17 @@ def test_demo_accounts_for_every_order(kafka_bootstrap: str) -> None:
     assert "| unaccounted | 0 |" in run.stdout
     assert "| compensated | 6 (expected declines: 6) |" in run.stdout
     assert "| customer notifications (events) | 24 |" in run.stdout
+    # the commands the demo prints work as printed
+    lines = run.stdout.splitlines()
+    for hint in ("Inspect one workflow:", "List them"):
+        command = lines[next(i for i, line in enumerate(lines) if line.startswith(hint)) + 1].split()
+        assert command[0] == ".venv/bin/orchestrator"
+        shown = subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", *command[1:]],
+            cwd=tmp_path,  # a fresh directory: its own visibility store
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert shown.returncode == 0, shown.stderr[-3000:]
+        assert "order-00" in shown.stdout
