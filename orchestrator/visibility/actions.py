@@ -77,12 +77,16 @@ class OperatorActions:
         self.client.operator_action(workflow_id, "RETRY", seq=req.seq, operator=caller.name, reason=req.reason)
         return self._accepted(workflow_id, "RETRY", caller)
 
-    def skip(self, workflow_id: str, req: SkipRequest, caller: Caller) -> ActionAccepted:
-        state = self._load(workflow_id)
+    @staticmethod
+    def _runnable(state: WorkflowState, action: str) -> None:
         if state.status is WorkflowStatus.NEEDS_ATTENTION:
             raise ActionNotApplicableError(
-                "SKIP needs runnable code; a needs-attention workflow allows RETRY or CANCEL"
+                f"{action} needs runnable code; a needs-attention workflow allows RETRY or CANCEL"
             )
+
+    def skip(self, workflow_id: str, req: SkipRequest, caller: Caller) -> ActionAccepted:
+        state = self._load(workflow_id)
+        self._runnable(state, "SKIP")
         targets = self._parked_targets(state, req.seq, "SKIP")
         if len(targets) != 1:
             raise ActionNotApplicableError(f"SKIP needs one parked step, {len(targets)} are parked: give seq")
@@ -94,10 +98,7 @@ class OperatorActions:
 
     def compensate(self, workflow_id: str, req: CompensateRequest, caller: Caller) -> ActionAccepted:
         state = self._load(workflow_id)
-        if state.status is WorkflowStatus.NEEDS_ATTENTION:
-            raise ActionNotApplicableError(
-                "COMPENSATE needs runnable code; a needs-attention workflow allows RETRY or CANCEL"
-            )
+        self._runnable(state, "COMPENSATE")
         self._parked_targets(state, req.seq, "COMPENSATE")
         self.client.operator_action(workflow_id, "COMPENSATE", seq=req.seq, operator=caller.name, reason=req.reason)
         return self._accepted(workflow_id, "COMPENSATE", caller)

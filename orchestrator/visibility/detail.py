@@ -41,17 +41,7 @@ def summary(s: WorkflowState, jaeger_url: str | None = None) -> WorkflowSummary:
         workflow_type=s.workflow_type,
         status=s.status,
         parked_reason=s.parked_reason,
-        current_step=None
-        if step is None
-        else CurrentStep(
-            seq=step.seq,
-            service=step.service,
-            command_type=step.command_type,
-            attempt=step.attempt,
-            status=step.status,
-            compensation=step.compensation,
-            retry_at_ms=step.retry_at_ms,
-        ),
+        current_step=None if step is None else CurrentStep.model_validate(step.to_json()),
         open_steps=len(s.open_steps),
         retry_at_ms=s.retry_at_ms,
         timer_due_ms=s.timer_due_ms,
