@@ -59,6 +59,8 @@ class VisibilityStore:
         self._insert: Callable[[Table], sqlite.Insert | postgresql.Insert] = (
             sqlite.insert if self.backend == "sqlite" else postgresql.insert
         )
+        self._row_upsert = _BulkStatement(self.engine, self._upsert_statement(t.workflows, ("workflow_id",)))
+        self._entry_insert = _BulkStatement(self.engine, self._insert(t.timeline).on_conflict_do_nothing())
 
     @property
     def description(self) -> str:
@@ -140,9 +142,8 @@ class VisibilityStore:
                 if state is not None and entry is not None:
                     states[e.workflow_id] = touched[e.workflow_id] = state
                     entries.append(entry)
-            self._write_rows(conn, touched.values())
-            if entries:
-                conn.execute(self._insert(t.timeline).on_conflict_do_nothing(), [entry_row(e) for e in entries])
+            self._row_upsert.run(conn, [state_row(s) for s in touched.values()])
+            self._entry_insert.run(conn, [entry_row(e) for e in entries])
             self._write_attributes(conn, touched.values(), before)
             self._write_counts(conn, touched.values(), before)
             moved = [
@@ -160,11 +161,6 @@ class VisibilityStore:
                 )
             )
         return BatchResult(len(fresh), len(events) - len(fresh), len(touched))
-
-    def _write_rows(self, conn: Connection, states: Iterable[WorkflowState]) -> None:
-        rows = [state_row(s) for s in states]
-        if rows:
-            self._upsert(conn, t.workflows, rows, ("workflow_id",))
 
     def _write_attributes(
         self, conn: Connection, states: Iterable[WorkflowState], before: Mapping[str, _Before]
@@ -207,10 +203,13 @@ class VisibilityStore:
             )
             conn.execute(delete(t.status_counts).where(t.status_counts.c.n == 0))
 
-    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    def _upsert_statement(self, table: Table, keys: Sequence[str]) -> Any:
         ins = self._insert(table)
         updates = {c.name: ins.excluded[c.name] for c in table.columns if c.name not in keys}
-        conn.execute(ins.on_conflict_do_update(index_elements=list(keys), set_=updates), rows)
+        return ins.on_conflict_do_update(index_elements=list(keys), set_=updates)
+
+    def _upsert(self, conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+        conn.execute(self._upsert_statement(table, keys), rows)
 
     # --- bulk loading (benchmarks, tests) ----------------------------------------------------------
     def insert_rows(
@@ -248,6 +247,26 @@ class VisibilityStore:
         with self.errors("analyze"), self.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
+
+
+class _BulkStatement:
+    """A statement compiled once for the store's dialect and run through the driver's executemany:
+    the ingest batch's hot path (a row per workflow, an entry per event) without SQLAlchemy's
+    per-row parameter processing. Still the one SQL layer: SQLAlchemy writes the SQL."""
+
+    def __init__(self, engine: Engine, statement: Any) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        self._sql = str(compiled)
+        self._names: tuple[str, ...] | None = tuple(compiled.positiontup or ()) if compiled.positional else None
+
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if not rows:
+            return
+        if self._names is None:
+            conn.exec_driver_sql(self._sql, [dict(r) for r in rows])
+        else:
+            names = self._names
+            conn.exec_driver_sql(self._sql, [tuple(r[n] for n in names) for r in rows])
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,7 +414,7 @@ def entry_row(e: TimelineEntry) -> dict[str, Any]:
         "kind": e.kind,
         "step_seq": e.step_seq,
         "attempt": e.attempt,
-        "detail": json.dumps(e.detail, sort_keys=True, default=str),
+        "detail": json.dumps(e.detail, separators=(",", ":"), default=str),
         "payload_schema": e.payload_schema,
         "payload": e.payload,
         "source_partition": e.source_partition,
