@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.testing import WorkflowEnvironment
 from orchestrator.visibility.store import VisibilityStore
-from tests.engine.harness import Harness
-from tests.engine.workflows import registry
+from tests.engine.workflows import ENVIRONMENT, registry
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,9 +27,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Visibility
 
 
 @pytest.fixture
-def h(tmp_path: Path) -> Iterator[Harness]:
-    harness = Harness(tmp_path / "engine", registry)
+def h(tmp_path: Path) -> Iterator[WorkflowEnvironment]:
+    """The real engine in process over a real RocksDB: it produces the events the store projects."""
+    env = WorkflowEnvironment(registry, state_dir=tmp_path / "engine", **ENVIRONMENT)
     try:
-        yield harness
+        yield env
     finally:
-        harness.close()
+        env.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.visibility.ingest import decode_event
 from orchestrator.visibility.projection import SourceEvent
 from orchestrator.visibility.store import BatchResult, VisibilityStore
-from tests.engine.harness import EVENTS, Harness
+from tests.engine.workflows import EVENTS
 
 TOPIC = "app.events"
 
@@ -16,7 +17,7 @@ TOPIC = "app.events"
 class EventsTopic:
     """An in-memory single-partition events topic: offsets grow as the engine produces."""
 
-    def __init__(self, harness: Harness) -> None:
+    def __init__(self, harness: WorkflowEnvironment) -> None:
         self.harness = harness
         self.records: list[InboundRecord] = []
         self._seen = 0

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from orchestrator.client import WorkflowClient
 from orchestrator.models.demo.orders import OrderPlaced
+from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import base_config
 from orchestrator.visibility.actions import OperatorActions
@@ -27,7 +28,6 @@ from orchestrator.visibility.auth import TokenAuth
 from orchestrator.visibility.detail import DetailBuilder
 from orchestrator.visibility.queries import WorkflowQueries
 from orchestrator.visibility.store import VisibilityStore
-from tests.engine.harness import Harness
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import ORDER
 from tests.visibility.feed import EventsTopic, sync
@@ -68,23 +68,23 @@ class Inbox:
 
 
 @pytest.fixture
-def filled(tmp_path: Path, h: Harness) -> Iterator[VisibilityStore]:
+def filled(tmp_path: Path, h: WorkflowEnvironment) -> Iterator[VisibilityStore]:
     """o-1 parked on its first step, t-1 waiting for a signal, o-2 completed."""
     store = VisibilityStore(f"sqlite:///{tmp_path / 'api.sqlite3'}")
     store.create()
     topic = EventsTopic(h)
-    cmd = only(h.commands(h.start("o-1", "order", ORDER)))
+    cmd = only(h.start("order", ORDER, id="o-1").output.commands())
     for _ in range(3):
-        h.reply_fail(cmd, "Unavailable")
-        cmd = only(h.commands(h.advance(10_000)))
-    h.reply_fail(cmd, "Unavailable")
-    h.now += 1_000
-    h.start("t-1", "tagged", TAGGED)
-    h.now += 1_000
-    reserve = only(h.commands(h.start("o-2", "order", ORDER)))
-    pay = only(h.commands(h.reply_ok(reserve, RESERVED), "payments"))
-    ship = only(h.commands(h.reply_ok(pay, CHARGED), "shipping"))
-    h.reply_ok(ship, SHIPPED)
+        h.reply_failure(cmd, "Unavailable")
+        cmd = only(h.advance(10_000).commands())
+    h.reply_failure(cmd, "Unavailable")
+    h.now_ms += 1_000
+    h.start("tagged", TAGGED, id="t-1")
+    h.now_ms += 1_000
+    reserve = only(h.start("order", ORDER, id="o-2").output.commands())
+    pay = only(h.reply(reserve, RESERVED).commands("payments"))
+    ship = only(h.reply(pay, CHARGED).commands("shipping"))
+    h.reply(ship, SHIPPED)
     sync(store, topic)
     yield store
     store.close()
@@ -98,7 +98,7 @@ def inbox(kafka_admin: KafkaAdmin, kafka_bootstrap: str) -> Inbox:
 
 
 @pytest.fixture
-def api(filled: VisibilityStore, inbox: Inbox, h: Harness) -> Iterator[TestClient]:
+def api(filled: VisibilityStore, inbox: Inbox, h: WorkflowEnvironment) -> Iterator[TestClient]:
     client = WorkflowClient(inbox.bootstrap, inbox.topic.removesuffix(".inbox"), h.serde, send_timeout_s=20)
     queries = WorkflowQueries(filled)
     ctx = ApiContext(
@@ -138,7 +138,7 @@ def test_reads_need_a_read_or_operate_token(api: TestClient) -> None:
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
-def test_actions_without_an_operate_token_change_nothing(api: TestClient, inbox: Inbox, h: Harness) -> None:
+def test_actions_without_an_operate_token_change_nothing(api: TestClient, inbox: Inbox, h: WorkflowEnvironment) -> None:
     actions = [
         ("retry", {"reason": "x"}),
         ("skip", {"result_schema": "sagabridge.demo.inventory.StockReserved", "result": {}}),
@@ -155,7 +155,9 @@ def test_actions_without_an_operate_token_change_nothing(api: TestClient, inbox:
     assert after["workflow"]["status"] == "parked" and after["operator_actions"] == []
 
 
-def test_retry_goes_through_the_inbox_with_the_callers_identity(api: TestClient, inbox: Inbox, h: Harness) -> None:
+def test_retry_goes_through_the_inbox_with_the_callers_identity(
+    api: TestClient, inbox: Inbox, h: WorkflowEnvironment
+) -> None:
     response = api.post("/api/v1/workflows/o-1/retry", json={"reason": "inventory is back"}, headers=auth(OPERATE))
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -169,13 +171,14 @@ def test_retry_goes_through_the_inbox_with_the_callers_identity(api: TestClient,
         "inventory is back",
     )
     # the engine applies it like any inbox record and records who acted
-    out = h.feed(h.record("o-1", h.serde.encode(sent["_type"], {k: v for k, v in sent.items() if k != "_type"})))
-    assert h.event_names(out) == ["OperatorActionApplied", "StepScheduled", "WorkflowResumed"]
-    applied = only(h.events(out, "OperatorActionApplied"))
+    value = h.serde.encode(sent["_type"], {k: v for k, v in sent.items() if k != "_type"})
+    out = h.send(h.records.record("o-1", value))
+    assert out.event_names() == ["OperatorActionApplied", "StepScheduled", "WorkflowResumed"]
+    applied = only(out.events("OperatorActionApplied"))
     assert applied["operator"] == "alice"
 
 
-def test_signal_and_skip_carry_decoded_json_records(api: TestClient, inbox: Inbox, h: Harness) -> None:
+def test_signal_and_skip_carry_decoded_json_records(api: TestClient, inbox: Inbox, h: WorkflowEnvironment) -> None:
     signal = {
         "name": "approve",
         "payload_schema": "sagabridge.demo.notifications.CustomerNotified",
@@ -194,7 +197,9 @@ def test_signal_and_skip_carry_decoded_json_records(api: TestClient, inbox: Inbo
     assert h.serde.decode(sent_skip["result"]).value == {"reservation_id": "m", "order_id": "o"}
 
 
-def test_actions_the_state_rules_out_are_refused_and_not_sent(api: TestClient, inbox: Inbox, h: Harness) -> None:
+def test_actions_the_state_rules_out_are_refused_and_not_sent(
+    api: TestClient, inbox: Inbox, h: WorkflowEnvironment
+) -> None:
     headers = auth(OPERATE)
     assert api.post("/api/v1/workflows/t-1/retry", json={}, headers=headers).status_code == 409  # running
     assert api.post("/api/v1/workflows/o-2/cancel", json={}, headers=headers).status_code == 409  # completed

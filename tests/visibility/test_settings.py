@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from orchestrator.config import load_settings
-from orchestrator.devstack.defaults import dev_defaults
 from orchestrator.errors import ConfigurationError
+from orchestrator.project import Project, dev_stack_bootstrap, settings_for
 from orchestrator.visibility.database import open_engine
 from orchestrator.visibility.server import tokens_for
 
@@ -53,9 +53,9 @@ def test_unusable_store_urls_are_refused_by_name(url: str) -> None:
     assert err.value.setting == "visibility.store_url"
 
 
-def test_nothing_configured_means_the_dev_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nothing_configured_means_the_dev_stack_and_the_default_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SAGABRIDGE_BOOTSTRAP_SERVERS", raising=False)
-    settings = load_settings(None, defaults=dev_defaults(), app="orders")
-    assert settings.bootstrap_servers == dev_defaults()["bootstrap_servers"]
-    monkeypatch.setenv("SAGABRIDGE_BOOTSTRAP_SERVERS", "elsewhere:9092")  # anything configured wins
-    assert load_settings(None, defaults=dev_defaults(), app="orders").bootstrap_servers == "elsewhere:9092"
+    settings = settings_for(Project(), app="orders")
+    assert settings.bootstrap_servers == dev_stack_bootstrap()
+    url = settings.visibility.resolved_store_url(settings.state_dir, settings.app)
+    assert url.startswith("sqlite:///") and url.endswith("/visibility/orders.sqlite3")

@@ -11,12 +11,13 @@ import json
 from orchestrator.models.demo.inventory import StockReserved
 from orchestrator.models.demo.notifications import CustomerNotified
 from orchestrator.models.demo.orders import OrderPlaced
+from orchestrator.testing import WorkflowEnvironment
+from orchestrator.testing.environment import DEFAULT_START_MS as T0
 from orchestrator.visibility import tables
 from orchestrator.visibility.projection import WorkflowState
 from orchestrator.visibility.queries import WorkflowFilter, WorkflowQueries
 from orchestrator.visibility.status import EntryKind, StepStatus, WorkflowStatus
 from orchestrator.visibility.store import VisibilityStore
-from tests.engine.harness import T0, Harness
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import ORDER, VARIANT
 from tests.visibility.feed import TOPIC, EventsTopic, apply, sync
@@ -46,9 +47,9 @@ def dump(store: VisibilityStore) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
-def test_a_saga_becomes_one_row_and_a_timeline(store: VisibilityStore, h: Harness) -> None:
+def test_a_saga_becomes_one_row_and_a_timeline(store: VisibilityStore, h: WorkflowEnvironment) -> None:
     topic = EventsTopic(h)
-    reserve = only(h.commands(h.start("o-1", "order", ORDER, trace=TRACE)))
+    reserve = only(h.start("order", ORDER, id="o-1", trace_context=TRACE).output.commands())
     sync(store, topic)
     r = row(store, "o-1")
     assert (r.workflow_type, r.status, r.started_at_ms, r.trace_id) == (
@@ -60,10 +61,10 @@ def test_a_saga_becomes_one_row_and_a_timeline(store: VisibilityStore, h: Harnes
     step = r.current_step
     assert step is not None and (step.service, step.attempt, step.status) == ("inventory", 1, StepStatus.IN_FLIGHT)
 
-    h.now += 250
-    pay = only(h.commands(h.reply_ok(reserve, RESERVED), "payments"))
-    ship = only(h.commands(h.reply_ok(pay, CHARGED), "shipping"))
-    h.reply_ok(ship, SHIPPED)
+    h.now_ms += 250
+    pay = only(h.reply(reserve, RESERVED).commands("payments"))
+    ship = only(h.reply(pay, CHARGED).commands("shipping"))
+    h.reply(ship, SHIPPED)
     sync(store, topic)
     r = row(store, "o-1")
     assert r.status is WorkflowStatus.COMPLETED and r.closed_at_ms == T0 + 250 and r.current_step is None
@@ -91,31 +92,31 @@ def test_a_saga_becomes_one_row_and_a_timeline(store: VisibilityStore, h: Harnes
     assert counts.by_status == {WorkflowStatus.COMPLETED: 1} and counts.total == 1
 
 
-def test_retries_park_and_operator_retry_are_followed(store: VisibilityStore, h: Harness) -> None:
+def test_retries_park_and_operator_retry_are_followed(store: VisibilityStore, h: WorkflowEnvironment) -> None:
     topic = EventsTopic(h)
-    cmd = only(h.commands(h.start("o-1", "order", ORDER)))
-    h.reply_fail(cmd, "Unavailable")
+    cmd = only(h.start("order", ORDER, id="o-1").output.commands())
+    h.reply_failure(cmd, "Unavailable")
     sync(store, topic)
     r = row(store, "o-1")
-    assert r.status is WorkflowStatus.RUNNING and r.retry_at_ms == h.now + 1_000
+    assert r.status is WorkflowStatus.RUNNING and r.retry_at_ms == h.now_ms + 1_000
     assert r.current_step is not None and r.current_step.status is StepStatus.BACKOFF
-    assert (r.error_type, r.error_message) == ("Unavailable", "try later")
+    assert (r.error_type, r.error_message) == ("Unavailable", "failed by the test")
 
-    cmd = only(h.commands(h.advance(1_000)))
+    cmd = only(h.advance(1_000).commands())
     sync(store, topic)
     step = row(store, "o-1").current_step
     assert step is not None and (step.attempt, step.status) == (2, StepStatus.IN_FLIGHT)
     for _ in range(2):  # attempts 2 and 3 fail and are retried, attempt 4 (the last) parks
-        h.reply_fail(cmd, "Unavailable")
-        cmd = only(h.commands(h.advance(10_000)))
-    h.reply_fail(cmd, "Unavailable")
+        h.reply_failure(cmd, "Unavailable")
+        cmd = only(h.advance(10_000).commands())
+    h.reply_failure(cmd, "Unavailable")
     sync(store, topic)
     r = row(store, "o-1")
     assert r.status is WorkflowStatus.PARKED and r.parked_reason is not None and "retries exhausted" in r.parked_reason
     assert r.current_step is not None and r.current_step.status is StepStatus.PARKED and r.retry_at_ms is None
     assert WorkflowQueries(store).counts().by_status == {WorkflowStatus.PARKED: 1}
 
-    resent = only(h.commands(h.operator("o-1", "RETRY")))
+    resent = only(h.operator("o-1", "RETRY", operator="alice").commands())
     sync(store, topic)
     r = row(store, "o-1")
     assert r.status is WorkflowStatus.RUNNING and r.parked_reason is None
@@ -130,10 +131,10 @@ def test_retries_park_and_operator_retry_are_followed(store: VisibilityStore, h:
     assert WorkflowQueries(store).counts().by_status == {WorkflowStatus.RUNNING: 1}
 
 
-def test_signal_wait_timer_and_search_attributes(store: VisibilityStore, h: Harness) -> None:
+def test_signal_wait_timer_and_search_attributes(store: VisibilityStore, h: WorkflowEnvironment) -> None:
     topic = EventsTopic(h)
     order = OrderPlaced(order_id="t-1", customer_id="c-42", sku="s", quantity=1, amount_cents=1999, currency="EUR")
-    h.start("t-1", "tagged", order)
+    h.start("tagged", order, id="t-1")
     sync(store, topic)
     r = row(store, "t-1")
     assert r.awaited_signals == ("approve",) and r.timer_due_ms == T0 + 2 * 3_600_000
@@ -157,20 +158,20 @@ def test_signal_wait_timer_and_search_attributes(store: VisibilityStore, h: Harn
     assert h.serde.decode(signal.payload or b"").value["customer_id"] == "bob"
 
 
-def test_cancel_and_needs_attention(store: VisibilityStore, h: Harness) -> None:
+def test_cancel_and_needs_attention(store: VisibilityStore, h: WorkflowEnvironment) -> None:
     topic = EventsTopic(h)
-    h.start("a-1", "approval", ORDER)
+    h.start("approval", ORDER, id="a-1")
     h.cancel("a-1", "customer changed their mind")
     VARIANT["nd"] = "inventory"
-    reserve = only(h.commands(h.start("n-1", "nd", ORDER)))
-    h.reply_ok(reserve, StockReserved(reservation_id="r", order_id="o-1"))
+    reserve = only(h.start("nd", ORDER, id="n-1").output.commands())
+    h.reply(reserve, StockReserved(reservation_id="r", order_id="o-1"))
     sync(store, topic)
     r = row(store, "a-1")
     assert r.status is WorkflowStatus.CANCELLED and r.cancel_requested
     assert "CancelRequested" in kinds(store, "a-1")
-    assert row(store, "n-1").timer_due_ms == h.now + 60_000
+    assert row(store, "n-1").timer_due_ms == h.now_ms + 60_000
 
-    h.engine.cache.evict("n-1")
+    h.evict("n-1")
     VARIANT["nd"] = "payments"  # the code changed under a running workflow
     try:
         h.advance(60_000)
@@ -188,16 +189,15 @@ def test_cancel_and_needs_attention(store: VisibilityStore, h: Harness) -> None:
 
 
 def test_re_reading_the_topic_changes_nothing_and_a_rebuild_is_identical(
-    store: VisibilityStore, h: Harness, tmp_path: object
+    store: VisibilityStore, h: WorkflowEnvironment, tmp_path: object
 ) -> None:
     topic = EventsTopic(h)
     for i in range(5):
-        cmd = only(h.commands(h.start(f"o-{i}", "order", ORDER)))
+        cmd = only(h.start("order", ORDER, id=f"o-{i}").output.commands())
         if i % 2:
-            h.reply_ok(cmd, RESERVED)
-    h.start(
-        "t-1", "tagged", OrderPlaced(order_id="t", customer_id="c", sku="s", quantity=1, amount_cents=1, currency="EUR")
-    )
+            h.reply(cmd, RESERVED)
+    order = OrderPlaced(order_id="t", customer_id="c", sku="s", quantity=1, amount_cents=1, currency="EUR")
+    h.start("tagged", order, id="t-1")
     topic.pull()
     records, events = topic.records, topic.events()
     half = len(records) // 2
@@ -219,18 +219,18 @@ def test_re_reading_the_topic_changes_nothing_and_a_rebuild_is_identical(
     assert counts.exact_source == "counters" and scanned.exact_source == "scan"
 
 
-def test_keyset_pages_are_stable_while_workflows_start(store: VisibilityStore, h: Harness) -> None:
+def test_keyset_pages_are_stable_while_workflows_start(store: VisibilityStore, h: WorkflowEnvironment) -> None:
     topic = EventsTopic(h)
     for i in range(7):
-        h.now += 10
-        h.start(f"o-{i}", "order", ORDER)
+        h.now_ms += 10
+        h.start("order", ORDER, id=f"o-{i}")
     sync(store, topic)
     queries = WorkflowQueries(store)
     first = queries.page(WorkflowFilter(), limit=3)
     assert [w.workflow_id for w in first.workflows] == ["o-6", "o-5", "o-4"] and first.next_cursor
     for i in range(7, 10):  # newer workflows land before the first page, never inside the next ones
-        h.now += 10
-        h.start(f"o-{i}", "order", ORDER)
+        h.now_ms += 10
+        h.start("order", ORDER, id=f"o-{i}")
     sync(store, topic)
     second = queries.page(WorkflowFilter(), limit=3, cursor=first.next_cursor)
     third = queries.page(WorkflowFilter(), limit=3, cursor=second.next_cursor)
@@ -246,10 +246,10 @@ def test_keyset_pages_are_stable_while_workflows_start(store: VisibilityStore, h
     assert parked.workflows == []
 
 
-def test_timeline_detail_is_json_without_bytes(store: VisibilityStore, h: Harness) -> None:
+def test_timeline_detail_is_json_without_bytes(store: VisibilityStore, h: WorkflowEnvironment) -> None:
     topic = EventsTopic(h)
-    cmd = only(h.commands(h.start("o-1", "order", ORDER)))
-    h.reply_fail(cmd, "Unavailable")
+    cmd = only(h.start("order", ORDER, id="o-1").output.commands())
+    h.reply_failure(cmd, "Unavailable")
     sync(store, topic)
     detail = WorkflowQueries(store).detail("o-1")
     assert detail is not None
