@@ -235,9 +235,9 @@ class WorkflowClient:
             self.inbox, key.encode(), self.serde.encode(schema, body), tuple(tracing.inject_headers())
         )
         deadline = time.monotonic() + self.send_timeout_s
-        self._producer.queue(record, deadline)
+        delivery = self._producer.queue(record, deadline)
         if flush:
-            self._producer.flush(deadline)
+            self._producer.wait([delivery], deadline)
 
 
 class EventReader:

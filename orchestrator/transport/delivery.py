@@ -1,15 +1,17 @@
 """A plain (non-transactional) idempotent producer that knows whether its records arrived.
 
 For writers outside the checkpoint: the client's inbox records (starts, signals, operator
-actions) and the visibility store's dead letters. `send_all` returns only once the broker has
-acknowledged every record, or raises: a caller (an HTTP handler answering 202) never reports
-success for a record that is still in a local queue, and never waits past its deadline.
+actions) and the visibility store's dead letters. Every record gets its own delivery report, so
+`send_all` returns only once the broker has acknowledged *those* records, or raises: a caller
+(an HTTP handler answering 202, one of several threads sharing the producer) never reports
+success for a record that is still in a local queue or failed, and never waits past its deadline.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -17,6 +19,21 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from orchestrator.errors import DeliveryError
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import OutboundRecord
+
+
+class Delivery:
+    """The broker's answer for one record: None until it comes."""
+
+    __slots__ = ("done", "error", "topic")
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        self.done = False
+        self.error: KafkaError | None = None
+
+    def report(self, err: KafkaError | None, _msg: Message) -> None:
+        self.error = err
+        self.done = True
 
 
 class DeliveringProducer:
@@ -31,42 +48,54 @@ class DeliveringProducer:
                 "acks": "all",
             }
         )
-        self._errors: list[KafkaError] = []
+        self._lock = threading.Lock()
+        self._unwaited: list[Delivery] = []  # queued without a wait yet: what flush() answers for
 
-    def queue(self, record: OutboundRecord, deadline: float) -> None:
+    def queue(self, record: OutboundRecord, deadline: float) -> Delivery:
         """Hand one record to librdkafka (waiting for queue space until `deadline`, monotonic)."""
+        delivery = Delivery(record.topic)
         kwargs: dict[str, Any] = {"key": record.key, "value": record.value, "headers": list(record.headers)}
         if record.partition is not None:
             kwargs["partition"] = record.partition
         while True:
             try:
-                self._producer.produce(record.topic, on_delivery=self._on_delivery, **kwargs)
-                return
+                self._producer.produce(record.topic, on_delivery=delivery.report, **kwargs)
+                break
             except BufferError:
                 if time.monotonic() >= deadline:
                     raise DeliveryError(f"producer queue still full at the deadline; {record.topic} not sent") from None
                 self._producer.poll(0.05)
             except KafkaException as exc:
                 raise DeliveryError(f"cannot produce to {record.topic}: {exc.args[0]}") from exc
+        with self._lock:
+            self._unwaited.append(delivery)
+        return delivery
+
+    def wait(self, deliveries: Iterable[Delivery], deadline: float) -> None:
+        """Return once every one of `deliveries` is acknowledged; DeliveryError otherwise."""
+        pending = list(deliveries)
+        waited = {id(d) for d in pending}
+        with self._lock:
+            self._unwaited = [d for d in self._unwaited if id(d) not in waited]
+        while not all(d.done for d in pending):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                missing = sum(1 for d in pending if not d.done)
+                raise DeliveryError(f"{missing} record(s) not acknowledged by the broker before the deadline")
+            self._producer.flush(min(remaining, 0.5))
+        failed = next((d for d in pending if d.error is not None), None)
+        if failed is not None and failed.error is not None:
+            raise DeliveryError(f"delivery to {failed.topic} failed: {failed.error.str()}")
 
     def flush(self, deadline: float) -> None:
-        """Wait until everything queued is acknowledged; raise DeliveryError otherwise."""
-        remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
-        errors, self._errors = self._errors, []
-        if remaining:
-            raise DeliveryError(f"{remaining} record(s) not acknowledged by the broker before the deadline")
-        if errors:
-            raise DeliveryError(f"delivery failed: {errors[0].str()}")
+        """Wait for every record queued and not waited for yet."""
+        with self._lock:
+            pending, self._unwaited = self._unwaited, []
+        self.wait(pending, deadline)
 
     def send_all(self, records: Sequence[OutboundRecord], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
-        for record in records:
-            self.queue(record, deadline)
-        self.flush(deadline)
+        self.wait([self.queue(record, deadline) for record in records], deadline)
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.flush(timeout_s)
-
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
-        if err is not None:
-            self._errors.append(err)
