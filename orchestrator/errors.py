@@ -442,9 +442,9 @@ class StoreFormatError(VisibilityStoreError):
 class WorkflowNotFoundError(VisibilityError):
     """The visibility store has no workflow with this id (yet: it follows the events topic)."""
 
-    def __init__(self, workflow_id: str) -> None:
+    def __init__(self, workflow_id: str, where: str = "the visibility store") -> None:
         self.workflow_id = workflow_id
-        super().__init__(f"no workflow {workflow_id!r} in the visibility store")
+        super().__init__(f"no workflow {workflow_id!r} in {where}")
 
 
 class InvalidQueryError(VisibilityError):

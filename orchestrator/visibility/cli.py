@@ -246,7 +246,7 @@ def show_command(args: argparse.Namespace, settings: OrchestratorSettings) -> in
             progress=update,
         )
     if history.state is None:
-        raise WorkflowNotFoundError(args.workflow_id)
+        raise WorkflowNotFoundError(args.workflow_id, f"{settings.events_topic} (no event has its key)")
     if not history.complete:
         err.print(f"[yellow]partial: {settings.events_topic} not read to its end within {args.timeout:.0f}s[/]")
     detail = DetailBuilder(serde, settings.visibility.jaeger_url).build(history.state, history.entries)
