@@ -333,6 +333,7 @@ def visibility_latency(ctx: BenchContext) -> list[Measurement]:
         settings = {"workflows": n, "timeline_rows": rows, "runs": QUERY_RUNS, "fill_s": round(seconds, 1)}
         for name, call in _queries(store, n).items():
             p50, p99 = _timed(QUERY_RUNS, call)
+            ctx.log.info("  %s %s: p50 %.2f ms, p99 %.2f ms", backend, name, p50, p99)
             for q, value in (("p50", p50), ("p99", p99)):
                 out.append(
                     Measurement(

@@ -12,6 +12,7 @@ first, so every page of a filter is an index range scan that stops after `limit`
 | type + status (+ time range)   | sb_wf_type_status_started              |
 | id prefix                      | primary key range (ordered by id)      |
 | search attribute = value       | sb_attr_lookup, then the primary key   |
+| children of a workflow         | sb_wf_parent (partial: rows with a parent) |
 
 Counts by status come from `sb_status_counts`, kept per (type, status) by the ingest batch that
 changes a row, so they cost a few rows whatever the store's size.
@@ -73,7 +74,16 @@ Index(
     workflows.c.started_at_ms,
     workflows.c.workflow_id,
 )
-Index("sb_wf_parent", workflows.c.parent_workflow_id)
+# Children of a workflow, oldest first. Partial: most rows have no parent, and a full index of
+# NULLs makes SQLite's planner (whose statistics then say "a million rows per parent") scan by
+# start time instead.
+Index(
+    "sb_wf_parent",
+    workflows.c.parent_workflow_id,
+    workflows.c.started_at_ms,
+    sqlite_where=workflows.c.parent_workflow_id.isnot(None),
+    postgresql_where=workflows.c.parent_workflow_id.isnot(None),
+)
 
 timeline = Table(
     "sb_timeline",

@@ -257,3 +257,16 @@ def test_timeline_detail_is_json_without_bytes(store: VisibilityStore, h: Workfl
     assert retrying.detail["error"]["error_type"] == "Unavailable" and "retry_at_ms" in retrying.detail
     for entry in detail[1]:
         json.dumps(entry.detail)  # every detail is plain JSON
+
+
+def test_children_are_listed_with_their_parent(store: VisibilityStore, h: WorkflowEnvironment) -> None:
+    topic = EventsTopic(h)
+    out = h.start("parent", ORDER, id="p-1").output
+    (child_start,) = out.to_topic(h.topics.inbox)
+    h.send(h.records.redeliver(child_start))  # the child's start, as the inbox would deliver it
+    sync(store, topic)
+    detail = WorkflowQueries(store).detail("p-1")
+    assert detail is not None
+    assert [c.workflow_id for c in detail[2]] == ["p-1-child"]
+    assert row(store, "p-1-child").parent_workflow_id == "p-1"
+    assert WorkflowQueries(store).detail("p-1-child")[2] == []  # type: ignore[index]
