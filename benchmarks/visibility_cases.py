@@ -234,6 +234,7 @@ def fill(store: VisibilityStore, n: int, chunk: int = 20_000) -> float:
         _load(store.backend, raw, tables, batch)
     finally:
         raw.close()
+        store.engine.dispose()  # the queries start on fresh connections, not the bulk loader's
     store.insert_rows([], [], counts)
     store.analyze()
     return time.perf_counter() - started

@@ -7,6 +7,7 @@ catches a harness that rotted (a renamed API, a missing field, a case that no lo
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -123,8 +124,16 @@ def test_markdown_has_machine_settings_and_table(tiny_run: tuple[Path, dict[str,
 
 def test_run_leaves_no_topics_behind(tiny_run: tuple[Path, dict[str, object], str], kafka_bootstrap: str) -> None:
     _json_path, result, _md = tiny_run
-    topics = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10).topics
-    assert not [t for t in topics if str(result["run_id"]) in t]
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    # Deletion is acknowledged by the controller before every broker's metadata drops the topic:
+    # on a loaded machine that takes a moment, so wait for it (the run deleted them, or it did not).
+    deadline = time.monotonic() + 120
+    while True:
+        left = [t for t in admin.list_topics(timeout=10).topics if str(result["run_id"]) in t]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert not left
 
 
 def test_a_failing_or_unavailable_case_becomes_a_row(kafka_bootstrap: str, tmp_path: Path) -> None:
