@@ -262,11 +262,6 @@ class Projection:
     def _apply_Compensating(self, s: WorkflowState, v: Mapping[str, Any], at_ms: int) -> None:
         s.compensating = True
 
-    def _apply_OperatorActionApplied(self, s: WorkflowState, v: Mapping[str, Any], at_ms: int) -> None:
-        if str(v.get("action")) == "CANCEL":  # the engine abandons parked forward steps (operator.py)
-            for seq in [q for q, st in s.open_steps.items() if st.status is StepStatus.PARKED and not st.compensation]:
-                del s.open_steps[seq]
-
     def _close(self, s: WorkflowState, status: WorkflowStatus, at_ms: int, error: Any) -> None:
         s.status = status
         s.closed_at_ms = at_ms
