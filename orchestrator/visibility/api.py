@@ -36,6 +36,7 @@ from orchestrator.errors import (
 from orchestrator.visibility.actions import OperatorActions
 from orchestrator.visibility.api_models import (
     ActionAccepted,
+    CallerView,
     CancelRequest,
     CompensateRequest,
     IngestView,
@@ -46,6 +47,8 @@ from orchestrator.visibility.api_models import (
     StatusCountsView,
     WorkflowDetail,
     WorkflowPage,
+    WorkflowTypesView,
+    WorkflowTypeView,
 )
 from orchestrator.visibility.auth import Caller, Role, TokenAuth
 from orchestrator.visibility.detail import DetailBuilder, summary
@@ -95,19 +98,21 @@ def _caller(auth: TokenAuth, credentials: HTTPAuthorizationCredentials | None, r
     return caller
 
 
-def _reader(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+def read_access(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
     return _caller(request.app.state.visibility.auth, credentials, Role.READ)
 
 
-def _operator(
+def operate_access(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     return _caller(request.app.state.visibility.auth, credentials, Role.OPERATE)
 
 
 # Parameter types shared by the routes (module level: FastAPI resolves annotations by name here).
-Reader = Annotated[Caller, Depends(_reader)]
-Operator = Annotated[Caller, Depends(_operator)]
+Reader = Annotated[Caller, Depends(read_access)]
+Operator = Annotated[Caller, Depends(operate_access)]
 Statuses = Annotated[list[WorkflowStatus], Query(description="any of these (repeat the parameter)")]
 Types = Annotated[list[str], Query(alias="type", description="any of these workflow types")]
 Prefix = Annotated[str | None, Query(description="workflow ids starting with this; orders by id")]
@@ -197,6 +202,20 @@ def create_app(ctx: ApiContext, *, title: str = "SagaBridge visibility") -> Fast
         f = workflow_filter(status, workflow_type, id_prefix, started_after, started_before, attr)
         c = ctx.queries.counts(f)
         return StatusCountsView(total=c.total, by_status=c.by_status, source=c.exact_source)
+
+    @router.get("/workflow-types", response_model=WorkflowTypesView, summary="Every workflow type seen, with counts")
+    def workflow_types(_caller: Reader) -> WorkflowTypesView:
+        return WorkflowTypesView(
+            types=[
+                WorkflowTypeView(workflow_type=name, total=sum(by.values()), by_status=by)
+                for name, by in ctx.queries.types().items()
+            ]
+        )
+
+    @router.get("/me", response_model=CallerView, summary="Who the bearer token is (name, role)")
+    def me(caller: Reader) -> CallerView:
+        """The web UI signs in with this: it shows the name actions will be recorded under."""
+        return CallerView(name=caller.name, role=caller.role.value, may_operate=caller.may(Role.OPERATE))
 
     @router.get("/status", response_model=IngestView, summary="How far the store has followed the events topic")
     def status_view(_caller: Reader) -> IngestView:

@@ -210,3 +210,39 @@ class IngestView(_Model):
 
 class ProblemView(_Model):
     detail: str
+
+
+class CallerView(_Model):
+    """Who a token is: the web UI shows it, and offers actions only to an operate token."""
+
+    name: str = Field(description="the token's configured name: recorded as the operator of every action")
+    role: str = Field(description="read | operate")
+    may_operate: bool
+
+
+class WorkflowTypeView(_Model):
+    workflow_type: str
+    total: int
+    by_status: dict[WorkflowStatus, int]
+
+
+class WorkflowTypesView(_Model):
+    """Every workflow type the store has seen (from the ingest-kept counters: constant time)."""
+
+    types: list[WorkflowTypeView]
+
+
+class ReportSummary(_Model):
+    slug: str
+    title: str
+    description: str = ""
+
+
+class ReportList(_Model):
+    reports: list[ReportSummary]
+
+
+class ReportView(_Model):
+    slug: str
+    title: str
+    html: str | None = Field(description="self-contained HTML (no script); null: nothing to show yet")

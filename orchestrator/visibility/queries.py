@@ -183,6 +183,17 @@ class WorkflowQueries:
             by_status = {s: n for s, n in by_status.items() if s in f.statuses}
         return StatusCounts(sum(by_status.values()), by_status, source)
 
+    def types(self) -> dict[str, dict[WorkflowStatus, int]]:
+        """Workflows per status of every type the store has seen, from sb_status_counts."""
+        c = t.status_counts
+        query = select(c.c.workflow_type, c.c.status, c.c.n).where(c.c.n > 0).order_by(c.c.workflow_type)
+        with self.store.errors("list workflow types"), self.store.read() as conn:
+            rows = conn.execute(query).all()
+        out: dict[str, dict[WorkflowStatus, int]] = {}
+        for workflow_type, status, n in rows:
+            out.setdefault(str(workflow_type), {})[WorkflowStatus(status)] = int(n)
+        return out
+
     def _by_attributes_ids(self, f: WorkflowFilter) -> Select[Any]:
         a = t.search_attributes
         ids = select(a.c.workflow_id).where(a.c.name == f.attributes[0][0], a.c.value_text == f.attributes[0][1])

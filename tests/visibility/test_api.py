@@ -260,3 +260,23 @@ def test_detail_has_steps_attempts_payloads_and_the_row(api: TestClient) -> None
     more = api.get("/api/v1/workflows/o-1", params={"timeline_after": 2}, headers=auth(READ)).json()
     assert more["timeline"][0]["position"] == 3
     assert api.get("/api/v1/workflows/missing", headers=auth(READ)).status_code == 404
+
+
+def test_me_names_the_token_and_its_role(api: TestClient) -> None:
+    assert api.get("/api/v1/me").status_code == 401
+    assert api.get("/api/v1/me", headers=auth("bogus-token-0123456789")).status_code == 401
+    assert api.get("/api/v1/me", headers=auth(READ)).json() == {"name": "reader", "role": "read", "may_operate": False}
+    assert api.get("/api/v1/me", headers=auth(OPERATE)).json() == {
+        "name": "alice",
+        "role": "operate",
+        "may_operate": True,
+    }
+
+
+def test_workflow_types_lists_every_type_with_its_counts(api: TestClient) -> None:
+    assert api.get("/api/v1/workflow-types").status_code == 401
+    types = api.get("/api/v1/workflow-types", headers=auth(READ)).json()["types"]
+    assert types == [
+        {"workflow_type": "order", "total": 2, "by_status": {"parked": 1, "completed": 1}},
+        {"workflow_type": "tagged", "total": 1, "by_status": {"running": 1}},
+    ]
