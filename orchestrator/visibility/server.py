@@ -28,6 +28,7 @@ from orchestrator.visibility.detail import DetailBuilder
 from orchestrator.visibility.ingest import Ingester, IngestStatus
 from orchestrator.visibility.queries import WorkflowQueries
 from orchestrator.visibility.store import VisibilityStore
+from orchestrator.visibility.ui import UiReports
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class VisibilityServer:
     client: WorkflowClient
     tokens: Tokens
     app: FastAPI
+    reports: UiReports  # add a ReportSource here and the web UI lists it (ui/reports.py)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _uvicorn: uvicorn.Server | None = None
@@ -127,8 +129,9 @@ class VisibilityServer:
             ingest_status=status,
         )
         app = create_app(ctx, title=f"SagaBridge visibility: {settings.app}")
-        ui.mount(app, ctx)
-        return cls(settings, store, ingester, client, tokens, app)
+        reports = UiReports()
+        ui.mount(app, ctx, app_name=settings.app, reports=reports)
+        return cls(settings, store, ingester, client, tokens, app, reports)
 
     # --- running ------------------------------------------------------------------------------------
     def start_ingest(self) -> None:

@@ -1,31 +1,12 @@
-"""Where the web UI plugs into the visibility server (issue 12, Deliver 3: not built yet).
+"""The web UI: pages served by the visibility server itself, next to the API (issue 12).
 
-`mount(app, ctx)` is called by `server.build_app` after the API routes are registered; it is
-the only hook the UI needs. Put static assets (JS, CSS, images) in `ui/static/` (served at
-`/ui/static/`) and page templates in `ui/templates/`; add page routes here. The pages call the
-JSON API under `/api/v1` with the same bearer tokens (OpenAPI: `/api/v1/openapi.json`).
-
-Until the UI exists, `/` points to the API's documentation.
+No Node build step: the page shell is one Jinja template (`templates/`), the views are plain ES
+modules and CSS shipped as package data (`static/`), rendered in the browser from the JSON API
+under `/api/v1`. `mount(app, ctx)` is called by `server.build` after the API routes.
+docs/visibility.md ("Web UI") says how the browser gets its token and what each page shows.
 """
 
-from __future__ import annotations
+from orchestrator.visibility.ui.reports import ReportSource, UiReports
+from orchestrator.visibility.ui.web_pages import STATIC_DIR, TEMPLATES_DIR, mount, static_digest
 
-from pathlib import Path
-
-from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
-from fastapi.staticfiles import StaticFiles
-
-from orchestrator.visibility.api import PREFIX, ApiContext
-
-STATIC_DIR = Path(__file__).parent / "static"
-TEMPLATES_DIR = Path(__file__).parent / "templates"
-
-
-def mount(app: FastAPI, ctx: ApiContext) -> None:
-    if any(p.name != ".gitkeep" for p in STATIC_DIR.iterdir()):
-        app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> RedirectResponse:
-        return RedirectResponse(f"{PREFIX}/docs")
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "ReportSource", "UiReports", "mount", "static_digest"]
