@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv stack stack-down lint test demo e2e-jaeger bench clean
+.PHONY: venv stack stack-down lint test demo screenshots e2e-jaeger bench clean
 
 venv: $(VENV)/.installed
 
@@ -43,6 +43,12 @@ demo: stack
 	  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318; \
 	  $(BIN)/python -m examples.orders.demo --orders $(ORDERS); \
 	else $(BIN)/python -m examples.orders.demo --orders $(ORDERS); fi
+
+# The web UI's screenshots in docs/images/, taken by its browser test (headless Debian Chromium)
+# on the shared dev stack: the pictures docs/visibility.md shows.
+screenshots: stack
+	SAGABRIDGE_TEST_BOOTSTRAP=127.0.0.1:19092 SAGABRIDGE_TEST_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
+	  SAGABRIDGE_UI_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/visibility/test_ui_browser.py
 
 # Jaeger v2 built from the Go module proxy (cached in ~/.cache/sagabridge/jaeger; the first build
 # takes ~12 min on 2 cores), then a saga exported over OTLP and checked through Jaeger's query API.

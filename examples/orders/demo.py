@@ -242,9 +242,12 @@ def main() -> int:
     print(
         f"List them (filters: --status, --type, --attr):\n  .venv/bin/orchestrator workflows --name {app}{target} list"
     )
-    print(f"Visibility API (and UI) for this run:\n  .venv/bin/orchestrator ui --name {app}{target}")
-    print("  then open http://127.0.0.1:8787/ (the API is under /api/v1; it prints its access tokens)")
     print(f"Logs: {workdir}")
+    print(
+        "Web UI for this run (store, HTTP API and UI in one process; sign in with a token it prints):\n"
+        f"  .venv/bin/orchestrator ui --name {app}{target}"
+    )
+    print("  then open http://127.0.0.1:8787/")
     if missing:
         print(f"UNACCOUNTED orders: {missing[:10]}{' ...' if len(missing) > 10 else ''}", file=sys.stderr)
         return 1

@@ -177,7 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
     v = settings.visibility
     print(f"SagaBridge visibility for {settings.app}: store {server.store.description}", flush=True)
     print(f"  API   http://{v.host}:{v.port}/api/v1  (OpenAPI: /api/v1/openapi.json)", flush=True)
-    print(f"  UI    http://{v.host}:{v.port}/", flush=True)
+    print(f"  UI    http://{v.host}:{v.port}/  (sign in with a read or an operate token)", flush=True)
     if server.tokens.generated:
         print("  no tokens configured (visibility.read_tokens / operate_tokens); for this run:", flush=True)
         for name, secret in {**server.tokens.read, **server.tokens.operate}.items():

@@ -229,6 +229,7 @@ def test_filter_open_the_parked_workflow_retry_it_and_see_it_complete(page: Page
     expect(page.locator("#result pre.json")).to_contain_text('"order_id": "order-1042"')
     page.locator("details.step[data-seq='1'] > summary").click()
     expect(page.locator("details.step[data-seq='1'] tbody tr")).to_have_count(4)
+    expect(page.locator("#notices .banner")).to_have_count(0)  # "accepted" went on "applied", which fades
     settle(page)
     page.screenshot(path=shots / "ui-completed.png", full_page=True)
 

@@ -67,7 +67,7 @@ function nowBox(ctx, detail, onSent) {
     if (!lines.length) lines.push(h("p", {}, "Running."));
   } else {
     lines.push(h("p", {}, `${w.status[0].toUpperCase()}${w.status.slice(1)} after ${duration(w.duration_ms)}.`));
-    if (w.error) lines.push(h("p", { class: "mono small" }, errorText(w.error)));
+    if (w.error && w.status !== "completed") lines.push(h("p", { class: "mono small" }, errorText(w.error)));
   }
   const cls = NEEDS_OPERATOR.has(w.status) ? "now-box attention" : `now-box st-box-${w.status}`;
   return h("section", { class: cls, "aria-labelledby": "now-title", id: "now" }, h("h2", { id: "now-title", class: "visually-hidden" }, "Now"), lines, actionBar(ctx, detail, { onSent }));
@@ -182,7 +182,8 @@ export function renderDetail(ctx, id) {
   function onSent(accepted) {
     const d = state.detail;
     state.waitFor = { action: accepted.action, actions: d.operator_actions.length, signals: d.signals.length, events: d.workflow.updated_at_ms };
-    ctx.notify(`${accepted.action} accepted: on ${accepted.inbox_topic} as ${accepted.requested_by}. Waiting for the engine to apply it…`, "info", { sticky: true });
+    const notice = ctx.notify(`${accepted.action} accepted: on ${accepted.inbox_topic} as ${accepted.requested_by}. Waiting for the engine to apply it…`, "info", { sticky: true });
+    state.waitFor.notice = notice;
     schedule(FAST_MS);
   }
 
@@ -298,6 +299,7 @@ export function renderDetail(ctx, id) {
       if (wait && (detail.operator_actions.length > wait.actions || detail.signals.length > wait.signals)) {
         const last = detail.operator_actions[detail.operator_actions.length - 1];
         ctx.notify(last && detail.operator_actions.length > wait.actions ? `${last.action} applied by ${last.operator}.` : `${wait.action} delivered.`, "ok");
+        wait.notice?.remove();
         state.waitFor = null;
       }
       if (state.waitFor) schedule(FAST_MS);

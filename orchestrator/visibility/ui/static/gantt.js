@@ -221,7 +221,7 @@ export function renderGantt(detail, width, now = Date.now()) {
           `attempt ${a.attempt}: ${a.outcome} after ${duration(end - a.started_at_ms)}${err}`, `${a.attempt}`),
       );
       const next = st.attempts[n + 1];
-      if (a.retry_at_ms || (next && a.ended_at_ms)) {
+      if (a.retry_at_ms) { // a retryable failure: the durable timer until the next attempt
         const from = a.ended_at_ms ?? end;
         const to = next ? next.started_at_ms : Math.min(a.retry_at_ms, t1);
         if (to > from) {
