@@ -205,6 +205,14 @@ def test_filter_open_the_parked_workflow_retry_it_and_see_it_complete(page: Page
     settle(page)
     page.screenshot(path=shots / "ui-parked.png", full_page=True)
 
+    # Skip offers the result a completed run of the same step returned, to edit; Back sends nothing
+    page.locator("button[data-action=skip]").click()
+    skip = page.locator("#action-dialog")
+    expect(skip.get_by_label("Result schema (Avro full name)")).to_have_value("sagabridge.demo.inventory.StockReserved")
+    expect(skip.get_by_label("Result (JSON)")).to_have_value(re.compile('"reservation_id": "r-order-'))
+    skip.get_by_role("button", name="Back").click()
+    expect(skip).to_be_hidden()
+
     # the stock is back: retry it, through the confirmation
     shop.shop.restock()
     page.locator("button[data-action=retry]").click()
