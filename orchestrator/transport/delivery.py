@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from orchestrator.errors import DeliveryError
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+from orchestrator.transport.kafka_clients import new_producer
 from orchestrator.transport.records import OutboundRecord
 
 
@@ -38,16 +38,7 @@ class Delivery:
 
 class DeliveringProducer:
     def __init__(self, bootstrap_servers: str, extra_config: Mapping[str, str] | None = None) -> None:
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **(extra_config or {}),
-                "enable.idempotence": True,
-                "acks": "all",
-            }
-        )
+        self._producer = new_producer(bootstrap_servers, extra_config)
         self._lock = threading.Lock()
         self._unwaited: list[Delivery] = []  # queued without a wait yet: what flush() answers for
 

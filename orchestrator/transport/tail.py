@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from orchestrator.errors import TopicMissingError, TransportError
-from orchestrator.transport.consumer import base_config, consume_available, to_inbound
+from orchestrator.transport.consumer import consume_available, to_inbound
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,15 @@ class TopicTail:
         request_timeout_s: float = 10.0,
         fetch_wait_ms: int = 100,
     ) -> None:
-        config: dict[str, Any] = base_config(bootstrap_servers, extra_config)
         # librdkafka wants a group id even for assign(); it is never joined nor committed to.
-        config["group.id"] = f"sagabridge-tail-{uuid.uuid4().hex[:12]}"
-        config["fetch.wait.max.ms"] = fetch_wait_ms
-        config.setdefault("socket.timeout.ms", int(request_timeout_s * 1000))
+        self._consumer = new_consumer(
+            bootstrap_servers,
+            f"sagabridge-tail-{uuid.uuid4().hex[:12]}",
+            extra_config,
+            defaults={"fetch.wait.max.ms": fetch_wait_ms, "socket.timeout.ms": int(request_timeout_s * 1000)},
+        )
         self.topic = topic
         self._timeout_s = request_timeout_s
-        self._consumer = Consumer(config)
         self._assigned: set[int] = set()
 
     # --- partitions ---------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ from orchestrator.visibility.queries import (
     WorkflowQueries,
     parse_attribute_filters,
 )
-from orchestrator.visibility.status import WorkflowStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
@@ -143,6 +143,7 @@ def workflow_filter(
     started_before: str | None,
     attr: list[str],
 ) -> WorkflowFilter:
+    """The list/count query parameters as a WorkflowFilter (times as epoch ms or ISO 8601)."""
     return WorkflowFilter(
         statuses=tuple(status),
         types=tuple(workflow_type),
@@ -154,6 +155,7 @@ def workflow_filter(
 
 
 def create_app(ctx: ApiContext, *, title: str = "SagaBridge visibility") -> FastAPI:
+    """The FastAPI app of the visibility API around `ctx`; the server mounts the UI beside it."""
     app = FastAPI(
         title=title,
         version=__version__,

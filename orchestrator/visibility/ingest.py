@@ -62,12 +62,16 @@ class IngestStatus:
 
 @dataclass(frozen=True, slots=True)
 class CatchUp:
+    """What `Ingester.catch_up` did: events applied, whether it reached the end, how long it took."""
+
     applied: int
     caught_up: bool
     seconds: float
 
 
 class Ingester:
+    """Follows `<app>.events` into a VisibilityStore, one transaction per batch (offsets included)."""
+
     def __init__(
         self,
         store: VisibilityStore,
@@ -101,6 +105,7 @@ class Ingester:
         self._refreshed_at = time.monotonic()
 
     def close(self) -> None:
+        """Close the reader and the dead-letter producer."""
         self._tail.close()
         if self._dlq is not None:
             self._dlq.close()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.visibility.server import VisibilityServer
 from tests.integration.apps import registry
 from tests.integration.harness import App, OrchestratorThread, serde

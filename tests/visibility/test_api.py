@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.client import WorkflowClient
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.visibility.actions import OperatorActions
 from orchestrator.visibility.api import ApiContext, create_app
 from orchestrator.visibility.api_models import IngestView
@@ -48,7 +48,7 @@ class Inbox:
         self.bootstrap, self.topic = bootstrap, topic
 
     def records(self, serde: Any, expect: int = 0) -> list[dict[str, Any]]:
-        consumer = Consumer({**base_config(self.bootstrap), "group.id": uuid.uuid4().hex})
+        consumer = new_consumer(self.bootstrap, uuid.uuid4().hex)
         try:
             _low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=10, cached=False)
             if high == 0:

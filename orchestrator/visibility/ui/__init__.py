@@ -23,6 +23,7 @@ TEMPLATES_DIR = Path(__file__).parent / "templates"
 
 
 def mount(app: FastAPI, ctx: ApiContext) -> None:
+    """Add the UI's routes and static files to the API's app."""
     if any(p.name != ".gitkeep" for p in STATIC_DIR.iterdir()):
         app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
 
