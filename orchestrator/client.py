@@ -235,7 +235,9 @@ class WorkflowClient:
         return WorkflowHandle(self, workflow_id)
 
     def flush(self, timeout_s: float | None = None) -> None:
-        """Wait until every request sent with `flush=False` is acknowledged; DeliveryError past the deadline."""
+        """Wait until every request sent with `flush=False` is acknowledged; DeliveryError past the deadline
+        (the records not acknowledged yet stay queued, are still retried until the producer's
+        message.timeout.ms, and a later flush waits for them again)."""
         self._producer.flush(time.monotonic() + (self.send_timeout_s if timeout_s is None else timeout_s))
 
     def close(self) -> None:

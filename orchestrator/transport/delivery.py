@@ -37,6 +37,9 @@ class Delivery:
 
 
 class DeliveringProducer:
+    """One idempotent producer shared by threads; each record's delivery report is its own, and
+    every wait is bounded by a monotonic deadline checked here (librdkafka's flush only polls)."""
+
     def __init__(self, bootstrap_servers: str, extra_config: Mapping[str, str] | None = None) -> None:
         self._producer = new_producer(bootstrap_servers, extra_config)
         self._lock = threading.Lock()
@@ -79,10 +82,17 @@ class DeliveringProducer:
             raise DeliveryError(f"delivery to {failed.topic} failed: {failed.error.str()}")
 
     def flush(self, deadline: float) -> None:
-        """Wait for every record queued and not waited for yet."""
+        """Wait for every record queued and not waited for yet. Past the deadline (DeliveryError)
+        the records not acknowledged stay queued and retried by librdkafka, and the next flush
+        waits for them again, so a caller may flush in a loop through a broker outage."""
         with self._lock:
-            pending, self._unwaited = self._unwaited, []
-        self.wait(pending, deadline)
+            pending = list(self._unwaited)
+        try:
+            self.wait(pending, deadline)
+        except DeliveryError:
+            with self._lock:  # wait() dropped them from _unwaited: put back those still in flight
+                self._unwaited = [d for d in pending if not d.done] + self._unwaited
+            raise
 
     def send_all(self, records: Sequence[OutboundRecord], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
