@@ -28,25 +28,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 from sqlalchemy import Table, func, select
 
+from benchmarks.errors import BenchmarkError, BenchmarkNotAvailableError
 from benchmarks.model import BenchContext, Measurement
 from benchmarks.visibility_data import T0_MS, TYPES, encoded_events, shape_of, workflow_events, workflow_id
 from orchestrator.devstack.postgres import LocalPostgres, postgres_bin_dir
 from orchestrator.devstack.processes import free_port
-from orchestrator.errors import BenchmarkError, BenchmarkNotAvailableError, StackError
+from orchestrator.errors import StackError
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
-from orchestrator.transport.consumer import base_config
 from orchestrator.transport.delivery import DeliveringProducer
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import OutboundRecord
 from orchestrator.visibility import tables as t
 from orchestrator.visibility.detail import DetailBuilder
 from orchestrator.visibility.ingest import Ingester
 from orchestrator.visibility.projection import Projection, SourceEvent, WorkflowState
 from orchestrator.visibility.queries import WorkflowFilter, WorkflowQueries, encode_cursor
-from orchestrator.visibility.status import WorkflowStatus
 from orchestrator.visibility.store import VisibilityStore, entry_row, state_row
+from orchestrator.workflow.status import WorkflowStatus
 
 RAW = "visibility raw consume (events topic)"
 QUERY_RUNS = 200  # timed calls per query kind (random parameters each)
@@ -90,7 +91,7 @@ def _open(url: str) -> VisibilityStore:
 
 
 def _raw_consume(ctx: BenchContext, topic: str, count: int) -> float:
-    consumer = Consumer({**base_config(ctx.bootstrap), "group.id": ctx.name("vis-raw")})
+    consumer = new_consumer(ctx.bootstrap, ctx.name("vis-raw"))
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(ctx.size.partitions)])
     seen, started = 0, None
     deadline = time.monotonic() + 300

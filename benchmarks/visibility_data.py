@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import examples.orders  # noqa: F401  (the synthetic workflows carry the demo's records: its schemas)
 from orchestrator.serialization import AvroSerde
 
 T0_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z

@@ -13,7 +13,7 @@ from orchestrator.engine.executor import Executor
 from orchestrator.engine.steps import StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
-from orchestrator.workflow.activation import EventKind
+from orchestrator.workflow.event_data import CancelRequestedData
 
 CANCEL_SCHEMA = "sagabridge.control.CancelWorkflow"
 
@@ -28,7 +28,7 @@ class Cancellation:
         settle or ask about the held steps and cancel the open children. `give_up`: an operator's
         forced cancel, the held steps are failed whatever their state (StepLogic.settle_for_cancel)."""
         t.out.event("CancelRequested", run.header, t.now_ms, reason=reason)
-        self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": reason, "settle_in_flight": True})
+        self.ex.deliver(t, run, CancelRequestedData(reason, settle_in_flight=True))
         self.steps.settle_for_cancel(t, run, reason, give_up=give_up)
         if run.header.finished:
             return

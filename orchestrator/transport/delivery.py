@@ -14,10 +14,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from orchestrator.errors import DeliveryError
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+from orchestrator.transport.kafka_clients import new_producer
 from orchestrator.transport.records import OutboundRecord
 
 
@@ -37,17 +37,11 @@ class Delivery:
 
 
 class DeliveringProducer:
+    """One idempotent producer shared by threads; each record's delivery report is its own, and
+    every wait is bounded by a monotonic deadline checked here (librdkafka's flush only polls)."""
+
     def __init__(self, bootstrap_servers: str, extra_config: Mapping[str, str] | None = None) -> None:
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **(extra_config or {}),
-                "enable.idempotence": True,
-                "acks": "all",
-            }
-        )
+        self._producer = new_producer(bootstrap_servers, extra_config)
         self._lock = threading.Lock()
         self._unwaited: list[Delivery] = []  # queued without a wait yet: what flush() answers for
 
@@ -88,10 +82,17 @@ class DeliveringProducer:
             raise DeliveryError(f"delivery to {failed.topic} failed: {failed.error.str()}")
 
     def flush(self, deadline: float) -> None:
-        """Wait for every record queued and not waited for yet."""
+        """Wait for every record queued and not waited for yet. Past the deadline (DeliveryError)
+        the records not acknowledged stay queued and retried by librdkafka, and the next flush
+        waits for them again, so a caller may flush in a loop through a broker outage."""
         with self._lock:
-            pending, self._unwaited = self._unwaited, []
-        self.wait(pending, deadline)
+            pending = list(self._unwaited)
+        try:
+            self.wait(pending, deadline)
+        except DeliveryError:
+            with self._lock:  # wait() dropped them from _unwaited: put back those still in flight
+                self._unwaited = [d for d in pending if not d.done] + self._unwaited
+            raise
 
     def send_all(self, records: Sequence[OutboundRecord], timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s

@@ -1,4 +1,4 @@
-"""Rebuild a partition store from its compacted changelog (DESIGN §6).
+"""Rebuild a partition store from its compacted changelog (docs/design.md §6).
 
 The restore consumer is assign-only: it never subscribes, so restoring never triggers a group
 rebalance and never commits. It reads `read_committed`, so aborted transactions and zombie writes
@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from orchestrator.errors import ChangelogRestoreError, StatePartitionMismatchError
 from orchestrator.state.partition_store import ChangelogEntry, PartitionStore
+from orchestrator.transport.deadline import NO_WATCH, CallWatch
+from orchestrator.transport.kafka_clients import consumer_config
 
 log = logging.getLogger(__name__)
 
 _DEFAULTS: dict[str, str | int | bool] = {
-    "isolation.level": "read_committed",
-    "enable.auto.commit": False,
-    "enable.auto.offset.store": False,
     # We only ever seek to offsets checked against the watermarks; anything else is a real error.
     "auto.offset.reset": "error",
     # A fetch long-polling at the log end outlives unassign(); the next partition's restore would
@@ -76,18 +75,20 @@ class ChangelogRestorer:
         *,
         request_timeout_s: float = 10.0,
         idle_timeout_s: float = 120.0,
+        watch: CallWatch = NO_WATCH,
+        on_progress: Callable[[], None] | None = None,
     ) -> None:
-        """`idle_timeout_s` bounds a restore without progress; keep it above `transaction.timeout.ms`."""
+        """`idle_timeout_s` bounds a restore without progress; keep it above `transaction.timeout.ms`.
+        `on_progress` is called after every batch (the runner's liveness beat: a long restore is
+        progress, not a stuck loop); `watch` guards each call that waits on the broker."""
         self._topic = changelog_topic
+        self._watch = watch
+        self._on_progress = on_progress
         self._request_timeout_s = request_timeout_s
         self._idle_timeout_s = idle_timeout_s
-        config: dict[str, str | int | bool] = {
-            "bootstrap.servers": bootstrap_servers,
-            # librdkafka insists on a group id; it is never joined (no subscribe) nor committed to.
-            "group.id": f"sagabridge-restore.{changelog_topic}",
-            **_DEFAULTS,
-            **(extra_config or {}),
-        }
+        # librdkafka insists on a group id; it is never joined (no subscribe) nor committed to.
+        group = f"sagabridge-restore.{changelog_topic}"
+        config = consumer_config(bootstrap_servers, extra_config, group_id=group, defaults=_DEFAULTS)
         self._consumer: Consumer | None = Consumer(config)
         # A read_committed watermark query answers the LSO; the log end needs a read_uncommitted client.
         # It only ever queries watermarks (never assigns, never fetches).
@@ -139,7 +140,8 @@ class ChangelogRestorer:
         clients = [c for c in (self._consumer, self._probe) if c is not None]
         self._consumer = self._probe = None
         for client in clients:
-            client.close()
+            with self._watch.guard("restore consumer close", self._request_timeout_s):
+                client.close()
 
     def __enter__(self) -> ChangelogRestorer:
         return self
@@ -165,7 +167,9 @@ class ChangelogRestorer:
                 batch: list[ChangelogEntry] = []
                 # Never ask for more than can exist before `high`: consume() would wait for the rest.
                 wanted = max(1, min(batch_size, high - position))
-                for msg in consumer.consume(num_messages=wanted, timeout=_POLL_S):
+                with self._watch.guard("changelog fetch", _POLL_S + self._request_timeout_s):
+                    messages = consumer.consume(num_messages=wanted, timeout=_POLL_S)
+                for msg in messages:
                     error = msg.error()
                     if error is not None:
                         self._on_error(error, tp)
@@ -181,6 +185,8 @@ class ChangelogRestorer:
                 if batch:
                     store.apply_changelog(batch)
                     records += len(batch)
+                if self._on_progress is not None:
+                    self._on_progress()
                 new_position = self._position(consumer, tp, position)
                 if new_position > position:
                     position, last_progress = new_position, time.monotonic()
@@ -209,7 +215,8 @@ class ChangelogRestorer:
         """(log start, log end) of the partition; the end counts undecided transactions too."""
         assert self._probe is not None
         try:
-            low, high = self._probe.get_watermark_offsets(tp, timeout=self._request_timeout_s, cached=False)
+            with self._watch.guard("changelog watermarks", self._request_timeout_s):
+                low, high = self._probe.get_watermark_offsets(tp, timeout=self._request_timeout_s, cached=False)
         except KafkaException as exc:
             raise ChangelogRestoreError(
                 f"cannot read the watermarks of changelog {tp.topic}[{tp.partition}]: {exc.args[0]}"

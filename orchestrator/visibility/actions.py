@@ -1,6 +1,6 @@
 """Operator actions and signals from the HTTP API: checked against the store, sent to the inbox.
 
-Like every other input they travel as records on `<app>.inbox` (DESIGN §10), so the engine
+Like every other input they travel as records on `<app>.inbox` (docs/design.md §10), so the engine
 applies them in order with everything else its partition receives, and records who acted
 (`OperatorActionApplied.operator`, `SignalReceived.sent_by`). The store is checked first so an
 action that cannot apply (the workflow is not parked, already closed, unknown) is refused with a
@@ -28,7 +28,8 @@ from orchestrator.visibility.api_models import (
 from orchestrator.visibility.auth import Caller
 from orchestrator.visibility.projection import WorkflowState
 from orchestrator.visibility.queries import WorkflowQueries
-from orchestrator.visibility.status import StepStatus, WorkflowStatus
+from orchestrator.visibility.status import StepStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 
 def record(schema: str, value: Mapping[str, Any]) -> RecordValue:
@@ -39,6 +40,12 @@ def record(schema: str, value: Mapping[str, Any]) -> RecordValue:
 
 
 class OperatorActions:
+    """The API's write side: checks an action against the store's row, then sends it to the inbox.
+
+    Checking first turns an action that cannot apply into a 409 with the reason; the engine still
+    has the last word (it dead-letters an action its newer state rules out).
+    """
+
     def __init__(self, client: WorkflowClient, queries: WorkflowQueries) -> None:
         self.client = client
         self.queries = queries
@@ -71,6 +78,7 @@ class OperatorActions:
         )
 
     def retry(self, workflow_id: str, req: RetryRequest, caller: Caller) -> ActionAccepted:
+        """RETRY the parked step(s), or replay a needs-attention run after a code fix."""
         state = self._load(workflow_id)
         if state.status is not WorkflowStatus.NEEDS_ATTENTION:
             self._parked_targets(state, req.seq, "RETRY")
@@ -85,6 +93,7 @@ class OperatorActions:
             )
 
     def skip(self, workflow_id: str, req: SkipRequest, caller: Caller) -> ActionAccepted:
+        """SKIP the one parked step (or `req.seq`), recording `req.result` as its outcome."""
         state = self._load(workflow_id)
         self._runnable(state, "SKIP")
         targets = self._parked_targets(state, req.seq, "SKIP")
@@ -97,6 +106,7 @@ class OperatorActions:
         return self._accepted(workflow_id, "SKIP", caller)
 
     def compensate(self, workflow_id: str, req: CompensateRequest, caller: Caller) -> ActionAccepted:
+        """COMPENSATE: fail the parked step(s) finally, so the workflow's saga undoes what it did."""
         state = self._load(workflow_id)
         self._runnable(state, "COMPENSATE")
         self._parked_targets(state, req.seq, "COMPENSATE")
@@ -104,15 +114,17 @@ class OperatorActions:
         return self._accepted(workflow_id, "COMPENSATE", caller)
 
     def cancel(self, workflow_id: str, req: CancelRequest, caller: Caller) -> ActionAccepted:
+        """CANCEL an open workflow, parked or not (the operator's escape hatch)."""
         state = self._load(workflow_id)
-        if state.status.closed:
+        if state.status.finished:
             raise ActionNotApplicableError(f"CANCEL: workflow {workflow_id!r} is already {state.status}")
         self.client.operator_action(workflow_id, "CANCEL", operator=caller.name, reason=req.reason)
         return self._accepted(workflow_id, "CANCEL", caller)
 
     def signal(self, workflow_id: str, req: SignalRequest, caller: Caller) -> ActionAccepted:
+        """Send signal `req.name`; the caller's token name is recorded as its sender."""
         state = self._load(workflow_id)
-        if state.status.closed:
+        if state.status.finished:
             raise ActionNotApplicableError(f"signal {req.name!r}: workflow {workflow_id!r} is already {state.status}")
         payload = None if req.payload is None or req.payload_schema is None else record(req.payload_schema, req.payload)
         self.client.signal(workflow_id, req.name, payload, sent_by=caller.name)

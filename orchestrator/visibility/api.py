@@ -59,7 +59,7 @@ from orchestrator.visibility.queries import (
     WorkflowQueries,
     parse_attribute_filters,
 )
-from orchestrator.visibility.status import WorkflowStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1"
@@ -101,12 +101,14 @@ def _caller(auth: TokenAuth, credentials: HTTPAuthorizationCredentials | None, r
 def read_access(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
+    """FastAPI dependency: the caller of a read route (401 without a valid token)."""
     return _caller(request.app.state.visibility.auth, credentials, Role.READ)
 
 
 def operate_access(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
+    """FastAPI dependency: the caller of an action (401 without a valid token, 403 with a read token)."""
     return _caller(request.app.state.visibility.auth, credentials, Role.OPERATE)
 
 
@@ -148,6 +150,7 @@ def workflow_filter(
     started_before: str | None,
     attr: list[str],
 ) -> WorkflowFilter:
+    """The list/count query parameters as a WorkflowFilter (times as epoch ms or ISO 8601)."""
     return WorkflowFilter(
         statuses=tuple(status),
         types=tuple(workflow_type),
@@ -159,6 +162,7 @@ def workflow_filter(
 
 
 def create_app(ctx: ApiContext, *, title: str = "SagaBridge visibility") -> FastAPI:
+    """The FastAPI app of the visibility API around `ctx`; the server mounts the UI beside it."""
     app = FastAPI(
         title=title,
         version=__version__,

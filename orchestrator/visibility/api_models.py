@@ -9,7 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.visibility.status import StepStatus, WorkflowStatus
+from orchestrator.visibility.status import StepStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 
 class _Model(BaseModel):
@@ -17,6 +18,8 @@ class _Model(BaseModel):
 
 
 class ErrorView(_Model):
+    """An error as the engine reported it (a step's failure, why a run parked or ended)."""
+
     error_type: str
     message: str = ""
     retryable: bool | None = None
@@ -32,6 +35,8 @@ class PayloadView(_Model):
 
 
 class CurrentStep(_Model):
+    """The open step a run reached last: where it is now."""
+
     seq: int
     service: str
     command_type: str
@@ -67,17 +72,23 @@ class WorkflowSummary(_Model):
 
 
 class WorkflowPage(_Model):
+    """One page of a list, newest first; the cursor keeps later pages stable while runs start."""
+
     workflows: list[WorkflowSummary]
     next_cursor: str | None = Field(default=None, description="pass as `cursor` for the next page; null: last page")
 
 
 class StatusCountsView(_Model):
+    """How many workflows per status under the list's filter (from counters when it filters on type/status only)."""
+
     total: int
     by_status: dict[WorkflowStatus, int]
     source: str = Field(description="counters (kept at ingest, any store size) or scan (counted for this filter)")
 
 
 class AttemptView(_Model):
+    """One attempt of a step: a bar of the timeline, from its command to its outcome."""
+
     attempt: int
     started_at_ms: int
     ended_at_ms: int | None = None
@@ -105,6 +116,8 @@ class StepView(_Model):
 
 
 class SignalView(_Model):
+    """A signal the workflow received, with who sent it."""
+
     at_ms: int
     name: str
     sent_by: str | None = None
@@ -112,6 +125,8 @@ class SignalView(_Model):
 
 
 class OperatorActionView(_Model):
+    """An operator action the engine applied, with who did it and why (the audit trail)."""
+
     at_ms: int
     action: str
     seq: int | None = None
@@ -120,6 +135,8 @@ class OperatorActionView(_Model):
 
 
 class TimelineEntryView(_Model):
+    """One record of the events topic about this workflow, in topic order (`source_*`: where it was read)."""
+
     position: int
     at_ms: int
     kind: str = Field(description="the lifecycle event's name, or EventPublished for a domain event")
@@ -132,6 +149,8 @@ class TimelineEntryView(_Model):
 
 
 class WorkflowDetail(_Model):
+    """Everything about one workflow: its row, decoded input and result, steps, signals, actions and timeline."""
+
     workflow: WorkflowSummary
     input: PayloadView | None = None
     result: PayloadView | None = None
@@ -153,24 +172,32 @@ class _Action(_Model):
 
 
 class RetryRequest(_Action):
+    """Resend the parked step(s) with a fresh attempt budget, or replay a needs-attention run."""
+
     seq: int | None = Field(default=None, description="the parked step; null: every parked step")
 
 
 class SkipRequest(_Action):
+    """Complete the parked step with this result, as if its service had answered."""
+
     seq: int | None = Field(default=None, description="the parked step; null: the one parked step")
     result_schema: str = Field(description="Avro full name of the step's result record")
     result: dict[str, Any] = Field(description="the result to record for the skipped step, as JSON")
 
 
 class CompensateRequest(_Action):
+    """Fail the parked step(s) finally, so the saga compensates."""
+
     seq: int | None = Field(default=None, description="the parked step; null: every parked step")
 
 
 class CancelRequest(_Action):
-    pass
+    """Cancel the workflow; its saga compensates what it did."""
 
 
 class SignalRequest(_Model):
+    """A signal to deliver, with an optional payload record (given as JSON, encoded with its schema)."""
+
     name: str = Field(min_length=1, max_length=200)
     payload_schema: str | None = Field(default=None, description="Avro full name of the payload record")
     payload: dict[str, Any] | None = None
@@ -194,6 +221,8 @@ class ActionAccepted(_Model):
 
 
 class IngestView(_Model):
+    """How far the store has followed the events topic, and what went wrong last: is what the API says current?"""
+
     topic: str
     store: str
     backend: str
@@ -209,6 +238,8 @@ class IngestView(_Model):
 
 
 class ProblemView(_Model):
+    """Why a request was refused (401, 403, 404, 409, 422, 503)."""
+
     detail: str
 
 
@@ -221,6 +252,8 @@ class CallerView(_Model):
 
 
 class WorkflowTypeView(_Model):
+    """One workflow type with its total and per-status counts."""
+
     workflow_type: str
     total: int
     by_status: dict[WorkflowStatus, int]
@@ -233,16 +266,22 @@ class WorkflowTypesView(_Model):
 
 
 class ReportSummary(_Model):
+    """A report as the Reports tab lists it."""
+
     slug: str
     title: str
     description: str = ""
 
 
 class ReportList(_Model):
+    """Every report the server has registered."""
+
     reports: list[ReportSummary]
 
 
 class ReportView(_Model):
+    """One report's page: its HTML, or null when it has nothing to show yet."""
+
     slug: str
     title: str
     html: str | None = Field(description="self-contained HTML (no script); null: nothing to show yet")

@@ -17,20 +17,27 @@ from pydantic import SecretStr
 
 
 class Role(StrEnum):
+    """What a token allows."""
+
     READ = "read"
     OPERATE = "operate"  # may read too
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
+    """Who is calling: the configured token name is the identity recorded with their actions."""
+
     name: str
     role: Role
 
     def may(self, role: Role) -> bool:
+        """Whether this caller may do what `role` allows (an operate token reads too)."""
         return self.role is Role.OPERATE or role is Role.READ
 
 
 class TokenAuth:
+    """The configured bearer tokens, checked in constant time."""
+
     def __init__(self, read: Mapping[str, SecretStr], operate: Mapping[str, SecretStr]) -> None:
         self._tokens: list[tuple[bytes, Caller]] = [
             (secret.get_secret_value().encode(), Caller(name, Role.OPERATE)) for name, secret in operate.items()
@@ -38,6 +45,7 @@ class TokenAuth:
 
     @property
     def configured(self) -> bool:
+        """Whether any token is configured (serve generates a pair when none is)."""
         return bool(self._tokens)
 
     def identify(self, token: str | None) -> Caller | None:

@@ -27,7 +27,7 @@ from orchestrator.visibility.api import parse_time
 from orchestrator.visibility.api_models import StatusCountsView
 from orchestrator.visibility.detail import DetailBuilder, summary
 from orchestrator.visibility.queries import WorkflowFilter, WorkflowQueries, parse_attribute_filters
-from orchestrator.visibility.status import WorkflowStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,9 @@
 """Opening the visibility database: SQLite (embedded default) or PostgreSQL, one SQLAlchemy engine.
 
-Both back ends get the same deadlines: PostgreSQL through `statement_timeout` and
-`connect_timeout`, SQLite through its busy timeout and a progress handler that interrupts a
-statement running past `statement_timeout_s`. SQLite runs in WAL mode (readers never block the
+Both back ends get the same deadlines (`statement_timeout_s`), and the pool's checkout waits no
+longer: PostgreSQL through `statement_timeout`, `connect_timeout` and TCP keepalives /
+`tcp_user_timeout` (a silent peer), SQLite through its busy timeout and a progress handler that
+interrupts a statement running past it. SQLite runs in WAL mode (readers never block the
 ingest writer) with transactions issued explicitly: `BEGIN IMMEDIATE` for ingest batches, so
 two writers queue on the lock instead of failing, and plain `BEGIN` for reads, so a detail page
 reads its row and timeline from one snapshot.
@@ -63,6 +64,14 @@ def open_engine(url: str, *, statement_timeout_s: float = 10.0, pool_size: int =
             connect_args={
                 "connect_timeout": max(1, int(statement_timeout_s)),
                 "options": f"-c statement_timeout={int(statement_timeout_s * 1000)}",
+                # statement_timeout is the server's clock; a server or network that goes silent is
+                # bounded by the socket: unacknowledged sends and idle waits end after about
+                # statement_timeout_s (tcp_user_timeout, keepalives) instead of blocking forever.
+                "tcp_user_timeout": int(statement_timeout_s * 1000),
+                "keepalives": 1,
+                "keepalives_idle": max(1, int(statement_timeout_s)),
+                "keepalives_interval": 1,
+                "keepalives_count": 3,
                 "application_name": "sagabridge-visibility",
             },
         )

@@ -29,12 +29,14 @@ from orchestrator.visibility.status import EntryKind, StepStatus
 
 
 def trace_link(jaeger_url: str | None, trace_id: str | None) -> str | None:
+    """The run's trace in Jaeger's UI, when a Jaeger URL is configured."""
     if not jaeger_url or not trace_id:
         return None
     return f"{jaeger_url.rstrip('/')}/trace/{trace_id}"
 
 
 def summary(s: WorkflowState, jaeger_url: str | None = None) -> WorkflowSummary:
+    """A store row as the API's WorkflowSummary."""
     step = s.current_step
     return WorkflowSummary(
         workflow_id=s.workflow_id,
@@ -72,11 +74,14 @@ def _error(raw: Any) -> ErrorView | None:
 
 
 class DetailBuilder:
+    """Builds WorkflowDetail views: decodes payloads with the app's serde, derives steps from the timeline."""
+
     def __init__(self, serde: AvroSerde, jaeger_url: str | None = None) -> None:
         self.serde = serde
         self.jaeger_url = jaeger_url
 
     def payload(self, entry: TimelineEntry) -> PayloadView | None:
+        """The entry's payload decoded to JSON; an undecodable one says why instead of failing the page."""
         decoded = decode_payload(self.serde, entry.payload_schema, entry.payload)
         if decoded is None:
             return None
@@ -89,6 +94,7 @@ class DetailBuilder:
         children: Sequence[WorkflowState] = (),
         next_position: int | None = None,
     ) -> WorkflowDetail:
+        """The detail view of a row and (a page of) its timeline; `next_position`: more entries follow."""
         payloads = {e.position: self.payload(e) for e in entries if e.payload is not None}
         steps = _Steps()
         signals: list[SignalView] = []
@@ -132,6 +138,7 @@ class DetailBuilder:
 
     @staticmethod
     def entry(e: TimelineEntry, payload: PayloadView | None) -> TimelineEntryView:
+        """A timeline entry as the API shows it."""
         return TimelineEntryView(
             position=e.position,
             at_ms=e.at_ms,

@@ -62,12 +62,16 @@ class IngestStatus:
 
 @dataclass(frozen=True, slots=True)
 class CatchUp:
+    """What `Ingester.catch_up` did: events applied, whether it reached the end, how long it took."""
+
     applied: int
     caught_up: bool
     seconds: float
 
 
 class Ingester:
+    """Follows `<app>.events` into a VisibilityStore, one transaction per batch (offsets included)."""
+
     def __init__(
         self,
         store: VisibilityStore,
@@ -89,11 +93,14 @@ class Ingester:
         self.poll_timeout_s = poll_timeout_s
         self.request_timeout_s = request_timeout_s
         self.status = IngestStatus(topic)
-        self._tail = TopicTail(bootstrap_servers, topic, extra_config, request_timeout_s=request_timeout_s)
         self._bootstrap = bootstrap_servers
         self._extra = dict(extra_config or {})
+        self._tail = self._new_tail()
         self._dlq: DeliveringProducer | None = None
         self._refreshed_at = 0.0
+
+    def _new_tail(self) -> TopicTail:
+        return TopicTail(self._bootstrap, self.topic, self._extra, request_timeout_s=self.request_timeout_s)
 
     def open(self) -> None:
         """Assign every partition from the stored offsets; a missing topic fails here (TopicMissingError)."""
@@ -101,6 +108,7 @@ class Ingester:
         self._refreshed_at = time.monotonic()
 
     def close(self) -> None:
+        """Close the reader and the dead-letter producer."""
         self._tail.close()
         if self._dlq is not None:
             self._dlq.close()
@@ -186,7 +194,9 @@ class Ingester:
             while not stop.is_set():
                 try:
                     if rewind:  # a fresh assignment from the store's offsets: unlike a seek, it
-                        self._tail.assign(self.store.offsets(self.topic))  # works in any fetch state
+                        if self._tail.lost:  # works in any fetch state; a reader that missed a
+                            self._tail = self._new_tail()  # deadline is dropped, never reused
+                        self._tail.assign(self.store.offsets(self.topic))
                         rewind = False
                     if time.monotonic() - self._refreshed_at > _REFRESH_PARTITIONS_S:
                         self._refreshed_at = time.monotonic()

@@ -22,6 +22,8 @@ from orchestrator.serialization import AvroSerde
 
 @dataclass(frozen=True, slots=True)
 class DecodedPayload:
+    """A payload as JSON, or why it could not be decoded."""
+
     schema: str | None
     value: Any  # JSON-safe
     error: str | None = None
@@ -45,6 +47,7 @@ def to_json(value: Any) -> Any:
 
 
 def decode_payload(serde: AvroSerde, schema: str | None, data: bytes | None) -> DecodedPayload | None:
+    """Decode a framed record for display; None without data, never raises for bad bytes."""
     if data is None:
         return None
     try:

@@ -3,7 +3,7 @@
 Pure: no Kafka, no database. The store feeds it a batch of decoded events with the rows they
 touch and writes back what comes out; `workflows show` folds one workflow's events in memory the
 same way. Everything a row says is derived from events alone, so the store can be rebuilt from
-the topic at any time (DESIGN §10: a projection, never a source of truth).
+the topic at any time (docs/design.md §10: a projection, never a source of truth).
 
 Each lifecycle event has its `_apply_<Kind>` method (Temporal's typed dispatch); an event the
 projection does not know (a newer engine) still becomes a timeline entry and changes nothing else.
@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from orchestrator.visibility.status import TERMINAL_KINDS, EntryKind, StepStatus, WorkflowStatus
+from orchestrator.visibility.status import TERMINAL_KINDS, EntryKind, StepStatus
 from orchestrator.workflow.activation import SearchAttributeValue
+from orchestrator.workflow.status import WorkflowStatus
 
 EVENTS_NAMESPACE = "sagabridge.events."
 QUERY_RESULT_SCHEMA = "sagabridge.control.QueryResult"
@@ -55,6 +56,8 @@ class SourceEvent:
 
 @dataclass(slots=True)
 class OpenStep:
+    """A step not settled yet, as the row keeps it (JSON in `sb_workflows.open_steps`)."""
+
     seq: int
     service: str
     command_type: str
@@ -64,6 +67,7 @@ class OpenStep:
     retry_at_ms: int | None = None
 
     def to_json(self) -> dict[str, Any]:
+        """The stored JSON form."""
         return {
             "seq": self.seq,
             "service": self.service,
@@ -76,6 +80,7 @@ class OpenStep:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OpenStep:
+        """Read the stored JSON form back."""
         return cls(
             seq=int(data["seq"]),
             service=str(data["service"]),
@@ -117,10 +122,12 @@ class WorkflowState:
 
     @property
     def retry_at_ms(self) -> int | None:
+        """The earliest durable retry among the open steps."""
         dues = [s.retry_at_ms for s in self.open_steps.values() if s.retry_at_ms is not None]
         return min(dues) if dues else None
 
     def copy(self) -> WorkflowState:
+        """A deep enough copy to fold events into without touching the original."""
         return replace(
             self,
             open_steps={seq: replace(s) for seq, s in self.open_steps.items()},
@@ -130,6 +137,8 @@ class WorkflowState:
 
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
+    """One record of the events topic about one workflow, as the store keeps it (`sb_timeline`)."""
+
     workflow_id: str
     position: int
     at_ms: int

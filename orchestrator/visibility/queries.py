@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from orchestrator.errors import InvalidQueryError
 from orchestrator.visibility import tables as t
 from orchestrator.visibility.projection import TimelineEntry, WorkflowState
-from orchestrator.visibility.status import WorkflowStatus
 from orchestrator.visibility.store import VisibilityStore, state_from_row
+from orchestrator.workflow.status import WorkflowStatus
 
 MAX_PAGE = 500
 MAX_TIMELINE = 5_000
@@ -39,6 +39,7 @@ class WorkflowFilter:
 
     @property
     def by_id(self) -> bool:
+        """An id prefix orders the page by id (the primary key), not by start time."""
         return bool(self.id_prefix)
 
     @property
@@ -51,23 +52,29 @@ class WorkflowFilter:
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """One page of rows and the cursor of the next (None: the last page)."""
+
     workflows: list[WorkflowState]
     next_cursor: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class StatusCounts:
+    """Workflows per status, and whether they came from the counters or a scan."""
+
     total: int
     by_status: dict[WorkflowStatus, int] = field(default_factory=dict)
     exact_source: str = "counters"  # "counters" (kept at ingest) or "scan" (counted for this filter)
 
 
 def encode_cursor(state: WorkflowState, by_id: bool) -> str:
+    """The keyset cursor after `state`: opaque to callers, URL-safe."""
     key: list[Any] = ["id", state.workflow_id] if by_id else ["started", state.started_at_ms, state.workflow_id]
     return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, by_id: bool) -> tuple[Any, ...]:
+    """The key a cursor holds; InvalidQueryError for a forged one or another ordering's."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if by_id and raw[0] == "id" and len(raw) == 2:
@@ -88,10 +95,13 @@ def prefix_bound(prefix: str) -> str | None:
 
 
 class WorkflowQueries:
+    """The store's read side: every query is an index range scan, whatever the store's size."""
+
     def __init__(self, store: VisibilityStore) -> None:
         self.store = store
 
     def page(self, f: WorkflowFilter, limit: int = 50, cursor: str | None = None) -> Page:
+        """Up to `limit` rows under `f`, after `cursor`, newest first (by id with an id prefix)."""
         limit = max(1, min(limit, MAX_PAGE))
         w = t.workflows
         query: Select[Any]
@@ -204,6 +214,7 @@ class WorkflowQueries:
         return ids
 
     def get(self, workflow_id: str) -> WorkflowState | None:
+        """One row, or None."""
         with self.store.errors("read a workflow"), self.store.read() as conn:
             row = conn.execute(select(t.workflows).where(t.workflows.c.workflow_id == workflow_id)).mappings().first()
         return None if row is None else state_from_row(row)

@@ -21,6 +21,8 @@ from orchestrator.visibility.projection import Projection, TimelineEntry, Workfl
 
 @dataclass(frozen=True, slots=True)
 class WorkflowHistory:
+    """One workflow's row and timeline as read from the topic."""
+
     state: WorkflowState | None
     entries: list[TimelineEntry]
     records_read: int
@@ -38,6 +40,7 @@ def read_history(
     timeout_s: float = 60.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> WorkflowHistory:
+    """Read `workflow_id`'s events from its partition of `topic`, up to the end offset at the start."""
     key = workflow_id.encode()
     deadline = time.monotonic() + timeout_s
     with TopicTail(bootstrap_servers, topic, extra_config, request_timeout_s=min(10.0, timeout_s)) as tail:

@@ -18,7 +18,7 @@ from orchestrator.visibility.api_models import (
     WorkflowDetail,
     WorkflowSummary,
 )
-from orchestrator.visibility.status import WorkflowStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 STATUS_STYLE: dict[WorkflowStatus, str] = {
     WorkflowStatus.RUNNING: "cyan",
@@ -33,6 +33,7 @@ _PAYLOAD_CHARS = 160
 
 
 def when(ms: int | None) -> str:
+    """Epoch ms as a UTC time to the millisecond: timelines are read at that scale."""
     if ms is None:
         return ""
     return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
@@ -58,12 +59,13 @@ def _waits(w: WorkflowSummary) -> str:
         parts.append("signal " + ", ".join(w.awaited_signals))
     if w.timer_due_ms is not None:
         parts.append(f"timer {when(w.timer_due_ms)}")
-    if w.cancel_requested and not w.status.closed:
+    if w.cancel_requested and not w.status.finished:
         parts.append("cancel requested")
     return "; ".join(parts)
 
 
 def workflows_table(workflows: list[WorkflowSummary], title: str | None = None) -> Table:
+    """The `workflows list` table."""
     table = Table(title=title, show_lines=False, header_style="bold")
     for name in ("workflow", "type", "status", "current step", "waiting on", "started (UTC)", "note"):
         table.add_column(name, overflow="fold")
@@ -76,6 +78,7 @@ def workflows_table(workflows: list[WorkflowSummary], title: str | None = None) 
 
 
 def counts_line(counts: StatusCountsView) -> Text:
+    """Counts per status on one line, coloured like the statuses in the table."""
     text = Text(f"{counts.total} workflows: ")
     for i, (status, n) in enumerate(sorted(counts.by_status.items(), key=lambda kv: kv[0].value)):
         if i:
@@ -85,6 +88,7 @@ def counts_line(counts: StatusCountsView) -> Text:
 
 
 def payload_text(p: PayloadView | None, limit: int = _PAYLOAD_CHARS) -> str:
+    """A payload as compact JSON, cut at `limit` characters for a table cell."""
     if p is None:
         return ""
     if p.error is not None:
@@ -129,6 +133,7 @@ def _describe(e: TimelineEntryView) -> str:
 
 
 def timeline_table(detail: WorkflowDetail) -> Table:
+    """Every timeline entry, with its time relative to the start."""
     start = detail.workflow.started_at_ms
     table = Table(header_style="bold", show_lines=False)
     table.add_column("#", justify="right")
@@ -152,6 +157,7 @@ def timeline_table(detail: WorkflowDetail) -> Table:
 
 
 def steps_table(detail: WorkflowDetail) -> Table:
+    """One line per step: status, attempts, duration, last error."""
     table = Table(header_style="bold")
     for name in ("step", "service", "command", "status", "attempts", "duration ms", "error"):
         table.add_column(name, overflow="fold")
@@ -169,6 +175,7 @@ def steps_table(detail: WorkflowDetail) -> Table:
 
 
 def workflow_view(detail: WorkflowDetail) -> Group:
+    """What `workflows show` prints: the row, its steps, its timeline."""
     w = detail.workflow
     head = Text()
     head.append(f"{w.workflow_id}", style="bold")

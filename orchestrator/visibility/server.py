@@ -34,10 +34,12 @@ log = logging.getLogger(__name__)
 
 
 def settings_serde(settings: OrchestratorSettings) -> AvroSerde:
+    """The app's serde, as the orchestrator builds it: payloads decode the same way."""
     return make_serde(settings.framing, SchemaRepository(settings.schemas_dir), settings.schema_registry_url)
 
 
 def open_store(settings: OrchestratorSettings) -> VisibilityStore:
+    """The configured store (default: the app's SQLite file), its tables created."""
     v = settings.visibility
     store = VisibilityStore(
         v.resolved_store_url(settings.state_dir, settings.app), statement_timeout_s=v.statement_timeout_s
@@ -47,6 +49,7 @@ def open_store(settings: OrchestratorSettings) -> VisibilityStore:
 
 
 def make_ingester(settings: OrchestratorSettings, store: VisibilityStore, serde: AvroSerde) -> Ingester:
+    """An Ingester for the app's events and DLQ topics, with the configured deadlines."""
     v = settings.visibility
     return Ingester(
         store,
@@ -62,12 +65,15 @@ def make_ingester(settings: OrchestratorSettings, store: VisibilityStore, serde:
 
 @dataclass
 class Tokens:
+    """The tokens the API accepts; `generated`: made for this run (printed at startup)."""
+
     read: dict[str, SecretStr]
     operate: dict[str, SecretStr]
     generated: bool = False
 
 
 def tokens_for(settings: OrchestratorSettings) -> Tokens:
+    """The configured tokens, or a fresh pair: the API is never served without tokens."""
     v = settings.visibility
     if v.read_tokens or v.operate_tokens:
         return Tokens(dict(v.read_tokens), dict(v.operate_tokens))
@@ -77,6 +83,8 @@ def tokens_for(settings: OrchestratorSettings) -> Tokens:
 
 @dataclass
 class VisibilityServer:
+    """The store, its ingester thread, the inbox client and the HTTP app of one `visibility serve`."""
+
     settings: OrchestratorSettings
     store: VisibilityStore
     ingester: Ingester | None
@@ -90,6 +98,7 @@ class VisibilityServer:
 
     @classmethod
     def build(cls, settings: OrchestratorSettings, serde: AvroSerde | None = None) -> VisibilityServer:
+        """Wire everything from the settings; a missing events topic or bad store URL fails here."""
         serde = serde or settings_serde(settings)
         v = settings.visibility
         store = open_store(settings)
@@ -135,6 +144,7 @@ class VisibilityServer:
 
     # --- running ------------------------------------------------------------------------------------
     def start_ingest(self) -> None:
+        """Follow the events topic in a background thread (idempotent)."""
         if self.ingester is None or self._thread is not None:
             return
         self._thread = threading.Thread(
@@ -174,6 +184,7 @@ class VisibilityServer:
         return int(server.servers[0].sockets[0].getsockname()[1])
 
     def close(self) -> None:
+        """Stop ingest, then release the broker clients and the database."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)

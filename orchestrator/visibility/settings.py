@@ -23,6 +23,8 @@ MIN_TOKEN_CHARS = 16
 
 
 class VisibilityConfig(BaseModel):
+    """`[visibility]`: the store, the HTTP API's address and tokens, and their deadlines."""
+
     model_config = ConfigDict(extra="forbid")
 
     store_url: str | None = Field(
@@ -54,6 +56,7 @@ class VisibilityConfig(BaseModel):
         return value
 
     def resolved_store_url(self, state_dir: Path, app: str) -> str:
+        """The store URL, defaulting to a SQLite file per app under the state dir."""
         if self.store_url:
             return self.store_url
         return f"sqlite:///{(state_dir / 'visibility' / f'{app}.sqlite3').resolve()}"

@@ -1,39 +1,20 @@
-"""The vocabularies of the visibility store: workflow status, step status, timeline entry kinds.
+"""The vocabularies of the visibility store: step status and timeline entry kinds.
 
-Values are the strings the engine and the events topic use, so a row, an API response and a
-lifecycle event always spell a state the same way.
+The workflow status is the engine's own `WorkflowStatus`, so a row, an API response and a
+lifecycle event always spell a run's state the same way. Steps need a wider vocabulary than the
+engine's open-step `StepStatus`: the store keeps settled steps too (completed, failed, abandoned).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
 
-
-class WorkflowStatus(StrEnum):
-    RUNNING = "running"
-    PARKED = "parked"  # a step waits for an operator (retries exhausted, compensation failed)
-    NEEDS_ATTENTION = "needs-attention"  # its code cannot be replayed or run (non-determinism, bug)
-    COMPLETED = "completed"
-    FAILED = "failed"
-    COMPENSATED = "compensated"
-    CANCELLED = "cancelled"
-
-    @property
-    def closed(self) -> bool:
-        return self in CLOSED_STATUSES
-
-    @property
-    def operable(self) -> bool:
-        """Statuses an operator may retry, skip or compensate in."""
-        return self in (WorkflowStatus.PARKED, WorkflowStatus.NEEDS_ATTENTION)
-
-
-CLOSED_STATUSES = frozenset(
-    {WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.COMPENSATED, WorkflowStatus.CANCELLED}
-)
+from orchestrator.workflow.status import WorkflowStatus
 
 
 class StepStatus(StrEnum):
+    """Where a step of the timeline is, open or settled (the API's `steps[].status`)."""
+
     IN_FLIGHT = "in-flight"  # the command of the current attempt is out, no reply yet
     BACKOFF = "backoff"  # the attempt failed retryably; a durable retry timer is set
     PARKED = "parked"  # waiting for an operator

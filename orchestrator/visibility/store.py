@@ -36,7 +36,7 @@ from orchestrator.visibility.projection import (
     WorkflowState,
     attribute_text,
 )
-from orchestrator.visibility.status import WorkflowStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 log = logging.getLogger(__name__)
 _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
@@ -44,6 +44,8 @@ _IN_CHUNK = 500  # ids per IN (...) list: well under SQLite's variable limit
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
+    """What one ingest batch did (skipped: events already in the store, a re-read)."""
+
     applied: int  # events folded into the store
     skipped: int  # events already applied (re-read)
     workflows: int  # rows written
@@ -64,9 +66,11 @@ class VisibilityStore:
 
     @property
     def description(self) -> str:
+        """The store's URL without its password, for logs and the status endpoint."""
         return describe(self.url)
 
     def close(self) -> None:
+        """Close the pooled connections."""
         self.engine.dispose()
 
     # --- schema -----------------------------------------------------------------------------------
@@ -101,12 +105,15 @@ class VisibilityStore:
 
     # --- connections ------------------------------------------------------------------------------
     def write(self) -> _Transaction:
+        """A write transaction: takes the store's write lock, so ingest batches queue."""
         return _Transaction(self.engine, write=True)
 
     def read(self) -> _Transaction:
+        """A read transaction: one snapshot for a row and its timeline."""
         return _Transaction(self.engine, write=False)
 
     def errors(self, what: str) -> _ErrorScope:
+        """Driver errors inside become VisibilityStoreError / StoreTimeoutError naming `what`."""
         return _ErrorScope(self.description, what)
 
     # --- offsets and counters ---------------------------------------------------------------------
@@ -116,6 +123,7 @@ class VisibilityStore:
             return _stored_offsets(conn, topic)
 
     def counters(self) -> dict[str, int]:
+        """Ingest totals: events ingested, dead-lettered, batches, last update."""
         with self.errors("read counters"), self.read() as conn:
             row = conn.execute(select(t.meta).where(t.meta.c.id == 1)).mappings().first()
         if row is None:
@@ -354,6 +362,7 @@ def _load_states(conn: Connection, ids: set[str]) -> dict[str, WorkflowState]:
 
 
 def state_from_row(row: Mapping[Any, Any]) -> WorkflowState:
+    """A `sb_workflows` row as a WorkflowState."""
     steps = [OpenStep.from_json(s) for s in json.loads(row["open_steps"] or "[]")]
     return WorkflowState(
         workflow_id=row["workflow_id"],
@@ -378,6 +387,7 @@ def state_from_row(row: Mapping[Any, Any]) -> WorkflowState:
 
 
 def state_row(s: WorkflowState) -> dict[str, Any]:
+    """A WorkflowState as a `sb_workflows` row."""
     step = s.current_step
     return {
         "workflow_id": s.workflow_id,
@@ -407,6 +417,7 @@ def state_row(s: WorkflowState) -> dict[str, Any]:
 
 
 def entry_row(e: TimelineEntry) -> dict[str, Any]:
+    """A TimelineEntry as a `sb_timeline` row."""
     return {
         "workflow_id": e.workflow_id,
         "position": e.position,

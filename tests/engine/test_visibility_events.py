@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.errors import QueryFailedError
 from orchestrator.models.control import SignalWorkflow
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from tests.engine.test_parking import parked_on_reserve
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only

@@ -9,22 +9,25 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.runner import Orchestrator
 from orchestrator.serialization import DecodedRecord, SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
+from orchestrator.visibility.server import VisibilityServer
 from orchestrator.worker import Service
-from orchestrator.workflow import WorkflowRegistry
+from orchestrator.workflow import WorkflowRegistry, WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("inventory", "payments", "shipping")
@@ -116,8 +119,11 @@ class OrchestratorThread:
 class OrchestratorProcess:
     """A real orchestrator process, for SIGKILL tests."""
 
-    def __init__(self, app: App, module: str, log: Path, instance_id: str = "0") -> None:
+    def __init__(
+        self, app: App, module: str, log: Path, instance_id: str = "0", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.app, self.module, self.log, self.instance_id = app, module, log, instance_id
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OrchestratorProcess:
@@ -127,7 +133,7 @@ class OrchestratorProcess:
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            env={**os.environ, **self.app.env(self.instance_id)},
+            env={**os.environ, **self.app.env(self.instance_id), **self.extra_env},
         )
         return self
 
@@ -179,7 +185,7 @@ class EventLog:
     records: list[tuple[InboundRecord, DecodedRecord]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = Consumer({**base_config(self.app.bootstrap), "group.id": uuid.uuid4().hex})
+        self._consumer = new_consumer(self.app.bootstrap, uuid.uuid4().hex)
         topic = f"{self.app.name}.events"
         parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in parts])
@@ -195,7 +201,7 @@ class EventLog:
         for _record, decoded in self.records:
             status = TERMINAL_EVENTS.get(decoded.schema_name)
             if decoded.schema_name == "sagabridge.events.WorkflowParked":
-                status = "parked"
+                status = WorkflowStatus.PARKED
             wf = decoded.value.get("workflow_id")
             if status and isinstance(wf, str):
                 out[wf] = status
@@ -236,7 +242,7 @@ class EventLog:
 
 def read_committed(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[InboundRecord]:
     """Everything committed on a topic, read to the end."""
-    consumer = Consumer({**base_config(bootstrap), "group.id": uuid.uuid4().hex})
+    consumer = new_consumer(bootstrap, uuid.uuid4().hex)
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     out: list[InboundRecord] = []
@@ -249,3 +255,23 @@ def read_committed(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[Inbo
                 last = time.monotonic()
     consumer.close()
     return out
+
+
+@contextmanager
+def serving_visibility(settings: OrchestratorSettings, codec: SingleObjectSerde) -> Iterator[VisibilityServer]:
+    """The visibility server (ingest and HTTP) on a thread, listening once this yields; stopped on exit."""
+    server = VisibilityServer.build(settings, codec)
+    server.start_ingest()
+    http = server.uvicorn_server()
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while server.port is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.port is not None, "the visibility server did not start"
+        yield server
+    finally:
+        http.should_exit = True
+        thread.join(20)
+        server.close()

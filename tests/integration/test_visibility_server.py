@@ -7,7 +7,6 @@ UI's browser test (issue 12, Deliver 3) will drive.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.visibility.server import VisibilityServer
 from tests.integration.apps import registry
-from tests.integration.harness import App, OrchestratorThread, serde
+from tests.integration.harness import App, OrchestratorThread, serde, serving_visibility
 from tests.integration.services import Behaviour
 
 READ = "e2e-read-token-0123456789"
@@ -37,21 +36,8 @@ def server(app: App, tmp_path: Path) -> Iterator[tuple[VisibilityServer, str]]:
             "jaeger_url": "http://127.0.0.1:16686",
         }
     )
-    srv = VisibilityServer.build(settings, serde)
-    srv.start_ingest()
-    http = srv.uvicorn_server()
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while srv.port is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert srv.port is not None, "the HTTP server did not start"
-    try:
+    with serving_visibility(settings, serde) as srv:
         yield srv, f"http://127.0.0.1:{srv.port}"
-    finally:
-        http.should_exit = True
-        thread.join(20)
-        srv.close()
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float = 60) -> Any:

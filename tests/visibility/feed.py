@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import InboundRecord, OutboundRecord
+from orchestrator.visibility.api_models import IngestView
 from orchestrator.visibility.ingest import decode_event
 from orchestrator.visibility.projection import SourceEvent
 from orchestrator.visibility.store import BatchResult, VisibilityStore
@@ -52,3 +53,19 @@ def sync(store: VisibilityStore, topic: EventsTopic) -> BatchResult:
     """Project what the engine produced since the last sync."""
     records = topic.pull()
     return apply(store, records, topic.events(records))
+
+
+def idle_ingest(store: str, backend: str) -> IngestView:
+    """The status endpoint's view of a server whose store is filled by the test, not an ingester."""
+    return IngestView(
+        topic="t",
+        store=store,
+        backend=backend,
+        ingesting=False,
+        running=False,
+        caught_up=True,
+        lag={},
+        events_ingested=0,
+        dead_lettered=0,
+        batches=0,
+    )

@@ -12,25 +12,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.client import WorkflowClient
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.visibility.actions import OperatorActions
 from orchestrator.visibility.api import ApiContext, create_app
-from orchestrator.visibility.api_models import IngestView
 from orchestrator.visibility.auth import TokenAuth
 from orchestrator.visibility.detail import DetailBuilder
 from orchestrator.visibility.queries import WorkflowQueries
 from orchestrator.visibility.store import VisibilityStore
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import ORDER
-from tests.visibility.feed import EventsTopic, sync
+from tests.visibility.feed import EventsTopic, idle_ingest, sync
 
 READ = "read-token-0123456789abcdef"
 OPERATE = "operate-token-0123456789abcdef"
@@ -48,7 +47,7 @@ class Inbox:
         self.bootstrap, self.topic = bootstrap, topic
 
     def records(self, serde: Any, expect: int = 0) -> list[dict[str, Any]]:
-        consumer = Consumer({**base_config(self.bootstrap), "group.id": uuid.uuid4().hex})
+        consumer = new_consumer(self.bootstrap, uuid.uuid4().hex)
         try:
             _low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, 0), timeout=10, cached=False)
             if high == 0:
@@ -106,18 +105,7 @@ def api(filled: VisibilityStore, inbox: Inbox, h: WorkflowEnvironment) -> Iterat
         actions=OperatorActions(client, queries),
         auth=TokenAuth({"reader": SecretStr(READ)}, {"alice": SecretStr(OPERATE)}),
         details=DetailBuilder(h.serde, "http://jaeger.example:16686"),
-        ingest_status=lambda: IngestView(
-            topic="t",
-            store=filled.description,
-            backend=filled.backend,
-            ingesting=False,
-            running=False,
-            caught_up=True,
-            lag={},
-            events_ingested=0,
-            dead_lettered=0,
-            batches=0,
-        ),
+        ingest_status=lambda: idle_ingest(filled.description, filled.backend),
     )
     with TestClient(create_app(ctx)) as test_client:
         yield test_client

@@ -13,18 +13,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from benchmarks.visibility_data import encoded_events
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config
 from orchestrator.transport.delivery import DeliveringProducer
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import OutboundRecord
 from orchestrator.visibility.ingest import Ingester
 from orchestrator.visibility.queries import WorkflowQueries
-from orchestrator.visibility.status import WorkflowStatus
 from orchestrator.visibility.store import VisibilityStore
+from orchestrator.workflow.status import WorkflowStatus
 from tests.integration.harness import ROOT
 from tests.visibility.test_store import dump
 
@@ -56,7 +56,7 @@ class App:
         return ingester
 
     def dead_letters(self) -> list[dict[str, bytes]]:
-        consumer = Consumer({**base_config(self.bootstrap), "group.id": uuid.uuid4().hex})
+        consumer = new_consumer(self.bootstrap, uuid.uuid4().hex)
         try:
             _low, high = consumer.get_watermark_offsets(TopicPartition(self.dlq, 0), timeout=10, cached=False)
             consumer.assign([TopicPartition(self.dlq, 0, 0)])

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.models.demo.inventory import StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.inventory import StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.testing.environment import DEFAULT_START_MS as T0
 from orchestrator.visibility import tables
 from orchestrator.visibility.projection import WorkflowState
 from orchestrator.visibility.queries import WorkflowFilter, WorkflowQueries
-from orchestrator.visibility.status import EntryKind, StepStatus, WorkflowStatus
+from orchestrator.visibility.status import EntryKind, StepStatus
 from orchestrator.visibility.store import VisibilityStore
+from orchestrator.workflow.status import WorkflowStatus
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import ORDER, VARIANT
 from tests.visibility.feed import TOPIC, EventsTopic, apply, sync

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 from pydantic import SecretStr
 
 from orchestrator.transport.admin import KafkaAdmin
@@ -33,8 +33,8 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-WIDE = {"width": 1280, "height": 860}
-NARROW = {"width": 390, "height": 844}
+WIDE = ViewportSize(width=1280, height=860)
+NARROW = ViewportSize(width=390, height=844)
 
 expect.set_options(timeout=60_000)  # a loaded 2-core machine: behaviour, not speed
 

@@ -13,12 +13,12 @@ from pydantic import SecretStr
 
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.visibility.api import ApiContext, create_app
-from orchestrator.visibility.api_models import IngestView
 from orchestrator.visibility.auth import TokenAuth
 from orchestrator.visibility.detail import DetailBuilder
 from orchestrator.visibility.queries import WorkflowQueries
 from orchestrator.visibility.store import VisibilityStore
 from orchestrator.visibility.ui import STATIC_DIR, ReportSource, UiReports, mount, static_digest
+from tests.visibility.feed import idle_ingest
 
 READ = "pages-read-token-0123456789"
 
@@ -37,18 +37,7 @@ def client(tmp_path: Path, reports: UiReports) -> Iterator[TestClient]:
         actions=None,
         auth=TokenAuth({"viewer": SecretStr(READ)}, {}),
         details=DetailBuilder(SingleObjectSerde(SchemaRepository())),
-        ingest_status=lambda: IngestView(
-            topic="t",
-            store="s",
-            backend="sqlite",
-            ingesting=False,
-            running=False,
-            caught_up=True,
-            lag={},
-            events_ingested=0,
-            dead_lettered=0,
-            batches=0,
-        ),
+        ingest_status=lambda: idle_ingest("s", "sqlite"),
     )
     app = create_app(ctx)
     mount(app, ctx, app_name="orders", reports=reports)

@@ -25,15 +25,23 @@ from typing import Any
 
 import httpx
 
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.orders import OrderFulfilment, OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.visibility.server import VisibilityServer
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
-from tests.integration.harness import App, OrchestratorThread, ServiceThread, create_app, make_service, serde
+from tests.integration.harness import (
+    App,
+    OrchestratorThread,
+    ServiceThread,
+    create_app,
+    make_service,
+    serde,
+    serving_visibility,
+)
 
 READ = "ui-read-token-0123456789abcdef"
 OPERATE = "ui-operate-token-0123456789abcdef"
@@ -215,54 +223,49 @@ def running(admin: KafkaAdmin, bootstrap: str, tmp: Path, port: int = 0) -> Iter
             "jaeger_url": JAEGER,
         }
     )
-    server = VisibilityServer.build(settings, serde)
-    server.start_ingest()
-    http = server.uvicorn_server()
-    thread = threading.Thread(target=http.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while server.port is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.port is not None, "the visibility server did not start"
     client = app.client()
     try:
-        run = Running(app, server, f"http://127.0.0.1:{server.port}", shop)
-        client.start("order-fulfilment", order(1040, "c-17"), workflow_id="order-1040", trace_context=traceparent())
-        client.start(
-            "order-fulfilment", order(1041, "c-23", quantity=2), workflow_id="order-1041", trace_context=traceparent()
-        )
-        client.start(
-            "order-fulfilment",
-            order(1042, "c-42", sku=OUT_OF_STOCK),
-            workflow_id=run.parked_id,
-            trace_context=traceparent(),
-        )
-        client.start(
-            "order-fulfilment", order(1043, "declined-7"), workflow_id=run.declined_id, trace_context=traceparent()
-        )
-        client.start(
-            "order-fulfilment", order(1044, "c-42", quantity=2), workflow_id="order-1044", trace_context=traceparent()
-        )
-        client.start("order-approval", order(1045, "c-99"), workflow_id=run.waiting_id, trace_context=traceparent())
-        run.wait_for(
-            lambda h: all(
-                run.status_of(h, wid) == status
-                for wid, status in (
-                    ("order-1040", "completed"),
-                    ("order-1041", "completed"),
-                    ("order-1044", "completed"),
-                    (run.parked_id, "parked"),
-                    (run.declined_id, "compensated"),
-                    (run.waiting_id, "running"),
+        with serving_visibility(settings, serde) as server:
+            run = Running(app, server, f"http://127.0.0.1:{server.port}", shop)
+            client.start("order-fulfilment", order(1040, "c-17"), workflow_id="order-1040", trace_context=traceparent())
+            client.start(
+                "order-fulfilment",
+                order(1041, "c-23", quantity=2),
+                workflow_id="order-1041",
+                trace_context=traceparent(),
+            )
+            client.start(
+                "order-fulfilment",
+                order(1042, "c-42", sku=OUT_OF_STOCK),
+                workflow_id=run.parked_id,
+                trace_context=traceparent(),
+            )
+            client.start(
+                "order-fulfilment", order(1043, "declined-7"), workflow_id=run.declined_id, trace_context=traceparent()
+            )
+            client.start(
+                "order-fulfilment",
+                order(1044, "c-42", quantity=2),
+                workflow_id="order-1044",
+                trace_context=traceparent(),
+            )
+            client.start("order-approval", order(1045, "c-99"), workflow_id=run.waiting_id, trace_context=traceparent())
+            run.wait_for(
+                lambda h: all(
+                    run.status_of(h, wid) == status
+                    for wid, status in (
+                        ("order-1040", "completed"),
+                        ("order-1041", "completed"),
+                        ("order-1044", "completed"),
+                        (run.parked_id, "parked"),
+                        (run.declined_id, "compensated"),
+                        (run.waiting_id, "running"),
+                    )
                 )
             )
-        )
-        yield run
+            yield run
     finally:
         client.close()
-        http.should_exit = True
-        thread.join(20)
-        server.close()
         orch.stop()
         for s in services:
             s.stop()

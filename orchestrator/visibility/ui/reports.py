@@ -24,6 +24,8 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 @dataclass(frozen=True, slots=True)
 class ReportSource:
+    """A page of HTML another part (shadow mode's comparison) shows in the UI's Reports tab."""
+
     slug: str  # its URL part: /reports/<slug>
     title: str
     render: Callable[[], str | None]  # self-contained HTML without script; None: nothing to show yet
@@ -36,14 +38,18 @@ class ReportSource:
 
 @dataclass
 class UiReports:
+    """The reports registered with this server, by slug (the UI lists them; the API serves them)."""
+
     sources: dict[str, ReportSource] = field(default_factory=dict)
 
     def add(self, source: ReportSource) -> None:
+        """Register a report; a second one under the same slug is a programming error."""
         if source.slug in self.sources:
             raise ValueError(f"a report named {source.slug!r} is already registered")
         self.sources[source.slug] = source
 
     def all(self) -> list[ReportSource]:
+        """Every report, in registration order."""
         return list(self.sources.values())
 
     def router(self, reader: Callable[..., object]) -> APIRouter:
