@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SRC := orchestrator tests benchmarks examples
 
 .DEFAULT_GOAL := help
-.PHONY: help venv stack stack-down lint format unit test demo e2e-jaeger bench clean
+.PHONY: help venv stack stack-down lint format unit test demo screenshots e2e-jaeger bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,12 @@ demo: stack ## the order-fulfilment saga end to end (ORDERS=50 for a shorter run
 	  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318; \
 	  $(BIN)/python -m examples.orders.demo --orders $(ORDERS); \
 	else $(BIN)/python -m examples.orders.demo --orders $(ORDERS); fi
+
+# The web UI's screenshots in docs/images/, taken by its browser test (headless Debian Chromium)
+# on the shared dev stack: the pictures docs/visibility.md shows.
+screenshots: stack ## retake docs/images/ (the web UI's browser test on the dev stack)
+	SAGABRIDGE_TEST_BOOTSTRAP=127.0.0.1:19092 SAGABRIDGE_TEST_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
+	  SAGABRIDGE_UI_SCREENSHOTS=docs/images $(BIN)/pytest -q tests/visibility/test_ui_browser.py
 
 # Jaeger v2 built from the Go module proxy (cached in ~/.cache/sagabridge/jaeger; the first build
 # takes ~12 min on 2 cores), then a saga exported over OTLP and checked through Jaeger's query API.

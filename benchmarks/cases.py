@@ -19,6 +19,7 @@ from benchmarks.orchestrator_cases import (
 )
 from benchmarks.peers.quix import quix_streams
 from benchmarks.peers.temporal import temporal
+from benchmarks.visibility_cases import visibility_ingest, visibility_latency
 
 CEILING_CASES: list[Case] = [
     Case("raw produce", "ceiling", raw_produce, "confluent_kafka Producer, acks=all, idempotent, pre-encoded Avro"),
@@ -108,6 +109,23 @@ BRIDGE_CASES: list[Case] = [
     ),
 ]
 
+VISIBILITY_CASES: list[Case] = [
+    Case(
+        "visibility ingest",
+        "visibility",
+        visibility_ingest,
+        "size.visibility_ingest_workflows synthetic workflows (~9 lifecycle events each) on an events topic: a bare "
+        "read_committed consumer's rate, then the visibility Ingester into an empty SQLite and PostgreSQL store",
+    ),
+    Case(
+        "visibility latency",
+        "visibility",
+        visibility_latency,
+        "size.visibility_workflows workflows in SQLite and PostgreSQL: p50/p99 of list, filter, counts and detail "
+        "(WorkflowQueries, the code behind the HTTP API), 200 calls each with random parameters",
+    ),
+]
+
 PEER_CASES: list[Case] = [
     Case(
         "quix streams",
@@ -122,4 +140,4 @@ PEER_CASES: list[Case] = [
 
 
 def all_cases() -> list[Case]:
-    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *BRIDGE_CASES, *PEER_CASES]
+    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *BRIDGE_CASES, *VISIBILITY_CASES, *PEER_CASES]

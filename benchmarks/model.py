@@ -40,6 +40,9 @@ class Size:
     # For the orchestrator cases (registered by the lead in benchmarks/cases.py):
     workflows: int
     inflight_workflows: int
+    # For the visibility cases: rows in the store for the latency figures, workflows ingested.
+    visibility_workflows: int
+    visibility_ingest_workflows: int
 
 
 SIZES: dict[str, Size] = {
@@ -54,6 +57,8 @@ SIZES: dict[str, Size] = {
         run_peers=False,
         workflows=100,
         inflight_workflows=500,
+        visibility_workflows=2_000,
+        visibility_ingest_workflows=300,
     ),
     "small": Size(
         "small",
@@ -66,6 +71,8 @@ SIZES: dict[str, Size] = {
         run_peers=True,
         workflows=3_000,
         inflight_workflows=100_000,
+        visibility_workflows=1_000_000,
+        visibility_ingest_workflows=20_000,
     ),
     "full": Size(
         "full",
@@ -78,6 +85,8 @@ SIZES: dict[str, Size] = {
         run_peers=True,
         workflows=30_000,
         inflight_workflows=100_000,
+        visibility_workflows=1_000_000,
+        visibility_ingest_workflows=100_000,
     ),
 }
 
@@ -93,7 +102,8 @@ class Measurement:
     status: Status = "ok"
     settings: dict[str, Any] = field(default_factory=dict)
     note: str = ""
-    # Throughput figures set this to CEILING so the report prints value / ceiling.
+    # Throughput figures set this to CEILING (or another figure of the run, by name) so the
+    # report prints their ratio.
     compare_to: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -175,6 +185,6 @@ class Case:
     """A named benchmark. `group` orders the report: ceiling, orchestrator, peer."""
 
     name: str
-    group: Literal["ceiling", "orchestrator", "bridge", "peer"]
+    group: Literal["ceiling", "orchestrator", "bridge", "visibility", "peer"]
     run: CaseFn
     description: str

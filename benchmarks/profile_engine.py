@@ -122,7 +122,7 @@ def _observations(stats: pstats.Stats, steps: int, wall: float, thread_cpu: floa
     lines = [
         f"- The engine thread is on CPU {100 * busy:.0f} % of the wall time: {verdict}.",
         f"- Per step (workflow start and finish amortized): {counts}; "
-        f"{_calls(stats, 'state_codec.py', 'encode_header') / steps:.1f} workflow-header encodes.",
+        f"{_calls(stats, 'state_records.py', 'encode_header') / steps:.1f} workflow-header encodes.",
     ]
     protocol = sum(v[3] for f, v in raw.items() if f[0].endswith("typing.py") and f[2] == "__instancecheck__")
     if protocol > 0.01 * thread_cpu:

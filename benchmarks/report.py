@@ -40,19 +40,24 @@ def ceiling_value(measurements: list[Measurement]) -> float | None:
     return None
 
 
-def _ratio(m: Measurement, ceiling: float | None) -> str:
-    if m.compare_to is None or m.value is None or not ceiling:
+def _ratio(m: Measurement, ceiling: float | None, figures: dict[str, float] | None = None) -> str:
+    """value / the figure named by compare_to: the ceiling, or another figure of the same run."""
+    base = ceiling if m.compare_to == CEILING else (figures or {}).get(m.compare_to or "")
+    if m.compare_to is None or m.value is None or not base:
         return ""
-    ratio = m.value / ceiling
+    ratio = m.value / base
     return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.1e}"
 
 
-def _row(group: str, m: Measurement, ceiling: float | None) -> str:
+def _row(group: str, m: Measurement, ceiling: float | None, figures: dict[str, float] | None = None) -> str:
     value = _fmt(m.value) if m.status == "ok" else m.status + (f": {m.note}" if m.note else "")
     settings = _settings(m.settings)
     if m.note and m.status == "ok":
         settings = f"{settings}; {m.note}" if settings else m.note
-    cells = [group, m.name, value.replace("|", "/").replace("\n", " "), m.unit, _ratio(m, ceiling), settings]
+    ratio = _ratio(m, ceiling, figures)
+    if ratio and m.compare_to != CEILING:
+        ratio = f"{ratio} of {m.compare_to}"
+    cells = [group, m.name, value.replace("|", "/").replace("\n", " "), m.unit, ratio, settings]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -80,7 +85,8 @@ def render(result: dict[str, Any], json_path: str) -> str:
         "| group | figure | value | unit | vs ceiling | settings |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [_row(groups.get(m.case, "?"), m, ceiling) for m in measurements]
+    figures = {m.name: m.value for m in measurements if m.status == "ok" and m.value}
+    lines += [_row(groups.get(m.case, "?"), m, ceiling, figures) for m in measurements]
     lines.append("")
     pending = result.get("pending", [])
     if pending:

@@ -15,6 +15,7 @@ from orchestrator.errors import SagaBridgeError
 from orchestrator.scaffold.cli import add_init_command
 from orchestrator.serialization.cli import add_schemas_commands
 from orchestrator.testing.cli import add_replay_commands
+from orchestrator.visibility.cli import add_visibility_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_commands(sub)
     add_init_command(sub)
     add_connectors_commands(sub)
+    add_visibility_commands(sub)
     return parser
 
 

@@ -16,11 +16,13 @@ from confluent_kafka import TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
-from orchestrator.errors import ClientDeliveryError, SagaBridgeError, WorkflowResultTimeoutError
+from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
 from orchestrator.transport.consumer import to_inbound
-from orchestrator.transport.kafka_clients import new_consumer, new_producer
+from orchestrator.transport.delivery import DeliveringProducer
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.partitioning import partition_for
+from orchestrator.transport.records import OutboundRecord
 from orchestrator.workflow.status import WorkflowStatus
 
 TERMINAL_EVENTS = {
@@ -30,6 +32,22 @@ TERMINAL_EVENTS = {
     "sagabridge.events.WorkflowCancelled": WorkflowStatus.CANCELLED,
 }
 PARKED_EVENT = "sagabridge.events.WorkflowParked"
+
+
+@dataclass(frozen=True)
+class RecordValue:
+    """A record named by its Avro schema with a plain value, where no generated model exists
+    (an HTTP request's JSON): accepted wherever a model is (`signal`, `operator_action`)."""
+
+    avro_schema_name: str
+    value: Mapping[str, Any]
+
+    def to_avro(self) -> dict[str, Any]:
+        """The value as the serde encodes it (the same call a generated model answers)."""
+        return dict(self.value)
+
+
+Record = AvroModel | RecordValue
 
 
 @dataclass(frozen=True)
@@ -55,12 +73,15 @@ class WorkflowClient:
         app: str,
         serde: AvroSerde,
         extra_config: Mapping[str, str] | None = None,
+        send_timeout_s: float = 30.0,
     ) -> None:
+        """`send_timeout_s` bounds every send: past it the record counts as not sent (DeliveryError)."""
         self.bootstrap_servers = bootstrap_servers
         self.app = app
         self.serde = serde
+        self.send_timeout_s = send_timeout_s
         self._extra = dict(extra_config or {})
-        self._producer = new_producer(bootstrap_servers, self._extra)
+        self._producer = DeliveringProducer(bootstrap_servers, self._extra)
 
     @property
     def inbox(self) -> str:
@@ -103,8 +124,11 @@ class WorkflowClient:
         self._send(wf_id, "sagabridge.control.StartWorkflow", body, flush)
         return WorkflowHandle(self, wf_id)
 
-    def signal(self, workflow_id: str, name: str, payload: AvroModel | None = None) -> None:
-        """Deliver signal `name` (with an optional payload record); dropped if the workflow has finished."""
+    def signal(self, workflow_id: str, name: str, payload: Record | None = None, sent_by: str | None = None) -> None:
+        """Deliver signal `name` (with an optional payload record); dropped if the workflow has finished.
+
+        `sent_by` names the sender in the SignalReceived event, so the timeline shows who sent it.
+        """
         self._send(
             workflow_id,
             "sagabridge.control.SignalWorkflow",
@@ -113,6 +137,7 @@ class WorkflowClient:
                 "name": name,
                 "payload_schema": payload.avro_schema_name if payload else None,
                 "payload": self.serde.encode(payload.avro_schema_name, payload.to_avro()) if payload else None,
+                "sent_by": sent_by,
             },
         )
 
@@ -125,7 +150,7 @@ class WorkflowClient:
         workflow_id: str,
         action: str,
         seq: int | None = None,
-        result: AvroModel | None = None,
+        result: Record | None = None,
         operator: str = "cli",
         reason: str = "",
     ) -> None:
@@ -209,19 +234,26 @@ class WorkflowClient:
         """A handle on an existing workflow id (nothing is sent)."""
         return WorkflowHandle(self, workflow_id)
 
-    def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait for every record sent so far to be acknowledged; raises ClientDeliveryError past `timeout_s`
-        (the records stay queued and are still retried until the producer's message.timeout.ms)."""
-        remaining = self._producer.flush(timeout_s)
-        if remaining:
-            raise ClientDeliveryError(f"{remaining} records to {self.inbox} not acknowledged within {timeout_s}s")
+    def flush(self, timeout_s: float | None = None) -> None:
+        """Wait until every request sent with `flush=False` is acknowledged; DeliveryError past the deadline
+        (the records not acknowledged yet stay queued, are still retried until the producer's
+        message.timeout.ms, and a later flush waits for them again)."""
+        self._producer.flush(time.monotonic() + (self.send_timeout_s if timeout_s is None else timeout_s))
+
+    def close(self) -> None:
+        """Deliver what is still queued and release the producer."""
+        self._producer.close()
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
-        """The caller's trace context rides along, so the activation it causes links back to it."""
-        headers: list[tuple[str, str | bytes | None]] = [*tracing.inject_headers()]
-        self._producer.produce(self.inbox, key=key.encode(), value=self.serde.encode(schema, body), headers=headers)
+        """The caller's trace context rides along, so the activation it causes links back to it.
+        With `flush`, returns only once the broker acknowledged the record (else DeliveryError)."""
+        record = OutboundRecord(
+            self.inbox, key.encode(), self.serde.encode(schema, body), tuple(tracing.inject_headers())
+        )
+        deadline = time.monotonic() + self.send_timeout_s
+        delivery = self._producer.queue(record, deadline)
         if flush:
-            self.flush()
+            self._producer.wait([delivery], deadline)
 
 
 class EventReader:

@@ -25,6 +25,7 @@ from orchestrator.topic_names import (
     topic_name_problem,
 )
 from orchestrator.transport.client_config import client_config_problem
+from orchestrator.visibility.settings import VisibilityConfig
 
 # host[:port], an IPv6 literal in brackets, optionally with a listener scheme (librdkafka's forms)
 _BROKER = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
@@ -116,6 +117,7 @@ class OrchestratorSettings(BaseSettings):
     connectors_embedded: bool = Field(
         default=True, description="also run the files' triggers inside `orchestrator run` (else: connectors run)"
     )
+    visibility: VisibilityConfig = Field(default_factory=VisibilityConfig, description="store, HTTP API, tokens")
 
     @field_validator("app")
     @classmethod

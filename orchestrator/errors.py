@@ -278,6 +278,12 @@ class RepliesNotDeliveredError(TransportError):
     commands' offsets, so they are redelivered (and deduplicated) after a restart."""
 
 
+class DeliveryError(TransportError):
+    """Records sent outside a transaction (the client's inbox records, the visibility store's dead
+    letters; transport/delivery.py) were not acknowledged by the broker before their deadline, or
+    were rejected: the caller must not report them as sent."""
+
+
 class TransactionAbortableError(TransportError):
     """The open transaction must be aborted; state since the last checkpoint is dropped and replayed."""
 
@@ -319,8 +325,9 @@ class ProducerLostError(TransactionFatalError):
     """A producer whose earlier call outlived its deadline was used again; it must be replaced."""
 
 
-class ClientDeliveryError(TransportError):
-    """Records a client sent were not acknowledged by the broker within the deadline."""
+class ReaderLostError(TransportError):
+    """A topic reader (transport/tail.py) missed a deadline earlier: its consumer may still be
+    blocked inside librdkafka, so it is never used again; its owner opens a new one."""
 
 
 class GroupDescribeError(TransportError):
@@ -481,6 +488,61 @@ class WorkflowAuthoringError(WorkflowError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"{problem}. Fix: {fix}")
+
+
+# --- visibility (orchestrator/visibility/) -----------------------------------------------------
+
+
+class VisibilityError(SagaBridgeError):
+    """Base of the visibility store's and its HTTP API's failures."""
+
+
+class VisibilityStoreError(VisibilityError):
+    """The visibility database failed (unreachable, a statement failed); the projection is intact
+    up to its last committed batch and resumes from its stored offsets."""
+
+
+class StoreTimeoutError(VisibilityStoreError):
+    """A visibility database call passed its deadline (statement_timeout_s)."""
+
+
+class StoreFormatError(VisibilityStoreError):
+    """The store was written by a newer format version than this process understands."""
+
+    def __init__(self, url: str, found: int, supported: int) -> None:
+        self.found = found
+        self.supported = supported
+        super().__init__(
+            f"visibility store {url} has format version {found}, this version reads up to {supported}. "
+            f"Fix: upgrade SagaBridge, or point visibility.store_url at a new store (it is rebuilt from the topic)."
+        )
+
+
+class WorkflowNotFoundError(VisibilityError):
+    """The visibility store has no workflow with this id (yet: it follows the events topic)."""
+
+    def __init__(self, workflow_id: str, where: str = "the visibility store") -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"no workflow {workflow_id!r} in {where}")
+
+
+class InvalidQueryError(VisibilityError):
+    """A list filter or pagination cursor the store cannot use (the message says which)."""
+
+
+class ActionNotApplicableError(VisibilityError):
+    """An operator action that the workflow's current state rules out (nothing was sent)."""
+
+
+class TopicMissingError(TopicError):
+    """A topic a reader needs does not exist (yet, or any more)."""
+
+    def __init__(self, topic: str) -> None:
+        self.topic = topic
+        super().__init__(
+            f"topic {topic!r} does not exist. Fix: check the app name (--name / SAGABRIDGE_APP), "
+            f"or create the app's topics with `orchestrator topics apply --file topics/<app>.toml`."
+        )
 
 
 # --- tracing (OpenTelemetry setup and the local Jaeger) ---------------------------------------

@@ -1,7 +1,10 @@
-"""Session fixtures: one real Kafka broker and one real schema registry per test session.
+"""Session fixtures: one real Kafka broker, one real schema registry and, for the tests that ask
+for it, one real PostgreSQL server per test session.
 
 Set SAGABRIDGE_TEST_BOOTSTRAP (and SAGABRIDGE_TEST_REGISTRY_URL) to reuse a running cluster;
-otherwise a private stack is started on free ports and stopped when the session ends.
+otherwise a private stack is started on free ports and stopped when the session ends. PostgreSQL
+(Debian's `postgresql` package) gets a private cluster initdb'd into a temporary directory on a
+free port, or SAGABRIDGE_TEST_POSTGRES_URL names a server whose role may create databases.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 
 import examples.orders  # noqa: F401  (the demo's schemas: many tests use its records)
 from orchestrator.devstack import LocalStack, StackPorts
+from orchestrator.devstack.postgres import LocalPostgres
 from orchestrator.devstack.processes import free_port
 from orchestrator.transport.admin import KafkaAdmin
 
@@ -50,6 +54,35 @@ def _stack() -> Iterator[tuple[str, str]]:
         yield stack.bootstrap_servers, stack.registry_url
     finally:
         stack.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Callable[[str], str]]:
+    """A factory of fresh, empty databases on a real PostgreSQL server: `make(hint) -> url`."""
+    external = os.environ.get("SAGABRIDGE_TEST_POSTGRES_URL")
+    if external:
+        import psycopg
+
+        def create_external(hint: str) -> str:
+            name = f"sb_{hint}_{uuid.uuid4().hex[:8]}".lower().replace("-", "_")
+            with psycopg.connect(external, autocommit=True, connect_timeout=10) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            return external.rsplit("/", 1)[0] + f"/{name}"
+
+        yield create_external
+        return
+    root = Path(tempfile.mkdtemp(prefix="sagabridge-test-pg-"))
+    server = LocalPostgres(root, free_port())
+    try:
+        server.up()
+
+        def create(hint: str) -> str:
+            return server.create_database(f"sb_{hint}_{uuid.uuid4().hex[:8]}".lower().replace("-", "_"))
+
+        yield create
+    finally:
+        server.down()
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -20,6 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 from confluent_kafka import TopicPartition
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from examples.orders.models.orders import OrderPlaced
 from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
@@ -31,6 +34,7 @@ from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.workflow import WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
+DEV_BOOTSTRAP = "127.0.0.1:19092"  # the dev stack `make demo` runs on: the printed commands need no options
 SERVICES = {"inventory": 0.05, "payments": 0.10, "shipping": 0.05}  # transient failure rates
 
 
@@ -55,14 +59,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
-def _bar(done: int, total: int, counts: Counter[str], elapsed: float) -> str:
-    width = 30
-    filled = int(width * done / total) if total else width
-    parts = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
-    return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {parts} ({elapsed:.0f}s)"
+def _outcomes_text(counts: Counter[str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
 
 
 def main() -> int:
+    console = Console()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--decline-every", type=int, default=10, help="every Nth order's payment is declined")
@@ -70,9 +72,7 @@ def main() -> int:
     parser.add_argument("--outage-at", type=float, default=5.0, help="seconds after start the inventory goes down")
     parser.add_argument("--outage-seconds", type=float, default=20.0)
     parser.add_argument("--timeout", type=float, default=240.0)
-    parser.add_argument(
-        "--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
-    )
+    parser.add_argument("--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", DEV_BOOTSTRAP))
     args = parser.parse_args()
 
     app = f"demo-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
@@ -153,14 +153,24 @@ def main() -> int:
     notified = 0
     outage = "pending"
     deadline = time.time() + args.timeout
+    progress = Progress(
+        TextColumn("orders"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[outcomes]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    task = progress.add_task("orders", total=args.orders, outcomes="")
     try:
+        progress.start()
         while len(outcomes) < args.orders and time.time() < deadline:
             now = time.time() - t0
             place_due_orders(now)
             if outage == "pending" and now >= args.outage_at:
                 _stop(services["inventory"])
                 outage = "down"
-                print(f"\ninventory DOWN for {args.outage_seconds:.0f}s (commands wait in Kafka)")
+                console.print(f"inventory DOWN for {args.outage_seconds:.0f}s (commands wait in Kafka)")
             elif outage == "down" and now >= args.outage_at + args.outage_seconds:
                 services["inventory"] = _spawn(
                     [
@@ -178,7 +188,7 @@ def main() -> int:
                     env,
                 )
                 outage = "over"
-                print("\ninventory back UP")
+                console.print("inventory back UP")
             for msg in consumer.consume(500, 0.5):
                 if msg.error() is not None:
                     continue
@@ -195,14 +205,12 @@ def main() -> int:
                 if status and wf_id in started_at and wf_id not in outcomes:
                     outcomes[wf_id] = status
                     finished_at[wf_id] = record.timestamp_ms / 1000
-            sys.stdout.write(_bar(len(outcomes), args.orders, Counter(outcomes.values()), time.time() - t0))
-            sys.stdout.flush()
+            progress.update(task, completed=len(outcomes), outcomes=_outcomes_text(Counter(outcomes.values())))
     finally:
+        progress.stop()
         consumer.close()
         for proc in [*services.values(), orchestrator]:
             _stop(proc)
-    print()
-
     latencies = sorted(finished_at[o] - started_at[o] for o in finished_at)
     counts = Counter(outcomes.values())
     missing = sorted(set(started_at) - set(outcomes))
@@ -226,12 +234,22 @@ def main() -> int:
         ("inventory outage", f"{args.outage_seconds:.0f} s"),
         ("wall time", f"{time.time() - t0:.1f} s"),
     ]
-    print("\n| metric | value |\n|---|---|")
+    summary = Table("metric", "value", title=f"order-fulfilment demo ({app})", header_style="bold")
     for name, value in rows:
-        print(f"| {name} | {value} |")
+        summary.add_row(name, value)
+    console.print(summary)
     sample = next(iter(sorted(outcomes)), "order-0000")
-    print(f"\nInspect one workflow:\n  .venv/bin/orchestrator workflows --name {app} show {sample}")
+    target = "" if bootstrap == DEV_BOOTSTRAP else f" --bootstrap-servers {bootstrap}"
+    print(f"\nInspect one workflow:\n  .venv/bin/orchestrator workflows --name {app}{target} show {sample}")
+    print(
+        f"List them (filters: --status, --type, --attr):\n  .venv/bin/orchestrator workflows --name {app}{target} list"
+    )
     print(f"Logs: {workdir}")
+    print(
+        "Web UI for this run (store, HTTP API and UI in one process; sign in with a token it prints):\n"
+        f"  .venv/bin/orchestrator ui --name {app}{target}"
+    )
+    print("  then open http://127.0.0.1:8787/")
     if missing:
         print(f"UNACCOUNTED orders: {missing[:10]}{' ...' if len(missing) > 10 else ''}", file=sys.stderr)
         return 1

@@ -27,6 +27,7 @@ class Cancellation:
         """Record the request (the runtime holds it while steps and children are in flight), then
         settle or ask about the held steps and cancel the open children. `give_up`: an operator's
         forced cancel, the held steps are failed whatever their state (StepLogic.settle_for_cancel)."""
+        t.out.event("CancelRequested", run.header, t.now_ms, reason=reason)
         self.ex.deliver(t, run, CancelRequestedData(reason, settle_in_flight=True))
         self.steps.settle_for_cancel(t, run, reason, give_up=give_up)
         if run.header.finished:

@@ -14,6 +14,7 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import ConfigurationError, SagaBridgeError
 from orchestrator.project import Project, load_project, settings_for
 from orchestrator.serialization import AvroModel, SchemaRepository
+from orchestrator.visibility.cli import add_workflow_view_commands, list_command, show_command
 from orchestrator.workflow import WorkflowRegistry
 
 
@@ -48,7 +49,7 @@ def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     start.add_argument("--input-schema", required=True, help="Avro full name of the input record")
     start.add_argument("--input", required=True, help="JSON object matching the input schema")
     start.add_argument("--id", default=None)
-    for name in ("signal", "cancel", "retry", "skip", "compensate", "show"):
+    for name in ("signal", "cancel", "retry", "skip", "compensate"):
         cmd = sub.add_parser(name)
         cmd.add_argument("workflow_id")
         if name == "signal":
@@ -60,12 +61,7 @@ def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
         if name == "skip":
             cmd.add_argument("--result-schema", required=True, help="Avro name of the step's result")
             cmd.add_argument("--result", required=True, help="JSON result to record for the skipped step")
-        if name == "show":
-            cmd.add_argument("--timeout", type=float, default=5.0)
-    lst = sub.add_parser("list", help="latest status of every workflow on the events topic")
-    lst.add_argument("--timeout", type=float, default=5.0)
-    for cmd in (lst, sub.choices["show"]):
-        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+    add_workflow_view_commands(sub)
     wf.set_defaults(handler=_workflows)
 
 
@@ -173,26 +169,6 @@ def _health(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_rows(rows: list[dict[str, str]], as_json: bool, title: str) -> None:
-    """JSON with --json; a rich table on a terminal; tab-separated lines when piped (for grep/cut)."""
-    if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    if not sys.stdout.isatty():
-        for row in rows:
-            print(f"{row['workflow_id']}\t{row['status']}\t{row['workflow_type']}")
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for column in ("workflow_id", "status", "workflow_type"):
-        table.add_column(column.replace("_", " "))
-    for row in rows:
-        table.add_row(row["workflow_id"], row["status"], row["workflow_type"])
-    Console().print(table)
-
-
 def _model(schema_name: str, option: str, repo: SchemaRepository) -> type[AvroModel]:
     """The generated model of a record, else a pass-through one for any record in the schemas."""
     from orchestrator.serialization import model_for, untyped_model
@@ -215,10 +191,14 @@ def _workflows(args: argparse.Namespace) -> int:
     project = load_project(args.config)
     if project.project.workflows:  # the app's typed models register on import (for --input-schema)
         load_registry(project.project.workflows)
+    cmd = args.wf_command
+    if cmd == "list":
+        return list_command(args, settings)
+    if cmd == "show":
+        return show_command(args, settings)
     repo = SchemaRepository(settings.schemas_dir)
     serde = make_serde(settings.framing, repo, settings.schema_registry_url)
     client = WorkflowClient(settings.bootstrap_servers, settings.app, serde, settings.kafka)
-    cmd = args.wf_command
     if cmd == "start":
         model = _model(args.input_schema, "--input-schema", repo)
         handle = client.start(args.workflow_type, model.from_avro(json.loads(args.input)), workflow_id=args.id)
@@ -238,24 +218,4 @@ def _workflows(args: argparse.Namespace) -> int:
             reason=args.reason,
             result=result_model.from_avro(json.loads(args.result)),
         )
-    elif cmd == "list":
-        rows = [
-            {"workflow_id": wf_id, "status": status, "workflow_type": event.get("workflow_type", "")}
-            for wf_id, (status, event) in sorted(client.list_workflows(args.timeout).items())
-        ]
-        _print_rows(rows, args.json, f"workflows of {settings.app}")
-    elif cmd == "show":
-        from orchestrator.client import EventReader
-
-        reader = EventReader(client, args.workflow_id, from_beginning=True)
-        try:
-            events = [{"event": d.schema_name.rsplit(".", 1)[-1], **d.value} for d in reader.read(args.timeout)]
-        finally:
-            reader.close()
-        if args.json:
-            print(json.dumps(events, default=str, indent=2))
-        else:
-            for event in events:
-                name = event.pop("event")
-                print(name, json.dumps(event, default=str))
     return 0

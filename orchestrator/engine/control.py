@@ -68,6 +68,15 @@ class ControlHandlers:
             self.stats.signals_dropped += 1
             return
         run_tracing.signal_received(t, run.header, msg.name)
+        t.out.event(
+            "SignalReceived",
+            run.header,
+            t.now_ms,
+            name=msg.name,
+            payload_schema=msg.payload_schema,
+            payload=msg.payload_bytes,
+            sent_by=msg.sent_by,
+        )
         self.ex.deliver(t, run, SignalReceivedData(msg.name, msg.payload_schema, msg.payload))
 
     def cancel(self, t: Turn, msg: CancelMsg) -> None:

@@ -134,7 +134,9 @@ class Correlation:
             self.stats.signals_with_start += 1
             self._deliver_buffered(t, msg.workflow_id)
         self._remember(t, msg.workflow_id, msg.message_id)
-        self.control.signal(t, SignalMsg(msg.workflow_id, msg.signal_name, msg.payload_schema, msg.payload))
+        self.control.signal(
+            t, SignalMsg(msg.workflow_id, msg.signal_name, msg.payload_schema, msg.payload, msg.payload_bytes)
+        )
 
     def _buffer(self, t: Turn, msg: SignalMsg) -> None:
         record = t.record

@@ -33,6 +33,7 @@ class SignalWithStartMsg:
     signal_name: str
     payload_schema: str | None
     payload: dict[str, Any] | None
+    payload_bytes: bytes | None
     message_id: str | None
     trace_context: dict[str, str]
 
@@ -72,6 +73,7 @@ def decode_correlation(kind: str, wf: str, v: dict[str, Any], serde: AvroSerde) 
             signal_name=v["signal_name"],
             payload_schema=payload_schema,
             payload=_embedded(serde, payload_schema, v.get("payload")),
+            payload_bytes=None if payload_schema is None or v.get("payload") is None else bytes(v["payload"]),
             message_id=v.get("message_id"),
             trace_context=dict(v.get("trace_context") or {}),
         )

@@ -27,6 +27,7 @@ from orchestrator.workflow.activation import (
     HistoryEvent,
     PublishEvent,
     ScheduleStep,
+    SetSearchAttributes,
     StartChild,
     StartTimer,
     WorkflowCommand,
@@ -96,9 +97,11 @@ class Executor:
             return
         self.stats.replays += 1
         run.instance = instance
+        run.waiting = run.current_waiting()  # what the last live activation announced
         if commands and not run.header.finished:
             self.apply(t, run, commands)
             self.drain(t)
+            self.note_waiting(t, run)
 
     # --- recording and activation -------------------------------------------------------------
     def record(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> HistoryEvent:
@@ -138,7 +141,19 @@ class Executor:
             self.suspend(t, run, exc)
             return
         self.apply(t, run, commands)
+        self.note_waiting(t, run)
         run_tracing.activation(t, run.header, data.kind, started_ns, self.consumer_group)
+
+    def note_waiting(self, t: Turn, run: Run, *, force: bool = False) -> None:
+        """Emit WorkflowWaiting when the signals or timer the run waits on changed: visibility's
+        "awaited signal" and "timer due" columns. A run that only waits on steps emits nothing."""
+        if run.instance is None or run.header.finished:
+            return
+        waiting = run.current_waiting()
+        if waiting != run.waiting or force:
+            run.waiting = waiting
+            signals, timer_due_ms = waiting
+            t.out.event("WorkflowWaiting", run.header, t.now_ms, signals=list(signals), timer_due_ms=timer_due_ms)
 
     def apply(self, t: Turn, run: Run, commands: list[WorkflowCommand]) -> None:
         for cmd in commands:
@@ -164,6 +179,8 @@ class Executor:
                 self.finish(t, run, WorkflowStatus(cmd.status), error=err)
             elif isinstance(cmd, PublishEvent):
                 t.out.to_topic(cmd.topic or t.out.topics.events, wf, cmd.schema, cmd.value)
+            elif isinstance(cmd, SetSearchAttributes):
+                t.out.event("SearchAttributesSet", run.header, t.now_ms, attributes=dict(cmd.attributes))
             # RecordSideEffect / RecordPatch: the history event is the whole effect.
 
     def _start_child(self, t: Turn, run: Run, cmd: StartChild) -> None:
@@ -249,4 +266,5 @@ class Executor:
         self.cache.touch(run.header.workflow_id)
         self.stats.suspended += 1
         seq = getattr(exc, "cmd_seq", None)
-        t.out.event("WorkflowParked", run.header, t.now_ms, reason=reason, seq=seq, error=None)
+        status = WorkflowStatus.NEEDS_ATTENTION
+        t.out.event("WorkflowParked", run.header, t.now_ms, reason=reason, seq=seq, error=None, status=status)

@@ -48,6 +48,8 @@ class SignalMsg:
     name: str
     payload_schema: str | None
     payload: dict[str, Any] | None
+    payload_bytes: bytes | None = None
+    sent_by: str | None = None
     message_id: str | None = None
     on_missing: MissingPolicy = MissingPolicy.DROP
     buffer_ttl_ms: int | None = None
@@ -151,11 +153,14 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
         )
     if kind == "SignalWorkflow":
         schema = v.get("payload_schema")
+        payload = v.get("payload")
         return SignalMsg(
             wf,
             v["name"],
             schema,
-            _embedded(serde, schema, v.get("payload")),
+            _embedded(serde, schema, payload),
+            None if schema is None or payload is None else bytes(payload),
+            v.get("sent_by"),
             message_id=v.get("message_id"),
             on_missing=MissingPolicy(v.get("on_missing") or MissingPolicy.DROP),
             buffer_ttl_ms=v.get("buffer_ttl_ms"),

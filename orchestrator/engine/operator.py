@@ -89,17 +89,17 @@ class OperatorHandlers:
             error = ErrorInfo(OPERATOR_CANCELLED, f"operator {msg.operator}: {msg.reason}", False)
             self.ex.finish(t, run, WorkflowStatus.CANCELLED, error=error)
             return
-        self._unpark(t, run)
-        if any(s.status == StepStatus.PARKED for s in t.store.steps(run.header.workflow_id)):
-            run.header.status = WorkflowStatus.PARKED
-            t.store.put_header(run.header)
+        parked = any(s.status == StepStatus.PARKED for s in t.store.steps(run.header.workflow_id))
+        self._unpark(t, run, WorkflowStatus.PARKED if parked else WorkflowStatus.RUNNING)
         self.ex.replay(t, run, t.store.history(run.header.workflow_id))
+        self.ex.note_waiting(t, run, force=True)  # what it waits on may have changed while suspended
 
-    def _unpark(self, t: Turn, run: Run) -> None:
-        run.header.status = WorkflowStatus.RUNNING
+    def _unpark(self, t: Turn, run: Run, status: WorkflowStatus = WorkflowStatus.RUNNING) -> None:
+        run.header.status = status
         run.header.parked_reason = None
         run.header.updated_at_ms = t.now_ms
         t.store.put_header(run.header)
+        t.out.event("WorkflowResumed", run.header, t.now_ms, status=status)
 
     def _applied(self, t: Turn, run: Run, msg: OperatorMsg) -> None:
         t.out.event(

@@ -84,7 +84,7 @@ class Outbox:
                 return
         self.records.append(protocol)
 
-    def event(self, name: str, header: Header, at_ms: int, **fields: Any) -> None:
+    def event(self, name: str, header: Header, at_ms: int, /, **fields: Any) -> None:
         value = {"workflow_id": header.workflow_id, "workflow_type": header.workflow_type, "at_ms": at_ms, **fields}
         self.records.append(
             OutboundRecord(

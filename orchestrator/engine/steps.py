@@ -97,7 +97,8 @@ class StepLogic:
         t.out.command(
             run.header, step, run_tracing.command_trace_headers(run.header, step), cancel_requested=cancelling
         )
-        t.out.step_event("StepScheduled", run.header, t.now_ms, step, compensation=step.compensation)
+        payload = step.payload if step.attempt == 1 else None  # a retry resends the same bytes
+        t.out.step_event("StepScheduled", run.header, t.now_ms, step, compensation=step.compensation, payload=payload)
 
     def resend(self, t: Turn, run: Run, step: StepRecord, *, reset_budget: bool = False) -> None:
         """Next attempt: same command id, attempt + 1 (attempt numbers only ever grow)."""
@@ -266,6 +267,7 @@ class StepLogic:
             reason=reason,
             seq=step.seq,
             error=None if error is None else error.to_avro(),
+            status=h.status,
         )
 
     def maybe_unpark(self, t: Turn, run: Run) -> None:
@@ -278,6 +280,7 @@ class StepLogic:
         h.parked_reason = None
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
+        t.out.event("WorkflowResumed", h, t.now_ms, status=WorkflowStatus.RUNNING)
 
     # --- time ---------------------------------------------------------------------------------
     def on_due(self, t: Turn, workflow_id: str, seq: int) -> bool:

@@ -67,11 +67,22 @@ class RunView:
             self.open_forward_steps.discard(data.cmd_seq)
 
 
+# What a run waits on besides its steps: (awaited signal names, earliest open timer due).
+Waiting = tuple[tuple[str, ...], int | None]
+NOT_WAITING: Waiting = ((), None)
+
+
 @dataclass(slots=True)
 class Run:
     """A cached workflow run. ``instance is None`` means the runtime is not usable for it
-    (finished and never needed, or suspended as needs-attention): events are still recorded."""
+    (finished and never needed, or suspended as needs-attention): events are still recorded.
+    ``waiting`` is what the last WorkflowWaiting event said (replay resyncs it silently)."""
 
     header: Header
     view: RunView
     instance: WorkflowInstance | None
+    waiting: Waiting = NOT_WAITING
+
+    def current_waiting(self) -> Waiting:
+        signals = () if self.instance is None else self.instance.awaited_signals()
+        return signals, min(self.view.open_timers.values(), default=None)

@@ -138,6 +138,8 @@ class SignalWorkflow(AvroModel):
     """BUFFER only: how long the signal waits for its workflow before it is dead-lettered (null: the
     engine's default).
     """
+    sent_by: str | None = None
+    """Who sent it (audit), e.g. the HTTP API caller's token name."""
 
 
 class StartWorkflow(AvroModel):

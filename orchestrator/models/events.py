@@ -12,6 +12,19 @@ from orchestrator.models.protocol import StepError
 from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
+class CancelRequested(AvroModel):
+    """Cancellation was requested (client or operator); the workflow's code now unwinds, compensating
+    if it has a saga.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.events.CancelRequested"
+    workflow_id: str
+    workflow_type: str
+    at_ms: AvroLong
+    """Engine time of the transition."""
+    reason: str = ""
+
+
 class Compensating(AvroModel):
     """The saga started running compensations in reverse order."""
 
@@ -54,6 +67,36 @@ class ReplyIgnored(AvroModel):
     """late | duplicate | abandoned (a success for a step that never completed: an effect nobody
     compensates) | unknown-step
     """
+
+
+class SearchAttributesSet(AvroModel):
+    """The workflow set indexed search attributes (ctx.set_search_attributes); merged into those set
+    before.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.events.SearchAttributesSet"
+    workflow_id: str
+    workflow_type: str
+    at_ms: AvroLong
+    """Engine time of the transition."""
+    attributes: dict[str, str | bool | AvroLong | float | None]
+    """Name -> value; null removes the attribute."""
+
+
+class SignalReceived(AvroModel):
+    """A signal was delivered to the workflow."""
+
+    avro_schema_name: ClassVar[str] = "sagabridge.events.SignalReceived"
+    workflow_id: str
+    workflow_type: str
+    at_ms: AvroLong
+    """Engine time of the transition."""
+    name: str
+    payload_schema: str | None = None
+    payload: bytes | None = None
+    """The payload record, framed like every other record."""
+    sent_by: str | None = None
+    """Who sent it, when the sender said (audit)."""
 
 
 class StepCompleted(AvroModel):
@@ -122,6 +165,8 @@ class StepScheduled(AvroModel):
     attempt: AvroInt
     compensation: bool = False
     """True for a saga compensation step."""
+    payload: bytes | None = None
+    """The command record as sent, on the first attempt only (retries resend the same bytes)."""
 
 
 class WorkflowCancelled(AvroModel):
@@ -182,6 +227,24 @@ class WorkflowParked(AvroModel):
     seq: AvroLong | None = None
     """The step it is parked on, if any."""
     error: StepError | None = None
+    status: str = "parked"
+    """What the workflow is now: parked (a step waits for an operator) | needs-attention (its code
+    cannot be replayed or run).
+    """
+
+
+class WorkflowResumed(AvroModel):
+    """The workflow left parked or needs-attention without finishing (a parked step settled, or an
+    operator acted).
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.events.WorkflowResumed"
+    workflow_id: str
+    workflow_type: str
+    at_ms: AvroLong
+    """Engine time of the transition."""
+    status: str
+    """What the workflow is now: running | parked."""
 
 
 class WorkflowStarted(AvroModel):
@@ -197,3 +260,19 @@ class WorkflowStarted(AvroModel):
     """The input record, single-object encoded."""
     parent_workflow_id: str | None = None
     trace_context: dict[str, str] = Field(default_factory=dict)
+
+
+class WorkflowWaiting(AvroModel):
+    """What the workflow waits on besides its steps changed: the signals it awaits and its next timer.
+    Emitted only when that changes.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.events.WorkflowWaiting"
+    workflow_id: str
+    workflow_type: str
+    at_ms: AvroLong
+    """Engine time of the transition."""
+    signals: list[str] = Field(default_factory=list)
+    """Names of the signals the code awaits now (sorted)."""
+    timer_due_ms: AvroLong | None = None
+    """When its earliest open timer (sleep or signal timeout) fires; null: none."""

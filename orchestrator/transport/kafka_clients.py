@@ -72,9 +72,15 @@ def transactional_config(
     }
 
 
-def new_consumer(bootstrap_servers: str, group_id: str, extra: Mapping[str, str] | None = None) -> Consumer:
+def new_consumer(
+    bootstrap_servers: str,
+    group_id: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+) -> Consumer:
     """A `consumer_config` consumer in `group_id` (subscribe, or assign for a reader)."""
-    return Consumer(consumer_config(bootstrap_servers, extra, group_id=group_id))
+    return Consumer(consumer_config(bootstrap_servers, extra, group_id=group_id, defaults=defaults))
 
 
 def new_producer(bootstrap_servers: str, extra: Mapping[str, str] | None = None) -> Producer:

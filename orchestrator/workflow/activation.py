@@ -19,6 +19,8 @@ from orchestrator.workflow.event_data import (
     EventPublishedData,
     FailedData,
     PatchMarkerData,
+    SearchAttributesSetData,
+    SearchAttributeValue,
     SideEffectData,
     StepScheduledData,
     TimerCancelledData,
@@ -42,6 +44,8 @@ __all__ = [
     "RecordPatch",
     "RecordSideEffect",
     "ScheduleStep",
+    "SearchAttributeValue",
+    "SetSearchAttributes",
     "StartChild",
     "StartTimer",
     "WorkflowCommand",
@@ -120,6 +124,14 @@ class PublishEvent:
 
 
 @dataclass(frozen=True)
+class SetSearchAttributes:
+    """Indexed fields for the visibility store; merged into earlier ones, None removes a field."""
+
+    cmd_seq: int
+    attributes: dict[str, SearchAttributeValue]
+
+
+@dataclass(frozen=True)
 class CompleteWorkflow:
     result_schema: str | None
     result: dict[str, JSON] | None
@@ -137,6 +149,7 @@ WorkflowCommand = (
     | CancelTimer
     | RecordSideEffect
     | PublishEvent
+    | SetSearchAttributes
     | RecordPatch
     | StartChild
     | CompleteWorkflow
@@ -173,6 +186,8 @@ def command_event(cmd: WorkflowCommand) -> tuple[EventKind, dict[str, JSON]]:
         data = ChildStartedData(cmd.cmd_seq, cmd.workflow_type, cmd.child_id, cmd.input_schema, cmd.input)
     elif isinstance(cmd, PublishEvent):
         data = EventPublishedData(cmd.cmd_seq, cmd.topic, cmd.schema, cmd.value)
+    elif isinstance(cmd, SetSearchAttributes):
+        data = SearchAttributesSetData(cmd.cmd_seq, dict(cmd.attributes))
     elif isinstance(cmd, CompleteWorkflow):
         data = CompletedData(cmd.result_schema, cmd.result)
     else:

@@ -9,7 +9,9 @@ history, never from the machine.
 from __future__ import annotations
 
 import asyncio
+import math
 import random as _random
+import re
 import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from orchestrator.errors import WorkflowAuthoringError, WorkflowCancelledError
+from orchestrator.workflow.activation import SearchAttributeValue
 from orchestrator.workflow.payloads import R, decoder, encode
 from orchestrator.workflow.policy import RetryPolicy
 from orchestrator.workflow.runtime import Runtime
@@ -27,6 +30,10 @@ if TYPE_CHECKING:
     from orchestrator.workflow.payloads import Payload
 
 _entropy = _random.SystemRandom()  # only ever consulted live; replay reads the recorded value
+# Search attribute names travel in query strings and index keys: keep them identifiers.
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+MAX_ATTRIBUTE_TEXT = 256
+_LONG = 2**63
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,16 @@ class WorkflowContext:
         schema, value = encode(event, event_type, "event")
         self._rt.publish(schema, value, topic)
 
+    # --- visibility -----------------------------------------------------------------------------
+    def set_search_attributes(self, **fields: SearchAttributeValue) -> None:
+        """Index this run by ``fields`` in the visibility store (``customer_id="c-42"``): the list
+        API, UI and CLI filter on them. Merged into the fields set before; ``None`` removes one.
+        Values are str (up to 256 characters), int, float or bool. Recorded in history, so replay
+        matches it and emits nothing again."""
+        if not fields:
+            raise WorkflowAuthoringError("set_search_attributes() needs at least one field", "pass name=value")
+        self._rt.set_search_attributes({name: _attribute(name, value) for name, value in sorted(fields.items())})
+
     # --- timers and signals ---------------------------------------------------------------------
     def sleep(self, duration: timedelta | float) -> asyncio.Future[None]:
         """Durable timer (seconds or timedelta): survives restarts, recorded in history."""
@@ -227,6 +244,34 @@ class WorkflowContext:
 
     def _take_undelivered_cancel(self) -> WorkflowCancelledError | None:
         return self._rt.take_undelivered_cancel()
+
+
+def _attribute(name: str, value: object) -> SearchAttributeValue:
+    if not _ATTRIBUTE_NAME.match(name):
+        raise WorkflowAuthoringError(
+            f"search attribute name {name!r} is not an identifier", "use letters, digits and '_' (at most 64)"
+        )
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        if not -_LONG <= value < _LONG:
+            raise WorkflowAuthoringError(
+                f"search attribute {name}={value} is out of the 64-bit range", "store it as str"
+            )
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise WorkflowAuthoringError(f"search attribute {name}={value} is not finite", "pass a finite number")
+        return value
+    if isinstance(value, str):
+        if len(value) > MAX_ATTRIBUTE_TEXT:
+            raise WorkflowAuthoringError(
+                f"search attribute {name} is {len(value)} characters long", f"keep it under {MAX_ATTRIBUTE_TEXT}"
+            )
+        return value
+    raise WorkflowAuthoringError(
+        f"search attribute {name} is a {type(value).__name__}", "pass a str, int, float, bool or None"
+    )
 
 
 def _ms_or_none(delta: timedelta | None) -> int | None:

@@ -18,6 +18,7 @@ from orchestrator.workflow.error_info import ErrorInfo
 from orchestrator.workflow.event_kind import EventKind
 
 JSON = Any  # JSON-serialisable value (dict/list/str/int/float/bool/None)
+SearchAttributeValue = str | int | float | bool | None  # what the visibility store can index
 
 
 def _opt_int(value: JSON) -> int | None:
@@ -293,6 +294,22 @@ class EventPublishedData:
 
 
 @dataclass(slots=True)
+class SearchAttributesSetData:
+    """Indexed fields for the visibility store, merged into earlier ones (None removes a field)."""
+
+    kind: ClassVar[EventKind] = EventKind.SEARCH_ATTRIBUTES_SET
+    cmd_seq: int
+    attributes: dict[str, SearchAttributeValue]
+
+    def to_data(self) -> dict[str, JSON]:
+        return {"cmd_seq": self.cmd_seq, "attributes": dict(self.attributes)}
+
+    @classmethod
+    def from_data(cls, d: dict[str, JSON]) -> SearchAttributesSetData:
+        return cls(int(d["cmd_seq"]), {str(k): v for k, v in (d.get("attributes") or {}).items()})
+
+
+@dataclass(slots=True)
 class CancelRequestedData:
     kind: ClassVar[EventKind] = EventKind.CANCEL_REQUESTED
     reason: str
@@ -351,6 +368,7 @@ EventData = (
     | ChildStartedData
     | ChildFinishedData
     | EventPublishedData
+    | SearchAttributesSetData
     | CancelRequestedData
     | CompletedData
     | FailedData
@@ -372,6 +390,7 @@ _PARSERS: dict[str, Any] = {
         ChildStartedData,
         ChildFinishedData,
         EventPublishedData,
+        SearchAttributesSetData,
         CancelRequestedData,
         CompletedData,
         FailedData,

@@ -22,6 +22,7 @@ class EventKind(StrEnum):
     CHILD_STARTED = "child_started"  # cmd_seq, workflow_type, child_id, input_schema, input
     CHILD_FINISHED = "child_finished"  # cmd_seq, status, result_schema, result, error
     EVENT_PUBLISHED = "event_published"  # cmd_seq, topic (None = the app's events topic), schema, value
+    SEARCH_ATTRIBUTES_SET = "search_attributes_set"  # cmd_seq, attributes {name: str|int|float|bool|None}
     CANCEL_REQUESTED = "cancel_requested"  # reason, settle_in_flight (absent in histories before issue 14)
     COMPLETED = "completed"  # result_schema, result
     FAILED = "failed"  # error, status ("failed"|"compensated"|"cancelled")

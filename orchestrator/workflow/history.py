@@ -25,6 +25,7 @@ SEQ_COMMAND_KINDS = frozenset(
         EventKind.PATCH_MARKER,
         EventKind.CHILD_STARTED,
         EventKind.EVENT_PUBLISHED,
+        EventKind.SEARCH_ATTRIBUTES_SET,
     }
 )
 TERMINAL_KINDS = frozenset({EventKind.COMPLETED, EventKind.FAILED})
@@ -38,6 +39,7 @@ _IDENTITY: dict[str, tuple[str, ...]] = {
     EventKind.PATCH_MARKER: ("patch_id",),
     EventKind.CHILD_STARTED: ("workflow_type", "child_id"),
     EventKind.EVENT_PUBLISHED: ("topic", "schema"),
+    EventKind.SEARCH_ATTRIBUTES_SET: (),
     EventKind.COMPLETED: (),
     EventKind.FAILED: ("status",),
     EventKind.TIMER_CANCELLED: (),

@@ -197,6 +197,10 @@ class WorkflowInstance:
     def cancel_requested(self) -> bool:
         return self._rt.cancel_requested
 
+    def awaited_signals(self) -> tuple[str, ...]:
+        """Signal names the code waits for now (visibility's "awaited signal"), sorted."""
+        return self._rt.awaited_signals()
+
     @property
     def context(self) -> WorkflowContext | None:
         return self._ctx

@@ -31,6 +31,8 @@ from orchestrator.workflow.activation import (
     RecordPatch,
     RecordSideEffect,
     ScheduleStep,
+    SearchAttributeValue,
+    SetSearchAttributes,
     StartChild,
     StartTimer,
     WorkflowCommand,
@@ -311,6 +313,22 @@ class Runtime:
         self.guard()
         seq = self._take_seq()
         self.emit(PublishEvent(seq, topic, schema, value), seq)
+
+    def set_search_attributes(self, attributes: dict[str, SearchAttributeValue]) -> None:
+        """Record indexed fields; on replay the recorded command is matched and nothing is re-sent."""
+        self.guard()
+        seq = self._take_seq()
+        self.emit(SetSearchAttributes(seq, attributes), seq)
+
+    def awaited_signals(self) -> tuple[str, ...]:
+        """Names of the signals the code waits for right now (sorted, for stable comparison)."""
+        return tuple(
+            sorted(
+                name
+                for name, waiters in self.pending.signal_waiters.items()
+                if any(not w.future.done() for w in waiters)
+            )
+        )
 
     def side_effect(self, what: str, generate: Callable[[], JSON]) -> JSON:
         """A value recorded on first execution and read back from history on replay."""

@@ -206,3 +206,17 @@ async def outage(ctx: WorkflowContext, order: OrderPlaced) -> PaymentCharged:
             retry=RETRY,
             start_to_close=timedelta(seconds=30),
         )
+
+
+@workflow("tagged", registry=registry)
+async def tagged(ctx: WorkflowContext, order: OrderPlaced) -> StockReserved:
+    """Indexed by customer (visibility); waits for approval, then reserves with two attempts at most."""
+    ctx.set_search_attributes(customer_id=order.customer_id, amount_cents=order.amount_cents, vip=False)
+    await ctx.wait_signal("approve", timeout=timedelta(hours=2))
+    ctx.set_search_attributes(stage="reserving", vip=None)
+    return await ctx.call(
+        "inventory",
+        ReserveStock(order_id=order.order_id, sku=order.sku, quantity=order.quantity),
+        result=StockReserved,
+        retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
+    )

@@ -9,7 +9,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
+from orchestrator.visibility.server import VisibilityServer
 from orchestrator.worker import Service
 from orchestrator.workflow import WorkflowRegistry, WorkflowStatus
 
@@ -253,3 +255,23 @@ def read_committed(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[Inbo
                 last = time.monotonic()
     consumer.close()
     return out
+
+
+@contextmanager
+def serving_visibility(settings: OrchestratorSettings, codec: SingleObjectSerde) -> Iterator[VisibilityServer]:
+    """The visibility server (ingest and HTTP) on a thread, listening once this yields; stopped on exit."""
+    server = VisibilityServer.build(settings, codec)
+    server.start_ingest()
+    http = server.uvicorn_server()
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while server.port is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.port is not None, "the visibility server did not start"
+        yield server
+    finally:
+        http.should_exit = True
+        thread.join(20)
+        server.close()

@@ -24,7 +24,7 @@ from orchestrator.devstack import LocalStack, StackPorts
 from orchestrator.devstack.processes import free_port
 from orchestrator.engine.liveness import read_status
 from orchestrator.engine.shutdown import EXIT_SHUTDOWN_TIMEOUT
-from orchestrator.errors import ClientDeliveryError
+from orchestrator.errors import DeliveryError
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.worker import Service
 from tests.integration.harness import App, EventLog, OrchestratorProcess, create_app, make_service
@@ -132,7 +132,7 @@ def test_broker_sigkilled_and_restarted_every_orchestrator_resumes_and_every_wor
             try:
                 client.flush(10)
                 return
-            except ClientDeliveryError:
+            except DeliveryError:
                 continue  # still queued and retried by the idempotent producer
 
     starter = threading.Thread(target=start_steadily, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -57,10 +58,17 @@ def test_exhausted_retries_park_and_cli_retry_resumes(app: App, services: Behavi
         assert retried.returncode == 0, retried.stderr
         assert events.wait_for(["op-1"], timeout_s=60, statuses={"completed"}) == {"op-1": "completed"}
 
-        listed = cli(app, "list", "--timeout", "5")
-        assert "op-1\tWorkflowCompleted" in listed.stdout
-        shown = cli(app, "show", "op-1", "--timeout", "3")
-        assert "WorkflowParked" in shown.stdout and "WorkflowCompleted" in shown.stdout
+        store = f"sqlite:///{app.state_dir / 'visibility.sqlite3'}"
+        listed = cli(app, "list", "--store", store, "--json")
+        assert listed.returncode == 0, listed.stderr
+        (row,) = json.loads(listed.stdout)["workflows"]
+        assert (row["workflow_id"], row["status"], row["workflow_type"]) == ("op-1", "completed", "finite-retries")
+        shown = cli(app, "show", "op-1", "--json")
+        assert shown.returncode == 0, shown.stderr
+        kinds = [e["kind"] for e in json.loads(shown.stdout)["timeline"]]
+        assert "WorkflowParked" in kinds and kinds[-1] == "WorkflowCompleted"
+        table = cli(app, "show", "op-1")  # the rich view: summary, steps, timeline
+        assert table.returncode == 0 and "op-1" in table.stdout and "completed" in table.stdout
     finally:
         orch.stop()
     assert [e for e in services.log if e.startswith("reserve")] == [
