@@ -11,7 +11,15 @@ import sys
 
 import pytest
 
-PURE = ["orchestrator.workflow", "orchestrator.state", "orchestrator.engine", "orchestrator.engine.core"]
+PURE = [
+    "orchestrator.workflow",
+    "orchestrator.state",
+    "orchestrator.engine",
+    "orchestrator.engine.core",
+    "orchestrator.metrics",
+    "orchestrator.metrics.orchestrator_metrics",
+    "orchestrator.metrics.worker_metrics",
+]
 
 
 @pytest.mark.parametrize("module", PURE)

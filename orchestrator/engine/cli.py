@@ -110,7 +110,7 @@ def load_registry(module_name: str) -> WorkflowRegistry:
 
 def _run(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT; always ends the process itself (see the end of this function)."""
-    from orchestrator import tracing
+    from orchestrator import metrics, tracing
     from orchestrator.engine.runner import Orchestrator
     from orchestrator.engine.shutdown import ShutdownGuard
 
@@ -125,6 +125,12 @@ def _run(args: argparse.Namespace) -> int:
     tracing.setup_tracing("sagabridge-orchestrator")  # off unless OTEL_* say so; OTEL_SERVICE_NAME overrides
     status = 0
     try:
+        metrics.setup_metrics(  # the endpoint if metrics_port is set, OTLP if OTEL_* say so; else off
+            "sagabridge-orchestrator",
+            prometheus_host=settings.metrics_host,
+            prometheus_port=settings.metrics_port,
+            resource_attributes={"service.instance.id": settings.transactional_id},
+        )
         orchestrator.run()
         log.info("stopped cleanly: %s", orchestrator.status())
     except SagaBridgeError as exc:
@@ -136,6 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         status = 1
     finally:
         tracing.shutdown_tracing()
+        metrics.shutdown_metrics()
     # End here rather than by returning: interpreter teardown would destroy the Kafka clients, and a
     # client whose call overran its deadline (still blocked inside librdkafka) must never be destroyed.
     logging.shutdown()

@@ -8,6 +8,7 @@ discard() depending on how the checkpoint ended.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from orchestrator.engine import run_tracing
@@ -25,6 +26,7 @@ from orchestrator.engine.inbound import (
     StartMsg,
     decode_inbound,
 )
+from orchestrator.engine.observations import DEAD_LETTERED, EngineRecorder, Observation
 from orchestrator.engine.operator import OperatorHandlers
 from orchestrator.engine.outbox import Outbox
 from orchestrator.engine.overlay import OverlayTxn
@@ -37,10 +39,12 @@ from orchestrator.engine.workflow_store import TIMER_WORKFLOW, WorkflowStore
 from orchestrator.errors import DecodeError, SchemaRegistryUnavailableError
 from orchestrator.serialization import AvroSerde
 from orchestrator.tracing import PendingSpans
-from orchestrator.transport.dlq import dead_letter
+from orchestrator.transport.dlq import dead_letter, dlq_reason
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowRegistry
 from orchestrator.workflow.event_data import TimerFiredData
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 60 * 60 * 1000
 _BATCH = 1_000
@@ -60,7 +64,9 @@ class PartitionEngine:
         retention_ms: int = 7 * DAY_MS,
         max_fired_per_call: int = 10_000,
         consumer_group: str | None = None,
+        recorder: EngineRecorder | None = None,
     ) -> None:
+        """`recorder`: gets what each committed checkpoint made true (metrics); None: nothing is collected."""
         self.topics = topics
         self.serde = serde
         self.partition = partition
@@ -72,6 +78,8 @@ class PartitionEngine:
         self._executor = Executor(registry, self.cache, self.stats)
         self._executor.consumer_group = consumer_group
         self.pending_spans = PendingSpans()  # recorded at mark_committed, dropped at discard
+        self.recorder = recorder
+        self._observed: list[Observation] = []  # handed to the recorder at mark_committed, dropped at discard
         self._steps = StepLogic(self._executor, self.stats)
         self._executor.steps = self._steps
         cancellation = Cancellation(self._executor, self._steps)
@@ -92,7 +100,7 @@ class PartitionEngine:
         except DecodeError as exc:
             return self._dead_letter(record, exc)
         overlay = OverlayTxn(txn)
-        t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde), record)
+        t = Turn(WorkflowStore(overlay, self.codec), now_ms, self._outbox(), record)
         try:
             self._dispatch(t, msg)
         except SchemaRegistryUnavailableError:
@@ -102,7 +110,7 @@ class PartitionEngine:
             self._forget(msg.workflow_id)
             return self._dead_letter(record, exc)
         overlay.flush()
-        self._keep_spans(t)
+        self._keep(t)
         kind = type(msg).__name__
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
         return t.out.records
@@ -123,13 +131,21 @@ class PartitionEngine:
         elif isinstance(msg, OperatorMsg):
             self._operator.handle(t, msg)
 
-    def _keep_spans(self, t: Turn) -> None:
-        """The turn's writes stand: its spans join the checkpoint's (a failed turn's are dropped)."""
+    def _outbox(self) -> Outbox:
+        return Outbox(self.topics, self.serde, observe=self.recorder is not None)
+
+    def _keep(self, t: Turn) -> None:
+        """The turn's writes stand: its spans and observations join the checkpoint's (a failed turn's
+        are dropped with it)."""
         if t.spans:
             self.pending_spans.defer(_record_all, t.spans)
+        if t.out.observed:
+            self._observed.extend(t.out.observed)
 
     def _dead_letter(self, record: InboundRecord, exc: Exception) -> list[OutboundRecord]:
         self.stats.dead_lettered += 1
+        if self.recorder is not None:
+            self._observed.append((DEAD_LETTERED, {"reason": dlq_reason(exc)}, None))
         return [dead_letter(record, self.topics.dlq, exc)]
 
     def _forget(self, workflow_id: str) -> None:
@@ -152,7 +168,7 @@ class PartitionEngine:
                 fired += 1
                 txn.delete(key)
                 overlay = OverlayTxn(txn)
-                t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde))
+                t = Turn(WorkflowStore(overlay, self.codec), now_ms, self._outbox())
                 try:
                     if kind == TIMER_WORKFLOW:
                         acted = self._fire_timer(t, timer.workflow_id, timer.seq, timer.due_ms)
@@ -166,7 +182,7 @@ class PartitionEngine:
                     self.stats.timer_errors += 1
                     continue
                 overlay.flush()
-                self._keep_spans(t)
+                self._keep(t)
                 out.extend(t.out.records)
                 if acted:
                     self.stats.timers_fired += 1
@@ -211,10 +227,17 @@ class PartitionEngine:
         self.cache.discard(workflow_ids)
         if workflow_ids is None:
             self.pending_spans.abort()
+            self._observed.clear()
 
     def mark_committed(self) -> None:
         self.cache.committed()
         self.pending_spans.commit()
+        if self._observed and self.recorder is not None:
+            observed, self._observed = self._observed, []
+            try:
+                self.recorder.committed(observed)
+            except Exception:  # metrics must never fail a committed checkpoint
+                log.exception("recording metrics failed; continuing")
 
 
 def _record_all(spans: PendingSpans) -> None:

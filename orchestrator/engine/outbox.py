@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.engine.observations import Observation
 from orchestrator.engine.state_records import Header, StepRecord
 from orchestrator.engine.topics import EngineTopics
 from orchestrator.serialization import AvroSerde
@@ -25,10 +26,12 @@ def command_id(workflow_id: str, seq: int) -> str:
 class Outbox:
     """Collects the outbound records of one handle()/fire_due() call."""
 
-    def __init__(self, topics: EngineTopics, serde: AvroSerde) -> None:
+    def __init__(self, topics: EngineTopics, serde: AvroSerde, *, observe: bool = False) -> None:
+        """`observe`: also keep an Observation per lifecycle event (metrics on, engine/observations.py)."""
         self.topics = topics
         self.serde = serde
         self.records: list[OutboundRecord] = []
+        self.observed: list[Observation] | None = [] if observe else None
 
     def add(self, record: OutboundRecord) -> None:
         self.records.append(record)
@@ -59,6 +62,9 @@ class Outbox:
         )
 
     def event(self, name: str, header: Header, at_ms: int, **fields: Any) -> None:
+        self._event(name, header, at_ms, header.created_at_ms, fields)
+
+    def _event(self, name: str, header: Header, at_ms: int, since_ms: int, fields: dict[str, Any]) -> None:
         value = {"workflow_id": header.workflow_id, "workflow_type": header.workflow_type, "at_ms": at_ms, **fields}
         self.records.append(
             OutboundRecord(
@@ -67,18 +73,23 @@ class Outbox:
                 value=self.serde.encode(EVENTS_NS + name, value),
             )
         )
+        if self.observed is not None:
+            self.observed.append((name, value, since_ms))
 
     def step_event(self, name: str, header: Header, at_ms: int, step: StepRecord, **fields: Any) -> None:
-        self.event(
+        self._event(
             name,
             header,
             at_ms,
-            seq=step.seq,
-            service=step.service,
-            command_type=step.command_type,
-            command_id=step.command_id,
-            attempt=step.attempt,
-            **fields,
+            step.first_scheduled_ms,
+            {
+                "seq": step.seq,
+                "service": step.service,
+                "command_type": step.command_type,
+                "command_id": step.command_id,
+                "attempt": step.attempt,
+                **fields,
+            },
         )
 
     def encode_optional(self, schema: str | None, value: dict[str, Any] | None) -> bytes | None:
