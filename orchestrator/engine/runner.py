@@ -44,7 +44,7 @@ from orchestrator.errors import (
     TransportError,
 )
 from orchestrator.metrics import active_provider, installed_pipeline
-from orchestrator.metrics.orchestrator_metrics import OrchestratorMetrics
+from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, OrchestratorMetrics
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
@@ -330,19 +330,19 @@ class Orchestrator:
         try:
             self._checkpointer.commit(list(self.slots.values()), timeout_s)
         except TransactionAbortableError as exc:
-            self.metrics.checkpoint(time.perf_counter() - started, "aborted")
+            self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.ABORTED)
             log.warning("checkpoint aborted (%s); rewinding to the last commit", exc)
             self._checkpointer.stats.last_error = str(exc)
             self._close_slots(leaving or [])
             self._abort()
         except TransactionFatalError as exc:
-            self.metrics.checkpoint(time.perf_counter() - started, "fatal")
+            self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.FATAL)
             self._checkpointer.stats.last_error = str(exc)
             self._close_slots(leaving or [])
             self._recover(exc)
         else:
             if self._checkpointer.stats.commits != commits:  # not a no-op (nothing was dirty)
-                self.metrics.checkpoint(time.perf_counter() - started, "committed")
+                self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.COMMITTED)
             self.recovery.recoveries_since_commit = 0
             self._close_slots(leaving or [])
 

@@ -18,6 +18,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
 from typing import Any
 
 from opentelemetry.metrics import Meter, MeterProvider
@@ -31,6 +32,15 @@ from orchestrator.metrics.tally import reading_gauge, tally_counter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 
 SAMPLE_INTERVAL_S = 1.0
+
+
+class CheckpointOutcome(StrEnum):
+    """How a checkpoint ended (`sagabridge.checkpoint.outcome`)."""
+
+    COMMITTED = "committed"
+    ABORTED = "aborted"  # rolled back: its inputs are re-processed from the committed offsets
+    FATAL = "fatal"  # the producer was fenced or failed: an in-process recovery follows
+
 
 _KAFKA = {m.MESSAGING_SYSTEM: m.SYSTEM_KAFKA}
 
@@ -58,9 +68,7 @@ class _Shared:
             (m.MESSAGING_DESTINATION_NAME,),
             {**_KAFKA, m.MESSAGING_OPERATION_NAME: m.OP_SEND},
         )
-        self.checkpoint_keys = {
-            outcome: {m.CHECKPOINT_OUTCOME: outcome} for outcome in ("committed", "aborted", "fatal")
-        }
+        self.checkpoint_keys = {outcome: {m.CHECKPOINT_OUTCOME: outcome.value} for outcome in CheckpointOutcome}
         self.checkpoint_duration = meter.create_histogram(
             m.CHECKPOINT_DURATION,
             "s",
@@ -196,8 +204,8 @@ class OrchestratorMetrics:
         for record in records:
             add((record.topic,))
 
-    def checkpoint(self, seconds: float, outcome: str) -> None:
-        """A checkpoint ended: `committed`, `aborted` (rolled back) or `fatal` (a recovery follows)."""
+    def checkpoint(self, seconds: float, outcome: CheckpointOutcome) -> None:
+        """A checkpoint ended."""
         if self._shared is not None:
             self._shared.checkpoint_duration.record(seconds, self._shared.checkpoint_keys[outcome])
 
