@@ -17,6 +17,7 @@ from orchestrator.tracing import attributes as span_attributes
 # --- meters (the OTel instrumentation scope of each component) ---------------------------------
 ORCHESTRATOR_METER: Final = "sagabridge.orchestrator"
 WORKER_METER: Final = "sagabridge.worker"
+MESSAGING_METER: Final = "sagabridge.messaging"  # the instruments both share (messaging_metrics.py)
 
 # --- semantic conventions (messaging, semconv >= 1.27) --------------------------------------------
 MESSAGING_CONSUMED: Final = "messaging.client.consumed.messages"

@@ -28,7 +28,8 @@ from orchestrator import __version__
 from orchestrator.engine.observations import EngineRecorder
 from orchestrator.metrics import metric_names as m
 from orchestrator.metrics.lifecycle_metrics import LifecycleMetrics
-from orchestrator.metrics.tally import reading_gauge, tally_counter
+from orchestrator.metrics.messaging_metrics import consumed_counter
+from orchestrator.metrics.tally import Tally, reading_gauge, tally_counter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 
 SAMPLE_INTERVAL_S = 1.0
@@ -48,17 +49,11 @@ _KAFKA = {m.MESSAGING_SYSTEM: m.SYSTEM_KAFKA}
 class _Shared:
     """The instruments of one meter provider."""
 
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, consumed: Tally) -> None:
+        """`consumed`: the process-wide messaging counter of the same provider (messaging_metrics.py)."""
         self.sources: weakref.WeakSet[OrchestratorMetrics] = weakref.WeakSet()
         self.lifecycle = LifecycleMetrics(meter)
-        self.consumed = tally_counter(
-            meter,
-            m.MESSAGING_CONSUMED,
-            "{message}",
-            "Inbox records delivered to the orchestrator (again after a rollback: each delivery counts).",
-            (m.MESSAGING_DESTINATION_NAME, m.MESSAGING_DESTINATION_PARTITION_ID, m.MESSAGING_CONSUMER_GROUP_NAME),
-            {**_KAFKA, m.MESSAGING_OPERATION_NAME: m.OP_POLL},
-        )
+        self.consumed = consumed
         self.sent = tally_counter(
             meter,
             m.MESSAGING_SENT,
@@ -160,7 +155,9 @@ def _shared_for(provider: MeterProvider) -> _Shared:
     with _shared_lock:
         found = _shared.get(provider)
         if found is None:
-            found = _shared[provider] = _Shared(provider.get_meter(m.ORCHESTRATOR_METER, __version__))
+            found = _shared[provider] = _Shared(
+                provider.get_meter(m.ORCHESTRATOR_METER, __version__), consumed_counter(provider)
+            )
         return found
 
 

@@ -18,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 
 from orchestrator import __version__
 from orchestrator.metrics import metric_names as m
+from orchestrator.metrics.messaging_metrics import consumed_counter
 from orchestrator.metrics.tally import Tally, reading_gauge, tally_counter
 from orchestrator.transport.records import InboundRecord
 
@@ -34,17 +35,11 @@ class CommandOutcome(StrEnum):
 
 
 class _Shared:
-    def __init__(self, meter: Meter) -> None:
+    def __init__(self, meter: Meter, consumed: Tally) -> None:
+        """`consumed`: the process-wide messaging counter of the same provider (messaging_metrics.py)."""
         self.sources: weakref.WeakSet[ServiceMetrics] = weakref.WeakSet()
         kafka = {m.MESSAGING_SYSTEM: m.SYSTEM_KAFKA}
-        self.consumed = tally_counter(
-            meter,
-            m.MESSAGING_CONSUMED,
-            "{message}",
-            "Command records delivered to the service.",
-            (m.MESSAGING_DESTINATION_NAME, m.MESSAGING_DESTINATION_PARTITION_ID, m.MESSAGING_CONSUMER_GROUP_NAME),
-            {**kafka, m.MESSAGING_OPERATION_NAME: m.OP_POLL},
-        )
+        self.consumed = consumed
         self.commands = tally_counter(
             meter,
             m.WORKER_COMMANDS,
@@ -88,7 +83,9 @@ def _shared_for(provider: MeterProvider) -> _Shared:
     with _shared_lock:
         found = _shared.get(provider)
         if found is None:
-            found = _shared[provider] = _Shared(provider.get_meter(m.WORKER_METER, __version__))
+            found = _shared[provider] = _Shared(
+                provider.get_meter(m.WORKER_METER, __version__), consumed_counter(provider)
+            )
         return found
 
 
