@@ -9,31 +9,29 @@ each component adds its own attribute values (topic, partition, consumer group).
 
 from __future__ import annotations
 
-import threading
-import weakref
-
 from opentelemetry.metrics import MeterProvider
 
 from orchestrator import __version__
 from orchestrator.metrics import metric_names as m
+from orchestrator.metrics.per_provider import PerProvider
 from orchestrator.metrics.tally import Tally, tally_counter
 
-_consumed: weakref.WeakKeyDictionary[MeterProvider, Tally] = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+
+def _consumed(provider: MeterProvider) -> Tally:
+    return tally_counter(
+        provider.get_meter(m.MESSAGING_METER, __version__),
+        m.MESSAGING_CONSUMED,
+        "{message}",
+        "Records delivered to a consumer: the orchestrator's inbox (again after a rollback: each "
+        "delivery counts), a service's commands.",
+        (m.MESSAGING_DESTINATION_NAME, m.MESSAGING_DESTINATION_PARTITION_ID, m.MESSAGING_CONSUMER_GROUP_NAME),
+        {m.MESSAGING_SYSTEM: m.SYSTEM_KAFKA, m.MESSAGING_OPERATION_NAME: m.OP_POLL},
+    )
+
+
+_consumed_per_provider = PerProvider(_consumed)
 
 
 def consumed_counter(provider: MeterProvider) -> Tally:
     """`messaging.client.consumed.messages` of `provider`, keyed (topic, partition, consumer group)."""
-    with _lock:
-        found = _consumed.get(provider)
-        if found is None:
-            found = _consumed[provider] = tally_counter(
-                provider.get_meter(m.MESSAGING_METER, __version__),
-                m.MESSAGING_CONSUMED,
-                "{message}",
-                "Records delivered to a consumer: the orchestrator's inbox (again after a rollback: each "
-                "delivery counts), a service's commands.",
-                (m.MESSAGING_DESTINATION_NAME, m.MESSAGING_DESTINATION_PARTITION_ID, m.MESSAGING_CONSUMER_GROUP_NAME),
-                {m.MESSAGING_SYSTEM: m.SYSTEM_KAFKA, m.MESSAGING_OPERATION_NAME: m.OP_POLL},
-            )
-        return found
+    return _consumed_per_provider.get(provider)

@@ -14,7 +14,6 @@ gauges read each live orchestrator's latest snapshot.
 
 from __future__ import annotations
 
-import threading
 import time
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from orchestrator.engine.observations import EngineRecorder
 from orchestrator.metrics import metric_names as m
 from orchestrator.metrics.lifecycle_metrics import LifecycleMetrics
 from orchestrator.metrics.messaging_metrics import consumed_counter
+from orchestrator.metrics.per_provider import PerProvider
 from orchestrator.metrics.tally import Tally, reading_gauge, tally_counter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 
@@ -147,18 +147,9 @@ class _Shared:
         return [(round(max(now - s.last_pass for s in sources), 3), {})]
 
 
-_shared: weakref.WeakKeyDictionary[MeterProvider, _Shared] = weakref.WeakKeyDictionary()
-_shared_lock = threading.Lock()
-
-
-def _shared_for(provider: MeterProvider) -> _Shared:
-    with _shared_lock:
-        found = _shared.get(provider)
-        if found is None:
-            found = _shared[provider] = _Shared(
-                provider.get_meter(m.ORCHESTRATOR_METER, __version__), consumed_counter(provider)
-            )
-        return found
+_instruments = PerProvider(
+    lambda provider: _Shared(provider.get_meter(m.ORCHESTRATOR_METER, __version__), consumed_counter(provider))
+)
 
 
 class OrchestratorMetrics:
@@ -166,7 +157,7 @@ class OrchestratorMetrics:
 
     def __init__(self, provider: MeterProvider | None, *, inbox_topic: str, changelog_topic: str, group: str) -> None:
         self.enabled = provider is not None
-        self._shared = _shared_for(provider) if provider is not None else None
+        self._shared = _instruments.get(provider) if provider is not None else None
         self._inbox = inbox_topic
         self._changelog = changelog_topic
         self._group = group

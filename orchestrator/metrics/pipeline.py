@@ -18,7 +18,6 @@ The installed provider also carries the OTel system-metrics instrumentation rest
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -35,11 +34,10 @@ from opentelemetry.util.types import AttributeValue
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.metrics.prometheus_endpoint import PrometheusEndpoint
-from orchestrator.tracing.setup import sdk_disabled, service_resource
+from orchestrator.tracing.setup import check_otlp_protocol, sdk_disabled, service_resource, signal_exporter_names
 
 log = logging.getLogger(__name__)
 
-_SUPPORTED_PROTOCOLS = ("", "http/protobuf")
 # The process and runtime metrics of the semantic conventions; no system-wide ones (node_exporter's job).
 PROCESS_METRICS: dict[str, list[str] | None] = {
     "process.cpu.time": ["user", "system"],
@@ -55,28 +53,13 @@ PROCESS_METRICS: dict[str, list[str] | None] = {
 }
 
 
-def _env(name: str) -> str:
-    return os.environ.get(name, "").strip()
-
-
 def exporter_names() -> list[str]:
     """OTEL_METRICS_EXPORTER as a list; unset means `otlp` only if an OTLP endpoint is configured."""
-    raw = _env("OTEL_METRICS_EXPORTER")
-    if not raw:
-        wants_otlp = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
-        return ["otlp"] if wants_otlp else []
-    names = [n.strip().lower() for n in raw.split(",") if n.strip()]
-    return [n for n in names if n != "none"]
+    return signal_exporter_names("METRICS")
 
 
 def _otlp_exporter() -> MetricExporter:
-    protocol = _env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
-    if protocol not in _SUPPORTED_PROTOCOLS:
-        raise ConfigurationError(
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-            f"protocol {protocol!r} is not installed",
-            "use http/protobuf (the OTLP HTTP exporter ships with SagaBridge) or unset it",
-        )
+    check_otlp_protocol("METRICS")
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
     return OTLPMetricExporter()  # endpoint, headers, timeout, compression, temporality: OTEL_EXPORTER_OTLP_*

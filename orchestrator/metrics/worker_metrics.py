@@ -8,7 +8,6 @@ handler durations under the messaging semantic conventions, and what became of e
 
 from __future__ import annotations
 
-import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from enum import StrEnum
@@ -19,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from orchestrator import __version__
 from orchestrator.metrics import metric_names as m
 from orchestrator.metrics.messaging_metrics import consumed_counter
+from orchestrator.metrics.per_provider import PerProvider
 from orchestrator.metrics.tally import Tally, reading_gauge, tally_counter
 from orchestrator.transport.records import InboundRecord
 
@@ -75,18 +75,9 @@ class _Shared:
         return [(s.dedupe_size(), {m.STEP_SERVICE: s.service}) for s in list(self.sources)]
 
 
-_shared: weakref.WeakKeyDictionary[MeterProvider, _Shared] = weakref.WeakKeyDictionary()
-_shared_lock = threading.Lock()
-
-
-def _shared_for(provider: MeterProvider) -> _Shared:
-    with _shared_lock:
-        found = _shared.get(provider)
-        if found is None:
-            found = _shared[provider] = _Shared(
-                provider.get_meter(m.WORKER_METER, __version__), consumed_counter(provider)
-            )
-        return found
+_instruments = PerProvider(
+    lambda provider: _Shared(provider.get_meter(m.WORKER_METER, __version__), consumed_counter(provider))
+)
 
 
 class ServiceMetrics:
@@ -101,7 +92,7 @@ class ServiceMetrics:
         group: str,
         dedupe_size: Callable[[], int],
     ) -> None:
-        self._shared = _shared_for(provider) if provider is not None else None
+        self._shared = _instruments.get(provider) if provider is not None else None
         self.service = service
         self.dedupe_size = dedupe_size
         self.active = 0

@@ -35,7 +35,6 @@ from orchestrator.serialization import DecodedRecord
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.records import InboundRecord
-from orchestrator.worker import Service
 from tests.integration.harness import (
     ROOT,
     App,
@@ -43,6 +42,7 @@ from tests.integration.harness import (
     OrchestratorProcess,
     ServiceThread,
     create_app,
+    make_service,
     read_committed,
     serde,
 )
@@ -77,6 +77,12 @@ def wait_for(what: str, probe: Callable[[], bool], timeout_s: float = 60) -> Non
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {timeout_s}s")
         time.sleep(0.3)
+
+
+def metered_orchestrator(app: App, tmp_path: Path, name: str) -> OrchestratorProcess:
+    """`orchestrator run` with a Prometheus endpoint on a free port, its URL in `<name>.json`."""
+    env = {"SAGABRIDGE_METRICS_PORT": "0", "SAGABRIDGE_LIVENESS_FILE": str(tmp_path / f"{name}.json")}
+    return OrchestratorProcess(app, MODULE, tmp_path / f"{name}.log", extra_env=env).start()
 
 
 def metrics_url(liveness: Path) -> str:
@@ -133,28 +139,14 @@ def test_orchestrator_and_worker_scrapes_match_the_committed_topics(
     app: App, tmp_path: Path, worker_metrics: MetricsPipeline
 ) -> None:
     behaviour = Behaviour(fail_first_attempts=1, decline_customers={"mallory"})
-    threads = []
-    for name, handlers in service_handlers(behaviour).items():
-        service = Service(
-            name,
-            app.bootstrap,
-            serde,
-            command_topic=app.command_topic(name),
-            group_id=f"{app.name}-{name}",
-            meter_provider=worker_metrics.provider,
-        )
-        handlers(service)
-        threads.append(ServiceThread(service).start())
-    liveness = tmp_path / "live.json"
-    orchestrator = OrchestratorProcess(
-        app,
-        MODULE,
-        tmp_path / "orchestrator.log",
-        extra_env={"SAGABRIDGE_METRICS_PORT": "0", "SAGABRIDGE_LIVENESS_FILE": str(liveness)},
-    ).start()
+    threads = [
+        ServiceThread(make_service(app, name, handlers, meter_provider=worker_metrics.provider)).start()
+        for name, handlers in service_handlers(behaviour).items()
+    ]
+    orchestrator = metered_orchestrator(app, tmp_path, "orchestrator")
     events = EventLog(app)
     try:
-        url = metrics_url(liveness)
+        url = metrics_url(tmp_path / "orchestrator.json")
         client = app.client()
         ids = [client.start("saga", order(i), workflow_id=f"ok-{i}").id for i in range(6)]
         ids += [client.start("saga", order(i, "mallory"), workflow_id=f"declined-{i}").id for i in range(3)]
@@ -326,14 +318,9 @@ def test_work_held_only_by_a_sigkilled_transaction_is_never_counted(app: App, tm
         stalled.send_signal(signal.SIGKILL)
         stalled.wait(10)
 
-        liveness = tmp_path / "replacement.json"
-        replacement = OrchestratorProcess(  # the same instance id: it fences and aborts the open transaction
-            app,
-            MODULE,
-            tmp_path / "replacement.log",
-            extra_env={"SAGABRIDGE_METRICS_PORT": "0", "SAGABRIDGE_LIVENESS_FILE": str(liveness)},
-        ).start()
-        url = metrics_url(liveness)
+        # the same instance id: it fences and aborts the open transaction
+        replacement = metered_orchestrator(app, tmp_path, "replacement")
+        url = metrics_url(tmp_path / "replacement.json")
         assert events.wait_for(ids, timeout_s=120) == dict.fromkeys(ids, "completed")
         wait_for(
             "the scrape to show every completed workflow",
