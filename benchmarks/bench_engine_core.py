@@ -1,6 +1,6 @@
 """Benchmark: the engine core's CPU per workflow step, without a broker (no Kafka, no participants).
 
-    python -m benchmarks.bench_engine_core [--workflows 2000] [--rounds 5]
+    python -m benchmarks.bench_engine_core [--workflows 2000] [--rounds 5] [--metrics]
 
 The 3-step workflow of the orchestrator cases is driven through `PartitionEngine.handle` over a real
 RocksDB `PartitionStore`, the way the runner does it: a `PendingTxn` per checkpoint of 100 inputs,
@@ -8,6 +8,10 @@ applied to RocksDB after each. Participants are simulated by feeding a success r
 command the engine produced. What is left is exactly the Python work of the engine thread (decode,
 history, replay-free activation, state records, outbox encoding), so refactors of the core can be
 compared by one figure: CPU microseconds per step (process time, best of `--rounds`).
+
+`--metrics` also runs every round with the engine's metrics recorder on (the one `orchestrator run`
+installs with `metrics_port` set, docs/metrics.md) into a meter provider collected once per round
+(a scrape), and prints both figures and their ratio: the cost of metrics on the engine thread.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
 from benchmarks.workflow import STEPS_PER_WORKFLOW, WORKFLOW, order, registry
 from orchestrator.engine import EngineTopics, PartitionEngine
+from orchestrator.metrics.lifecycle_metrics import LifecycleMetrics
 from orchestrator.models.control import StartWorkflow
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.state import PartitionStore
@@ -43,11 +51,14 @@ def _reply(command: OutboundRecord, offset: int) -> InboundRecord:
     return InboundRecord(INBOX, 0, offset, command.key, command.value, headers)
 
 
-def run_once(workflows: int, directory: Path) -> tuple[float, int]:
-    """(CPU seconds, steps settled) for `workflows` runs of the 3-step workflow."""
+def run_once(workflows: int, directory: Path, metrics: bool = False) -> tuple[float, int]:
+    """(CPU seconds, steps settled) for `workflows` runs of the 3-step workflow; `metrics`: with the
+    lifecycle recorder on, and one collection of the meter provider at the end (counted)."""
     serde = SingleObjectSerde(SchemaRepository())
     topics = EngineTopics(inbox=INBOX, events="bench.events", dlq="bench.dlq")
-    engine = PartitionEngine(topics=topics, registry=registry, serde=serde, partition=0)
+    reader = InMemoryMetricReader()
+    recorder = LifecycleMetrics(MeterProvider(metric_readers=[reader]).get_meter("bench")) if metrics else None
+    engine = PartitionEngine(topics=topics, registry=registry, serde=serde, partition=0, recorder=recorder)
     starts = [
         StartWorkflow(
             workflow_type=WORKFLOW,
@@ -78,6 +89,8 @@ def run_once(workflows: int, directory: Path) -> tuple[float, int]:
                 store.apply(txn, changelog_offset)
                 txn = store.begin()
                 engine.mark_committed()
+        if metrics:
+            reader.get_metrics_data()
         return time.process_time() - started, steps
 
 
@@ -85,15 +98,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--workflows", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--metrics", action="store_true", help="also measure with the metrics recorder on")
     args = parser.parse_args()
-    best = float("inf")
+    variants = [False, True] if args.metrics else [False]
+    best = dict.fromkeys(variants, float("inf"))
     steps = 0
     for round_no in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="sagabridge-bench-core-") as tmp:
-            cpu, steps = run_once(args.workflows, Path(tmp) / f"r{round_no}")
-        assert steps == args.workflows * STEPS_PER_WORKFLOW, steps
-        best = min(best, cpu)
-    print(f"engine core: {best / steps * 1e6:.1f} CPU us per step (best of {args.rounds}, {steps} steps per round)")
+        for metrics in variants:  # interleaved, so both see the same machine load
+            with tempfile.TemporaryDirectory(prefix="sagabridge-bench-core-") as tmp:
+                cpu, steps = run_once(args.workflows, Path(tmp) / f"r{round_no}", metrics)
+            assert steps == args.workflows * STEPS_PER_WORKFLOW, steps
+            best[metrics] = min(best[metrics], cpu)
+    off = best[False] / steps * 1e6
+    print(f"engine core: {off:.1f} CPU us per step (best of {args.rounds}, {steps} steps per round)")
+    if args.metrics:
+        on = best[True] / steps * 1e6
+        print(f"engine core, metrics on: {on:.1f} CPU us per step ({on / off:.3f}x, +{on - off:.1f} us)")
 
 
 if __name__ == "__main__":

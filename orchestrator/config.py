@@ -110,6 +110,17 @@ class OrchestratorSettings(BaseSettings):
         description="the broker aborts a dead instance's open transaction after this; it bounds how long "
         "read_committed readers wait behind a SIGKILLed instance",
     )
+    # -- metrics (docs/metrics.md) --------------------------------------------------------------
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve Prometheus metrics at http://<metrics_host>:<port>/metrics (0: any free port, "
+        "logged and in the liveness file); unset: no endpoint (OTLP export still follows OTEL_*)",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1", description="address the metrics endpoint binds; 0.0.0.0 to be scraped from other hosts"
+    )
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka properties passed through")
     connectors: list[Path] = Field(
         default_factory=list, description="bridge mapping files (connectors/<domain>.toml): native participants"
@@ -148,6 +159,13 @@ class OrchestratorSettings(BaseSettings):
     def _identifier(cls, value: str | None) -> str | None:
         if value is not None and (not value or not value.isprintable() or any(c.isspace() for c in value)):
             raise ValueError(f"{value!r} must be non-empty, without spaces or control characters (it names Kafka ids)")
+        return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _metrics_host(cls, value: str) -> str:
+        if not value or not value.isprintable() or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not a host name or address, e.g. '127.0.0.1' or '0.0.0.0'")
         return value
 
     @field_validator("state_dir")

@@ -21,6 +21,9 @@ PURE = [
     "orchestrator.bridge.processor",
     "orchestrator.bridge.outbound",
     "orchestrator.bridge.check",
+    "orchestrator.metrics",
+    "orchestrator.metrics.orchestrator_metrics",
+    "orchestrator.metrics.worker_metrics",
 ]
 
 

@@ -106,7 +106,7 @@ def load_registry(module_name: str) -> WorkflowRegistry:
 
 def _run(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT; always ends the process itself (see the end of this function)."""
-    from orchestrator import tracing
+    from orchestrator import metrics, tracing
     from orchestrator.engine.runner import Orchestrator
     from orchestrator.engine.shutdown import ShutdownGuard
 
@@ -124,6 +124,12 @@ def _run(args: argparse.Namespace) -> int:
     status = 0
     bridge = None
     try:
+        metrics.setup_metrics(  # the endpoint if metrics_port is set, OTLP if OTEL_* say so; else off
+            "sagabridge-orchestrator",
+            prometheus_host=settings.metrics_host,
+            prometheus_port=settings.metrics_port,
+            resource_attributes={"service.instance.id": settings.transactional_id},
+        )
         if settings.connectors:  # the bridge's mapping files: native participants and inbound triggers
             from orchestrator.bridge.embedded import start_embedded
 
@@ -143,6 +149,7 @@ def _run(args: argparse.Namespace) -> int:
         if bridge is not None:
             bridge.stop()
         tracing.shutdown_tracing()
+        metrics.shutdown_metrics()
     # End here rather than by returning: interpreter teardown would destroy the Kafka clients, and a
     # client whose call overran its deadline (still blocked inside librdkafka) must never be destroyed.
     logging.shutdown()

@@ -8,6 +8,7 @@ discard() depending on how the checkpoint ended.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 
 from orchestrator.engine import run_tracing
@@ -28,6 +29,7 @@ from orchestrator.engine.inbound import (
     StartMsg,
     decode_inbound,
 )
+from orchestrator.engine.observations import DEAD_LETTERED, EngineRecorder, Observation
 from orchestrator.engine.operator import OperatorHandlers
 from orchestrator.engine.outbox import CommandRouter, Outbox
 from orchestrator.engine.overlay import OverlayTxn
@@ -40,10 +42,12 @@ from orchestrator.engine.workflow_store import TIMER_WORKFLOW, WorkflowStore
 from orchestrator.errors import DecodeError, SchemaRegistryUnavailableError
 from orchestrator.serialization import AvroSerde
 from orchestrator.tracing import PendingSpans
-from orchestrator.transport.dlq import dead_letter
+from orchestrator.transport.dlq import dead_letter, dlq_reason
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowRegistry
 from orchestrator.workflow.event_data import TimerFiredData
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 24 * 60 * 60 * 1000
 _BATCH = 1_000
@@ -64,9 +68,11 @@ class PartitionEngine:
         max_fired_per_call: int = 10_000,
         consumer_group: str | None = None,
         command_router: CommandRouter | None = None,
+        recorder: EngineRecorder | None = None,
     ) -> None:
         """`command_router`: native participants' outbound mapping (orchestrator/bridge/outbound.py);
-        None: every command is a participant-protocol command."""
+        None: every command is a participant-protocol command. `recorder`: gets what each committed
+        checkpoint made true (metrics); None: nothing is collected."""
         self.topics = topics
         self.serde = serde
         self.partition = partition
@@ -78,6 +84,8 @@ class PartitionEngine:
         self._executor = Executor(registry, self.cache, self.stats)
         self._executor.consumer_group = consumer_group
         self.pending_spans = PendingSpans()  # recorded at mark_committed, dropped at discard
+        self.recorder = recorder
+        self._observed: list[Observation] = []  # handed to the recorder at mark_committed, dropped at discard
         self._steps = StepLogic(self._executor, self.stats)
         self._executor.steps = self._steps
         cancellation = Cancellation(self._executor, self._steps)
@@ -110,7 +118,7 @@ class PartitionEngine:
             self._forget(msg.workflow_id)
             return self._dead_letter(record, exc)
         overlay.flush()
-        self._keep_spans(t)
+        self._keep(t)
         kind = type(msg).__name__
         self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
         return t.out.records
@@ -136,15 +144,20 @@ class PartitionEngine:
             self._operator.handle(t, msg)
 
     def _outbox(self) -> Outbox:
-        return Outbox(self.topics, self.serde, self.command_router)
+        return Outbox(self.topics, self.serde, self.command_router, observe=self.recorder is not None)
 
-    def _keep_spans(self, t: Turn) -> None:
-        """The turn's writes stand: its spans join the checkpoint's (a failed turn's are dropped)."""
+    def _keep(self, t: Turn) -> None:
+        """The turn's writes stand: its spans and observations join the checkpoint's (a failed turn's
+        are dropped with it)."""
         if t.spans:
             self.pending_spans.defer(_record_all, t.spans)
+        if t.out.observed:
+            self._observed.extend(t.out.observed)
 
     def _dead_letter(self, record: InboundRecord, exc: Exception) -> list[OutboundRecord]:
         self.stats.dead_lettered += 1
+        if self.recorder is not None:
+            self._observed.append((DEAD_LETTERED, {"reason": dlq_reason(exc)}, None))
         return [dead_letter(record, self.topics.dlq, exc)]
 
     def _forget(self, workflow_id: str) -> None:
@@ -183,7 +196,7 @@ class PartitionEngine:
                     self.stats.timer_errors += 1
                     continue
                 overlay.flush()
-                self._keep_spans(t)
+                self._keep(t)
                 out.extend(t.out.records)
                 if acted:
                     self.stats.timers_fired += 1
@@ -229,10 +242,17 @@ class PartitionEngine:
         self.cache.discard(workflow_ids)
         if workflow_ids is None:
             self.pending_spans.abort()
+            self._observed.clear()
 
     def mark_committed(self) -> None:
         self.cache.committed()
         self.pending_spans.commit()
+        if self._observed and self.recorder is not None:
+            observed, self._observed = self._observed, []
+            try:
+                self.recorder.committed(observed)
+            except Exception:  # metrics must never fail a committed checkpoint
+                log.exception("recording metrics failed; continuing")
 
 
 def _record_all(spans: PendingSpans) -> None:

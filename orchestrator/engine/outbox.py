@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from orchestrator.engine.observations import Observation
 from orchestrator.engine.state_records import Header, StepRecord
 from orchestrator.engine.topics import EngineTopics
 from orchestrator.errors import DecodeError
@@ -41,11 +42,16 @@ class CommandRouter(Protocol):
 class Outbox:
     """Collects the outbound records of one handle()/fire_due() call."""
 
-    def __init__(self, topics: EngineTopics, serde: AvroSerde, router: CommandRouter | None = None) -> None:
+    def __init__(
+        self, topics: EngineTopics, serde: AvroSerde, router: CommandRouter | None = None, *, observe: bool = False
+    ) -> None:
+        """`router`: native participants' commands (the bridge); `observe`: also keep an Observation per
+        lifecycle event (metrics on, engine/observations.py)."""
         self.topics = topics
         self.serde = serde
         self.router = router
         self.records: list[OutboundRecord] = []
+        self.observed: list[Observation] | None = [] if observe else None
 
     def add(self, record: OutboundRecord) -> None:
         self.records.append(record)
@@ -85,6 +91,9 @@ class Outbox:
         self.records.append(protocol)
 
     def event(self, name: str, header: Header, at_ms: int, /, **fields: Any) -> None:
+        self._event(name, header, at_ms, header.created_at_ms, fields)
+
+    def _event(self, name: str, header: Header, at_ms: int, since_ms: int, fields: dict[str, Any]) -> None:
         value = {"workflow_id": header.workflow_id, "workflow_type": header.workflow_type, "at_ms": at_ms, **fields}
         self.records.append(
             OutboundRecord(
@@ -93,18 +102,23 @@ class Outbox:
                 value=self.serde.encode(EVENTS_NS + name, value),
             )
         )
+        if self.observed is not None:
+            self.observed.append((name, value, since_ms))
 
     def step_event(self, name: str, header: Header, at_ms: int, step: StepRecord, **fields: Any) -> None:
-        self.event(
+        self._event(
             name,
             header,
             at_ms,
-            seq=step.seq,
-            service=step.service,
-            command_type=step.command_type,
-            command_id=step.command_id,
-            attempt=step.attempt,
-            **fields,
+            step.first_scheduled_ms,
+            {
+                "seq": step.seq,
+                "service": step.service,
+                "command_type": step.command_type,
+                "command_id": step.command_id,
+                "attempt": step.attempt,
+                **fields,
+            },
         )
 
     def encode_optional(self, schema: str | None, value: dict[str, Any] | None) -> bytes | None:

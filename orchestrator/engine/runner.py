@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
+from opentelemetry.metrics import MeterProvider
+
 from orchestrator.admin.topic_specs import verify_copartitioned
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlot
@@ -42,6 +44,8 @@ from orchestrator.errors import (
     TransactionFatalError,
     TransportError,
 )
+from orchestrator.metrics import active_provider, installed_pipeline
+from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, OrchestratorMetrics
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
@@ -98,7 +102,10 @@ class Orchestrator:
         fault_hook: FaultHook | None = None,
         on_stuck: StuckHandler = exit_stuck,
         command_router: CommandRouter | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
+        """`meter_provider`: record metrics there; None = OTel's global one if metrics are set up
+        (orchestrator.metrics.setup_metrics, which `orchestrator run` calls), else none at all."""
         self.settings = settings
         self.registry = registry
         self.serde = serde or make_serde(
@@ -136,6 +143,8 @@ class Orchestrator:
         self._last_consumer_replacement: float | None = None
         self._consumer_fence_streak = 0
         self._admin: KafkaAdmin | None = None
+        self._meter_provider = meter_provider
+        self.metrics = self._new_metrics(None)  # off until run() resolves the provider
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -153,10 +162,33 @@ class Orchestrator:
             "aborts": stats.aborts if stats else 0,
             "stuck_calls": self.watchdog.stuck_calls,
             **asdict(self.recovery),
+            **self._metrics_endpoint(),
         }
+
+    @staticmethod
+    def _metrics_endpoint() -> dict[str, str]:
+        pipeline = installed_pipeline()
+        return {"metrics_url": pipeline.endpoint.url} if pipeline is not None and pipeline.endpoint else {}
+
+    def _new_metrics(self, provider: MeterProvider | None) -> OrchestratorMetrics:
+        s = self.settings
+        topics = {"inbox_topic": s.inbox_topic, "changelog_topic": s.changelog_topic}
+        return OrchestratorMetrics(provider, **topics, group=s.group)
+
+    def _sample_metrics(self) -> None:
+        """The gauges' once-a-second snapshot (docs/metrics.md); loop thread only."""
+        assert self._consumer is not None and self._checkpointer is not None
+        partitions = sorted(self.slots)
+        self.metrics.sample(
+            owned=len(partitions),
+            lag=self._consumer.lag(partitions),
+            cached=sum(len(slot.engine.cache) for slot in self.slots.values()),
+            totals={**asdict(self.recovery), "changelog_records": self._checkpointer.stats.changelog_records},
+        )
 
     def run(self) -> None:
         s = self.settings
+        self.metrics = self._new_metrics(active_provider(self._meter_provider))
         self.watchdog.start()
         self.liveness.beat(force=True)
         try:
@@ -232,6 +264,7 @@ class Orchestrator:
             if self._producer is not None:
                 self._producer.close()
             self.watchdog.stop()
+            self.metrics.close()
 
     def _loop(self) -> None:
         assert self._consumer is not None
@@ -241,6 +274,8 @@ class Orchestrator:
         while not self._stop.is_set():
             self.passes += 1
             self.liveness.beat()
+            if self.metrics.due():
+                self._sample_metrics()
             timeout_s = self._poll_timeout(interval_s, next_due)
             if any(s.inputs for s in self.slots.values()):  # work waits for a commit: not past its deadline
                 timeout_s = min(timeout_s, max(0.0, last_commit + interval_s - time.monotonic()))
@@ -249,6 +284,7 @@ class Orchestrator:
             except ConsumerFatalError as exc:
                 self._replace_consumer(exc)
                 continue
+            self.metrics.consumed(records)
             now = self.clock()
             rollbacks = self.rollbacks
             for record in records:
@@ -286,6 +322,7 @@ class Orchestrator:
 
     def _emit(self, records: list[OutboundRecord]) -> None:
         assert self._producer is not None
+        self.metrics.sent(records)
         try:
             self._producer.produce_all(records)
         except TransactionAbortableError as exc:
@@ -298,18 +335,23 @@ class Orchestrator:
         """Commit every dirty partition. `leaving`: partitions being revoked; whatever happens they are
         closed before any rollback, so a rollback never rewinds or resyncs a partition we give away."""
         assert self._checkpointer is not None
+        started, commits = time.perf_counter(), self._checkpointer.stats.commits
         try:
             self._checkpointer.commit(list(self.slots.values()), timeout_s)
         except TransactionAbortableError as exc:
+            self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.ABORTED)
             log.warning("checkpoint aborted (%s); rewinding to the last commit", exc)
             self._checkpointer.stats.last_error = str(exc)
             self._close_slots(leaving or [])
             self._abort()
         except TransactionFatalError as exc:
+            self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.FATAL)
             self._checkpointer.stats.last_error = str(exc)
             self._close_slots(leaving or [])
             self._recover(exc)
         else:
+            if self._checkpointer.stats.commits != commits:  # not a no-op (nothing was dirty)
+                self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.COMMITTED)
             self.recovery.recoveries_since_commit = 0
             self._close_slots(leaving or [])
 
@@ -374,11 +416,15 @@ class Orchestrator:
                 slot = self.slots[p]
                 slot.txn = slot.store.begin()
                 stats = self._restore(restorer, slot.store, p)
-                self.restore_stats.append(stats)
+                self._restored(stats)
                 slot.engine = self._new_engine(p)
                 slot.committed_position = slot.position = committed.get(p)
                 slot.inputs = 0
         self._consumer.rewind({p: committed.get(p) for p in partitions})
+
+    def _restored(self, stats: RestoreStats) -> None:
+        self.restore_stats.append(stats)
+        self.metrics.restored(stats.seconds, stats.records)
 
     def _restore(self, restorer: ChangelogRestorer, store: PartitionStore, partition: int) -> RestoreStats:
         return self._retry(f"restore of partition {partition}", lambda: restorer.restore(store, partition))
@@ -464,6 +510,7 @@ class Orchestrator:
             retention_ms=s.retention_ms,
             consumer_group=s.group,
             command_router=self.command_router,
+            recorder=self.metrics.engine_recorder,
         )
 
     def _restorer(self) -> ChangelogRestorer:
@@ -504,7 +551,7 @@ class Orchestrator:
                 except BaseException:
                     store.close()
                     raise
-                self.restore_stats.append(stats)
+                self._restored(stats)
                 log.info("partition %d restored: %s", p, stats)
                 self.slots[p] = PartitionSlot(
                     partition=p,
@@ -516,6 +563,7 @@ class Orchestrator:
                 )
         self.recovery.handovers += 1
         self.recovery.last_assign_s = round(time.monotonic() - started, 3)
+        self.metrics.handed_over(time.monotonic() - started)
         log.info("assigned %s ready in %.2fs (now own %s)", partitions, self.recovery.last_assign_s, sorted(self.slots))
 
     def _on_revoke(self, partitions: list[int]) -> None:

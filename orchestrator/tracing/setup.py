@@ -46,24 +46,35 @@ def sdk_disabled() -> bool:
     return _env("OTEL_SDK_DISABLED").lower() == "true"
 
 
-def exporter_names() -> list[str]:
-    """OTEL_TRACES_EXPORTER as a list; unset means `otlp` only if an OTLP endpoint is configured."""
-    raw = _env("OTEL_TRACES_EXPORTER")
+def signal_exporter_names(signal: str) -> list[str]:
+    """OTEL_<signal>_EXPORTER as a list (`signal`: TRACES, METRICS); unset means `otlp` only if an
+    OTLP endpoint is configured (our opt-in rule, docs/tracing.md)."""
+    raw = _env(f"OTEL_{signal}_EXPORTER")
     if not raw:
-        wants_otlp = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        wants_otlp = _env("OTEL_EXPORTER_OTLP_ENDPOINT") or _env(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")
         return ["otlp"] if wants_otlp else []
     names = [n.strip().lower() for n in raw.split(",") if n.strip()]
     return [n for n in names if n != "none"]
 
 
-def _otlp_exporter() -> SpanExporter:
-    protocol = _env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
+def check_otlp_protocol(signal: str) -> None:
+    """Refuse an OTLP protocol whose exporter is not installed (only http/protobuf ships)."""
+    protocol = _env(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL") or _env("OTEL_EXPORTER_OTLP_PROTOCOL")
     if protocol not in _SUPPORTED_PROTOCOLS:
         raise ConfigurationError(
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             f"protocol {protocol!r} is not installed",
             "use http/protobuf (the OTLP HTTP exporter ships with SagaBridge) or unset it",
         )
+
+
+def exporter_names() -> list[str]:
+    """OTEL_TRACES_EXPORTER as a list."""
+    return signal_exporter_names("TRACES")
+
+
+def _otlp_exporter() -> SpanExporter:
+    check_otlp_protocol("TRACES")
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()  # endpoint, headers, timeout, compression: from OTEL_EXPORTER_OTLP_*

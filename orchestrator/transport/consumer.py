@@ -249,6 +249,22 @@ class InboxConsumer:
                         raise TransportError(f"seeking {self.topic}[{p}] to {offset}: {exc.args[0]}") from exc
                     log.debug("partition %d not fetching (%s): no seek needed", p, exc.args[0])
 
+    def lag(self, partitions: Sequence[int]) -> dict[int, int]:
+        """Records behind the log end per partition: the high watermark the last fetch brought minus
+        the consumer's position (which steps over transaction markers). Local: no broker call, so a
+        metrics sample never waits; a partition with no fetch yet is left out."""
+        tps = [TopicPartition(self.topic, p) for p in partitions]
+        lag: dict[int, int] = {}
+        with self._watch.guard("consumer lag", self.call_timeout_s):
+            for tp in self._consumer.position(tps):
+                try:
+                    _low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+                except KafkaException:
+                    continue
+                if high >= 0 and tp.offset >= 0:
+                    lag[tp.partition] = max(0, high - tp.offset)
+        return lag
+
     def abandon(self, timeout_s: float) -> None:
         """After a fatal error: stop calling our callbacks (the caller already dropped the partitions),
         close within `timeout_s`, leave the client behind if it will not close."""

@@ -18,16 +18,20 @@ import contextlib
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from confluent_kafka import Producer, TopicPartition
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
 from orchestrator import topic_names, tracing
 from orchestrator.errors import ConfigurationError, DecodeError, RepliesNotDeliveredError
+from orchestrator.metrics import active_provider
+from orchestrator.metrics.worker_metrics import CommandOutcome, ServiceMetrics
 from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
@@ -97,9 +101,11 @@ class Service:
         dlq_topic: str | None = None,
         extra_config: Mapping[str, str] | None = None,
         tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         """`tracer_provider`: record this service's spans there (several services in one process,
-        tests); None = the process-wide one from `tracing.setup_tracing`, if any."""
+        tests); None = the process-wide one from `tracing.setup_tracing`, if any. `meter_provider`:
+        the same for metrics; None = the process-wide one (`metrics.setup_metrics`), if any."""
         command_topic = command_topic or topic_names.command_topic(
             topic_names.DEFAULT_COMMAND_TOPIC_TEMPLATE, app="", service=name
         )
@@ -118,6 +124,17 @@ class Service:
         self._dedupe = DedupeStore(dedupe_capacity)
         self._stop = threading.Event()
         self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
+        self.metrics = self._new_metrics(None)  # off until run() resolves the provider
+
+    def _new_metrics(self, provider: MeterProvider | None) -> ServiceMetrics:
+        return ServiceMetrics(
+            provider,
+            service=self.name,
+            command_topic=self.command_topic,
+            group=self.group_id,
+            dedupe_size=self._dedupe.__len__,
+        )
 
     # -- registration ------------------------------------------------------------------
     def handler(self, command: type[C]) -> Callable[[Handler], Handler]:
@@ -136,6 +153,7 @@ class Service:
 
     def run(self, poll_timeout_s: float = 0.5) -> None:
         """Consume until stop(): finishes the batch in hand, commits, leaves the group."""
+        self.metrics = self._new_metrics(active_provider(self._meter_provider))
         scope = contextlib.nullcontext() if self._tracer_provider is None else tracing.using(self._tracer_provider)
         with scope:  # the loop's tasks copy this context, so every handler records with it
             asyncio.run(self._run(poll_timeout_s))
@@ -151,6 +169,7 @@ class Service:
                 records = [to_inbound(m) for m in messages if m.error() is None]
                 if not records:
                     continue
+                self.metrics.consumed(records)
                 replies = await self._handle_batch(semaphore, records)
                 for record, reply in zip(records, replies, strict=True):
                     if reply is not None:
@@ -195,6 +214,8 @@ class Service:
         problem = unanswerable(record)
         if problem is not None:
             log.warning("%s: record at %s/%d cannot be answered: %s", self.name, record.topic, record.offset, problem)
+            if self.dlq_topic is None:
+                self.metrics.handled(record.header(header_names.COMMAND_TYPE) or "", CommandOutcome.UNANSWERABLE)
             return None
         workflow_id = record.header(header_names.WORKFLOW_ID) or ""
         command_id = record.header(header_names.COMMAND_ID) or ""
@@ -209,9 +230,11 @@ class Service:
         stored = self._dedupe.lookup(command_id, attempt)
         if stored is not None:  # answers this delivery: its attempt, its trace context
             self.stats.deduplicated += 1
+            self.metrics.handled(record.header(header_names.COMMAND_TYPE) or "", CommandOutcome.DEDUPLICATED)
             return reply_to, key, stored.value, echo + stored.status + _trace_headers(record)
         if record.header(header_names.CANCEL_REQUESTED) == "true":  # not executed yet: it never will be
             self.stats.declined += 1
+            self.metrics.handled(record.header(header_names.COMMAND_TYPE) or "", CommandOutcome.DECLINED)
             value, status = self._failure(DECLINED_ERROR, "the workflow is being cancelled; not executed", False)
             self._dedupe.remember(command_id, StoredReply(attempt, True, value, status))
             return reply_to, key, value, echo + status + _trace_headers(record)
@@ -239,6 +262,8 @@ class Service:
 
     async def _execute(self, record: InboundRecord, ctx: CommandContext, span: Span) -> tuple[bytes, Headers, bool]:
         """Run the handler inside its process span: (reply body, status headers, final outcome?)."""
+        started = time.perf_counter()
+        self.metrics.started()
         try:
             try:
                 decoded = self.serde.decode(record.value or b"")
@@ -254,12 +279,15 @@ class Service:
             result = await outcome if inspect.isawaitable(outcome) else outcome
             value = self.serde.encode(result.avro_schema_name, result.to_avro())
             self.stats.succeeded += 1
+            self.metrics.handled(ctx.command_type, CommandOutcome.SUCCEEDED, None, time.perf_counter() - started)
             return value, make_headers([(header_names.REPLY_STATUS, header_names.STATUS_SUCCESS)]), True
         except Exception as exc:  # every handler failure becomes a protocol reply, never a crash
             retryable = is_retryable(exc, self.non_retryable)
             if span.is_recording():
                 tracing.mark_error(span, error_type(exc), str(exc)[:1000], exc)
             self.stats.failed += 1
+            elapsed = time.perf_counter() - started
+            self.metrics.handled(ctx.command_type, CommandOutcome.FAILED, error_type(exc), elapsed)
             value, status = self._failure(error_type(exc), str(exc), retryable)
             return value, status, not retryable
 
@@ -279,6 +307,7 @@ class Service:
     def _dead_letter(self, producer: Producer, record: InboundRecord) -> None:
         assert self.dlq_topic is not None
         self.stats.dead_lettered += 1
+        self.metrics.handled(record.header(header_names.COMMAND_TYPE) or "", CommandOutcome.DEAD_LETTERED)
         extra = make_headers(
             {
                 header_names.DLQ_REASON: "missing-protocol-headers",

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import TopicPartition
+from opentelemetry.metrics import MeterProvider
 
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.config import OrchestratorSettings
@@ -164,7 +165,13 @@ class ServiceThread:
         self._thread.join(20)
 
 
-def make_service(app: App, name: str, handlers: Callable[[Service], None], concurrency: int = 8) -> Service:
+def make_service(
+    app: App,
+    name: str,
+    handlers: Callable[[Service], None],
+    concurrency: int = 8,
+    meter_provider: MeterProvider | None = None,
+) -> Service:
     service = Service(
         name,
         app.bootstrap,
@@ -172,6 +179,7 @@ def make_service(app: App, name: str, handlers: Callable[[Service], None], concu
         command_topic=app.command_topic(name),
         group_id=f"{app.name}-{name}",
         concurrency=concurrency,
+        meter_provider=meter_provider,
     )
     handlers(service)
     return service
