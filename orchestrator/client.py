@@ -18,9 +18,12 @@ from opentelemetry import context as otel_context
 from orchestrator import tracing
 from orchestrator.errors import ClientDeliveryError, SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
+from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.partitioning import partition_for
+from orchestrator.transport.preflight import verify_connection
+from orchestrator.transport.security import KafkaSecurity, client_properties
 from orchestrator.workflow.status import WorkflowStatus
 
 TERMINAL_EVENTS = {
@@ -55,11 +58,18 @@ class WorkflowClient:
         app: str,
         serde: AvroSerde,
         extra_config: Mapping[str, str] | None = None,
+        *,
+        security: KafkaSecurity | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
+        """`security`: how to authenticate (security properties in `extra_config` work too and are
+        validated alike). Construction checks, within `connect_timeout_s`, that a broker accepts them:
+        a wrong password raises KafkaAuthenticationError here instead of every send timing out later."""
         self.bootstrap_servers = bootstrap_servers
         self.app = app
         self.serde = serde
-        self._extra = dict(extra_config or {})
+        self._extra = client_properties(security, extra_config)
+        verify_connection(bootstrap_servers, self._extra, connect_timeout_s, component="client")
         self._producer = new_producer(bootstrap_servers, self._extra)
 
     @property

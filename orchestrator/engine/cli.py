@@ -206,7 +206,14 @@ def _workflows(args: argparse.Namespace) -> int:
         load_registry(project.project.workflows)
     repo = SchemaRepository(settings.schemas_dir)
     serde = make_serde(settings.framing, repo, settings.schema_registry_url)
-    client = WorkflowClient(settings.bootstrap_servers, settings.app, serde, settings.kafka)
+    client = WorkflowClient(
+        settings.bootstrap_servers,
+        settings.app,
+        serde,
+        settings.kafka,
+        security=settings.security,
+        connect_timeout_s=settings.connect_timeout_s,
+    )
     cmd = args.wf_command
     if cmd == "start":
         model = _model(args.input_schema, "--input-schema", repo)

@@ -45,6 +45,7 @@ from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import GroupTiming, InboxConsumer
+from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.producer import TransactionalProducer, fence
 from orchestrator.transport.records import OutboundRecord
 from orchestrator.transport.restore import ChangelogRestorer, RestoreStats
@@ -127,6 +128,8 @@ class Orchestrator:
         self._last_consumer_replacement: float | None = None
         self._consumer_fence_streak = 0
         self._admin: KafkaAdmin | None = None
+        # Every client gets the same properties: the security settings, then the `kafka` pass-through.
+        self._kafka = settings.client_properties()
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -151,6 +154,10 @@ class Orchestrator:
         self.watchdog.start()
         self.liveness.beat(force=True)
         try:
+            # A refused password or an untrusted CA fails here, typed and naming the setting; past
+            # this point broker trouble is waited out as an outage (see _retry).
+            with self.watchdog.guard("startup: connection check", s.connect_timeout_s + s.kafka_call_timeout_s):
+                verify_connection(s.bootstrap_servers, self._kafka, s.connect_timeout_s, component="orchestrator")
             with self.watchdog.guard("startup: topic check", 3 * s.kafka_call_timeout_s + 10):
                 verify_copartitioned(self._kafka_admin(), s.inbox_topic, s.changelog_topic)
             self._producer = self._retry("registering the transactional producer", self._new_producer)
@@ -170,7 +177,7 @@ class Orchestrator:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
-            extra_config=s.kafka,
+            extra_config=self._kafka,
             group_instance_id=s.group_instance_id,
             timing=GroupTiming(s.session_timeout_ms, s.heartbeat_interval_ms, s.max_poll_interval_ms),
             call_timeout_s=s.kafka_call_timeout_s,
@@ -326,7 +333,7 @@ class Orchestrator:
             producer = self._registering = TransactionalProducer(
                 s.bootstrap_servers,
                 s.transactional_id,
-                s.kafka,
+                self._kafka,
                 call_timeout_s=s.kafka_call_timeout_s,
                 transaction_timeout_ms=s.transaction_timeout_ms,
             )
@@ -421,7 +428,7 @@ class Orchestrator:
         for owner in departed:
             partitions = sorted(p for p, (_o, who) in committed.items() if who == owner)
             try:
-                fence(s.bootstrap_servers, owner, s.kafka, s.kafka_call_timeout_s)
+                fence(s.bootstrap_servers, owner, self._kafka, s.kafka_call_timeout_s)
             except (TransactionAbortableError, TransactionFatalError) as exc:
                 log.warning("fencing %s (departed, owned %s) failed: %s", owner, partitions, exc)
                 continue
@@ -431,7 +438,7 @@ class Orchestrator:
 
     def _kafka_admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self.settings.kafka)
+            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self._kafka)
         return self._admin
 
     def _consumer_committed(self, partitions: list[int]) -> dict[int, int]:
@@ -478,7 +485,7 @@ class Orchestrator:
         return ChangelogRestorer(
             s.bootstrap_servers,
             s.changelog_topic,
-            s.kafka,
+            self._kafka,
             request_timeout_s=s.kafka_call_timeout_s,
             watch=self.watchdog,
             on_progress=self.liveness.beat,

@@ -32,10 +32,13 @@ from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.client_config import client_config_problem
+from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import close_within, consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
+from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
+from orchestrator.transport.security import KafkaSecurity, client_properties
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
 from orchestrator.worker.handler_errors import UndecodableCommandError, UnknownCommandError, error_type, is_retryable
 from orchestrator.workflow.activation import ErrorInfo
@@ -97,9 +100,13 @@ class Service:
         dlq_topic: str | None = None,
         extra_config: Mapping[str, str] | None = None,
         tracer_provider: TracerProvider | None = None,
+        security: KafkaSecurity | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
         """`tracer_provider`: record this service's spans there (several services in one process,
-        tests); None = the process-wide one from `tracing.setup_tracing`, if any."""
+        tests); None = the process-wide one from `tracing.setup_tracing`, if any. `security`: how to
+        authenticate (or the same properties in `extra_config`); `run()` first checks, within
+        `connect_timeout_s`, that a broker accepts them, and raises KafkaAuthenticationError if not."""
         command_topic = command_topic or topic_names.command_topic(
             topic_names.DEFAULT_COMMAND_TOPIC_TEMPLATE, app="", service=name
         )
@@ -113,7 +120,8 @@ class Service:
         self.dlq_topic = dlq_topic
         self.stats = ServiceStats()
         self._bootstrap = bootstrap_servers
-        self._extra = dict(extra_config or {})
+        self._extra = client_properties(security, extra_config)
+        self._connect_timeout_s = connect_timeout_s
         self._handlers: dict[str, _Registration] = {}
         self._dedupe = DedupeStore(dedupe_capacity)
         self._stop = threading.Event()
@@ -141,6 +149,10 @@ class Service:
             asyncio.run(self._run(poll_timeout_s))
 
     async def _run(self, poll_timeout_s: float) -> None:
+        component = f"service {self.name}"
+        await asyncio.to_thread(
+            verify_connection, self._bootstrap, self._extra, self._connect_timeout_s, component=component
+        )
         consumer = new_consumer(self._bootstrap, self.group_id, self._extra)
         producer = new_producer(self._bootstrap, self._extra)
         consumer.subscribe([self.command_topic])
