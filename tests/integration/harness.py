@@ -24,6 +24,7 @@ from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
+from orchestrator.transport.security import KafkaSecurity
 from orchestrator.worker import Service
 from orchestrator.workflow import WorkflowRegistry, WorkflowStatus
 
@@ -40,6 +41,7 @@ class App:
     bootstrap: str
     state_dir: Path
     partitions: int
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
     def template(self) -> str:
@@ -57,6 +59,7 @@ class App:
             "command_topic_template": self.template,
             "commit_interval_ms": 50,
             "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
+            "security": self.security,
         }
         values.update(overrides)
         return OrchestratorSettings(**values)
@@ -71,14 +74,21 @@ class App:
             "SAGABRIDGE_COMMIT_INTERVAL_MS": "50",
             "SAGABRIDGE_KAFKA__SESSION.TIMEOUT.MS": "6000",
             "SAGABRIDGE_LOG_LEVEL": "INFO",
+            **self.security.environment(),
         }
 
     def client(self) -> WorkflowClient:
-        return WorkflowClient(self.bootstrap, self.name, serde)
+        return WorkflowClient(self.bootstrap, self.name, serde, security=self.security)
+
+    @property
+    def client_properties(self) -> dict[str, str]:
+        return self.security.client_properties()
 
 
-def create_app(admin: KafkaAdmin, bootstrap: str, tmp: Path, partitions: int = 3) -> App:
-    app = App(f"it-{uuid.uuid4().hex[:10]}", bootstrap, tmp / "state", partitions)
+def create_app(
+    admin: KafkaAdmin, bootstrap: str, tmp: Path, partitions: int = 3, security: KafkaSecurity | None = None
+) -> App:
+    app = App(f"it-{uuid.uuid4().hex[:10]}", bootstrap, tmp / "state", partitions, security or KafkaSecurity())
     admin.create(f"{app.name}.inbox", partitions, 1, {})
     admin.create(f"{app.name}.changelog", partitions, 1, {"cleanup.policy": "compact"})
     admin.create(f"{app.name}.events", partitions, 1, {})
@@ -170,6 +180,7 @@ def make_service(app: App, name: str, handlers: Callable[[Service], None], concu
         command_topic=app.command_topic(name),
         group_id=f"{app.name}-{name}",
         concurrency=concurrency,
+        security=app.security,
     )
     handlers(service)
     return service
@@ -183,7 +194,7 @@ class EventLog:
     records: list[tuple[InboundRecord, DecodedRecord]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = new_consumer(self.app.bootstrap, uuid.uuid4().hex)
+        self._consumer = new_consumer(self.app.bootstrap, uuid.uuid4().hex, self.app.client_properties)
         topic = f"{self.app.name}.events"
         parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in parts])
@@ -238,9 +249,11 @@ class EventLog:
         self._consumer.close()
 
 
-def read_committed(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[InboundRecord]:
-    """Everything committed on a topic, read to the end."""
-    consumer = new_consumer(bootstrap, uuid.uuid4().hex)
+def read_committed(
+    bootstrap: str, topic: str, idle_s: float = 2.0, properties: dict[str, str] | None = None
+) -> list[InboundRecord]:
+    """Everything committed on a topic, read to the end (`properties`: security, for a secured broker)."""
+    consumer = new_consumer(bootstrap, uuid.uuid4().hex, properties)
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     out: list[InboundRecord] = []
