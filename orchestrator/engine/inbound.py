@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.engine.steps import Reply
-from orchestrator.errors import InvalidInboundRecordError
+from orchestrator.errors import InvalidInboundRecordError, SchemaNotFoundError, UnknownSchemaError
 from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroSerde
 from orchestrator.transport import header_names
+from orchestrator.transport.header_values import parse_number
 from orchestrator.transport.records import InboundRecord
 from orchestrator.workflow.activation import ErrorInfo
 
@@ -82,11 +83,23 @@ class OperatorMsg:
 Inbound = Reply | StartMsg | SignalMsg | CancelMsg | QueryMsg | ChildFinishedMsg | OperatorMsg
 
 
-def _embedded(serde: AvroSerde, schema: str | None, data: bytes | None) -> dict[str, Any] | None:
-    """Decode a record embedded as bytes in a control record, resolved to its declared schema."""
-    if schema is None or data is None:
-        return None
-    return serde.decode(data, schema).value
+def _embedded(serde: AvroSerde, schema: str | None, data: bytes | None, field: str) -> dict[str, Any] | None:
+    """An optional record embedded as bytes in a control record (None when either part is absent)."""
+    return None if schema is None or data is None else _named(serde, schema, data, field)
+
+
+def _named(serde: AvroSerde, schema: str, data: bytes, field: str) -> dict[str, Any]:
+    """Decode an embedded record resolved to the schema the control record declares for it.
+
+    The name comes from the record itself, so a name no local schema defines is bad input
+    (dead-lettered as unknown-schema), not the lookup error it would be for our own code.
+    """
+    try:
+        return serde.decode(data, schema).value
+    except SchemaNotFoundError as exc:
+        raise UnknownSchemaError(
+            f"{field} names {schema!r}, which no local schema defines; add its .avsc to the schemas dir"
+        ) from exc
 
 
 def _check_key(rec: InboundRecord, workflow_id: str) -> None:
@@ -121,7 +134,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             workflow_id=wf,
             workflow_type=v["workflow_type"],
             input_schema=v["input_schema"],
-            input=serde.decode(v["input"], v["input_schema"]).value,
+            input=_named(serde, v["input_schema"], v["input"], "input_schema"),
             input_bytes=bytes(v["input"]),
             parent_workflow_id=v.get("parent_workflow_id"),
             parent_seq=v.get("parent_seq"),
@@ -129,7 +142,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
         )
     if kind == "SignalWorkflow":
         schema = v.get("payload_schema")
-        return SignalMsg(wf, v["name"], schema, _embedded(serde, schema, v.get("payload")))
+        return SignalMsg(wf, v["name"], schema, _embedded(serde, schema, v.get("payload"), "payload_schema"))
     if kind == "CancelWorkflow":
         return CancelMsg(wf, v.get("reason") or "")
     if kind == "QueryWorkflow":
@@ -142,7 +155,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             child_workflow_id=v["child_workflow_id"],
             status=v["status"],
             result_schema=v.get("result_schema"),
-            result=_embedded(serde, v.get("result_schema"), v.get("result")),
+            result=_embedded(serde, v.get("result_schema"), v.get("result"), "result_schema"),
             error=None if err is None else ErrorInfo.from_avro(err),
         )
     if kind == "OperatorAction":
@@ -155,7 +168,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             action=action,
             seq=v.get("seq"),
             result_schema=schema,
-            result=_embedded(serde, schema, v.get("result")),
+            result=_embedded(serde, schema, v.get("result"), "result_schema"),
             result_bytes=v.get("result"),
             operator=v.get("operator") or "",
             reason=v.get("reason") or "",
@@ -170,16 +183,14 @@ def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
     if not wf or not cid or attempt_raw is None:
         raise InvalidInboundRecordError("reply lacks sb-workflow-id, sb-command-id or sb-attempt")
     _check_key(rec, wf)
+    # The echo must be exact: `<workflow id>/<seq>` and the attempt as sent (parse_number's spelling).
     prefix = wf + "/"
-    try:
-        if not cid.startswith(prefix):
-            raise ValueError(cid)
-        seq = int(cid[len(prefix) :])
-        attempt = int(attempt_raw)
-    except ValueError as exc:
+    seq = parse_number(cid[len(prefix) :]) if cid.startswith(prefix) else None
+    attempt = parse_number(attempt_raw)
+    if seq is None or attempt is None or attempt < 1:
         raise InvalidInboundRecordError(
             f"reply command id {cid!r} / attempt {attempt_raw!r} do not belong to workflow {wf!r}"
-        ) from exc
+        )
     if status == "success":
         result = None if rec.value is None else serde.decode(rec.value)
         return Reply(
