@@ -1,15 +1,12 @@
 """Protocol header values read exactly as the orchestrator writes them (docs/protocol.md).
 
-Participants echo `sb-command-id` and `sb-attempt` byte for byte and reply on `sb-reply-to`, so
-anything else is a protocol error to dead-letter, never something to interpret generously.
+Participants echo `sb-command-id` and `sb-attempt` byte for byte, so any other spelling is a
+protocol error to dead-letter, never something to interpret generously. (What a topic name may
+be, e.g. for `sb-reply-to`, is `orchestrator.topic_names`.)
 """
 
 from __future__ import annotations
 
-import re
-
-# A Kafka topic name: what the broker accepts (and not "." or "..").
-_TOPIC_NAME = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 # Header numbers are written by the orchestrator; anything longer did not come from it.
 _MAX_DIGITS = 18
 
@@ -25,8 +22,3 @@ def parse_number(value: str | None) -> int | None:
     if value != "0" and value.startswith("0"):
         return None
     return int(value)
-
-
-def is_topic_name(value: str) -> bool:
-    """Whether the broker would accept `value` as a topic to produce to."""
-    return bool(_TOPIC_NAME.match(value)) and value not in (".", "..")

@@ -35,6 +35,7 @@ from orchestrator.transport.client_config import client_config_problem
 from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import close_within, consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
+from orchestrator.transport.header_values import parse_number
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
@@ -211,7 +212,7 @@ class Service:
         workflow_id = record.header(header_names.WORKFLOW_ID) or ""
         command_id = record.header(header_names.COMMAND_ID) or ""
         reply_to = record.header(header_names.REPLY_TO) or ""
-        attempt = int(record.header(header_names.ATTEMPT) or "")
+        attempt = parse_number(record.header(header_names.ATTEMPT)) or 1  # unanswerable() checked it
         key = _raw_header(record, header_names.WORKFLOW_ID)
         # echoed byte for byte: the orchestrator matches them exactly (docs/protocol.md §3)
         echo = tuple(
@@ -332,13 +333,18 @@ def _check_settings(
 def unanswerable(record: InboundRecord) -> str | None:
     """Why a command cannot be answered, or None. Answerable = the headers a reply needs:
     sb-workflow-id, sb-command-id and sb-reply-to non-empty, sb-attempt a positive integer
-    (docs/protocol.md §2). Bad or missing bytes are answered (UndecodableCommand), not this."""
+    (docs/protocol.md §2), and sb-reply-to a topic the broker accepts: one it refuses would fail
+    the batch's flush, and the redelivered command would fail it again after every restart.
+    Bad or missing bytes are answered (UndecodableCommand), not this."""
     for name in (header_names.WORKFLOW_ID, header_names.COMMAND_ID, header_names.REPLY_TO, header_names.ATTEMPT):
         if not record.header(name):
             return f"no {name} header"
     attempt = record.header(header_names.ATTEMPT) or ""
-    if not (attempt.isascii() and attempt.isdigit() and int(attempt) >= 1):
-        return f"{header_names.ATTEMPT} {attempt!r} is not a positive integer"
+    if (parse_number(attempt) or 0) < 1:  # (int() alone would raise on 5,000 digits)
+        return f"{header_names.ATTEMPT} {attempt[:40]!r} is not a positive integer"
+    problem = topic_names.topic_name_problem(record.header(header_names.REPLY_TO) or "")
+    if problem is not None:
+        return f"{header_names.REPLY_TO} {problem}"
     return None
 
 

@@ -77,6 +77,7 @@ def interesting_text(repo: SchemaRepository, ids: Sequence[str] = ()) -> st.Sear
         "1_0",
         "\u0663",  # ARABIC-INDIC DIGIT THREE: int() takes it
         "9" * 25,
+        "1" + "0" * 4400,  # int() refuses more than 4,300 digits
         "1e3",
         "true",
         "false",
