@@ -143,6 +143,10 @@ class Mutator:
         self.embedded = st.one_of(st.binary(max_size=48), encoded_records(serde, repo))
         self.records_names = [n for n in repo.names() if repo.schema(n)["type"] == "record"]
         self._fields: dict[str, list[tuple[str, st.SearchStrategy[Any]]]] = {}
+        # mostly the protocol's own names, now and then any other
+        self.header_names = st.sampled_from([*PROTOCOL_HEADERS, "x-other"]).flatmap(
+            lambda n: st.text(max_size=12) if n == "x-other" else st.just(n)
+        )
 
     # -- the strategy ----------------------------------------------------------------------------
     def records(self, seeds: Sequence[InboundRecord]) -> st.SearchStrategy[InboundRecord]:
@@ -158,7 +162,9 @@ class Mutator:
         return mutated()
 
     def _mutate(self, draw: st.DrawFn, record: InboundRecord) -> InboundRecord:
-        kinds = ["headers", "key"] + (["field", "bytes", "reframe", "tombstone"] if record.value is not None else [])
+        # Headers twice: most of the protocol lives there, and most header bugs need a specific one.
+        kinds = ["headers", "headers", "key"]
+        kinds += ["field", "bytes", "reframe", "tombstone"] if record.value is not None else []
         kind = draw(st.sampled_from(kinds))
         if kind == "headers":
             return self._headers(draw, record)
@@ -242,7 +248,7 @@ class Mutator:
         elif kind == "clear":
             headers.clear()
         else:
-            name = draw(st.one_of(st.sampled_from(PROTOCOL_HEADERS), st.text(max_size=12)))
+            name = draw(self.header_names)
             if kind == "set":
                 headers = [(n, v) for n, v in headers if n != name]
             headers.append((name, draw(self.raw)))
