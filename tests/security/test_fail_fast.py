@@ -27,6 +27,7 @@ from orchestrator.worker import Service
 from tests.integration.apps import registry
 from tests.integration.harness import App
 
+pytestmark = pytest.mark.broker  # the session's private SASL_SSL broker
 serde = SingleObjectSerde(SchemaRepository())
 PATIENT_S = 200.0  # far above a failed handshake, below pytest's 300 s timeout
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from examples.orders.models.orders import OrderPlaced
 from orchestrator.client import WorkflowClient
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
@@ -18,6 +20,7 @@ from orchestrator.transport import header_names as h
 from tests.integration.harness import App, OrchestratorProcess, read_committed
 from tests.integration.services import Behaviour, start_services
 
+pytestmark = pytest.mark.broker  # the session's private SASL_SSL broker
 serde = SingleObjectSerde(SchemaRepository())
 
 
