@@ -127,3 +127,21 @@ def test_connection_settings_alone_serve_the_cli(ca: Path, monkeypatch: pytest.M
     with pytest.raises(ConfigurationError) as err:
         load_connection()
     assert err.value.setting == "bootstrap_servers" and "SAGABRIDGE_BOOTSTRAP_SERVERS" in err.value.fix
+
+
+def test_the_environment_beats_sagabridge_toml_key_by_key(
+    ca: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.project import connection_for, load_project, settings_for
+
+    config = tmp_path / "sagabridge.toml"
+    config.write_text(
+        'app = "shop"\nbootstrap_servers = "file:9093"\n[security]\nprotocol = "SASL_SSL"\n'
+        'sasl_mechanism = "SCRAM-SHA-512"\nsasl_username = "app"\nsasl_password = "from-file"\n'
+        f'ssl_ca_location = "{ca}"\n'
+    )
+    monkeypatch.setenv("SAGABRIDGE_SECURITY__SASL_PASSWORD", SECRET)
+    project = load_project(config)
+    for settings in (settings_for(project), connection_for(project)):
+        assert settings.security == sasl_ssl(ca)  # the password from the environment, the rest from the file
+        assert settings.bootstrap_servers == "file:9093"
