@@ -12,12 +12,16 @@ A stack's security is fixed when its storage is formatted (the SCRAM users are w
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -299,3 +303,24 @@ class LocalStack:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+
+@contextlib.contextmanager
+def throwaway_stack(
+    prefix: str, *, security: StackSecurity | None = None, with_registry: bool = True
+) -> Iterator[LocalStack]:
+    """A stack of its own on free ports in a temporary directory, stopped and deleted on exit:
+    for a test session, so it never touches the dev stack or anyone else's."""
+    root = Path(tempfile.mkdtemp(prefix=f"sagabridge-{prefix}-"))
+    stack = LocalStack(
+        f"{prefix}-{os.getpid()}",
+        StackPorts(kafka=processes.free_port(), controller=processes.free_port(), registry=processes.free_port()),
+        root=root,
+        security=security,
+    )
+    try:
+        stack.up(with_registry=with_registry)
+        yield stack
+    finally:
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)

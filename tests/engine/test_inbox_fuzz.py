@@ -125,13 +125,18 @@ def test_arbitrary_records_never_stop_the_loop(env: WorkflowEnvironment, records
         check_handled(env, record)
 
 
+@pytest.fixture
+def mutated(env: WorkflowEnvironment) -> st.SearchStrategy[InboundRecord]:
+    """Mutations of seeds aimed at this engine's live workflow (built once per test, not per example)."""
+    return Mutator(env.serde, REPO, [SEED_ID, "wf-new"]).records(seeds(env))
+
+
 @FUZZ
 @given(data=st.data())
-def test_mutated_valid_records_decode_or_are_dead_lettered(env: WorkflowEnvironment, data: st.DataObject) -> None:
-    if not hasattr(env, "fuzz_records"):  # once per engine: the seeds aim at its live workflow
-        mutator = Mutator(env.serde, REPO, [SEED_ID, "wf-new"])
-        env.fuzz_records = mutator.records(seeds(env))  # type: ignore[attr-defined]
-    check_handled(env, data.draw(env.fuzz_records))  # type: ignore[attr-defined]
+def test_mutated_valid_records_decode_or_are_dead_lettered(
+    env: WorkflowEnvironment, mutated: st.SearchStrategy[InboundRecord], data: st.DataObject
+) -> None:
+    check_handled(env, data.draw(mutated))
 
 
 # -- what the fuzzer found, pinned -----------------------------------------------------------------

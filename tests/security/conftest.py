@@ -8,15 +8,12 @@ sasl-ssl --name <name>` stack to reuse it instead of starting one per session.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from orchestrator.devstack import LocalStack, StackPorts
-from orchestrator.devstack.processes import free_port
+from orchestrator.devstack import LocalStack, throwaway_stack
 from orchestrator.devstack.secure_broker import StackSecurity
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.security import KafkaSecurity
@@ -32,19 +29,8 @@ def secure_stack() -> Iterator[LocalStack]:
             pytest.fail(f"SAGABRIDGE_TEST_SECURE_STACK={reuse} is not a running sasl-ssl stack")
         yield stack
         return
-    root = Path(tempfile.mkdtemp(prefix="sagabridge-secure-stack-"))
-    stack = LocalStack(
-        f"secure-{os.getpid()}",
-        StackPorts(kafka=free_port(), controller=free_port(), registry=free_port()),
-        root=root,
-        security=StackSecurity.SASL_SSL,
-    )
-    try:
-        stack.up(with_registry=False)
+    with throwaway_stack("secure-stack", security=StackSecurity.SASL_SSL, with_registry=False) as stack:
         yield stack
-    finally:
-        stack.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

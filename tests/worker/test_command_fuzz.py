@@ -142,13 +142,17 @@ def test_arbitrary_records_never_stop_the_service(service: Service, records: lis
         check_handled(service, record)
 
 
+@pytest.fixture
+def mutated(service: Service) -> st.SearchStrategy[InboundRecord]:
+    return Mutator(service.serde, REPO, ["wf-a", "wf-b", "wf-c"]).records(seeds(service.serde))
+
+
 @FUZZ
 @given(data=st.data())
-def test_mutated_commands_are_answered_or_dead_lettered(service: Service, data: st.DataObject) -> None:
-    if not hasattr(service, "fuzz_records"):
-        mutator = Mutator(service.serde, REPO, ["wf-a", "wf-b", "wf-c"])
-        service.fuzz_records = mutator.records(seeds(service.serde))  # type: ignore[attr-defined]
-    check_handled(service, data.draw(service.fuzz_records))  # type: ignore[attr-defined]
+def test_mutated_commands_are_answered_or_dead_lettered(
+    service: Service, mutated: st.SearchStrategy[InboundRecord], data: st.DataObject
+) -> None:
+    check_handled(service, data.draw(mutated))
 
 
 # -- what the fuzzer found, pinned -----------------------------------------------------------------
