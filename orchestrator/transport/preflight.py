@@ -2,8 +2,8 @@
 
 librdkafka reports a refused password or an untrusted certificate only asynchronously, through
 the error callback, and then reconnects forever: a process built on it would start "fine" and wait
-silently. Every component runs this check before it builds its long-lived clients: a metadata
-round trip with the same connection and security properties. The first authentication or TLS
+silently. Every component runs this check before it builds its long-lived clients: one round
+trip to the cluster with the same connection and security properties. The first authentication or TLS
 error ends it with a typed error naming the setting and the fix; classification is by librdkafka's
 error code, never by its message text. A broker that does not answer at all fails after the
 deadline with `BrokerUnreachableError`.
@@ -14,6 +14,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
@@ -55,7 +58,7 @@ def verify_connection(
     *,
     component: str = "client",
 ) -> None:
-    """Return once a broker answered a metadata request; raise a BrokerConnectionError otherwise."""
+    """Return once a broker answered; raise a BrokerConnectionError otherwise."""
     config: dict[str, str | int | float | bool] = {
         k: v for k, v in (properties or {}).items() if k.startswith(_CONNECTION_PREFIXES)
     }
@@ -78,12 +81,17 @@ def verify_connection(
         ) from exc
     deadline = time.monotonic() + timeout_s
     last: KafkaError | None = None
+    probe = _ClusterProbe(admin)
     while True:
         try:
-            admin.list_topics(timeout=max(0.01, min(_SLICE_S, deadline - time.monotonic())))
-            return
+            if probe.answered(max(0.01, min(_SLICE_S, deadline - time.monotonic())), deadline):
+                return
         except KafkaException as exc:
-            last = exc.args[0]
+            error = exc.args[0]
+            failure = classify_connection_error(error, bootstrap_servers, component)
+            if failure is not None:
+                raise failure from exc
+            last = error
         admin.poll(0)  # serves the error callback
         with lock:
             seen, errors[:] = list(errors), []
@@ -94,6 +102,40 @@ def verify_connection(
             last = error
         if time.monotonic() >= deadline:
             raise _unreachable(bootstrap_servers, component, timeout_s, last)
+
+
+class _ClusterProbe:
+    """One cheap round trip: DescribeCluster (Kafka >= 2.8), else a metadata request.
+
+    DescribeCluster answers with the brokers only; a metadata request for all topics costs a second
+    on a cluster of a few thousand topics, and one for a named topic may auto-create it.
+    """
+
+    _UNSUPPORTED = frozenset({KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION})
+
+    def __init__(self, admin: AdminClient) -> None:
+        self._admin = admin
+        self._pending: Future[Any] | None = None
+        self._describe = True
+
+    def answered(self, wait_s: float, deadline: float) -> bool:
+        """True once a broker answered; raises KafkaException for a failed attempt."""
+        if not self._describe:
+            self._admin.list_topics(timeout=wait_s)
+            return True
+        if self._pending is None:
+            self._pending = self._admin.describe_cluster(request_timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            self._pending.result(timeout=wait_s)
+            return True
+        except FutureTimeoutError:
+            return False
+        except KafkaException as exc:
+            self._pending = None  # the next call sends a new request
+            if exc.args[0].code() in self._UNSUPPORTED:
+                self._describe = False
+                return False
+            raise
 
 
 def classify_connection_error(
