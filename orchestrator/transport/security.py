@@ -19,7 +19,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator, model_validator
+
+from orchestrator.transport.client_config import client_config_problem
 
 
 class SecurityProtocol(StrEnum):
@@ -166,6 +168,18 @@ class KafkaSecurity(BaseModel):
         if (value is None) != (info.data.get("ssl_certificate_location") is None):
             raise ValueError("mutual TLS needs both ssl_certificate_location and ssl_key_location")
         return value
+
+    @model_validator(mode="after")
+    def _librdkafka_loads_it(self) -> KafkaSecurity:
+        """The fields check shapes; librdkafka checks the rest only when a client is built: whether
+        this build has the mechanism (GSSAPI needs libsasl2), whether each file is PEM it can load.
+        A throwaway client that connects nowhere asks it now (transport/client_config.py)."""
+        if self.protocol is SecurityProtocol.PLAINTEXT:
+            return self
+        problem = client_config_problem(self.client_properties())
+        if problem is not None:
+            raise ValueError(f"librdkafka refuses these security settings: {problem}")
+        return self
 
     # -- rendering ---------------------------------------------------------------------------------
     def environment(self, prefix: str = "SAGABRIDGE_SECURITY__") -> dict[str, str]:

@@ -8,6 +8,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from orchestrator.config import load_settings
+from orchestrator.devstack.certificates import write_tls_material
 from orchestrator.errors import ConfigurationError
 from orchestrator.transport.connection import load_connection
 from orchestrator.transport.security import KafkaSecurity, SaslMechanism, SecurityProtocol, client_properties
@@ -17,9 +18,8 @@ SECRET = "s3cr3t-pa55"
 
 @pytest.fixture
 def ca(tmp_path: Path) -> Path:
-    path = tmp_path / "ca.pem"
-    path.write_text("-----BEGIN CERTIFICATE-----\n")
-    return path
+    """A real CA certificate: librdkafka loads the file when the settings are validated."""
+    return write_tls_material(tmp_path / "tls").ca
 
 
 def sasl_ssl(ca: Path) -> KafkaSecurity:
@@ -93,6 +93,20 @@ def test_each_mistake_is_named_with_its_variable(security: dict[str, str], setti
     assert err.value.setting == setting
     assert hint in err.value.problem
     assert "SAGABRIDGE_" + setting.upper().replace(".", "__") in err.value.fix
+
+
+def test_what_only_librdkafka_can_tell_is_refused_before_connecting(ca: Path, tmp_path: Path) -> None:
+    """A CA file that exists but is no certificate passes the field checks; librdkafka refuses to load
+    it when a client is built, so the settings ask it then, and the error names `security`."""
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("-----BEGIN CERTIFICATE-----\n")
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(
+            None, app="a", bootstrap_servers="b", security={**sasl_ssl(ca).model_dump(), "ssl_ca_location": not_pem}
+        )
+    assert err.value.setting == "security"
+    assert "librdkafka refuses" in err.value.problem and "ssl.ca.location" in err.value.problem
+    assert load_settings(None, app="a", bootstrap_servers="b", security=sasl_ssl(ca)).security == sasl_ssl(ca)
 
 
 def test_both_spellings_of_one_setting_must_agree(ca: Path) -> None:
