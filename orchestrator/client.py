@@ -18,6 +18,7 @@ from opentelemetry import context as otel_context
 from orchestrator import tracing
 from orchestrator.errors import ClientDeliveryError, SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
+from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
@@ -70,7 +71,8 @@ class WorkflowClient:
         self.serde = serde
         self._extra = client_properties(security, extra_config)
         verify_connection(bootstrap_servers, self._extra, connect_timeout_s, component="client")
-        self._producer = new_producer(bootstrap_servers, self._extra)
+        self._auth = AuthenticationWatch(bootstrap_servers, component="client")
+        self._producer = new_producer(bootstrap_servers, self._extra, on_error=self._auth.observe)
 
     @property
     def inbox(self) -> str:
@@ -221,10 +223,14 @@ class WorkflowClient:
 
     def flush(self, timeout_s: float = 30.0) -> None:
         """Wait for every record sent so far to be acknowledged; raises ClientDeliveryError past `timeout_s`
-        (the records stay queued and are still retried until the producer's message.timeout.ms)."""
+        (the records stay queued and are still retried until the producer's message.timeout.ms), or
+        KafkaAuthenticationError when the brokers kept refusing our credentials meanwhile."""
         remaining = self._producer.flush(timeout_s)
-        if remaining:
-            raise ClientDeliveryError(f"{remaining} records to {self.inbox} not acknowledged within {timeout_s}s")
+        if not remaining:
+            self._auth.succeeded()
+            return
+        self._auth.raise_if_refused()
+        raise ClientDeliveryError(f"{remaining} records to {self.inbox} not acknowledged within {timeout_s}s")
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
         """The caller's trace context rides along, so the activation it causes links back to it."""

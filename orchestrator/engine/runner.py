@@ -13,7 +13,10 @@ Nothing here blocks forever (docs/operations.md):
   uncertain commit is read from Kafka, never guessed, and the process heals without a restart;
 - loop-thread calls (polls, committed offsets, seeks, close, the restore consumer) are guarded by
   a watchdog that ends the process (status 70) if one stays blocked past its deadline and grace;
-- the loop rewrites a liveness file (engine/liveness.py) that goes stale when it is stuck.
+- the loop rewrites a liveness file (engine/liveness.py) that goes stale when it is stuck;
+- a broker that keeps refusing our credentials is not an outage: every client reports its errors to
+  an AuthenticationWatch (transport/auth_watch.py), and the retries and the loop end the process
+  with KafkaAuthenticationError (exit status 2, the settings and the fix named) instead of waiting.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from orchestrator.errors import (
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
+from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.consumer import GroupTiming, InboxConsumer
 from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.producer import TransactionalProducer, fence
@@ -130,6 +134,7 @@ class Orchestrator:
         self._admin: KafkaAdmin | None = None
         # Every client gets the same properties: the security settings, then the `kafka` pass-through.
         self._kafka = settings.client_properties()
+        self.auth = AuthenticationWatch(settings.bootstrap_servers, component="orchestrator")
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -182,6 +187,7 @@ class Orchestrator:
             timing=GroupTiming(s.session_timeout_ms, s.heartbeat_interval_ms, s.max_poll_interval_ms),
             call_timeout_s=s.kafka_call_timeout_s,
             watch=self.watchdog,
+            on_error=self.auth.observe,
         )
 
     def _replace_consumer(self, cause: ConsumerFatalError) -> None:
@@ -247,6 +253,7 @@ class Orchestrator:
             except ConsumerFatalError as exc:
                 self._replace_consumer(exc)
                 continue
+            self.auth.raise_if_refused()  # an idle loop would otherwise poll a refusing broker forever
             now = self.clock()
             rollbacks = self.rollbacks
             for record in records:
@@ -309,6 +316,7 @@ class Orchestrator:
             self._recover(exc)
         else:
             self.recovery.recoveries_since_commit = 0
+            self.auth.succeeded()
             self._close_slots(leaving or [])
 
     def _abort(self) -> None:
@@ -336,6 +344,7 @@ class Orchestrator:
                 self._kafka,
                 call_timeout_s=s.kafka_call_timeout_s,
                 transaction_timeout_ms=s.transaction_timeout_ms,
+                on_error=self.auth.observe,
             )
         producer.init(s.kafka_call_timeout_s)
         self._registering = None
@@ -428,7 +437,7 @@ class Orchestrator:
         for owner in departed:
             partitions = sorted(p for p, (_o, who) in committed.items() if who == owner)
             try:
-                fence(s.bootstrap_servers, owner, self._kafka, s.kafka_call_timeout_s)
+                fence(s.bootstrap_servers, owner, self._kafka, s.kafka_call_timeout_s, on_error=self.auth.observe)
             except (TransactionAbortableError, TransactionFatalError) as exc:
                 log.warning("fencing %s (departed, owned %s) failed: %s", owner, partitions, exc)
                 continue
@@ -438,7 +447,7 @@ class Orchestrator:
 
     def _kafka_admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self._kafka)
+            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self._kafka, on_error=self.auth.observe)
         return self._admin
 
     def _consumer_committed(self, partitions: list[int]) -> dict[int, int]:
@@ -458,6 +467,7 @@ class Orchestrator:
             try:
                 return fn()
             except _RETRIABLE as exc:
+                self.auth.raise_if_refused()  # refused credentials are not an outage: waiting cannot fix them
                 attempt += 1
                 self.recovery.retried_calls += 1
                 if self._stop.is_set():
@@ -489,6 +499,7 @@ class Orchestrator:
             request_timeout_s=s.kafka_call_timeout_s,
             watch=self.watchdog,
             on_progress=self.liveness.beat,
+            on_error=self.auth.observe,
         )
 
     def _on_assign(self, partitions: list[int]) -> None:

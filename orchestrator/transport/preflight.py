@@ -34,7 +34,7 @@ _SLICE_S = 0.5
 # librdkafka: SASL refused (bad credentials, unknown user, mechanism not enabled on the broker).
 # The broker's own SASL_AUTHENTICATION_FAILED is wrapped into _AUTHENTICATION by librdkafka, but
 # accept it too so a future librdkafka that passes it through is classified the same.
-_AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
+AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
 _TLS_CODES = frozenset({KafkaError._SSL})
 # Connection properties worth passing to the probe; the rest (consumer/producer tuning) would only
 # make librdkafka warn that they do not apply to an admin client.
@@ -144,7 +144,7 @@ def classify_connection_error(
     """An authentication or TLS error as its typed startup failure; None for anything transient."""
     code = error.code()
     detail = error.str()
-    if code in _AUTH_CODES:
+    if code in AUTH_CODES:
         return KafkaAuthenticationError(
             "security.sasl_username / security.sasl_password",
             f"{component}: the broker at {bootstrap_servers} refused the SASL credentials ({detail})",

@@ -31,6 +31,7 @@ from orchestrator.errors import ConfigurationError, DecodeError, RepliesNotDeliv
 from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
+from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.client_config import client_config_problem
 from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import close_within, consume_available, to_inbound
@@ -154,14 +155,18 @@ class Service:
         await asyncio.to_thread(
             verify_connection, self._bootstrap, self._extra, self._connect_timeout_s, component=component
         )
-        consumer = new_consumer(self._bootstrap, self.group_id, self._extra)
-        producer = new_producer(self._bootstrap, self._extra)
+        # Credentials that stop working later are reported only to the error callbacks: count them, so
+        # a refusing broker ends run() with KafkaAuthenticationError instead of an endless idle poll.
+        auth = AuthenticationWatch(self._bootstrap, component)
+        consumer = new_consumer(self._bootstrap, self.group_id, self._extra, on_error=auth.observe)
+        producer = new_producer(self._bootstrap, self._extra, on_error=auth.observe)
         consumer.subscribe([self.command_topic])
         semaphore = asyncio.Semaphore(self.concurrency)
         try:
             while not self._stop.is_set():
                 messages = await asyncio.to_thread(consume_available, consumer, 100, poll_timeout_s)
                 records = [to_inbound(m) for m in messages if m.error() is None]
+                auth.raise_if_refused()
                 if not records:
                     continue
                 replies = await self._handle_batch(semaphore, records)
@@ -173,7 +178,9 @@ class Service:
                         self._dead_letter(producer, record)
                 remaining = producer.flush(30)
                 if remaining:
+                    auth.raise_if_refused()  # the reason, when it is our credentials
                     raise RepliesNotDeliveredError(f"{remaining} replies not acknowledged; offsets not committed")
+                auth.succeeded()
                 positions: dict[tuple[str, int], int] = {}
                 for record in records:
                     positions[(record.topic, record.partition)] = record.offset + 1
