@@ -31,7 +31,7 @@ from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport import header_names as h
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from tests.engine.workflows import DLQ, ENVIRONMENT, EVENTS, INBOX, ORDER, registry
-from tests.serialization.mutations import FRAMINGS, FUZZ, Mutator, arbitrary_records, fuzz_serde, interesting_text
+from tests.serialization.mutations import FRAMINGS, FUZZ, Mutator, arbitrary_batches, fuzz_serde
 
 REPO = SchemaRepository()
 SEED_ID = "wf-seed"
@@ -115,7 +115,7 @@ def check_handled(env: WorkflowEnvironment, record: InboundRecord) -> list[Outbo
     return out
 
 
-ARBITRARY = st.lists(arbitrary_records(INBOX, interesting_text(REPO, [SEED_ID])), min_size=1, max_size=3)
+ARBITRARY = arbitrary_batches(INBOX, REPO, [SEED_ID])
 
 
 @FUZZ

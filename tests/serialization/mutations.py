@@ -35,7 +35,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-__all__ = ["FRAMINGS", "FUZZ", "Mutator", "arbitrary_records", "fuzz_serde", "interesting_text"]
+__all__ = ["FRAMINGS", "FUZZ", "Mutator", "arbitrary_batches", "fuzz_serde", "interesting_text"]
 
 
 def fuzz_serde(framing: Framing, repo: SchemaRepository) -> AvroSerde:
@@ -255,7 +255,14 @@ class Mutator:
         return replace(record, headers=tuple(headers))
 
 
-def arbitrary_records(topic: str, text: st.SearchStrategy[str]) -> st.SearchStrategy[InboundRecord]:
+def arbitrary_batches(
+    topic: str, repo: SchemaRepository, ids: Sequence[str] = ()
+) -> st.SearchStrategy[list[InboundRecord]]:
+    """1-3 structureless records in a row: one bad record must not poison the next either."""
+    return st.lists(_arbitrary_records(topic, interesting_text(repo, ids)), min_size=1, max_size=3)
+
+
+def _arbitrary_records(topic: str, text: st.SearchStrategy[str]) -> st.SearchStrategy[InboundRecord]:
     """Records with no structure at all: random key, value and headers (protocol names included)."""
     header = st.tuples(
         st.one_of(st.sampled_from(PROTOCOL_HEADERS), st.text(max_size=12)),

@@ -32,7 +32,7 @@ from orchestrator.transport.header_values import parse_number
 from orchestrator.transport.records import InboundRecord, header_value, make_headers
 from orchestrator.worker import CommandContext, NonRetryableError, Service
 from orchestrator.worker.service import unanswerable
-from tests.serialization.mutations import FRAMINGS, FUZZ, Mutator, arbitrary_records, fuzz_serde, interesting_text
+from tests.serialization.mutations import FRAMINGS, FUZZ, Mutator, arbitrary_batches, fuzz_serde
 
 REPO = SchemaRepository()
 COMMANDS = "payments.commands"
@@ -132,7 +132,7 @@ def check_handled(service: Service, record: InboundRecord) -> None:
             assert header_value(headers, h.RETRYABLE) == "false"
 
 
-ARBITRARY = st.lists(arbitrary_records(COMMANDS, interesting_text(REPO, ["wf-a"])), min_size=1, max_size=3)
+ARBITRARY = arbitrary_batches(COMMANDS, REPO, ["wf-a"])
 
 
 @FUZZ
