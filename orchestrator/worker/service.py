@@ -166,6 +166,7 @@ class Service:
             while not self._stop.is_set():
                 messages = await asyncio.to_thread(consume_available, consumer, 100, poll_timeout_s)
                 records = [to_inbound(m) for m in messages if m.error() is None]
+                producer.poll(0)  # serves its error callback while idle too (refusals reach `auth`)
                 auth.raise_if_refused()
                 if not records:
                     continue

@@ -49,6 +49,7 @@ def _wait(condition: Callable[[], bool], what: str, timeout_s: float = PATIENT_S
         time.sleep(0.2)
 
 
+@pytest.mark.timeout(900)  # two broker starts (the session's, the restart) on a loaded machine
 def test_a_password_rotated_under_a_running_orchestrator_and_service_ends_both(
     secure_stack: LocalStack, secure_security: KafkaSecurity, secure_app: App, tmp_path: Path
 ) -> None:
