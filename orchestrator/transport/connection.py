@@ -102,6 +102,8 @@ def settings_error(exc: ValidationError) -> ConfigurationError:
         return ConfigurationError("settings", _problem(errors[0]), "change the settings it names")
     env = "SAGABRIDGE_" + setting.upper().replace(".", "__")
     fix = f"set it in the config file or the environment ({env})"
+    if setting == "security":  # a rule across the security settings: librdkafka's message names one
+        fix = "correct the security setting or file it names (SAGABRIDGE_SECURITY__*, docs/security.md)"
     others = sorted({".".join(str(p) for p in e["loc"]) or "settings" for e in errors[1:]} - {setting})
     if others:
         fix += f"; also invalid: {', '.join(others)}"

@@ -106,6 +106,7 @@ def test_what_only_librdkafka_can_tell_is_refused_before_connecting(ca: Path, tm
         )
     assert err.value.setting == "security"
     assert "librdkafka refuses" in err.value.problem and "ssl.ca.location" in err.value.problem
+    assert "SAGABRIDGE_SECURITY__*" in err.value.fix
     assert load_settings(None, app="a", bootstrap_servers="b", security=sasl_ssl(ca)).security == sasl_ssl(ca)
 
 
