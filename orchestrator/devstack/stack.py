@@ -277,8 +277,8 @@ class LocalStack:
         admin = AdminClient(
             {"bootstrap.servers": self.bootstrap_servers, "log_level": 0, **self.client_security().client_properties()}
         )
-        try:
-            return len(admin.list_topics(timeout=2).brokers) > 0
+        try:  # generous per attempt: a TLS + SCRAM handshake takes seconds on a loaded machine
+            return len(admin.list_topics(timeout=10).brokers) > 0
         except Exception:  # KafkaException while the broker finishes starting
             return False
 
