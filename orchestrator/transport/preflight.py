@@ -36,6 +36,7 @@ _SLICE_S = 0.5
 # accept it too so a future librdkafka that passes it through is classified the same.
 AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED})
 _TLS_CODES = frozenset({KafkaError._SSL})
+_METADATA_WAIT_S = 3.0  # per metadata attempt; an auth error still ends the check after the attempt
 # Connection properties worth passing to the probe; the rest (consumer/producer tuning) would only
 # make librdkafka warn that they do not apply to an admin client.
 _CONNECTION_PREFIXES = (
@@ -112,6 +113,10 @@ class _ClusterProbe:
     """
 
     _UNSUPPORTED = frozenset({KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION})
+    # DescribeCluster first waits for librdkafka to learn the controller; on a loaded cluster that
+    # wait can time out while a metadata request (no controller needed) is answered: fall back to it.
+    _FALL_BACK = _UNSUPPORTED | {KafkaError._TIMED_OUT}
+    _REQUEST_TIMEOUT_S = 10.0  # per attempt, so a slow first attempt leaves time for another
 
     def __init__(self, admin: AdminClient) -> None:
         self._admin = admin
@@ -120,11 +125,12 @@ class _ClusterProbe:
 
     def answered(self, wait_s: float, deadline: float) -> bool:
         """True once a broker answered; raises KafkaException for a failed attempt."""
-        if not self._describe:
-            self._admin.list_topics(timeout=wait_s)
+        if not self._describe:  # a metadata request is answered whole or not at all: give it seconds
+            self._admin.list_topics(timeout=max(wait_s, min(_METADATA_WAIT_S, deadline - time.monotonic())))
             return True
         if self._pending is None:
-            self._pending = self._admin.describe_cluster(request_timeout=max(1.0, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
+            self._pending = self._admin.describe_cluster(request_timeout=max(1.0, min(self._REQUEST_TIMEOUT_S, left)))
         try:
             self._pending.result(timeout=wait_s)
             return True
@@ -132,7 +138,7 @@ class _ClusterProbe:
             return False
         except KafkaException as exc:
             self._pending = None  # the next call sends a new request
-            if exc.args[0].code() in self._UNSUPPORTED:
+            if exc.args[0].code() in self._FALL_BACK:
                 self._describe = False
                 return False
             raise
