@@ -16,13 +16,17 @@ from confluent_kafka import TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
-from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
+from orchestrator.errors import DeliveryError, SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
+from orchestrator.transport.auth_watch import AuthenticationWatch
+from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.delivery import DeliveringProducer
 from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.partitioning import partition_for
+from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.records import OutboundRecord
+from orchestrator.transport.security import KafkaSecurity, client_properties
 from orchestrator.workflow.status import WorkflowStatus
 
 TERMINAL_EVENTS = {
@@ -74,14 +78,22 @@ class WorkflowClient:
         serde: AvroSerde,
         extra_config: Mapping[str, str] | None = None,
         send_timeout_s: float = 30.0,
+        *,
+        security: KafkaSecurity | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
-        """`send_timeout_s` bounds every send: past it the record counts as not sent (DeliveryError)."""
+        """`send_timeout_s` bounds every send: past it the record counts as not sent (DeliveryError).
+        `security`: how to authenticate (security properties in `extra_config` work too and are
+        validated alike). Construction checks, within `connect_timeout_s`, that a broker accepts them:
+        a wrong password raises KafkaAuthenticationError here instead of every send timing out later."""
         self.bootstrap_servers = bootstrap_servers
         self.app = app
         self.serde = serde
         self.send_timeout_s = send_timeout_s
-        self._extra = dict(extra_config or {})
-        self._producer = DeliveringProducer(bootstrap_servers, self._extra)
+        self._extra = client_properties(security, extra_config)
+        verify_connection(bootstrap_servers, self._extra, connect_timeout_s, component="client")
+        self._auth = AuthenticationWatch(bootstrap_servers, component="client")
+        self._producer = DeliveringProducer(bootstrap_servers, self._extra, on_error=self._auth.observe)
 
     @property
     def inbox(self) -> str:
@@ -237,8 +249,14 @@ class WorkflowClient:
     def flush(self, timeout_s: float | None = None) -> None:
         """Wait until every request sent with `flush=False` is acknowledged; DeliveryError past the deadline
         (the records not acknowledged yet stay queued, are still retried until the producer's
-        message.timeout.ms, and a later flush waits for them again)."""
-        self._producer.flush(time.monotonic() + (self.send_timeout_s if timeout_s is None else timeout_s))
+        message.timeout.ms, and a later flush waits for them again), or KafkaAuthenticationError when
+        the brokers kept refusing our credentials meanwhile."""
+        try:
+            self._producer.flush(time.monotonic() + (self.send_timeout_s if timeout_s is None else timeout_s))
+        except DeliveryError:
+            self._auth.raise_if_refused()
+            raise
+        self._auth.succeeded()
 
     def close(self) -> None:
         """Deliver what is still queued and release the producer."""

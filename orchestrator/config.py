@@ -1,21 +1,22 @@
 """Orchestrator configuration: file + environment, validated up front.
 
 Settings come from (highest first) explicit arguments, environment variables prefixed
-`SAGABRIDGE_` (nested with `__`, e.g. `SAGABRIDGE_KAFKA__SECURITY_PROTOCOL`), then a TOML
-file. A bad value fails at startup with the setting's name and the fix, never later.
+`SAGABRIDGE_` (nested with `__`, e.g. `SAGABRIDGE_SECURITY__PROTOCOL=SASL_SSL`), then a TOML
+file. A bad value fails at startup with the setting's name and the fix, never later. The Kafka
+connection part (brokers, `security`, the `kafka` pass-through) is `KafkaConnectionSettings`,
+shared with every other component that builds Kafka clients.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.topic_names import (
@@ -24,14 +25,10 @@ from orchestrator.topic_names import (
     command_topic_template_problem,
     topic_name_problem,
 )
-from orchestrator.transport.client_config import client_config_problem
+from orchestrator.transport.connection import KafkaConnectionSettings, settings_error
 from orchestrator.visibility.settings import VisibilityConfig
 
-# host[:port], an IPv6 literal in brackets, optionally with a listener scheme (librdkafka's forms)
-_BROKER = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_+.-]*://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$")
 _LONGEST_SUFFIX = ".changelog"  # of the topics derived from app
-# Properties a named setting already controls: two places for one value would disagree.
-_KAFKA_HAS_A_SETTING = {"bootstrap.servers": "bootstrap_servers"}
 # Properties the runner owns: letting users override them would break exactly-once.
 _RESERVED_KAFKA = {
     "transactional.id",
@@ -43,13 +40,12 @@ _RESERVED_KAFKA = {
 }
 
 
-class OrchestratorSettings(BaseSettings):
+class OrchestratorSettings(KafkaConnectionSettings):
     """Everything an orchestrator instance is configured with; invalid values fail at startup."""
 
     model_config = SettingsConfigDict(env_prefix="SAGABRIDGE_", env_nested_delimiter="__", extra="forbid")
 
     app: str = Field(description="application name; topics are <app>.inbox/.changelog/.events/.dlq")
-    bootstrap_servers: str = Field(description="Kafka bootstrap servers")
     instance_id: str = Field(
         default="0",
         description="stable per instance: transactional.id is derived from it so a restart fences its zombie",
@@ -142,18 +138,6 @@ class OrchestratorSettings(BaseSettings):
             )
         return value
 
-    @field_validator("bootstrap_servers")
-    @classmethod
-    def _brokers_are_host_port(cls, value: str) -> str:
-        entries = [e.strip() for e in value.split(",")]
-        for entry in entries:
-            match = _BROKER.match(entry)
-            if match is None or not 0 < int(match.group(1) or "9092") < 65536:
-                raise ValueError(
-                    f"{entry!r} is not host:port; give a comma-separated list, e.g. 'kafka-1:9092,kafka-2:9092'"
-                )
-        return ",".join(entries)
-
     @field_validator("instance_id", "group_id")
     @classmethod
     def _identifier(cls, value: str | None) -> str | None:
@@ -223,19 +207,11 @@ class OrchestratorSettings(BaseSettings):
     @field_validator("kafka")
     @classmethod
     def _no_reserved(cls, value: dict[str, str]) -> dict[str, str]:
+        """On top of KafkaConnectionSettings' checks: what exactly-once needs the runner to own."""
         clash = sorted(set(value) & _RESERVED_KAFKA)
         if clash:
             raise ValueError(f"{', '.join(clash)} are managed by the orchestrator for exactly-once; remove them")
-        for prop, setting in _KAFKA_HAS_A_SETTING.items():
-            if prop in value:
-                raise ValueError(f"{prop} is the setting {setting}; set that instead")
-        properties = {k: str(v) for k, v in value.items()}
-        problem = client_config_problem(properties)
-        if problem is not None:
-            raise ValueError(
-                f"librdkafka refuses it: {problem}; fix or remove the property (librdkafka CONFIGURATION.md)"
-            )
-        return properties
+        return value
 
     @model_validator(mode="after")
     def _timeouts_fit_together(self) -> OrchestratorSettings:
@@ -320,17 +296,4 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Orchestr
     try:
         return OrchestratorSettings(**values)
     except ValidationError as exc:
-        errors = exc.errors()
-        setting = ".".join(str(p) for p in errors[0]["loc"]) or "settings"
-        env = "SAGABRIDGE_" + setting.upper().replace(".", "__")
-        fix = f"set it in the config file or the environment ({env})"
-        others = sorted({".".join(str(p) for p in e["loc"]) or "settings" for e in errors[1:]} - {setting})
-        if others:
-            fix += f"; also invalid: {', '.join(others)}"
-        raise ConfigurationError(setting, _problem(errors[0]), fix) from exc
-
-
-def _problem(error: Any) -> str:
-    """A validator's own message (pydantic prefixes it with "Value error, "), else pydantic's."""
-    raised = (error.get("ctx") or {}).get("error")
-    return str(raised) if isinstance(raised, ValueError) else str(error["msg"])
+        raise settings_error(exc) from exc

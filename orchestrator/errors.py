@@ -39,6 +39,30 @@ class ConfigurationError(SagaBridgeError):
         super().__init__(f"{setting}: {problem}. Fix: {fix}")
 
 
+class BrokerConnectionError(ConfigurationError):
+    """Startup could not talk to the brokers with the configured settings (checked once, bounded).
+
+    `code` is librdkafka's error code that classified it; `detail` is librdkafka's own words.
+    """
+
+    def __init__(self, setting: str, problem: str, fix: str, code: int | None, detail: str) -> None:
+        self.code = code
+        self.detail = detail
+        super().__init__(setting, problem, fix)
+
+
+class KafkaAuthenticationError(BrokerConnectionError):
+    """The broker refused our SASL credentials (wrong user or password, or an unsupported mechanism)."""
+
+
+class KafkaTlsError(BrokerConnectionError):
+    """The TLS handshake failed: the broker certificate is not trusted or does not name the host."""
+
+
+class BrokerUnreachableError(BrokerConnectionError):
+    """No broker answered within the startup deadline (down, wrong address, or wrong security.protocol)."""
+
+
 class StackError(SagaBridgeError):
     """The local development stack (Kafka, registry) could not be obtained or started."""
 

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from orchestrator.config import OrchestratorSettings, load_settings
 from orchestrator.errors import ConfigurationError
+from orchestrator.transport.connection import KafkaConnectionSettings, load_connection
 
 CONFIG_FILE = "sagabridge.toml"
 _PATH_SETTINGS = ("schemas_dir", "state_dir")
@@ -132,7 +133,7 @@ def settings_for(
 
     Environment variables beat the file (the file's values are only used where no variable is set).
     """
-    file_values = {k: v for k, v in project.settings.items() if _from_env(k) is None}
+    file_values = _file_values(project)
     values: dict[str, Any] = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
     if app is not None:
         values["app"] = app
@@ -144,3 +145,24 @@ def settings_for(
             f'pass --name, export SAGABRIDGE_APP, or set app = "..." in {CONFIG_FILE}',
         )
     return load_settings(None, **values)
+
+
+def connection_for(project: Project, *, bootstrap: str | None = None) -> KafkaConnectionSettings:
+    """Only the Kafka connection (brokers, `security`, the `kafka` pass-through), by the same
+    precedence: for commands that talk to Kafka but are not an orchestrator (`topics apply`)."""
+    fields = KafkaConnectionSettings.model_fields
+    values = {k: v for k, v in _file_values(project).items() if k in fields}
+    return load_connection(**{**values, "bootstrap_servers": bootstrap_servers(bootstrap, project)})
+
+
+def _file_values(project: Project) -> dict[str, Any]:
+    """The file's settings minus those an environment variable sets; for tables (`[security]`,
+    `[kafka]`) key by key, since SAGABRIDGE_SECURITY__SASL_PASSWORD must beat the file's entry."""
+    values: dict[str, Any] = {}
+    for key, value in project.settings.items():
+        if _from_env(key) is not None:
+            continue
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if _from_env(f"{key}__{k}") is None}
+        values[key] = value
+    return values

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import examples.orders  # noqa: F401  (the demo's schemas: many tests use its records)
-from orchestrator.devstack import LocalStack, StackPorts
+from orchestrator.devstack import throwaway_stack
 from orchestrator.devstack.postgres import LocalPostgres
 from orchestrator.devstack.processes import free_port
 from orchestrator.transport.admin import KafkaAdmin
@@ -43,18 +43,8 @@ def _stack() -> Iterator[tuple[str, str]]:
         registry = os.environ.get("SAGABRIDGE_TEST_REGISTRY_URL", "")
         yield bootstrap, registry
         return
-    root = Path(tempfile.mkdtemp(prefix="sagabridge-test-stack-"))
-    stack = LocalStack(
-        f"test-{os.getpid()}",
-        StackPorts(kafka=free_port(), controller=free_port(), registry=free_port()),
-        root=root,
-    )
-    try:
-        stack.up(with_registry=True)
+    with throwaway_stack("test-stack") as stack:
         yield stack.bootstrap_servers, stack.registry_url
-    finally:
-        stack.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

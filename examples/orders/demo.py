@@ -29,6 +29,7 @@ from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
+from orchestrator.transport.connection import load_connection
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.workflow import WorkflowStatus
@@ -77,10 +78,13 @@ def main() -> int:
 
     app = f"demo-{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
     workdir = Path(tempfile.mkdtemp(prefix=f"sagabridge-{app}-"))
-    bootstrap = args.bootstrap_servers
+    # SAGABRIDGE_SECURITY__* (e.g. from `orchestrator dev up --security sasl-ssl`) reach every
+    # client here and, through the environment, the orchestrator and service processes.
+    connection = load_connection(bootstrap_servers=args.bootstrap_servers)
+    bootstrap, kafka = connection.bootstrap_servers, connection.client_properties()
     print(f"app {app}; logs and state in {workdir}")
 
-    admin = KafkaAdmin(bootstrap)
+    admin = KafkaAdmin(bootstrap, kafka)
     topic_set = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
     topic_set = topic_set.model_copy(
         update={
@@ -113,7 +117,7 @@ def main() -> int:
     }
 
     serde = SingleObjectSerde(SchemaRepository())
-    client = WorkflowClient(bootstrap, app, serde)
+    client = WorkflowClient(bootstrap, app, serde, security=connection.security)
     started_at: dict[str, float] = {}
     expected_declines: set[str] = set()
     placed = 0
@@ -143,7 +147,7 @@ def main() -> int:
         client.flush()
 
     t0 = time.time()
-    consumer = new_consumer(bootstrap, f"{app}-demo-watch")
+    consumer = new_consumer(bootstrap, f"{app}-demo-watch", kafka)
     events_topic = f"{app}.events"
     partitions = consumer.list_topics(events_topic, timeout=10).topics[events_topic].partitions
     consumer.assign([TopicPartition(events_topic, p, 0) for p in partitions])

@@ -23,6 +23,8 @@ from examples.orders.models.payments import ChargePayment, PaymentCharged, Payme
 from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator import tracing
 from orchestrator.serialization import SchemaRepository, make_serde
+from orchestrator.transport.connection import load_connection
+from orchestrator.transport.security import KafkaSecurity
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
 
 DECLINED_CUSTOMER_PREFIX = "declined-"
@@ -49,7 +51,9 @@ class Knobs:
             raise TransientFailure(f"{what}: injected transient failure")
 
 
-def build_service(name: str, app: str, bootstrap: str, knobs: Knobs, concurrency: int) -> Service:
+def build_service(
+    name: str, app: str, bootstrap: str, knobs: Knobs, concurrency: int, security: KafkaSecurity | None = None
+) -> Service:
     serde = make_serde("single-object", SchemaRepository())
     service = Service(
         name,
@@ -59,6 +63,7 @@ def build_service(name: str, app: str, bootstrap: str, knobs: Knobs, concurrency
         group_id=f"{app}-{name}",
         concurrency=concurrency,
         dlq_topic=f"{app}.dlq",
+        security=security,
     )
     if name == "inventory":
 
@@ -117,12 +122,14 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     # Off unless OTEL_* say so (make demo sets the OTLP endpoint when a local Jaeger is running).
     tracing.setup_tracing(args.service)
+    connection = load_connection(bootstrap_servers=args.bootstrap_servers)  # and SAGABRIDGE_SECURITY__*
     service = build_service(
         args.service,
         args.app,
-        args.bootstrap_servers,
+        connection.bootstrap_servers,
         Knobs(args.failure_rate, args.latency_ms, args.seed),
         args.concurrency,
+        connection.security,
     )
 
     def graceful(_signum: int, _frame: FrameType | None) -> None:

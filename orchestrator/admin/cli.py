@@ -20,19 +20,27 @@ def add_topics_commands(subparsers: argparse._SubParsersAction[argparse.Argument
     apply_cmd.add_argument("--app", default=None, help="override the app name of the spec")
     apply_cmd.add_argument("--partitions", type=int, default=None, help="override inbox+changelog partitions")
     apply_cmd.add_argument("--config", type=Path, default=None, help="sagabridge.toml (default: found in the cwd)")
-    apply_cmd.add_argument("--bootstrap-servers", default=None, help="default: env, sagabridge.toml, dev stack")
+    apply_cmd.add_argument(
+        "--bootstrap-servers",
+        default=None,
+        help="default: env, sagabridge.toml, dev stack (security: SAGABRIDGE_SECURITY__*)",
+    )
     apply_cmd.add_argument("--dry-run", action="store_true")
     apply_cmd.set_defaults(handler=_apply)
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from orchestrator.project import bootstrap_servers, load_project
+    from orchestrator.project import connection_for, load_project
     from orchestrator.transport.admin import KafkaAdmin
+    from orchestrator.transport.preflight import verify_connection
 
     project = load_project(args.config)
     topics_file = args.file or project.project.topics or DEFAULT_TOPICS_FILE
     topic_set = load_topic_set(topics_file, args.app, args.partitions)
-    report = apply(KafkaAdmin(bootstrap_servers(args.bootstrap_servers, project)), topic_set, dry_run=args.dry_run)
+    connection = connection_for(project, bootstrap=args.bootstrap_servers)
+    properties = connection.client_properties()
+    verify_connection(connection.bootstrap_servers, properties, connection.connect_timeout_s, component="topics apply")
+    report = apply(KafkaAdmin(connection.bootstrap_servers, properties), topic_set, dry_run=args.dry_run)
     for line in report.lines():
         print(line)
     return 3 if report.drift else 0

@@ -123,7 +123,7 @@ def _seek(args: argparse.Namespace) -> int:
         group,
         config.source_topics,
         args.to == "latest",
-        settings.kafka,
+        settings.client_properties(),
         timeout_s=settings.kafka_call_timeout_s,
     )
     for (topic, partition), offset in sorted(positions.items()):

@@ -96,7 +96,7 @@ def require_topics(settings: OrchestratorSettings, topics: Iterable[str], needed
     """Fail at startup, naming them, when topics the bridge reads or writes do not exist: a missing
     inbox would otherwise abort every transaction, and a missing source would just never deliver.
     Bounded: past `kafka_call_timeout_s` per topic it fails with KafkaCallTimeoutError."""
-    admin = KafkaAdmin(settings.bootstrap_servers, settings.kafka)
+    admin = KafkaAdmin(settings.bootstrap_servers, settings.client_properties())
     wanted = sorted(set(topics))
     t = settings.kafka_call_timeout_s
     missing = call_with_deadline(
@@ -159,7 +159,7 @@ class ConnectorRuntime:
         self._registrar = ProducerRegistrar(
             settings.bootstrap_servers,
             self.transactional_id,
-            settings.kafka,
+            settings.client_properties(),
             call_timeout_s=settings.kafka_call_timeout_s,
             transaction_timeout_ms=settings.transaction_timeout_ms,
         )
@@ -195,7 +195,7 @@ class ConnectorRuntime:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
-            extra_config={**s.kafka, "auto.offset.reset": self.config.start_from.value},
+            extra_config={**s.client_properties(), "auto.offset.reset": self.config.start_from.value},
             timing=GroupTiming(s.session_timeout_ms, s.heartbeat_interval_ms, s.max_poll_interval_ms),
             call_timeout_s=s.kafka_call_timeout_s,
             watch=self._watch,

@@ -4,6 +4,6 @@ Artifacts come from Maven Central through the `mvn` client into a cache outside 
 so every developer machine, CI run and new user gets the same pinned broker with one command.
 """
 
-from orchestrator.devstack.stack import LocalStack, StackPorts, StackStatus
+from orchestrator.devstack.stack import LocalStack, StackPorts, StackStatus, throwaway_stack
 
-__all__ = ["LocalStack", "StackPorts", "StackStatus"]
+__all__ = ["LocalStack", "StackPorts", "StackStatus", "throwaway_stack"]

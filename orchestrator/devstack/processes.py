@@ -183,9 +183,10 @@ class ManagedProcess:
         return pid
 
 
-def save_ports(path: Path, ports: Any) -> None:
-    """Remember a stack's ports (a dataclass) so a later `status`/`down` finds the same process."""
-    path.write_text(json.dumps({"ports": asdict(ports)}))
+def save_ports(path: Path, ports: Any, **fields: str) -> None:
+    """Remember a stack's ports (a dataclass), and any other `fields`, so a later `status`/`down`
+    finds the same process."""
+    path.write_text(json.dumps({"ports": asdict(ports), **fields}))
 
 
 def load_ports(path: Path, cls: type[P]) -> P | None:

@@ -2,20 +2,33 @@
 
 Layout of a stack directory (default `<cache>/stacks/<name>`):
     kafka/server.properties, kafka/data/, kafka.pid, kafka.log
-    registry.pid, registry.log, stack.json (ports)
+    registry.pid, registry.log, stack.json (ports, security)
+    security/ (SASL_SSL stacks only: credentials.json, ca.pem, broker.pem; see secure_broker.py)
+
+A stack's security is fixed when its storage is formatted (the SCRAM users are written then), so
+`up` refuses to switch an existing stack between PLAINTEXT and SASL_SSL; use another `--name`.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.devstack import artifacts, processes
+from orchestrator.devstack.secure_broker import SecureBroker, StackSecurity
 from orchestrator.errors import StackError
+from orchestrator.transport.security import KafkaSecurity
 
 _LOG4J2 = """status = warn
 appender.out.type = Console
@@ -38,6 +51,10 @@ class StackPorts:
     registry: int = 18081
 
 
+# Defaults of a SASL_SSL stack: next to, never on, the plaintext dev stack's ports.
+SECURE_PORTS = StackPorts(kafka=19094, controller=19095, registry=18082)
+
+
 @dataclass(frozen=True)
 class StackStatus:
     kafka_running: bool
@@ -45,6 +62,7 @@ class StackStatus:
     bootstrap_servers: str
     registry_url: str
     directory: str
+    security: str = StackSecurity.PLAINTEXT.value
 
 
 @dataclass(frozen=True)
@@ -58,9 +76,19 @@ class StartTimes:
 class LocalStack:
     """Idempotent lifecycle of the dev/test stack. `up` twice leaves one broker."""
 
-    def __init__(self, name: str = "dev", ports: StackPorts | None = None, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "dev",
+        ports: StackPorts | None = None,
+        root: Path | None = None,
+        security: StackSecurity | None = None,
+    ) -> None:
+        """`security=None`: whatever the stack was created with (PLAINTEXT for a new one)."""
         self.directory = (root or artifacts.cache_root() / "stacks") / name
-        self.ports = ports or self._saved_ports() or StackPorts()
+        self._saved_security = self._saved_stack_security()
+        self.security = security or self._saved_security or StackSecurity.PLAINTEXT
+        default_ports = SECURE_PORTS if self.security is StackSecurity.SASL_SSL else StackPorts()
+        self.ports = ports or self._saved_ports() or default_ports
 
     # -- addresses ---------------------------------------------------------------------
     @property
@@ -82,12 +110,50 @@ class LocalStack:
     def _saved_ports(self) -> StackPorts | None:
         return processes.load_ports(self.directory / "stack.json", StackPorts)
 
+    def _saved_stack_security(self) -> StackSecurity | None:
+        saved = self.directory / "stack.json"
+        value = json.loads(saved.read_text()).get("security") if saved.exists() else None
+        return None if value is None else StackSecurity(value)
+
+    @property
+    def _formatted(self) -> bool:
+        return (self.directory / "kafka" / "data" / "meta.properties").exists()
+
+    @property
+    def _is_secure(self) -> bool:
+        return self.security is StackSecurity.SASL_SSL
+
+    # -- what clients configure ----------------------------------------------------------
+    def client_security(self) -> KafkaSecurity:
+        """The security settings a client of this stack needs (PLAINTEXT unless SASL_SSL)."""
+        if not self._is_secure:
+            return KafkaSecurity()
+        secure = SecureBroker.load(self.directory)
+        if secure is None:
+            raise StackError(f"stack {self.directory} has no credentials yet. Fix: `orchestrator dev up` it first")
+        return secure.client_security()
+
+    def exports(self) -> list[tuple[str, str]]:
+        """Environment that points SagaBridge processes at this stack."""
+        found = [
+            ("SAGABRIDGE_BOOTSTRAP_SERVERS", self.bootstrap_servers),
+            ("SAGABRIDGE_SCHEMA_REGISTRY_URL", self.registry_url),
+        ]
+        secure = SecureBroker.load(self.directory) if self._is_secure else None
+        return found + (secure.exports() if secure is not None else [])
+
     # -- lifecycle ---------------------------------------------------------------------
     def up(self, with_registry: bool = True) -> StartTimes:
+        if self._saved_security not in (None, self.security) and self._formatted:
+            raise StackError(
+                f"stack {self.directory} was created with security {self._saved_security}, not {self.security}. "
+                f"Fix: pick another --name, or `orchestrator dev down` and delete {self.directory}"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         kafka_libs = artifacts.fetch_kafka()
         registry_jar = artifacts.fetch_apicurio() if with_registry else None
-        processes.save_ports(self.directory / "stack.json", self.ports)
+        processes.save_ports(self.directory / "stack.json", self.ports, security=self.security.value)
+        self._saved_security = self.security
         kafka_start = self._start_kafka(kafka_libs.path)
         registry_start = self._start_registry(registry_jar.path) if registry_jar else 0.0
         return StartTimes(
@@ -116,10 +182,11 @@ class LocalStack:
             bootstrap_servers=self.bootstrap_servers,
             registry_url=self.registry_url,
             directory=str(self.directory),
+            security=self.security.value,
         )
 
     # -- kafka -------------------------------------------------------------------------
-    def _write_kafka_config(self) -> Path:
+    def _write_kafka_config(self, secure: SecureBroker | None) -> Path:
         kafka_dir = self.directory / "kafka"
         kafka_dir.mkdir(parents=True, exist_ok=True)
         p = self.ports
@@ -149,8 +216,13 @@ class LocalStack:
             "log.cleaner.backoff.ms": "1000",
             "log.retention.check.interval.ms": "10000",
         }
+        if secure is not None:
+            props.update(secure.server_properties(p.kafka, p.controller))
         config = kafka_dir / "server.properties"
-        config.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        # 600: a SASL_SSL stack's properties hold the broker's own SCRAM password
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in props.items()))
         (kafka_dir / "log4j2.properties").write_text(_LOG4J2)
         return config
 
@@ -171,16 +243,20 @@ class LocalStack:
     def _start_kafka(self, libs: Path) -> float:
         if self._kafka.pid() is not None:
             return 0.0
-        config = self._write_kafka_config()
-        data = self.directory / "kafka" / "data"
-        if not (data / "meta.properties").exists():
+        secure = SecureBroker.prepare(self.directory, self._formatted) if self._is_secure else None
+        config = self._write_kafka_config(secure)
+        if not self._formatted:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            import subprocess
-
             fmt = subprocess.run(
                 # `--cluster-id=` form: a base64 id may start with '-', which argparse would take for a flag
                 self._java_cmd(
-                    libs, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "--config", str(config)
+                    libs,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    "--config",
+                    str(config),
+                    *(secure.format_arguments() if secure is not None else []),
                 ),
                 capture_output=True,
                 text=True,
@@ -198,9 +274,11 @@ class LocalStack:
             from confluent_kafka.admin import AdminClient
         except ImportError:  # stdlib-only bootstrap: the open port is the best signal we have
             return True
-        admin = AdminClient({"bootstrap.servers": self.bootstrap_servers, "log_level": 0})
-        try:
-            return len(admin.list_topics(timeout=2).brokers) > 0
+        admin = AdminClient(
+            {"bootstrap.servers": self.bootstrap_servers, "log_level": 0, **self.client_security().client_properties()}
+        )
+        try:  # generous per attempt: a TLS + SCRAM handshake takes seconds on a loaded machine
+            return len(admin.list_topics(timeout=10).brokers) > 0
         except Exception:  # KafkaException while the broker finishes starting
             return False
 
@@ -225,3 +303,24 @@ class LocalStack:
                 return bool(resp.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+
+@contextlib.contextmanager
+def throwaway_stack(
+    prefix: str, *, security: StackSecurity | None = None, with_registry: bool = True
+) -> Iterator[LocalStack]:
+    """A stack of its own on free ports in a temporary directory, stopped and deleted on exit:
+    for a test session, so it never touches the dev stack or anyone else's."""
+    root = Path(tempfile.mkdtemp(prefix=f"sagabridge-{prefix}-"))
+    stack = LocalStack(
+        f"{prefix}-{os.getpid()}",
+        StackPorts(kafka=processes.free_port(), controller=processes.free_port(), registry=processes.free_port()),
+        root=root,
+        security=security,
+    )
+    try:
+        stack.up(with_registry=with_registry)
+        yield stack
+    finally:
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)

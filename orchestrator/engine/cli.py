@@ -205,7 +205,14 @@ def _workflows(args: argparse.Namespace) -> int:
         return show_command(args, settings)
     repo = SchemaRepository(settings.schemas_dir)
     serde = make_serde(settings.framing, repo, settings.schema_registry_url)
-    client = WorkflowClient(settings.bootstrap_servers, settings.app, serde, settings.kafka)
+    client = WorkflowClient(
+        settings.bootstrap_servers,
+        settings.app,
+        serde,
+        settings.kafka,
+        security=settings.security,
+        connect_timeout_s=settings.connect_timeout_s,
+    )
     if cmd == "start":
         model = _model(args.input_schema, "--input-schema", repo)
         handle = client.start(args.workflow_type, model.from_avro(json.loads(args.input)), workflow_id=args.id)

@@ -10,7 +10,7 @@ from orchestrator.engine.jsonvalue import plain_json
 from orchestrator.engine.state_records import Header
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
-from orchestrator.errors import UnknownWorkflowTypeRecordError, error_type_name
+from orchestrator.errors import InvalidInboundRecordError, UnknownWorkflowTypeRecordError, error_type_name
 from orchestrator.workflow import WorkflowInstance
 from orchestrator.workflow.event_data import ChildFinishedData, SignalReceivedData, StartedData
 from orchestrator.workflow.status import WorkflowStatus
@@ -95,7 +95,17 @@ class ControlHandlers:
         self.ex.deliver(t, run, finished)
 
     def query(self, t: Turn, msg: QueryMsg) -> None:
-        """Answer from the run's query handlers; nothing is recorded in history."""
+        """Answer from the run's query handlers; nothing is recorded in history.
+
+        Answers go to the events topic only: the answer is produced in the checkpoint transaction,
+        and a topic the broker refuses (a bad name, or one that does not exist) would abort that
+        transaction on every retry, stalling the instance on one query.
+        """
+        if msg.reply_topic != t.out.topics.events:
+            raise InvalidInboundRecordError(
+                f"reply_topic {msg.reply_topic!r} is not this application's events topic "
+                f"{t.out.topics.events!r}, where queries are answered"
+            )
         run = self.ex.load(t, msg.workflow_id, for_query=True)
         ok, result_json, error = False, "null", None
         if run is None:

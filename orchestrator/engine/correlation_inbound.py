@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from orchestrator.engine.embedded_records import embedded, named
 from orchestrator.serialization import AvroSerde
 from orchestrator.workflow import ErrorInfo
 
@@ -54,12 +55,6 @@ class StepOutcomeMsg:
 CORRELATION_KINDS = frozenset({"SignalWithStart", "StepOutcome"})
 
 
-def _embedded(serde: AvroSerde, schema: str | None, data: bytes | None) -> dict[str, Any] | None:
-    if schema is None or data is None:
-        return None
-    return serde.decode(data, schema).value
-
-
 def decode_correlation(kind: str, wf: str, v: dict[str, Any], serde: AvroSerde) -> SignalWithStartMsg | StepOutcomeMsg:
     """`kind` is one of CORRELATION_KINDS; missing fields raise KeyError (-> invalid record, DLQ)."""
     if kind == "SignalWithStart":
@@ -68,11 +63,11 @@ def decode_correlation(kind: str, wf: str, v: dict[str, Any], serde: AvroSerde) 
             workflow_id=wf,
             workflow_type=v["workflow_type"],
             input_schema=v["input_schema"],
-            input=serde.decode(v["input"], v["input_schema"]).value,
+            input=named(serde, v["input_schema"], v["input"], "input_schema"),
             input_bytes=bytes(v["input"]),
             signal_name=v["signal_name"],
             payload_schema=payload_schema,
-            payload=_embedded(serde, payload_schema, v.get("payload")),
+            payload=embedded(serde, payload_schema, v.get("payload"), "payload_schema"),
             payload_bytes=None if payload_schema is None or v.get("payload") is None else bytes(v["payload"]),
             message_id=v.get("message_id"),
             trace_context=dict(v.get("trace_context") or {}),
@@ -86,7 +81,7 @@ def decode_correlation(kind: str, wf: str, v: dict[str, Any], serde: AvroSerde) 
         command_type=v.get("command_type"),
         success=bool(v["success"]),
         result_schema=result_schema if result is not None else None,
-        result=_embedded(serde, result_schema, result),
+        result=embedded(serde, result_schema, result, "result_schema"),
         result_bytes=None if result is None else bytes(result),
         error=None if error is None else ErrorInfo.from_avro(error),
         message_id=v.get("message_id"),

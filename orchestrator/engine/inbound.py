@@ -16,11 +16,13 @@ from orchestrator.engine.correlation_inbound import (
     StepOutcomeMsg,
     decode_correlation,
 )
+from orchestrator.engine.embedded_records import embedded, named
 from orchestrator.engine.steps import Reply
 from orchestrator.errors import InvalidInboundRecordError
 from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroSerde
 from orchestrator.transport import header_names
+from orchestrator.transport.header_values import parse_number
 from orchestrator.transport.records import InboundRecord
 from orchestrator.workflow.activation import ErrorInfo
 
@@ -105,13 +107,6 @@ Inbound = (
 )
 
 
-def _embedded(serde: AvroSerde, schema: str | None, data: bytes | None) -> dict[str, Any] | None:
-    """Decode a record embedded as bytes in a control record, resolved to its declared schema."""
-    if schema is None or data is None:
-        return None
-    return serde.decode(data, schema).value
-
-
 def _check_key(rec: InboundRecord, workflow_id: str) -> None:
     if rec.key is not None and rec.key != workflow_id.encode():
         raise InvalidInboundRecordError(f"record key {rec.key!r} does not match workflow id {workflow_id!r}")
@@ -144,7 +139,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             workflow_id=wf,
             workflow_type=v["workflow_type"],
             input_schema=v["input_schema"],
-            input=serde.decode(v["input"], v["input_schema"]).value,
+            input=named(serde, v["input_schema"], v["input"], "input_schema"),
             input_bytes=bytes(v["input"]),
             parent_workflow_id=v.get("parent_workflow_id"),
             parent_seq=v.get("parent_seq"),
@@ -158,7 +153,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             wf,
             v["name"],
             schema,
-            _embedded(serde, schema, payload),
+            embedded(serde, schema, payload, "payload_schema"),
             None if schema is None or payload is None else bytes(payload),
             v.get("sent_by"),
             message_id=v.get("message_id"),
@@ -179,7 +174,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             child_workflow_id=v["child_workflow_id"],
             status=v["status"],
             result_schema=v.get("result_schema"),
-            result=_embedded(serde, v.get("result_schema"), v.get("result")),
+            result=embedded(serde, v.get("result_schema"), v.get("result"), "result_schema"),
             error=None if err is None else ErrorInfo.from_avro(err),
         )
     if kind == "OperatorAction":
@@ -192,7 +187,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             action=action,
             seq=v.get("seq"),
             result_schema=schema,
-            result=_embedded(serde, schema, v.get("result")),
+            result=embedded(serde, schema, v.get("result"), "result_schema"),
             result_bytes=v.get("result"),
             operator=v.get("operator") or "",
             reason=v.get("reason") or "",
@@ -207,16 +202,14 @@ def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
     if not wf or not cid or attempt_raw is None:
         raise InvalidInboundRecordError("reply lacks sb-workflow-id, sb-command-id or sb-attempt")
     _check_key(rec, wf)
+    # The echo must be exact: `<workflow id>/<seq>` and the attempt as sent (parse_number's spelling).
     prefix = wf + "/"
-    try:
-        if not cid.startswith(prefix):
-            raise ValueError(cid)
-        seq = int(cid[len(prefix) :])
-        attempt = int(attempt_raw)
-    except ValueError as exc:
+    seq = parse_number(cid[len(prefix) :]) if cid.startswith(prefix) else None
+    attempt = parse_number(attempt_raw)
+    if seq is None or attempt is None or attempt < 1:
         raise InvalidInboundRecordError(
             f"reply command id {cid!r} / attempt {attempt_raw!r} do not belong to workflow {wf!r}"
-        ) from exc
+        )
     if status == "success":
         result = None if rec.value is None else serde.decode(rec.value)
         return Reply(

@@ -13,7 +13,10 @@ Nothing here blocks forever (docs/operations.md):
   uncertain commit is read from Kafka, never guessed, and the process heals without a restart;
 - loop-thread calls (polls, committed offsets, seeks, close, the restore consumer) are guarded by
   a watchdog that ends the process (status 70) if one stays blocked past its deadline and grace;
-- the loop rewrites a liveness file (engine/liveness.py) that goes stale when it is stuck.
+- the loop rewrites a liveness file (engine/liveness.py) that goes stale when it is stuck;
+- a broker that keeps refusing our credentials is not an outage: every client reports its errors to
+  an AuthenticationWatch (transport/auth_watch.py), and the retries and the loop end the process
+  with KafkaAuthenticationError (exit status 2, the settings and the fix named) instead of waiting.
 """
 
 from __future__ import annotations
@@ -49,7 +52,9 @@ from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, Orchest
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
+from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.consumer import GroupTiming, InboxConsumer
+from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.producer import ProducerRegistrar, TransactionalProducer, fence
 from orchestrator.transport.records import OutboundRecord
 from orchestrator.transport.restore import ChangelogRestorer, RestoreStats
@@ -133,18 +138,22 @@ class Orchestrator:
         self.liveness = LivenessFile(settings.liveness_file, settings.liveness_interval_s, self.status)
         self.passes = 0
         self.rollbacks = 0  # aborts + recoveries: a batch in hand is dropped when this moves
-        self._registrar = ProducerRegistrar(
-            settings.bootstrap_servers,
-            settings.transactional_id,
-            settings.kafka,
-            call_timeout_s=settings.kafka_call_timeout_s,
-            transaction_timeout_ms=settings.transaction_timeout_ms,
-        )
         self._last_consumer_replacement: float | None = None
         self._consumer_fence_streak = 0
         self._admin: KafkaAdmin | None = None
         self._meter_provider = meter_provider
         self.metrics = self._new_metrics(None)  # off until run() resolves the provider
+        # Every client gets the same properties: the security settings, then the `kafka` pass-through.
+        self._kafka = settings.client_properties()
+        self.auth = AuthenticationWatch(settings.bootstrap_servers, component="orchestrator")
+        self._registrar = ProducerRegistrar(
+            settings.bootstrap_servers,
+            settings.transactional_id,
+            self._kafka,
+            call_timeout_s=settings.kafka_call_timeout_s,
+            transaction_timeout_ms=settings.transaction_timeout_ms,
+            on_error=self.auth.observe,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
@@ -192,6 +201,10 @@ class Orchestrator:
         self.watchdog.start()
         self.liveness.beat(force=True)
         try:
+            # A refused password or an untrusted CA fails here, typed and naming the setting; past
+            # this point broker trouble is waited out as an outage (see _retry).
+            with self.watchdog.guard("startup: connection check", s.connect_timeout_s + s.kafka_call_timeout_s):
+                verify_connection(s.bootstrap_servers, self._kafka, s.connect_timeout_s, component="orchestrator")
             with self.watchdog.guard("startup: topic check", 3 * s.kafka_call_timeout_s + 10):
                 verify_copartitioned(self._kafka_admin(), s.inbox_topic, s.changelog_topic)
             self._producer = self._retry("registering the transactional producer", self._new_producer)
@@ -211,11 +224,12 @@ class Orchestrator:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
-            extra_config=s.kafka,
+            extra_config=self._kafka,
             group_instance_id=s.group_instance_id,
             timing=GroupTiming(s.session_timeout_ms, s.heartbeat_interval_ms, s.max_poll_interval_ms),
             call_timeout_s=s.kafka_call_timeout_s,
             watch=self.watchdog,
+            on_error=self.auth.observe,
         )
 
     def _replace_consumer(self, cause: ConsumerFatalError) -> None:
@@ -285,6 +299,7 @@ class Orchestrator:
                 self._replace_consumer(exc)
                 continue
             self.metrics.consumed(records)
+            self.auth.raise_if_refused()  # an idle loop would otherwise poll a refusing broker forever
             now = self.clock()
             rollbacks = self.rollbacks
             for record in records:
@@ -353,6 +368,7 @@ class Orchestrator:
             if self._checkpointer.stats.commits != commits:  # not a no-op (nothing was dirty)
                 self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.COMMITTED)
             self.recovery.recoveries_since_commit = 0
+            self.auth.succeeded()
             self._close_slots(leaving or [])
 
     def _abort(self) -> None:
@@ -459,7 +475,7 @@ class Orchestrator:
         for owner in departed:
             partitions = sorted(p for p, (_o, who) in committed.items() if who == owner)
             try:
-                fence(s.bootstrap_servers, owner, s.kafka, s.kafka_call_timeout_s)
+                fence(s.bootstrap_servers, owner, self._kafka, s.kafka_call_timeout_s, on_error=self.auth.observe)
             except (TransactionAbortableError, TransactionFatalError) as exc:
                 log.warning("fencing %s (departed, owned %s) failed: %s", owner, partitions, exc)
                 continue
@@ -469,7 +485,7 @@ class Orchestrator:
 
     def _kafka_admin(self) -> KafkaAdmin:
         if self._admin is None:
-            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self.settings.kafka)
+            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self._kafka, on_error=self.auth.observe)
         return self._admin
 
     def _consumer_committed(self, partitions: list[int]) -> dict[int, int]:
@@ -489,6 +505,7 @@ class Orchestrator:
             try:
                 return fn()
             except _RETRIABLE as exc:
+                self.auth.raise_if_refused()  # refused credentials are not an outage: waiting cannot fix them
                 attempt += 1
                 self.recovery.retried_calls += 1
                 if self._stop.is_set():
@@ -518,10 +535,11 @@ class Orchestrator:
         return ChangelogRestorer(
             s.bootstrap_servers,
             s.changelog_topic,
-            s.kafka,
+            self._kafka,
             request_timeout_s=s.kafka_call_timeout_s,
             watch=self.watchdog,
             on_progress=self.liveness.beat,
+            on_error=self.auth.observe,
         )
 
     def _on_assign(self, partitions: list[int]) -> None:

@@ -87,11 +87,14 @@ def load_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[list[Rec
 
 def _changelog_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[list[RecordedHistory], str]:
     from orchestrator.transport.admin import KafkaAdmin
+    from orchestrator.transport.preflight import verify_connection
     from orchestrator.transport.restore import ChangelogRestorer
 
     settings = settings_for(load_project(args.config), app=args.app_name, bootstrap=args.bootstrap_servers)
     topic = args.changelog or settings.changelog_topic
-    partitions = KafkaAdmin(settings.bootstrap_servers, settings.kafka).partition_count(topic)
+    kafka = settings.client_properties()  # security settings first, then the pass-through
+    verify_connection(settings.bootstrap_servers, kafka, settings.connect_timeout_s, component="replay")
+    partitions = KafkaAdmin(settings.bootstrap_servers, kafka).partition_count(topic)
     if partitions is None:
         raise ConfigurationError(
             "--changelog", f"topic {topic!r} does not exist", "name the application (--name) or the topic (--changelog)"
@@ -99,7 +102,7 @@ def _changelog_histories(args: argparse.Namespace, serde: AvroSerde) -> tuple[li
     histories: list[RecordedHistory] = []
     with (
         tempfile.TemporaryDirectory(prefix="sagabridge-replay-") as scratch,
-        ChangelogRestorer(settings.bootstrap_servers, topic, settings.kafka) as restorer,
+        ChangelogRestorer(settings.bootstrap_servers, topic, kafka) as restorer,
     ):
         for partition in range(partitions):
             with PartitionStore.open(Path(scratch) / str(partition), partition) as store:

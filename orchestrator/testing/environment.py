@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from orchestrator.engine import EngineTopics, PartitionEngine, keys
+from orchestrator.engine.control import QUERY_RESULT_SCHEMA
 from orchestrator.engine.state_records import Header, StepRecord
 from orchestrator.engine.workflow_store import WorkflowStore
 from orchestrator.errors import QueryFailedError, TimeSkipLimitError
@@ -110,7 +111,8 @@ class WorkflowEnvironment:
         self.retention_ms = _ms(retention)
         self.loopback = loopback
         self.state_dir = state_dir
-        self.query_topic = f"{app}.test-queries"
+        # The engine answers queries on the events topic only (engine/control.py), as in production.
+        self.query_topic = self.topics.events
         self.records = InboxRecords(self.serde, self.topics.inbox, partition)
         self.store: _Store = self._open_store()
         self.txn: PendingTxn = self.store.begin()
@@ -301,8 +303,8 @@ class WorkflowEnvironment:
         query_id = f"q{next(self._queries)}"
         out = self.send(self.records.query(workflow_id, name, query_id=query_id, reply_topic=self.query_topic))
         for record in out.to_topic(self.query_topic):
-            _, answer = out.decode(record)
-            if answer["query_id"] == query_id:
+            schema, answer = out.decode(record)
+            if schema == QUERY_RESULT_SCHEMA and answer["query_id"] == query_id:
                 if not answer["ok"]:
                     raise QueryFailedError(workflow_id, name, str(answer.get("error")))
                 return json.loads(answer["result_json"])
@@ -454,6 +456,8 @@ class WorkflowEnvironment:
 
     def _route(self, record: OutboundRecord) -> None:
         """Where Kafka would take a record: a fake service, back to this inbox, or the event log."""
+        if record.topic == self.topics.dlq:  # a DLQ copy keeps its headers: never route it as a command
+            return
         if record.header(header_names.COMMAND_TYPE) is not None:
             service = self._service_by_topic.get(record.topic) or _service_of(record.topic, self.topics)
             sent = sent_command(record, service, self.serde, self.now_ms)
@@ -464,9 +468,9 @@ class WorkflowEnvironment:
         elif record.topic == self.topics.inbox:
             if self.loopback:
                 self._deliver_at(self.now_ms, lambda: self.records.redeliver(record))
-        elif record.topic != self.topics.dlq and record.topic != self.query_topic:
+        else:
             event = emitted_event(record, self.serde, self.now_ms)
-            if event is not None:
+            if event is not None and event.schema != QUERY_RESULT_SCHEMA:  # an answer, not an event
                 self.emitted.append(event)
 
     def _answer(self, fake: FakeService, command: SentCommand) -> None:

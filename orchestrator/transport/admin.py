@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
 from orchestrator.errors import GroupDescribeError, TopicError
@@ -21,8 +22,18 @@ class TopicDescription:
 
 
 class KafkaAdmin:
-    def __init__(self, bootstrap_servers: str, extra_config: Mapping[str, str] | None = None) -> None:
-        self._client = AdminClient({"bootstrap.servers": bootstrap_servers, **(extra_config or {})})
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        extra_config: Mapping[str, str] | None = None,
+        *,
+        on_error: Callable[[KafkaError], None] | None = None,
+    ) -> None:
+        """`on_error` becomes librdkafka's error callback (a refused password is reported only there)."""
+        config: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, **(extra_config or {})}
+        if on_error is not None:
+            config["error_cb"] = on_error
+        self._client = AdminClient(config)
 
     def describe(self, names: Sequence[str], timeout_s: float = 10.0) -> dict[str, TopicDescription]:
         """Describe the topics of `names` that exist; missing ones are simply absent."""

@@ -15,7 +15,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaExcepti
 
 from orchestrator.errors import ConsumerFatalError, KafkaCallTimeoutError, OffsetFetchError, TransportError
 from orchestrator.transport.deadline import NO_WATCH, CallWatch, call_with_deadline
-from orchestrator.transport.kafka_clients import consumer_config
+from orchestrator.transport.kafka_clients import ErrorCallback, consumer_config
 from orchestrator.transport.records import InboundRecord
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,10 @@ class InboxConsumer:
         timing: GroupTiming = GroupTiming(),
         call_timeout_s: float = 10.0,
         watch: CallWatch = NO_WATCH,
+        on_error: ErrorCallback | None = None,
     ) -> None:
+        """`on_error` hears every error librdkafka reports through its callback (a refused
+        password is reported only there), after this consumer has looked for fatal ones."""
         config = consumer_config(
             bootstrap_servers,
             extra_config,
@@ -161,6 +164,7 @@ class InboxConsumer:
         self._fatal: KafkaError | None = None
         self._detached = False
         self._watch = watch
+        self._forward_error = on_error
         self._consumer = Consumer(config)
         self._consumer.subscribe(
             [topic],
@@ -182,6 +186,8 @@ class InboxConsumer:
         else:
             self.last_error = error
             log.debug("inbox consumer: %s", error.str())
+        if self._forward_error is not None:
+            self._forward_error(error)
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[InboundRecord]:
         """Records fetched so far, waiting at most `timeout_s` for the first one. Rebalance

@@ -17,7 +17,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from orchestrator.errors import DeliveryError
-from orchestrator.transport.kafka_clients import new_producer
+from orchestrator.transport.kafka_clients import ErrorCallback, new_producer
 from orchestrator.transport.records import OutboundRecord
 
 
@@ -40,8 +40,15 @@ class DeliveringProducer:
     """One idempotent producer shared by threads; each record's delivery report is its own, and
     every wait is bounded by a monotonic deadline checked here (librdkafka's flush only polls)."""
 
-    def __init__(self, bootstrap_servers: str, extra_config: Mapping[str, str] | None = None) -> None:
-        self._producer = new_producer(bootstrap_servers, extra_config)
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        extra_config: Mapping[str, str] | None = None,
+        *,
+        on_error: ErrorCallback | None = None,
+    ) -> None:
+        """`on_error`: librdkafka's error callback (the authentication watch of transport/auth_watch.py)."""
+        self._producer = new_producer(bootstrap_servers, extra_config, on_error=on_error)
         self._lock = threading.Lock()
         self._unwaited: list[Delivery] = []  # queued without a wait yet: what flush() answers for
 

@@ -6,16 +6,20 @@ set once: consumers read `read_committed` and never auto-commit (an aborted chec
 be seen), producers are idempotent with `acks=all` and use the Java-compatible murmur2 partitioner
 (a key lands on the same inbox partition whoever wrote it). User properties (`kafka` settings:
 security, client ids, tuning) are merged in, but never over the settings exactly-once relies on.
+`on_error` becomes the client's `error_cb`: librdkafka reports a refused password only there
+(transport/auth_watch.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaError, Producer
 
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+
+ErrorCallback = Callable[[KafkaError], None]
 
 # What exactly-once relies on; applied after the user's properties so nothing overrides it.
 READ_COMMITTED: Mapping[str, Any] = {
@@ -31,6 +35,7 @@ def consumer_config(
     *,
     group_id: str | None = None,
     defaults: Mapping[str, Any] | None = None,
+    on_error: ErrorCallback | None = None,
 ) -> dict[str, Any]:
     """A read_committed, manually committed consumer; `defaults` are ours, `extra` the user's."""
     config: dict[str, Any] = {
@@ -42,12 +47,14 @@ def consumer_config(
     }
     if group_id is not None:
         config["group.id"] = group_id
-    return config
+    return _with_error_callback(config, on_error)
 
 
-def producer_config(bootstrap_servers: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+def producer_config(
+    bootstrap_servers: str, extra: Mapping[str, str] | None = None, *, on_error: ErrorCallback | None = None
+) -> dict[str, Any]:
     """An idempotent, acks=all producer for records outside a transaction (client, worker replies)."""
-    return {
+    config = {
         "bootstrap.servers": bootstrap_servers,
         "acks": "all",
         "linger.ms": 2,
@@ -55,13 +62,18 @@ def producer_config(bootstrap_servers: str, extra: Mapping[str, str] | None = No
         **(extra or {}),
         "enable.idempotence": True,
     }
+    return _with_error_callback(config, on_error)
 
 
 def transactional_config(
-    bootstrap_servers: str, transactional_id: str, extra: Mapping[str, str] | None = None
+    bootstrap_servers: str,
+    transactional_id: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    on_error: ErrorCallback | None = None,
 ) -> dict[str, Any]:
     """The runner's transactional producer: a stable `transactional.id` fences a restarted zombie."""
-    return {
+    config = {
         "bootstrap.servers": bootstrap_servers,
         "linger.ms": 5,
         "compression.type": "lz4",
@@ -70,6 +82,13 @@ def transactional_config(
         "transactional.id": transactional_id,
         "enable.idempotence": True,
     }
+    return _with_error_callback(config, on_error)
+
+
+def _with_error_callback(config: dict[str, Any], on_error: ErrorCallback | None) -> dict[str, Any]:
+    if on_error is not None:
+        config["error_cb"] = on_error
+    return config
 
 
 def new_consumer(
@@ -78,11 +97,14 @@ def new_consumer(
     extra: Mapping[str, str] | None = None,
     *,
     defaults: Mapping[str, Any] | None = None,
+    on_error: ErrorCallback | None = None,
 ) -> Consumer:
     """A `consumer_config` consumer in `group_id` (subscribe, or assign for a reader)."""
-    return Consumer(consumer_config(bootstrap_servers, extra, group_id=group_id, defaults=defaults))
+    return Consumer(consumer_config(bootstrap_servers, extra, group_id=group_id, defaults=defaults, on_error=on_error))
 
 
-def new_producer(bootstrap_servers: str, extra: Mapping[str, str] | None = None) -> Producer:
+def new_producer(
+    bootstrap_servers: str, extra: Mapping[str, str] | None = None, *, on_error: ErrorCallback | None = None
+) -> Producer:
     """A `producer_config` producer."""
-    return Producer(producer_config(bootstrap_servers, extra))
+    return Producer(producer_config(bootstrap_servers, extra, on_error=on_error))

@@ -31,7 +31,7 @@ from orchestrator.errors import (
     TransactionTimeoutError,
 )
 from orchestrator.transport.deadline import call_with_deadline
-from orchestrator.transport.kafka_clients import transactional_config
+from orchestrator.transport.kafka_clients import ErrorCallback, transactional_config
 from orchestrator.transport.records import OutboundRecord
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,19 @@ _LOST: list[Producer] = []
 
 
 def fence(
-    bootstrap_servers: str, transactional_id: str, extra_config: Mapping[str, str] | None, timeout_s: float
+    bootstrap_servers: str,
+    transactional_id: str,
+    extra_config: Mapping[str, str] | None,
+    timeout_s: float,
+    *,
+    on_error: ErrorCallback | None = None,
 ) -> None:
     """Register `transactional_id` once and let go: the broker aborts that id's open transaction now
     (instead of after its transaction.timeout.ms) and any process still using it is fenced. For an
     owner that is gone; never for a live one."""
-    producer = TransactionalProducer(bootstrap_servers, transactional_id, extra_config, call_timeout_s=timeout_s)
+    producer = TransactionalProducer(
+        bootstrap_servers, transactional_id, extra_config, call_timeout_s=timeout_s, on_error=on_error
+    )
     try:
         producer.init(timeout_s)
     finally:
@@ -82,14 +89,18 @@ class TransactionalProducer:
         *,
         call_timeout_s: float = 5.0,
         transaction_timeout_ms: int | None = None,
+        on_error: ErrorCallback | None = None,
     ) -> None:
         """`call_timeout_s` is the deadline of each call that waits on the broker (init, begin,
-        abort, a whole commit unless the caller gives its own, a full produce queue)."""
+        abort, a whole commit unless the caller gives its own, a full produce queue). `on_error`
+        hears librdkafka's error callback (a refused password is reported only there)."""
         ours = {"transaction.timeout.ms": str(transaction_timeout_ms)} if transaction_timeout_ms else {}
         self.transactional_id = transactional_id
         self.call_timeout_s = call_timeout_s
         self._producer = Producer(
-            transactional_config(bootstrap_servers, transactional_id, {**ours, **(extra_config or {})})
+            transactional_config(
+                bootstrap_servers, transactional_id, {**ours, **(extra_config or {})}, on_error=on_error
+            )
         )
         self._in_transaction = False
         self._lost = False
@@ -249,12 +260,15 @@ class ProducerRegistrar:
         *,
         call_timeout_s: float,
         transaction_timeout_ms: int | None,
+        on_error: ErrorCallback | None = None,
     ) -> None:
+        """`on_error`: librdkafka's error callback of every producer it builds (the auth watch)."""
         self.bootstrap_servers = bootstrap_servers
         self.transactional_id = transactional_id
         self.extra_config = dict(extra_config or {})
         self.call_timeout_s = call_timeout_s
         self.transaction_timeout_ms = transaction_timeout_ms
+        self.on_error = on_error
         self._registering: TransactionalProducer | None = None
 
     def register(self) -> TransactionalProducer:
@@ -267,6 +281,7 @@ class ProducerRegistrar:
                 self.extra_config,
                 call_timeout_s=self.call_timeout_s,
                 transaction_timeout_ms=self.transaction_timeout_ms,
+                on_error=self.on_error,
             )
         producer.init(self.call_timeout_s)
         self._registering = None

@@ -25,7 +25,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from orchestrator.errors import ChangelogRestoreError, StatePartitionMismatchError
 from orchestrator.state.partition_store import ChangelogEntry, PartitionStore
 from orchestrator.transport.deadline import NO_WATCH, CallWatch
-from orchestrator.transport.kafka_clients import consumer_config
+from orchestrator.transport.kafka_clients import ErrorCallback, consumer_config
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class ChangelogRestorer:
         idle_timeout_s: float = 120.0,
         watch: CallWatch = NO_WATCH,
         on_progress: Callable[[], None] | None = None,
+        on_error: ErrorCallback | None = None,
     ) -> None:
         """`idle_timeout_s` bounds a restore without progress; keep it above `transaction.timeout.ms`.
         `on_progress` is called after every batch (the runner's liveness beat: a long restore is
@@ -88,7 +89,7 @@ class ChangelogRestorer:
         self._idle_timeout_s = idle_timeout_s
         # librdkafka insists on a group id; it is never joined (no subscribe) nor committed to.
         group = f"sagabridge-restore.{changelog_topic}"
-        config = consumer_config(bootstrap_servers, extra_config, group_id=group, defaults=_DEFAULTS)
+        config = consumer_config(bootstrap_servers, extra_config, group_id=group, defaults=_DEFAULTS, on_error=on_error)
         self._consumer: Consumer | None = Consumer(config)
         # A read_committed watermark query answers the LSO; the log end needs a read_uncommitted client.
         # It only ever queries watermarks (never assigns, never fetches).

@@ -241,7 +241,7 @@ def show_command(args: argparse.Namespace, settings: OrchestratorSettings) -> in
             settings.events_topic,
             serde,
             args.workflow_id,
-            extra_config=settings.kafka,
+            extra_config=settings.client_properties(),
             timeout_s=args.timeout,
             progress=update,
         )

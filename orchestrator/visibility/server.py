@@ -57,7 +57,7 @@ def make_ingester(settings: OrchestratorSettings, store: VisibilityStore, serde:
         settings.bootstrap_servers,
         settings.events_topic,
         settings.dlq_topic,
-        settings.kafka,
+        settings.client_properties(),
         batch_max=v.batch_max,
         request_timeout_s=v.request_timeout_s,
     )
@@ -107,7 +107,11 @@ class VisibilityServer:
             ingester = make_ingester(settings, store, serde)
             ingester.open()  # a missing events topic fails here, naming the topic and the fix
         client = WorkflowClient(
-            settings.bootstrap_servers, settings.app, serde, settings.kafka, send_timeout_s=v.request_timeout_s
+            settings.bootstrap_servers,
+            settings.app,
+            serde,
+            settings.client_properties(),
+            send_timeout_s=v.request_timeout_s,
         )
         tokens = tokens_for(settings)
         queries = WorkflowQueries(store)

@@ -35,11 +35,16 @@ from orchestrator.metrics.worker_metrics import CommandOutcome, ServiceMetrics
 from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
+from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.client_config import client_config_problem
+from orchestrator.transport.connection import DEFAULT_CONNECT_TIMEOUT_S
 from orchestrator.transport.consumer import close_within, consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
+from orchestrator.transport.header_values import parse_number
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
+from orchestrator.transport.preflight import verify_connection
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
+from orchestrator.transport.security import KafkaSecurity, client_properties
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
 from orchestrator.worker.handler_errors import UndecodableCommandError, UnknownCommandError, error_type, is_retryable
 from orchestrator.workflow.activation import ErrorInfo
@@ -102,10 +107,15 @@ class Service:
         extra_config: Mapping[str, str] | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        security: KafkaSecurity | None = None,
+        connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
     ) -> None:
         """`tracer_provider`: record this service's spans there (several services in one process,
         tests); None = the process-wide one from `tracing.setup_tracing`, if any. `meter_provider`:
-        the same for metrics; None = the process-wide one (`metrics.setup_metrics`), if any."""
+        the same for metrics; None = the process-wide one (`metrics.setup_metrics`), if any.
+        `security`: how to authenticate (or the same properties in `extra_config`); `run()` first
+        checks, within `connect_timeout_s`, that a broker accepts them, and raises
+        KafkaAuthenticationError if not."""
         command_topic = command_topic or topic_names.command_topic(
             topic_names.DEFAULT_COMMAND_TOPIC_TEMPLATE, app="", service=name
         )
@@ -119,7 +129,8 @@ class Service:
         self.dlq_topic = dlq_topic
         self.stats = ServiceStats()
         self._bootstrap = bootstrap_servers
-        self._extra = dict(extra_config or {})
+        self._extra = client_properties(security, extra_config)
+        self._connect_timeout_s = connect_timeout_s
         self._handlers: dict[str, _Registration] = {}
         self._dedupe = DedupeStore(dedupe_capacity)
         self._stop = threading.Event()
@@ -159,14 +170,23 @@ class Service:
             asyncio.run(self._run(poll_timeout_s))
 
     async def _run(self, poll_timeout_s: float) -> None:
-        consumer = new_consumer(self._bootstrap, self.group_id, self._extra)
-        producer = new_producer(self._bootstrap, self._extra)
+        component = f"service {self.name}"
+        await asyncio.to_thread(
+            verify_connection, self._bootstrap, self._extra, self._connect_timeout_s, component=component
+        )
+        # Credentials that stop working later are reported only to the error callbacks: count them, so
+        # a refusing broker ends run() with KafkaAuthenticationError instead of an endless idle poll.
+        auth = AuthenticationWatch(self._bootstrap, component)
+        consumer = new_consumer(self._bootstrap, self.group_id, self._extra, on_error=auth.observe)
+        producer = new_producer(self._bootstrap, self._extra, on_error=auth.observe)
         consumer.subscribe([self.command_topic])
         semaphore = asyncio.Semaphore(self.concurrency)
         try:
             while not self._stop.is_set():
                 messages = await asyncio.to_thread(consume_available, consumer, 100, poll_timeout_s)
                 records = [to_inbound(m) for m in messages if m.error() is None]
+                producer.poll(0)  # serves its error callback while idle too (refusals reach `auth`)
+                auth.raise_if_refused()
                 if not records:
                     continue
                 self.metrics.consumed(records)
@@ -179,7 +199,9 @@ class Service:
                         self._dead_letter(producer, record)
                 remaining = producer.flush(30)
                 if remaining:
+                    auth.raise_if_refused()  # the reason, when it is our credentials
                     raise RepliesNotDeliveredError(f"{remaining} replies not acknowledged; offsets not committed")
+                auth.succeeded()
                 positions: dict[tuple[str, int], int] = {}
                 for record in records:
                     positions[(record.topic, record.partition)] = record.offset + 1
@@ -220,7 +242,7 @@ class Service:
         workflow_id = record.header(header_names.WORKFLOW_ID) or ""
         command_id = record.header(header_names.COMMAND_ID) or ""
         reply_to = record.header(header_names.REPLY_TO) or ""
-        attempt = int(record.header(header_names.ATTEMPT) or "")
+        attempt = parse_number(record.header(header_names.ATTEMPT)) or 1  # unanswerable() checked it
         key = _raw_header(record, header_names.WORKFLOW_ID)
         # echoed byte for byte: the orchestrator matches them exactly (docs/protocol.md §3)
         echo = tuple(
@@ -349,13 +371,18 @@ def _check_settings(
 def unanswerable(record: InboundRecord) -> str | None:
     """Why a command cannot be answered, or None. Answerable = the headers a reply needs:
     sb-workflow-id, sb-command-id and sb-reply-to non-empty, sb-attempt a positive integer
-    (docs/protocol.md §2). Bad or missing bytes are answered (UndecodableCommand), not this."""
+    (docs/protocol.md §2), and sb-reply-to a topic the broker accepts: one it refuses would fail
+    the batch's flush, and the redelivered command would fail it again after every restart.
+    Bad or missing bytes are answered (UndecodableCommand), not this."""
     for name in (header_names.WORKFLOW_ID, header_names.COMMAND_ID, header_names.REPLY_TO, header_names.ATTEMPT):
         if not record.header(name):
             return f"no {name} header"
     attempt = record.header(header_names.ATTEMPT) or ""
-    if not (attempt.isascii() and attempt.isdigit() and int(attempt) >= 1):
-        return f"{header_names.ATTEMPT} {attempt!r} is not a positive integer"
+    if (parse_number(attempt) or 0) < 1:  # (int() alone would raise on 5,000 digits)
+        return f"{header_names.ATTEMPT} {attempt[:40]!r} is not a positive integer"
+    problem = topic_names.topic_name_problem(record.header(header_names.REPLY_TO) or "")
+    if problem is not None:
+        return f"{header_names.REPLY_TO} {problem}"
     return None
 
 

@@ -94,16 +94,16 @@ def test_query_answers_without_touching_history(h: WorkflowEnvironment) -> None:
     cmd = only(h.start("order", ORDER, id="o-1").output.commands())
     h.reply(cmd, RESERVED)
     before = h.history("o-1")
-    out = h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies"))
+    out = h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="app.events"))
     answer = only(out)
-    assert answer.topic == "client.replies" and answer.key == b"o-1"
+    assert answer.topic == "app.events" and answer.key == b"o-1"
     schema, value = h.decode(answer)
     assert schema == "sagabridge.control.QueryResult" and value["ok"] is True
     assert json.loads(value["result_json"]) == {"stage": "charging"}
     assert h.history("o-1") == before
-    _, missing = h.decode(only(h.send(h.records.query("o-1", "nope", query_id="q1", reply_topic="client.replies"))))
+    _, missing = h.decode(only(h.send(h.records.query("o-1", "nope", query_id="q1", reply_topic="app.events"))))
     assert missing["ok"] is False and missing["error"]
-    _, unknown = h.decode(only(h.send(h.records.query("ghost", "status", query_id="q1", reply_topic="client.replies"))))
+    _, unknown = h.decode(only(h.send(h.records.query("ghost", "status", query_id="q1", reply_topic="app.events"))))
     assert unknown["ok"] is False
 
 
@@ -121,7 +121,7 @@ def test_query_on_a_finished_evicted_run_replays_quietly(h: WorkflowEnvironment)
     assert h.header("o-1").status in ("failed", "compensated")
     h.engine.discard(["o-1"])
     before = h.history("o-1")
-    out = h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies"))
+    out = h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="app.events"))
     _, value = h.decode(only(out))
     assert value["ok"] is True and json.loads(value["result_json"]) == {"stage": "reserving"}
     assert h.history("o-1") == before

@@ -41,7 +41,7 @@ def scenario(h: WorkflowEnvironment, between: Callable[[], None]) -> list[Outbou
     between()
     h.reply(refund, StockReleased(reservation_id="r-1"))
     between()
-    h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies"))
+    h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="app.events"))
     return list(h.produced)
 
 
@@ -80,9 +80,9 @@ def test_replay_counts_and_quiet_rebuild(h: WorkflowEnvironment) -> None:
     h.engine.discard(["o-1"])
     replays = h.engine.stats.replays
     out = h.send(
-        h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies")
+        h.records.query("o-1", "status", query_id="q1", reply_topic="app.events")
     )  # forces a rebuild; only the query answer comes out
-    assert [r.topic for r in out] == ["client.replies"]
+    assert [r.topic for r in out] == ["app.events"]
     assert h.engine.stats.replays == replays + 1
 
 

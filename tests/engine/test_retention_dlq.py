@@ -23,7 +23,7 @@ def test_retention_purge_deletes_every_key(h: WorkflowEnvironment) -> None:
     assert h.keys_of("o-1") == []
     assert h.keys_of("o-2")
     assert h.engine.stats.purged == 1
-    _, answer = h.decode(only(h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="client.replies"))))
+    _, answer = h.decode(only(h.send(h.records.query("o-1", "status", query_id="q1", reply_topic="app.events"))))
     assert answer["ok"] is False
 
 

@@ -21,7 +21,8 @@ def test_file_then_environment_then_arguments(tmp_path: Path, monkeypatch: pytes
     settings = load_settings(cfg, bootstrap_servers="from-arg:9092")
     assert settings.app == "orders" and settings.commit_interval_ms == 250
     assert settings.bootstrap_servers == "from-arg:9092"
-    assert settings.kafka == {"security.protocol": "PLAINTEXT"}
+    # security properties under librdkafka's names are validated as `security`, not passed raw
+    assert settings.kafka == {} and settings.security.protocol == "PLAINTEXT"
     # the transactional id is stable per instance: a restarted instance fences its zombie
     assert settings.transactional_id == "orders-orchestrator-node-7"
     assert settings.partition_dir(3) == Path(".state") / "orders-orchestrator" / "3"
@@ -115,7 +116,12 @@ def test_the_app_placeholder_is_supplied_by_the_engine() -> None:
         ({"kafka": {"bootstrap.servers": "x:1"}}, "kafka", "is the setting bootstrap_servers"),
         ({"kafka": {"no.such.property": "1"}}, "kafka", 'No such configuration property: "no.such.property"'),
         ({"kafka": {"acks": "sometimes"}}, "kafka", "Invalid value"),
-        ({"kafka": {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"}}, "kafka", "sasl.username"),
+        # security properties in the pass-through are checked as the typed `security` settings
+        (
+            {"kafka": {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512"}},
+            "security.sasl_username",
+            "SAGABRIDGE_SECURITY__SASL_USERNAME",
+        ),
     ],
 )
 def test_every_setting_is_validated_at_startup(overrides: dict[str, object], setting: str, hint: str) -> None:
@@ -136,8 +142,9 @@ def test_a_state_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_all_invalid_settings_are_named_at_once() -> None:
     with pytest.raises(ConfigurationError) as err:
         load_settings(None, app="bad name", bootstrap_servers="x:y", commit_interval_ms=0)
-    assert err.value.setting == "app"
-    assert "also invalid: bootstrap_servers, commit_interval_ms" in str(err.value)
+    # the connection settings (inherited from KafkaConnectionSettings) are validated first
+    assert err.value.setting == "bootstrap_servers"
+    assert "also invalid: app, commit_interval_ms" in str(err.value)
 
 
 def test_valid_forms_are_accepted() -> None:

@@ -26,6 +26,7 @@ from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
+from orchestrator.transport.security import KafkaSecurity
 from orchestrator.visibility.server import VisibilityServer
 from orchestrator.worker import Service
 from orchestrator.workflow import WorkflowRegistry, WorkflowStatus
@@ -43,6 +44,7 @@ class App:
     bootstrap: str
     state_dir: Path
     partitions: int
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
 
     @property
     def template(self) -> str:
@@ -60,6 +62,7 @@ class App:
             "command_topic_template": self.template,
             "commit_interval_ms": 50,
             "kafka": {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"},
+            "security": self.security,
         }
         values.update(overrides)
         return OrchestratorSettings(**values)
@@ -74,14 +77,21 @@ class App:
             "SAGABRIDGE_COMMIT_INTERVAL_MS": "50",
             "SAGABRIDGE_KAFKA__SESSION.TIMEOUT.MS": "6000",
             "SAGABRIDGE_LOG_LEVEL": "INFO",
+            **self.security.environment(),
         }
 
     def client(self) -> WorkflowClient:
-        return WorkflowClient(self.bootstrap, self.name, serde)
+        return WorkflowClient(self.bootstrap, self.name, serde, security=self.security)
+
+    @property
+    def client_properties(self) -> dict[str, str]:
+        return self.security.client_properties()
 
 
-def create_app(admin: KafkaAdmin, bootstrap: str, tmp: Path, partitions: int = 3) -> App:
-    app = App(f"it-{uuid.uuid4().hex[:10]}", bootstrap, tmp / "state", partitions)
+def create_app(
+    admin: KafkaAdmin, bootstrap: str, tmp: Path, partitions: int = 3, security: KafkaSecurity | None = None
+) -> App:
+    app = App(f"it-{uuid.uuid4().hex[:10]}", bootstrap, tmp / "state", partitions, security or KafkaSecurity())
     admin.create(f"{app.name}.inbox", partitions, 1, {})
     admin.create(f"{app.name}.changelog", partitions, 1, {"cleanup.policy": "compact"})
     admin.create(f"{app.name}.events", partitions, 1, {})
@@ -180,6 +190,7 @@ def make_service(
         group_id=f"{app.name}-{name}",
         concurrency=concurrency,
         meter_provider=meter_provider,
+        security=app.security,
     )
     handlers(service)
     return service
@@ -193,7 +204,7 @@ class EventLog:
     records: list[tuple[InboundRecord, DecodedRecord]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = new_consumer(self.app.bootstrap, uuid.uuid4().hex)
+        self._consumer = new_consumer(self.app.bootstrap, uuid.uuid4().hex, self.app.client_properties)
         topic = f"{self.app.name}.events"
         parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in parts])
@@ -248,9 +259,11 @@ class EventLog:
         self._consumer.close()
 
 
-def read_committed(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[InboundRecord]:
-    """Everything committed on a topic, read to the end."""
-    consumer = new_consumer(bootstrap, uuid.uuid4().hex)
+def read_committed(
+    bootstrap: str, topic: str, idle_s: float = 2.0, properties: dict[str, str] | None = None
+) -> list[InboundRecord]:
+    """Everything committed on a topic, read to the end (`properties`: security, for a secured broker)."""
+    consumer = new_consumer(bootstrap, uuid.uuid4().hex, properties)
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     out: list[InboundRecord] = []
