@@ -248,6 +248,17 @@ class UnknownWorkflowTypeRecordError(InvalidInboundRecordError):
         super().__init__(f"workflow type {workflow_type!r} is not registered with this orchestrator")
 
 
+class UnknownWorkflowReplyError(InvalidInboundRecordError):
+    """A participant's reply names a workflow this orchestrator has no state for: never started
+    here, or purged after its retention. Nothing can settle, so it is dead-lettered, not dropped."""
+
+    reason = "unknown-workflow"
+
+    def __init__(self, workflow_id: str, command_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"reply for {command_id!r}: no workflow {workflow_id!r} (never started, or purged)")
+
+
 class TransportError(SagaBridgeError):
     """Kafka I/O failed."""
 
