@@ -21,8 +21,8 @@ from pathlib import Path
 
 from confluent_kafka import TopicPartition
 
+from examples.orders.demo_topics import apply_demo_topics
 from examples.orders.models.orders import OrderPlaced
-from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
@@ -80,17 +80,7 @@ def main() -> int:
     bootstrap = args.bootstrap_servers
     print(f"app {app}; logs and state in {workdir}")
 
-    admin = KafkaAdmin(bootstrap)
-    topic_set = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
-    topic_set = topic_set.model_copy(
-        update={
-            "topics": tuple(
-                t.model_copy(update={"name": f"{app}.{t.name}"}) if t.role is TopicRole.COMMANDS else t
-                for t in topic_set.topics
-            )
-        }
-    )
-    report = apply(admin, topic_set)
+    report = apply_demo_topics(KafkaAdmin(bootstrap), app)
     print(f"topics: created {len(report.created)}")
 
     env = {
