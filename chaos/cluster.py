@@ -29,6 +29,7 @@ from orchestrator.devstack import LocalStack, StackPorts
 from orchestrator.devstack.child_process import ChildProcess, orchestrator_run, python_module, settings_env, stop_all
 from orchestrator.devstack.processes import free_port
 from orchestrator.engine.liveness import read_status
+from orchestrator.errors import StackError
 from orchestrator.transport.admin import KafkaAdmin
 
 log = logging.getLogger("chaos")
@@ -39,6 +40,9 @@ WORKFLOW_TYPE = "order-fulfilment"
 SERVICES = ("inventory", "payments", "shipping")
 RESTART_AFTER_S = 1.0  # an unexpected exit is restarted after this (a supervisor's backoff)
 LIVENESS_SAMPLE_S = 0.5
+# LocalStack.up() gives a broker 120 s to be ready; after a SIGKILL its log and coordinator recovery
+# on a loaded 2-core machine has taken longer (seen: 120+ s at load average 33), so a restart waits on.
+BROKER_RESTART_READY_S = 420.0
 
 
 @dataclass
@@ -208,7 +212,16 @@ class Cluster:
         self.stack.kill_broker()
 
     def start_broker(self) -> None:
-        self.stack.up(with_registry=False)
+        """Start the killed broker again on its data; bounded by BROKER_RESTART_READY_S."""
+        deadline = time.monotonic() + BROKER_RESTART_READY_S
+        try:
+            self.stack.up(with_registry=False)
+        except StackError:
+            log.warning("the broker is not ready after LocalStack's bound; waiting up to %.0fs", BROKER_RESTART_READY_S)
+            while not self.stack.status().kafka_running:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     # --- the supervisor -------------------------------------------------------------------
     def _supervise(self) -> None:
