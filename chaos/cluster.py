@@ -17,7 +17,7 @@ import random
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -174,30 +174,24 @@ class Cluster:
         shutil.rmtree(self.stack.directory, ignore_errors=True)
 
     # --- faults ---------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def held_down(self, proc: Supervised) -> Iterator[None]:
+    def held_down(self, proc: Supervised) -> contextlib.AbstractContextManager[None]:
         """SIGKILL `proc` and keep the supervisor off it; started again when the block ends."""
-        with self._lock:
-            proc.held = True
-            proc.process.kill()
-        try:
-            yield
-        finally:
-            with self._lock:
-                proc.start()
-                proc.held = False
+        return self._held(proc, proc.process.kill, proc.start)
+
+    def frozen(self, proc: Supervised) -> contextlib.AbstractContextManager[None]:
+        """SIGSTOP `proc` (the supervisor leaves it be); SIGCONT when the block ends."""
+        return self._held(proc, proc.process.pause, proc.process.resume)
 
     @contextlib.contextmanager
-    def frozen(self, proc: Supervised) -> Iterator[None]:
-        """SIGSTOP `proc` (the supervisor leaves it be); SIGCONT when the block ends."""
+    def _held(self, proc: Supervised, hold: Callable[[], None], release: Callable[[], None]) -> Iterator[None]:
         with self._lock:
             proc.held = True
-            proc.process.pause()
+            hold()
         try:
             yield
         finally:
             with self._lock:
-                proc.process.resume()
+                release()
                 proc.held = False
 
     def wipe_state(self, proc: Supervised) -> None:
