@@ -91,6 +91,11 @@ class LogBuilder:
         value = self.serde.encode(model.avro_schema_name, model.to_avro())
         self.add(TopicRole.EVENTS, f"{APP}.events", str(model.to_avro()["workflow_id"]), value)
 
+    def _step(self, wf: str, seq: int, service: str, attempt: int) -> dict[str, Any]:
+        """The fields every step event carries (the command id is `<workflow id>/<seq>`)."""
+        cid = f"{wf}/{seq}"
+        return {"seq": seq, "service": service, "command_type": "x", "command_id": cid, "attempt": attempt}
+
     def _base(self, wf: str) -> dict[str, Any]:
         self.at_ms += 10
         return {"workflow_id": wf, "workflow_type": TYPE, "at_ms": self.at_ms}
@@ -122,13 +127,7 @@ class LogBuilder:
         cid = f"{wf}/{seq}"
         headers = {header_names.WORKFLOW_ID: wf, header_names.COMMAND_ID: cid, header_names.ATTEMPT: str(attempt)}
         self.add(TopicRole.COMMANDS, f"{APP}.{service}.commands", wf, b"command", headers)
-        step: dict[str, Any] = {
-            "seq": seq,
-            "service": service,
-            "command_type": "x",
-            "command_id": cid,
-            "attempt": attempt,
-        }
+        step = self._step(wf, seq, service, attempt)
         self.event(StepScheduled(**self._base(wf), **step, compensation=compensation))
 
     def reply(
@@ -146,34 +145,16 @@ class LogBuilder:
         return self.add(TopicRole.INBOX, f"{APP}.inbox", wf, None, headers)
 
     def completed(self, wf: str, seq: int, service: str, attempt: int = 1) -> None:
-        step: dict[str, Any] = {
-            "seq": seq,
-            "service": service,
-            "command_type": "x",
-            "command_id": f"{wf}/{seq}",
-            "attempt": attempt,
-        }
+        step = self._step(wf, seq, service, attempt)
         self.event(StepCompleted(**self._base(wf), **step))
 
     def failed(self, wf: str, seq: int, service: str, error_type: str) -> None:
-        step: dict[str, Any] = {
-            "seq": seq,
-            "service": service,
-            "command_type": "x",
-            "command_id": f"{wf}/{seq}",
-            "attempt": 1,
-        }
+        step = self._step(wf, seq, service, 1)
         error = StepError(error_type=error_type, message="no", retryable=False)
         self.event(StepFailed(**self._base(wf), **step, error=error))
 
     def retrying(self, wf: str, seq: int, service: str, attempt: int, error_type: str) -> None:
-        step: dict[str, Any] = {
-            "seq": seq,
-            "service": service,
-            "command_type": "x",
-            "command_id": f"{wf}/{seq}",
-            "attempt": attempt,
-        }
+        step = self._step(wf, seq, service, attempt)
         error = StepError(error_type=error_type, message="again", retryable=True)
         self.event(StepRetrying(**self._base(wf), **step, error=error, retry_at_ms=self.at_ms + 100))
 
