@@ -44,7 +44,9 @@ class ChaosSize(BaseModel):
         default=(0.5, 8.0), description="a killed process is restarted after a random delay in this range"
     )
     broker_down_s: tuple[float, float] = Field(default=(2.0, 8.0), description="how long the broker stays down")
-    drain_timeout_s: float = Field(default=300.0, gt=0, description="bound on waiting for every workflow to finish")
+    # Generous: a bound on "eventually", not a speed target. At load average 44 a tiny run's broker
+    # took 226 s to restart and its backlog was not worked off within the 240 s this once was.
+    drain_timeout_s: float = Field(default=600.0, gt=0, description="bound on waiting for every workflow to finish")
 
     @model_validator(mode="after")
     def _outage_outlasts_start_to_close(self) -> ChaosSize:
@@ -80,7 +82,6 @@ SIZES: dict[str, ChaosSize] = {
         bad_input_per_s=3,
         restart_delay_s=(0.5, 2.0),
         broker_down_s=(1.0, 3.0),
-        drain_timeout_s=240,
     ),
     "default": ChaosSize(
         name="default",
@@ -100,6 +101,5 @@ SIZES: dict[str, ChaosSize] = {
         service_outages=2,
         outage_s=60,
         bad_input_per_s=10,
-        drain_timeout_s=600,
     ),
 }

@@ -21,12 +21,12 @@ from chaos.run_record import FaultKind
 from orchestrator.transport import header_names
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.broker, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 
 def chaos(*args: str) -> tuple[int, str]:
     done = subprocess.run(
-        [sys.executable, "-m", "chaos", *args], cwd=REPO, capture_output=True, text=True, timeout=1100
+        [sys.executable, "-m", "chaos", *args], cwd=REPO, capture_output=True, text=True, timeout=2300
     )
     return done.returncode, done.stdout + done.stderr
 
