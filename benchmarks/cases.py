@@ -39,8 +39,8 @@ CEILING_CASES: list[Case] = [
 # Measurements; use ctx.topic()/ctx.name() for topics and groups (deleted after the run),
 # ctx.size.workflows / ctx.size.inflight_workflows for the load, ctx.commit_interval_ms for the
 # engine's checkpoint interval, and benchmarks.echo_participant.start_echo_processes(...) /
-# stop_processes(...) for the three fast participants (one process per service, bare
-# confluent_kafka, replies per docs/protocol.md). Set compare_to=CEILING on steps/s figures.
+# orchestrator.devstack.child_process.stop_all(...) for the three fast participants (one process
+# per service, bare confluent_kafka, replies per docs/protocol.md). Set compare_to=CEILING on steps/s figures.
 # Names the report already expects (listed as "pending" until a case measures them):
 PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("orchestrator steps, 1 instance", "steps/s"),

@@ -211,19 +211,6 @@ def start_echo_processes(
     return procs
 
 
-def stop_processes(procs: Sequence[subprocess.Popen[bytes]], timeout_s: float = 15.0) -> None:
-    """SIGTERM each process we started, then wait; kill only the ones that do not exit."""
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--bootstrap", required=True)

@@ -21,11 +21,12 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from benchmarks.echo_participant import start_echo_processes, stop_processes
+from benchmarks.echo_participant import start_echo_processes
 from benchmarks.errors import BenchmarkError
 from benchmarks.model import BenchContext
 from benchmarks.workflow import SERVICES, order
 from orchestrator.client import WorkflowClient
+from orchestrator.devstack.child_process import stop_all
 from orchestrator.serialization import DecodedRecord, SchemaRepository, SingleObjectSerde
 from orchestrator.serialization.single_object import HEADER_BYTES, single_object_header
 
@@ -120,7 +121,7 @@ class BenchApp:
                 )
             yield
         finally:
-            stop_processes(procs)
+            stop_all(procs)
 
 
 @dataclass
@@ -154,7 +155,7 @@ class OrchestratorProc:
 
     def terminate(self, timeout_s: float = 60) -> None:
         if self.proc is not None:
-            stop_processes([self.proc], timeout_s=timeout_s)
+            stop_all([self.proc], timeout_s=timeout_s)
 
     @property
     def pid(self) -> int:
@@ -201,7 +202,7 @@ def orchestrators(
         yield procs
     finally:
         stopping = time.monotonic()
-        stop_processes([p.proc for p in procs if p.proc is not None], timeout_s=60)
+        stop_all([p.proc for p in procs if p.proc is not None], timeout_s=60)
         codes = [p.proc.returncode for p in procs if p.proc is not None]
         app.ctx.log.info(
             "  %d orchestrator(s) stopped in %.1f s, exit codes %s", count, time.monotonic() - stopping, codes

@@ -293,6 +293,17 @@ class SignalBufferFullError(InvalidInboundRecordError):
         super().__init__(f"workflow {workflow_id!r} does not exist and already has {limit} buffered signals")
 
 
+class UnknownWorkflowReplyError(InvalidInboundRecordError):
+    """A participant's reply names a workflow this orchestrator has no state for: never started
+    here, or purged after its retention. Nothing can settle, so it is dead-lettered, not dropped."""
+
+    reason = "unknown-workflow"
+
+    def __init__(self, workflow_id: str, command_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(f"reply for {command_id!r}: no workflow {workflow_id!r} (never started, or purged)")
+
+
 class TransportError(SagaBridgeError):
     """Kafka I/O failed."""
 

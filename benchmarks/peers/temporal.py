@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from benchmarks.echo_participant import stop_processes
 from benchmarks.errors import BenchmarkError
 from benchmarks.machine import cpu_seconds
 from benchmarks.model import CEILING, BenchContext, Measurement
@@ -22,6 +21,7 @@ from benchmarks.peers.temporal_build import (
     ensure_temporal_cli,
 )
 from benchmarks.peers.venv import REPO, ensure_peer_venv, peer_env, run_peer_app
+from orchestrator.devstack.child_process import stop_all
 from orchestrator.devstack.processes import free_port, port_open
 
 
@@ -47,7 +47,7 @@ def _start_server(binary: Path, port: int, log: Path) -> subprocess.Popen[bytes]
     deadline = time.monotonic() + 90
     while not port_open("127.0.0.1", port):
         if proc.poll() is not None or time.monotonic() > deadline:
-            stop_processes([proc])
+            stop_all([proc])
             raise BenchmarkError(f"temporal dev server did not listen on {port} (log: {log})")
         time.sleep(0.2)
     return proc
@@ -104,7 +104,7 @@ def temporal(ctx: BenchContext) -> list[Measurement]:
         )
         cpu = cpu_seconds(server.pid) + cpu_seconds(worker.pid) - cpu_before + float(result["driver_cpu_s"])
     finally:
-        stop_processes(procs)
+        stop_all(procs)
     built = f"go install {TEMPORAL_CLI_MODULE}/cmd/temporal@{TEMPORAL_CLI_VERSION} ({WHY_THIS_VERSION})"
     settings = {
         "workflows": result["workflows"],

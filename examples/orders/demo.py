@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from examples.orders.demo_topics import apply_demo_topics
 from examples.orders.models.orders import OrderPlaced
-from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
@@ -84,17 +84,7 @@ def main() -> int:
     bootstrap, kafka = connection.bootstrap_servers, connection.client_properties()
     print(f"app {app}; logs and state in {workdir}")
 
-    admin = KafkaAdmin(bootstrap, kafka)
-    topic_set = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
-    topic_set = topic_set.model_copy(
-        update={
-            "topics": tuple(
-                t.model_copy(update={"name": f"{app}.{t.name}"}) if t.role is TopicRole.COMMANDS else t
-                for t in topic_set.topics
-            )
-        }
-    )
-    report = apply(admin, topic_set)
+    report = apply_demo_topics(KafkaAdmin(bootstrap, kafka), app)
     print(f"topics: created {len(report.created)}")
 
     env = {

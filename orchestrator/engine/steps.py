@@ -20,7 +20,7 @@ from orchestrator.engine.outbox import command_id
 from orchestrator.engine.state_records import StepRecord, StepStatus
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run
-from orchestrator.errors import SerializationError
+from orchestrator.errors import SerializationError, UnknownWorkflowReplyError
 from orchestrator.workflow.activation import ErrorInfo, ScheduleStep
 from orchestrator.workflow.event_data import StepCompletedData, StepFailedData
 from orchestrator.workflow.status import WorkflowStatus
@@ -119,9 +119,8 @@ class StepLogic:
     # --- replies ------------------------------------------------------------------------------
     def on_reply(self, t: Turn, reply: Reply) -> None:
         run = self.ex.load(t, reply.workflow_id)
-        if run is None:
-            self.stats.replies_ignored += 1
-            return
+        if run is None:  # unmatched: an operator must see it (the chaos audit counted these as lost)
+            raise UnknownWorkflowReplyError(reply.workflow_id, reply.command_id)
         step = None if run.header.finished else t.store.step(reply.workflow_id, reply.seq)
         if step is None:
             self._ignored(t, run, reply, self.why_settled(run, [reply.seq], reply.success))

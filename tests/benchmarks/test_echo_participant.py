@@ -11,9 +11,10 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, Message, Producer
 
-from benchmarks.echo_participant import header_map, start_echo_processes, stop_processes
+from benchmarks.echo_participant import header_map, start_echo_processes
 from benchmarks.workflow import SERVICES, WORKFLOW, order, registry
 from orchestrator.config import OrchestratorSettings
+from orchestrator.devstack.child_process import stop_all
 from orchestrator.transport import header_names
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
@@ -69,7 +70,7 @@ def test_echo_replies_per_protocol_and_dead_letters_headerless_records(
         [reply] = _read(kafka_bootstrap, inbox, 1)
         [dead] = _read(kafka_bootstrap, dlq, 1)
     finally:
-        stop_processes(procs)
+        stop_all(procs)
 
     assert reply.key() == b"order-42" and reply.value() == b"\xc3\x01command-bytes"
     got = header_map(reply)
@@ -113,4 +114,4 @@ def test_three_step_bench_workflow_completes_against_echo_processes(
         assert len(steps) == 3 * len(ids)
     finally:
         orch.stop()
-        stop_processes(procs)
+        stop_all(procs)

@@ -157,15 +157,24 @@ def test_overall_timeout_fails_the_step_finally(h: WorkflowEnvironment) -> None:
     assert h.timer_keys() == []
 
 
-def test_unknown_steps_and_workflows_are_ignored(h: WorkflowEnvironment) -> None:
+def test_a_reply_for_an_unknown_step_is_recorded_as_ignored(h: WorkflowEnvironment) -> None:
     cmd = only(h.start("order", ORDER, id="o-1").output.commands())
     headers = {"sb-workflow-id": "o-1", "sb-command-id": "o-1/999", "sb-attempt": "1", "sb-reply-status": "success"}
     out = h.send(h.records.record("o-1", None, headers))
     assert only(out.events())["why"] == "unknown-step"
-    headers = {"sb-workflow-id": "nope", "sb-command-id": "nope/1", "sb-attempt": "1", "sb-reply-status": "success"}
-    assert h.send(h.records.record("nope", None, headers)) == []
-    assert h.engine.stats.replies_ignored == 2
+    assert h.engine.stats.replies_ignored == 1
     assert cmd is not None
+
+
+def test_a_reply_for_an_unknown_workflow_is_dead_lettered_not_dropped(h: WorkflowEnvironment) -> None:
+    """Found by `make chaos`: such a reply changed nothing and reached no DLQ (a lost input)."""
+    headers = {"sb-workflow-id": "nope", "sb-command-id": "nope/1", "sb-attempt": "1", "sb-reply-status": "success"}
+    record = h.records.record("nope", None, headers)
+    (dead,) = h.send(record)
+    assert dead.topic == h.engine.topics.dlq
+    assert dead.header("sb-dlq-reason") == "unknown-workflow"
+    assert dead.key == record.key and dead.headers[: len(record.headers)] == record.headers
+    assert h.keys_of("nope") == []
 
 
 def test_duplicate_start_is_a_no_op(h: WorkflowEnvironment) -> None:
