@@ -201,6 +201,11 @@ class WorkflowEnvironment:
         out.extend(self._run_instant())
         return out
 
+    def advance_to(self, when: datetime | int) -> Output:
+        """Move the clock to ``when`` (aware datetime or epoch ms), as `advance()` would; a time in
+        the past leaves the clock where it is and processes what is due now."""
+        return self.advance(max(0, _start_ms(when) - self.now_ms))
+
     def run_until_idle(self, *, horizon: timedelta = DEFAULT_HORIZON, max_turns: int = DEFAULT_MAX_TURNS) -> Output:
         """Skip time until nothing is scheduled any more (every run finished, parked or waiting for
         input). Retention purges are not waited for."""

@@ -10,7 +10,17 @@ from orchestrator.models.control import OperatorActionType
 from orchestrator.serialization import model_for
 from orchestrator.testing.inbox import Payload
 from orchestrator.testing.outputs import EmittedEvent, Output, SentCommand
-from orchestrator.workflow import ErrorInfo, EventKind, HistoryEvent
+from orchestrator.testing.recorded_commands import commands_of
+from orchestrator.workflow import (
+    ErrorInfo,
+    EventKind,
+    HistoryEvent,
+    WorkflowDefinition,
+    WorkflowInstance,
+    WorkflowRegistry,
+)
+from orchestrator.workflow.activation import CompleteWorkflow, FailWorkflow, WorkflowCommand
+from orchestrator.workflow.event_data import TimerCancelledData, TimerFiredData, TimerStartedData
 from orchestrator.workflow.status import WorkflowStatus
 
 if TYPE_CHECKING:
@@ -27,6 +37,7 @@ class WorkflowRun:
         self.env = env
         self.id = workflow_id
         self.output = output  # what starting it produced (a DLQ record if the start was rejected)
+        self._commands_seen = 0  # how many of its workflow commands `new_commands()` has returned
 
     def __repr__(self) -> str:
         return f"WorkflowRun({self.id!r})"
@@ -83,6 +94,32 @@ class WorkflowRun:
         return ", ".join(waits) or "nothing the environment knows of"
 
     # --- inputs -------------------------------------------------------------------------------
+    def step(self, seq: int) -> SentCommand:
+        """The latest attempt sent for step ``seq`` (to reply to it by hand)."""
+        attempts = [c for c in self.commands() if c.seq == seq]
+        if not attempts:
+            raise KeyError(f"workflow {self.id!r} sent no command for step {seq}")
+        return attempts[-1]
+
+    def complete_step(self, seq: int, result: Payload | None = None, *, result_schema: str | None = None) -> Output:
+        """Reply success to the latest attempt of step ``seq``, as its participant would."""
+        return self.env.reply(self.step(seq), result, result_schema=result_schema)
+
+    def fail_step(
+        self, seq: int, error_type: str = "Unavailable", message: str = "failed by the test", *, retryable: bool = False
+    ) -> Output:
+        """Reply failure to the latest attempt of step ``seq`` (default: a permanent failure, so the
+        step fails finally and the code sees `StepFailedError`)."""
+        return self.env.reply_failure(self.step(seq), error_type, message, retryable=retryable)
+
+    def fire_timer(self, seq: int) -> Output:
+        """Move the clock to the due time of the run's open timer ``seq`` (firing everything due on
+        the way, in time order, as `advance()` does)."""
+        timers = self.open_timers()
+        if seq not in timers:
+            raise KeyError(f"workflow {self.id!r} has no open timer {seq} (open: {sorted(timers)})")
+        return self.env.advance_to(timers[seq])
+
     def signal(self, name: str, payload: Payload | None = None, *, payload_schema: str | None = None) -> Output:
         """Send signal `name` to this run."""
         return self.env.signal(self.id, name, payload, payload_schema=payload_schema)
@@ -119,6 +156,63 @@ class WorkflowRun:
     def kinds(self) -> list[str]:
         """The kinds of this run's history events, in order."""
         return [e.kind for e in self.history()]
+
+    def workflow_commands(self) -> list[WorkflowCommand]:
+        """Every command the workflow code issued (``ScheduleStep``, ``StartTimer``, ``CancelTimer``,
+        ``RecordSideEffect``, ..., its ``CompleteWorkflow``/``FailWorkflow``), read from its history."""
+        return commands_of(self.history())
+
+    def new_commands(self) -> list[WorkflowCommand]:
+        """The workflow commands issued since the previous call on this handle (first call: all),
+        so a test can check what each input made the code decide."""
+        commands = self.workflow_commands()
+        new, self._commands_seen = commands[self._commands_seen :], len(commands)
+        return new
+
+    @property
+    def outcome(self) -> CompleteWorkflow | FailWorkflow | None:
+        """How the run ended, as its code returned or raised it (None while it runs)."""
+        for command in reversed(self.workflow_commands()):
+            if isinstance(command, CompleteWorkflow | FailWorkflow):
+                return command
+        return None
+
+    def open_timers(self) -> dict[int, int]:
+        """The run's open durable timers (sleeps, signal-wait timeouts): cmd_seq -> due epoch ms."""
+        timers: dict[int, int] = {}
+        for event in self.history():
+            data = event.payload
+            if isinstance(data, TimerStartedData):
+                timers[data.cmd_seq] = data.fire_at_ms
+            elif isinstance(data, TimerFiredData | TimerCancelledData):
+                timers.pop(data.cmd_seq, None)
+        return timers
+
+    @property
+    def instance(self) -> WorkflowInstance:
+        """The engine's live instance of the run (the one its next input activates): for
+        ``snapshot()``, queries with arguments, ``result``. `KeyError` when the engine holds none
+        (evicted, restarted, or finished without needing one)."""
+        run = self.env.engine.cache.get(self.id)
+        if run is None or run.instance is None:
+            raise KeyError(f"the engine holds no live instance of workflow {self.id!r}")
+        return run.instance
+
+    def replay(
+        self, code: WorkflowDefinition | WorkflowRegistry | None = None
+    ) -> tuple[WorkflowInstance, list[WorkflowCommand]]:
+        """A fresh instance rebuilt from the run's recorded history, as the engine rebuilds one
+        after a restart, and the commands the rebuild returned (new ones at the live edge only).
+        ``code``: other workflow code (a definition, or a registry holding the run's type);
+        a change that departs from the history raises `NonDeterminismError`."""
+        if isinstance(code, WorkflowDefinition):
+            definition = code
+        else:
+            registry = self.env.registry if code is None else code
+            definition = registry.get(self.env.header(self.id).workflow_type)
+        instance = WorkflowInstance(definition, self.id)
+        commands = instance.activate(self.history(), self.env.now_ms, replaying=True)
+        return instance, commands
 
     def commands(self, service: str | None = None) -> list[SentCommand]:
         """Every command attempt sent for this run (retries included), in order."""

@@ -16,6 +16,7 @@ from examples.orders.models.payments import ChargePayment, PaymentCharged
 from orchestrator.errors import WorkflowNotCompletedError, WorkflowStuckError
 from orchestrator.testing import Fail, NoReply, SentCommand, Succeed, WorkflowEnvironment, WorkflowStatus
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
+from orchestrator.workflow.activation import CompleteWorkflow
 
 registry = WorkflowRegistry()
 ORDER = OrderPlaced(order_id="o-1", customer_id="c-1", sku="sku-1", quantity=2, amount_cents=1999, currency="EUR")
@@ -219,3 +220,30 @@ def test_canned_success_with_a_dict_names_its_schema(env: WorkflowEnvironment) -
     )
     run = env.start("month-later", ORDER, id="m-2")
     assert run.result() == StockReserved(reservation_id="r-d", order_id="o-1")
+
+
+def test_step_by_step_replies_and_the_codes_commands_are_reported(env: WorkflowEnvironment) -> None:
+    run = env.start("month-later", ORDER, id="m-1")
+    [timer] = run.new_commands()
+    assert run.open_timers() == {0: env.now_ms + 30 * DAY // timedelta(milliseconds=1)}
+    assert run.new_commands() == []  # nothing new since the previous call
+    with pytest.raises(KeyError):
+        run.step(1)  # nothing sent for it yet
+    with pytest.raises(KeyError):
+        run.fire_timer(7)
+    run.fire_timer(0)
+    assert env.now_ms == timer.fire_at_ms  # type: ignore[union-attr]
+    [schedule] = run.new_commands()
+    assert run.step(1).command_type == "sagabridge.demo.inventory.ReserveStock" and run.outcome is None
+    run.fail_step(1, "Unavailable", retryable=True)
+    env.run_until_idle()
+    assert run.step(1).attempt == 2  # the latest attempt
+    run.complete_step(1, RESERVED)
+    outcome = run.outcome
+    assert isinstance(outcome, CompleteWorkflow) and outcome.result_schema == StockReserved.avro_schema_name
+    assert run.workflow_commands() == [timer, schedule, outcome]
+    rebuilt, commands = run.replay()
+    assert commands == [] and rebuilt.snapshot() == run.instance.snapshot()
+    env.evict(run.id)
+    with pytest.raises(KeyError):
+        run.instance  # noqa: B018 - the engine holds no live instance any more

@@ -1,10 +1,24 @@
-"""Small typed models for the runtime tests (real AvroModel, no schema files needed)."""
+"""Small typed models for the runtime tests, their schemas (tests/workflow/schemas) and the
+environment the tests run workflows in (the real engine core, orchestrator.testing)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
+from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.serialization.avro_model import AvroModel
+from orchestrator.testing import WorkflowEnvironment
+from orchestrator.workflow import WorkflowRegistry
+
+SCHEMAS = Path(__file__).with_name("schemas")
+SERDE = SingleObjectSerde(SchemaRepository(SCHEMAS))  # parsed once for the whole module set
+START_MS = 1_700_000_000_000  # the environment's fixed start (WorkflowEnvironment's default)
+
+
+def environment(registry: WorkflowRegistry, **options: Any) -> WorkflowEnvironment:
+    """An in-memory environment over `registry`, encoding against the test schemas."""
+    return WorkflowEnvironment(registry, serde=SERDE, start_time=START_MS, **options)
 
 
 class Order(AvroModel):

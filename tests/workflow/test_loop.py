@@ -10,7 +10,7 @@ import pytest
 from orchestrator.errors import WorkflowAuthoringError
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
 from orchestrator.workflow.activation import CompleteWorkflow, FailWorkflow
-from tests.workflow.driver import Driver
+from tests.workflow.models import environment
 
 reg = WorkflowRegistry()
 
@@ -50,19 +50,20 @@ async def asyncio_primitives(ctx: WorkflowContext, inp: dict[str, Any]) -> dict[
 
 
 def test_plain_asyncio_works_deterministically() -> None:
-    d = Driver(asyncio_primitives)
-    cmds = d.start({})
-    assert [c.payload for c in cmds] == [{"n": 3}]  # type: ignore[union-attr]
-    d.tick(2500)
-    d.complete(0, {"ok": 1})
-    assert isinstance(d.outcome, CompleteWorkflow) and d.outcome.result == {
-        "total": 3,
-        "order": ["producer", "consumer", f"time={(d.now_ms) / 1000.0}"],
-        "reply": {"ok": 1},
-        "task": True,
-    }
-    inst, cmds = d.replay()
-    assert cmds == [] and inst.result == d.outcome
+    with environment(reg) as env:
+        run = env.start("asyncio-primitives", {}, input_schema="t.Empty")
+        assert [c.payload for c in run.new_commands()] == [{"n": 3}]  # type: ignore[union-attr]
+        env.advance(2500)
+        run.complete_step(0, {"ok": 1}, result_schema="t.Ok")
+        [outcome] = run.new_commands()
+        assert isinstance(outcome, CompleteWorkflow) and outcome.result == {
+            "total": 3,
+            "order": ["producer", "consumer", f"time={env.now_ms / 1000.0}"],
+            "reply": {"ok": 1},
+            "task": True,
+        }
+        inst, cmds = run.replay()
+        assert cmds == [] and inst.result == outcome
 
 
 @pytest.mark.parametrize("how", ["sleep", "wait_for", "timeout", "call_later", "executor"])
@@ -84,23 +85,23 @@ def test_real_time_and_threads_are_refused_with_a_clear_error(how: str) -> None:
         else:
             await loop.run_in_executor(None, print)
 
-    d = Driver(real_time)
-    d.start()
-    assert isinstance(d.outcome, FailWorkflow) and d.outcome.status == "failed"
-    assert d.outcome.error.error_type == WorkflowAuthoringError.__name__
-    assert "ctx.sleep" in d.outcome.error.message
+    with environment(r) as env:
+        outcome = env.start(f"real-time-{how}", {}, input_schema="t.Empty").outcome
+    assert isinstance(outcome, FailWorkflow) and outcome.status == "failed"
+    assert outcome.error.error_type == WorkflowAuthoringError.__name__
+    assert "ctx.sleep" in outcome.error.message
 
 
 def test_activation_inside_a_running_loop_restores_it() -> None:
     async def caller() -> None:
         real = asyncio.get_running_loop()
-        d = Driver(asyncio_primitives)
-        d.start({})
-        assert asyncio.get_running_loop() is real
-        d.complete(0, {"ok": 1})
-        assert asyncio.get_running_loop() is real
-        await asyncio.sleep(0)  # the caller's loop still works
-        assert d.outcome is not None
+        with environment(reg) as env:
+            run = env.start("asyncio-primitives", {}, input_schema="t.Empty")
+            assert asyncio.get_running_loop() is real
+            run.complete_step(0, {"ok": 1}, result_schema="t.Ok")
+            assert asyncio.get_running_loop() is real
+            await asyncio.sleep(0)  # the caller's loop still works
+            assert run.status.finished
 
     asyncio.run(caller())
     with pytest.raises(RuntimeError):
@@ -119,8 +120,8 @@ def test_contextvars_of_the_engine_do_not_leak_into_workflow_code() -> None:
 
     token = var.set("engine-value")
     try:
-        d = Driver(reads_var)
-        d.start()
+        with environment(r) as env:
+            [outcome] = env.start("ctxvars", {}, input_schema="t.Empty").new_commands()
     finally:
         var.reset(token)
-    assert isinstance(d.outcome, CompleteWorkflow) and d.outcome.result == {"seen": "unset"}
+    assert isinstance(outcome, CompleteWorkflow) and outcome.result == {"seen": "unset"}

@@ -1,4 +1,4 @@
-"""Saga compensation and cancellation."""
+"""Saga compensation and cancellation, through the real engine core (orchestrator.testing)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,19 @@ from datetime import timedelta
 from typing import Any
 
 from orchestrator.errors import CompensationFailedError, WorkflowCancelledError, error_type_name
-from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
-from orchestrator.workflow.activation import CancelTimer, CompleteWorkflow, ErrorInfo, FailWorkflow, ScheduleStep
-from tests.workflow.driver import Driver
-from tests.workflow.models import Charge, Charged, Order, Refund, Release, Reserve, Reserved, Ship
+from orchestrator.testing import WorkflowEnvironment, WorkflowRun, WorkflowStatus
+from orchestrator.workflow import HistoryEvent, WorkflowContext, WorkflowInstance, WorkflowRegistry, workflow
+from orchestrator.workflow.activation import (
+    CancelTimer,
+    CompleteWorkflow,
+    ErrorInfo,
+    EventKind,
+    FailWorkflow,
+    ScheduleStep,
+    WorkflowCommand,
+    command_event,
+)
+from tests.workflow.models import Charge, Charged, Order, Refund, Release, Reserve, Reserved, Ship, environment
 
 reg = WorkflowRegistry()
 
@@ -32,45 +41,67 @@ def _comp(cmd: object) -> tuple[str, str, bool]:
     return cmd.service, cmd.command_type, cmd.compensation
 
 
-def _run_to_shipping(d: Driver) -> None:
-    d.start(Order(order_id="o1").to_avro())
-    d.complete(0, {"reservation_id": "r1"})
-    d.complete(1, {"payment_id": "p1"})
-    d.fire(2)
+def _started(env: WorkflowEnvironment, workflow_type: str, *, takes_order: bool = True) -> WorkflowRun:
+    """A run started now, with what the start decided already taken from `new_commands()`."""
+    if takes_order:
+        run = env.start(workflow_type, Order(order_id="o1"))
+    else:
+        run = env.start(workflow_type, {}, input_schema="t.Empty")
+    run.new_commands()
+    return run
+
+
+def _run_to_shipping(env: WorkflowEnvironment) -> WorkflowRun:
+    run = _started(env, "order-saga")
+    run.complete_step(0, Reserved(reservation_id="r1"))
+    run.complete_step(1, Charged(payment_id="p1"))
+    run.fire_timer(2)
+    assert [_comp(c) for c in run.new_commands()[2:]] == [("shipping", "test.workflow.Ship", False)]
+    return run
 
 
 def test_failure_compensates_in_reverse_order_then_ends_compensated() -> None:
-    d = Driver(order_saga)
-    _run_to_shipping(d)
-    [refund] = d.fail(3, "NoCarrier")
-    assert _comp(refund) == ("payments", "test.workflow.Refund", True)
-    assert refund.payload == {"payment_id": "p1"}  # type: ignore[union-attr]
-    [release] = d.complete(4, {})
-    assert _comp(release) == ("inventory", "test.workflow.Release", True)
-    [end] = d.complete(5, {})
+    with environment(reg) as env:
+        run = _run_to_shipping(env)
+        run.fail_step(3, "NoCarrier")
+        [refund] = run.new_commands()
+        assert _comp(refund) == ("payments", "test.workflow.Refund", True)
+        assert refund.payload == {"payment_id": "p1"}  # type: ignore[union-attr]
+        run.complete_step(4)
+        [release] = run.new_commands()
+        assert _comp(release) == ("inventory", "test.workflow.Release", True)
+        run.complete_step(5)
+        [end] = run.new_commands()
     assert isinstance(end, FailWorkflow) and end.status == "compensated"
     assert end.error.error_type == "StepFailed" and "NoCarrier" in end.error.message
 
 
 def test_failure_before_any_compensation_is_registered_ends_failed() -> None:
-    d = Driver(order_saga)
-    d.start(Order(order_id="o1").to_avro())
-    [end] = d.fail(0, "OutOfStock")
+    with environment(reg) as env:
+        run = _started(env, "order-saga")
+        run.fail_step(0, "OutOfStock")
+        [end] = run.new_commands()
     assert isinstance(end, FailWorkflow) and end.status == "failed"
 
 
 def test_cancel_interrupts_the_wait_and_compensations_still_run() -> None:
-    d = Driver(order_saga)
-    d.start(Order(order_id="o1").to_avro())
-    d.complete(0, {"reservation_id": "r1"})
-    d.complete(1, {"payment_id": "p1"})
-    cmds = d.cancel("customer changed mind")
-    assert cmds[0] == CancelTimer(2)  # the pending sleep is cancelled, its timer removed
-    assert [_comp(c) for c in cmds[1:]] == [("payments", "test.workflow.Refund", True)]
-    assert d.cancel("again") == []  # compensation steps are not interrupted by cancellation
-    [release] = d.complete(3, {})
-    assert _comp(release)[0] == "inventory"
-    [end] = d.complete(4, {})
+    with environment(reg) as env:
+        run = _started(env, "order-saga")
+        run.complete_step(0, Reserved(reservation_id="r1"))
+        run.complete_step(1, Charged(payment_id="p1"))
+        run.new_commands()
+        run.cancel("customer changed mind")
+        cmds = run.new_commands()
+        assert cmds[0] == CancelTimer(2)  # the pending sleep is cancelled, its timer removed
+        assert run.open_timers() == {} and env.timer_keys() == []
+        assert [_comp(c) for c in cmds[1:]] == [("payments", "test.workflow.Refund", True)]
+        run.cancel("again")
+        assert run.new_commands() == []  # compensation steps are not interrupted by cancellation
+        run.complete_step(3)
+        [release] = run.new_commands()
+        assert _comp(release)[0] == "inventory"
+        run.complete_step(4)
+        [end] = run.new_commands()
     assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "customer changed mind"), "cancelled")
 
 
@@ -83,16 +114,18 @@ def test_cancel_during_a_step_without_saga_waits_for_the_step() -> None:
     async def plain(ctx: WorkflowContext) -> None:
         await ctx.call("svc", {}, command_type="t.X")
 
-    d = Driver(plain)
-    d.start()
-    assert d.cancel("stop") == []
-    assert d.instance.snapshot()["cancel_held"] == {"steps": [0], "children": []}
-    assert d.fail(0, "Refused") == [FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")]
+    with environment(r) as env:
+        run = _started(env, "plain", takes_order=False)
+        run.cancel("stop")
+        assert run.new_commands() == []
+        assert run.instance.snapshot()["cancel_held"] == {"steps": [0], "children": []}
+        run.fail_step(0, "Refused")
+        assert run.new_commands() == [FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")]
 
-    late = Driver(plain)
-    late.start()
-    late.cancel("stop")
-    assert late.complete(0, {}) == [CompleteWorkflow(None, None)]
+        late = _started(env, "plain", takes_order=False)
+        late.cancel("stop")
+        late.complete_step(0)
+        assert late.new_commands() == [CompleteWorkflow(None, None)]
 
 
 @workflow("ship-saga", registry=reg)
@@ -108,30 +141,38 @@ async def ship_saga(ctx: WorkflowContext, order: Order) -> dict[str, Any]:
 def test_a_step_in_flight_at_cancel_that_succeeds_is_compensated_first() -> None:
     """Issue 14: CreateShipment succeeded after a cancel and was never compensated. The saga waits
     for the step, registers its undo, and the cancellation compensates it with the rest."""
-    d = Driver(ship_saga)
-    d.start(Order(order_id="o1").to_avro())
-    d.complete(0, {"reservation_id": "r1"})
-    assert d.cancel("customer changed mind") == []  # shipping (seq 1) is in flight: nothing yet
-    cancel_ship, *rest = d.complete(1, {"id": "s-9"})
-    assert rest == []
-    assert _comp(cancel_ship) == ("shipping", "t.CancelShipment", True)
-    assert cancel_ship.payload == {"shipment": "s-9"}  # type: ignore[union-attr]
-    [release] = d.complete(2, {})
-    assert _comp(release) == ("inventory", "test.workflow.Release", True)
-    [end] = d.complete(3, {})
-    assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "customer changed mind"), "cancelled")
-    inst, cmds = d.replay()
-    assert cmds == [] and inst.snapshot() == d.instance.snapshot()
+    with environment(reg) as env:
+        run = _started(env, "ship-saga")
+        run.complete_step(0, Reserved(reservation_id="r1"))
+        run.new_commands()
+        run.cancel("customer changed mind")
+        assert run.new_commands() == []  # shipping (seq 1) is in flight: nothing yet
+        run.complete_step(1, {"id": "s-9"}, result_schema="t.Shipment")
+        cancel_ship, *rest = run.new_commands()
+        assert rest == []
+        assert _comp(cancel_ship) == ("shipping", "t.CancelShipment", True)
+        assert cancel_ship.payload == {"shipment": "s-9"}  # type: ignore[union-attr]
+        run.complete_step(2)
+        [release] = run.new_commands()
+        assert _comp(release) == ("inventory", "test.workflow.Release", True)
+        run.complete_step(3)
+        [end] = run.new_commands()
+        assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "customer changed mind"), "cancelled")
+        inst, cmds = run.replay()
+        assert cmds == [] and inst.snapshot() == run.instance.snapshot()
 
 
 def test_a_step_in_flight_at_cancel_that_fails_raises_the_cancellation() -> None:
-    d = Driver(ship_saga)
-    d.start(Order(order_id="o1").to_avro())
-    d.complete(0, {"reservation_id": "r1"})
-    d.cancel("stop")
-    [release] = d.fail(1, "WorkflowCancelled")  # the participant declined it: nothing to undo
-    assert _comp(release) == ("inventory", "test.workflow.Release", True)
-    [end] = d.complete(2, {})
+    with environment(reg) as env:
+        run = _started(env, "ship-saga")
+        run.complete_step(0, Reserved(reservation_id="r1"))
+        run.cancel("stop")
+        run.new_commands()
+        run.fail_step(1, "WorkflowCancelled")  # the participant declined it: nothing to undo
+        [release] = run.new_commands()
+        assert _comp(release) == ("inventory", "test.workflow.Release", True)
+        run.complete_step(2)
+        [end] = run.new_commands()
     assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")
 
 
@@ -149,28 +190,47 @@ async def ship_while_waiting(ctx: WorkflowContext) -> None:
 
 
 def test_other_waits_are_interrupted_only_once_the_steps_in_flight_settled() -> None:
-    d = Driver(ship_while_waiting)
-    d.start()
-    assert set(d.timers) == {0} and set(d.steps) == {1}
-    assert d.cancel("stop") == []  # the signal wait keeps waiting while shipping is in flight
-    cmds = d.complete(1, {"id": "s-1"})
-    assert cmds[0] == CancelTimer(0)  # now the wait is interrupted...
-    assert [_comp(c) for c in cmds[1:]] == [("shipping", "t.CancelShipment", True)]  # ...and shipping undone
-    d.complete(2, {})
-    assert d.outcome == FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")
+    with environment(reg) as env:
+        run = _started(env, "ship-while-waiting", takes_order=False)
+        assert set(run.open_timers()) == {0} and [s.seq for s in env.open_steps(run.id)] == [1]
+        run.cancel("stop")
+        assert run.new_commands() == []  # the signal wait keeps waiting while shipping is in flight
+        run.complete_step(1, {"id": "s-1"}, result_schema="t.Shipment")
+        cmds = run.new_commands()
+        assert cmds[0] == CancelTimer(0)  # now the wait is interrupted...
+        assert [_comp(c) for c in cmds[1:]] == [("shipping", "t.CancelShipment", True)]  # ...and shipping undone
+        run.complete_step(2)
+        assert run.outcome == FailWorkflow(ErrorInfo("WorkflowCancelled", "stop"), "cancelled")
 
 
 def test_a_cancel_recorded_before_the_rule_replays_as_it_ran() -> None:
-    """Histories written before in-flight steps were settled interrupt everything at once."""
-    d = Driver(ship_saga)
-    d.start(Order(order_id="o1").to_avro())
-    d.complete(0, {"reservation_id": "r1"})
-    [release] = d.cancel("old", legacy=True)
+    """Histories written before in-flight steps were settled interrupt everything at once.
+
+    The engine records every cancel with ``settle_in_flight`` now, so the old history is the
+    environment's recording continued the way the engine recorded it then: each input event
+    activates the live instance, and each command it returns is recorded after it."""
+    with environment(reg) as env:
+        run = _started(env, "ship-saga")
+        run.complete_step(0, Reserved(reservation_id="r1"))
+        history = run.history()
+        now_ms = env.now_ms
+    live = WorkflowInstance(ship_saga, run.id)
+    assert live.activate(history, now_ms, replaying=True) == []
+
+    def record(kind: str, data: dict[str, Any]) -> list[WorkflowCommand]:
+        history.append(HistoryEvent(len(history), kind, now_ms, data))
+        commands = live.activate(history[-1:], now_ms, replaying=False)
+        for command in commands:
+            kind, data = command_event(command)
+            history.append(HistoryEvent(len(history), kind, now_ms, data))
+        return commands
+
+    [release] = record(EventKind.CANCEL_REQUESTED, {"reason": "old"})  # no settle_in_flight: as before issue 14
     assert _comp(release) == ("inventory", "test.workflow.Release", True)
-    d.complete(2, {})
-    assert d.outcome == FailWorkflow(ErrorInfo("WorkflowCancelled", "old"), "cancelled")
-    inst, cmds = d.replay()
-    assert cmds == [] and inst.result == d.outcome
+    [end] = record(EventKind.STEP_COMPLETED, {"cmd_seq": 2, "result_schema": None, "result": None, "attempt": 1})
+    assert end == FailWorkflow(ErrorInfo("WorkflowCancelled", "old"), "cancelled")
+    inst = WorkflowInstance(ship_saga, run.id)
+    assert inst.activate(history, now_ms, replaying=True) == [] and inst.result == end
 
 
 @workflow("bad-compensation", registry=reg)
@@ -187,14 +247,16 @@ async def bad_compensation(ctx: WorkflowContext) -> dict[str, Any]:
 
 
 def test_failed_compensation_raises_compensation_failed() -> None:
-    d = Driver(bad_compensation)
-    d.start()
-    d.complete(0, {})
-    d.fail(1, "Declined")
-    d.fail(2, "ReleaseBroken")
-    assert d.outcome == CompleteWorkflow(
-        None, {"service": "inventory", "error": "ReleaseBroken", "original": "StepFailed"}
-    )
+    with environment(reg) as env:
+        run = _started(env, "bad-compensation", takes_order=False)
+        run.complete_step(0)
+        run.fail_step(1, "Declined")
+        run.fail_step(2, "ReleaseBroken")
+        assert run.status == WorkflowStatus.PARKED  # the engine parks a compensation that failed finally...
+        run.compensate(reason="the release cannot be done")  # ...until an operator gives it up
+        assert run.outcome == CompleteWorkflow(
+            None, {"service": "inventory", "error": "ReleaseBroken", "original": "StepFailed"}
+        )
 
 
 @workflow("cleanup-after-cancel", registry=reg)
@@ -208,12 +270,13 @@ async def cleanup_after_cancel(ctx: WorkflowContext) -> dict[str, Any]:
 
 
 def test_cancellation_is_delivered_once_then_cleanup_steps_run() -> None:
-    d = Driver(cleanup_after_cancel)
-    d.start()
-    cmds = d.cancel("bye")
-    assert cmds[0] == CancelTimer(0) and _comp(cmds[1]) == ("notify", "t.Notify", False)
-    d.complete(1, {"sent": True})
-    assert d.outcome == CompleteWorkflow(None, {"cancelled": True, "notified": {"sent": True}})
+    with environment(reg) as env:
+        run = _started(env, "cleanup-after-cancel", takes_order=False)
+        run.cancel("bye")
+        cmds = run.new_commands()
+        assert cmds[0] == CancelTimer(0) and _comp(cmds[1]) == ("notify", "t.Notify", False)
+        run.complete_step(1, {"sent": True}, result_schema="t.Sent")
+        assert run.outcome == CompleteWorkflow(None, {"cancelled": True, "notified": {"sent": True}})
 
 
 @workflow("parallel-compensation", registry=reg)
@@ -226,24 +289,27 @@ async def parallel_compensation(ctx: WorkflowContext) -> None:
 
 
 def test_parallel_compensation_schedules_all_undos_at_once_newest_first() -> None:
-    d = Driver(parallel_compensation)
-    d.start()
-    for seq in range(3):
-        d.complete(seq, {})
-    undos = d.fail(3)
-    assert [c.payload for c in undos] == [{"i": 2}, {"i": 1}, {"i": 0}]  # type: ignore[union-attr]
-    for seq in (5, 4, 6):
-        d.complete(seq, {})
-    assert isinstance(d.outcome, FailWorkflow) and d.outcome.status == "compensated"
+    with environment(reg) as env:
+        run = _started(env, "parallel-compensation", takes_order=False)
+        for seq in range(3):
+            run.complete_step(seq)
+        run.new_commands()
+        run.fail_step(3, "Boom")
+        undos = run.new_commands()
+        assert [c.payload for c in undos] == [{"i": 2}, {"i": 1}, {"i": 0}]  # type: ignore[union-attr]
+        for seq in (5, 4, 6):
+            run.complete_step(seq)
+        assert isinstance(run.outcome, FailWorkflow) and run.outcome.status == "compensated"
 
 
 def test_replay_of_a_cancelled_compensated_run_matches() -> None:
-    d = Driver(order_saga)
-    d.start(Order(order_id="o1").to_avro())
-    d.complete(0, {"reservation_id": "r1"})
-    d.complete(1, {"payment_id": "p1"})
-    d.cancel("x")
-    d.complete(3, {})
-    d.complete(4, {})
-    inst, cmds = d.replay()
-    assert cmds == [] and inst.result == d.outcome and inst.snapshot() == d.instance.snapshot()
+    with environment(reg) as env:
+        run = _started(env, "order-saga")
+        run.complete_step(0, Reserved(reservation_id="r1"))
+        run.complete_step(1, Charged(payment_id="p1"))
+        run.cancel("x")
+        run.complete_step(3)
+        run.complete_step(4)
+        inst, cmds = run.replay()
+        assert run.outcome is not None
+        assert cmds == [] and inst.result == run.outcome and inst.snapshot() == run.instance.snapshot()
