@@ -95,6 +95,7 @@ class PartitionEngine:
         t = Turn(WorkflowStore(overlay, self.codec), now_ms, Outbox(self.topics, self.serde), record)
         try:
             self._dispatch(t, msg)
+            t.store.write_headers()  # inside: a header that cannot be encoded dead-letters the record
         except SchemaRegistryUnavailableError:
             self._forget(msg.workflow_id)
             raise
@@ -158,6 +159,7 @@ class PartitionEngine:
                         acted = self._fire_timer(t, timer.workflow_id, timer.seq, timer.due_ms)
                     else:
                         acted = self._steps.on_due(t, timer.workflow_id, timer.seq)
+                    t.store.write_headers()
                 except SchemaRegistryUnavailableError:
                     self._forget(timer.workflow_id)
                     raise
