@@ -4,7 +4,8 @@
 
 The 3-step workflow of the orchestrator cases is driven through `PartitionEngine.handle` over a real
 RocksDB `PartitionStore`, the way the runner does it: a `PendingTxn` per checkpoint of 100 inputs,
-applied to RocksDB after each. Participants are simulated by feeding a success reply for every
+applied to RocksDB after each, and `next_due_ms` asked every PASS_EVERY inputs, as the runner asks
+each partition once per poll pass. Participants are simulated by feeding a success reply for every
 command the engine produced. What is left is exactly the Python work of the engine thread (decode,
 history, replay-free activation, state records, outbox encoding), so refactors of the core can be
 compared by one figure: CPU microseconds per step (process time, best of `--rounds`).
@@ -35,6 +36,7 @@ from orchestrator.transport.records import InboundRecord, OutboundRecord, make_h
 
 INBOX = "bench.inbox"
 CHECKPOINT_EVERY = 100
+PASS_EVERY = 10  # inputs per runner pass (a poll batch) at a moderate load
 T0 = 1_700_000_000_000
 
 
@@ -84,6 +86,8 @@ def run_once(workflows: int, directory: Path, metrics: bool = False) -> tuple[fl
                     pending.append(_reply(out, offset))
                     steps += 1
             inputs += 1
+            if inputs % PASS_EVERY == 0:
+                engine.next_due_ms(txn)
             if inputs % CHECKPOINT_EVERY == 0 or not pending:
                 changelog_offset += 1
                 store.apply(txn, changelog_offset)

@@ -51,8 +51,8 @@ CATEGORIES: list[tuple[str, Callable[[str], bool]]] = [
         lambda f: "fastavro" in f or "orchestrator/serialization" in f,
     ),
     (
-        "write buffer of the state txn (orchestrator/state/pending.py, pure Python)",
-        lambda f: "orchestrator/state/pending" in f,
+        "write buffers of the state txn (orchestrator/state/pending_txn.py + write_buffer.py, pure Python)",
+        lambda f: "orchestrator/state/pending_txn" in f or "orchestrator/state/write_buffer" in f,
     ),
     (
         "RocksDB (rocksdict + orchestrator/state)",

@@ -1,14 +1,19 @@
 """BENCHMARKS.md from one results JSON: machine, versions, settings, and one table with ratios.
 
 Rendering reads only the JSON, so `python -m benchmarks report <file>` rebuilds the page from
-any past run without touching a broker.
+any past run without touching a broker. The one hand-kept part is `results/before_after.md`, the
+before/after figures of performance work (each row names its own commands and commits): it is
+appended as it is, so a new run does not drop the record of what a change did.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from benchmarks.model import CEILING, Measurement
+
+BEFORE_AFTER = Path(__file__).resolve().parent / "results" / "before_after.md"
 
 _HEADER = """# Benchmarks
 
@@ -101,4 +106,6 @@ def render(result: dict[str, Any], json_path: str) -> str:
     lines += ["## Cases", ""]
     lines += [f"- **{c['name']}** ({c['group']}): {c['description']}" for c in result["cases"]]
     lines += ["", f"Total harness time: {result['seconds']:.0f} s.", ""]
+    if BEFORE_AFTER.exists():
+        lines += [BEFORE_AFTER.read_text(encoding="utf-8").rstrip(), ""]
     return "\n".join(lines)

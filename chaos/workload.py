@@ -22,7 +22,7 @@ from chaos.run_record import LoadRecord
 from examples.orders.models.orders import OrderPlaced
 from examples.orders.services import DECLINED_CUSTOMER_PREFIX
 from orchestrator.client import WorkflowClient
-from orchestrator.errors import ClientDeliveryError
+from orchestrator.errors import DeliveryError
 from orchestrator.serialization import AvroSerde
 
 log = logging.getLogger("chaos")
@@ -85,7 +85,7 @@ class Workload:
                 self.client.flush(10)
                 self._cancel_client.flush(10)
                 break
-            except ClientDeliveryError:
+            except DeliveryError:
                 self.record.flush_errors += 1
         return self.record
 
@@ -105,7 +105,7 @@ class Workload:
                 next_flush = now + 1.0
                 try:
                     self.client.flush(0.5)
-                except ClientDeliveryError:
+                except DeliveryError:
                     self.record.flush_errors += 1  # still queued; retried by the producer
 
     def _start_one(self, now: float) -> None:
@@ -138,8 +138,8 @@ class Workload:
             except BufferError:
                 try:
                     self.client.flush(1)
-                except ClientDeliveryError:
+                except DeliveryError:
                     self.record.flush_errors += 1
-            except ClientDeliveryError:  # cancel() flushes: its record is queued, that is enough
+            except DeliveryError:  # cancel() flushes: its record is queued, that is enough
                 self.record.flush_errors += 1
                 return

@@ -111,6 +111,7 @@ class PartitionEngine:
         t = Turn(WorkflowStore(overlay, self.codec), now_ms, self._outbox(), record)
         try:
             self._dispatch(t, msg)
+            t.store.write_headers()  # inside: a header that cannot be encoded dead-letters the record
         except SchemaRegistryUnavailableError:
             self._forget(msg.workflow_id)
             raise
@@ -188,6 +189,7 @@ class PartitionEngine:
                         acted = self.correlation.expire(t, timer.workflow_id, timer.seq)
                     else:
                         acted = self._steps.on_due(t, timer.workflow_id, timer.seq)
+                    t.store.write_headers()
                 except SchemaRegistryUnavailableError:
                     self._forget(timer.workflow_id)
                     raise

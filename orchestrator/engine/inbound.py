@@ -196,9 +196,16 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
 
 
 def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
-    wf = rec.header(header_names.WORKFLOW_ID)
-    cid = rec.header(header_names.COMMAND_ID)
-    attempt_raw = rec.header(header_names.ATTEMPT)
+    # One pass over the headers instead of one per lookup (dict(): the last value wins, as in Kafka).
+    headers = dict(rec.headers)
+
+    def header(name: str) -> str | None:
+        raw = headers.get(name)
+        return None if raw is None else raw.decode("utf-8", errors="replace")
+
+    wf = header(header_names.WORKFLOW_ID)
+    cid = header(header_names.COMMAND_ID)
+    attempt_raw = header(header_names.ATTEMPT)
     if not wf or not cid or attempt_raw is None:
         raise InvalidInboundRecordError("reply lacks sb-workflow-id, sb-command-id or sb-attempt")
     _check_key(rec, wf)
@@ -230,10 +237,10 @@ def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
         decoded = serde.decode(rec.value)
         if decoded.schema_name == STEP_ERROR_SCHEMA:
             body = ErrorInfo.from_avro(decoded.value)
-    retryable_raw = rec.header(header_names.RETRYABLE)
+    retryable_raw = header(header_names.RETRYABLE)
     error = ErrorInfo(
-        error_type=rec.header(header_names.ERROR_TYPE) or body.error_type or "UnknownError",
-        message=rec.header(header_names.ERROR_MESSAGE) or body.message,
+        error_type=header(header_names.ERROR_TYPE) or body.error_type or "UnknownError",
+        message=header(header_names.ERROR_MESSAGE) or body.message,
         retryable=body.retryable if retryable_raw is None else retryable_raw.strip().lower() == "true",
         details=body.details,
     )

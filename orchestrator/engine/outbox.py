@@ -105,7 +105,10 @@ class Outbox:
         if self.observed is not None:
             self.observed.append((name, value, since_ms))
 
-    def step_event(self, name: str, header: Header, at_ms: int, step: StepRecord, **fields: Any) -> None:
+    def step_event(
+        self, name: str, header: Header, at_ms: int, step: StepRecord, *, attempt: int | None = None, **fields: Any
+    ) -> None:
+        """A step's lifecycle event; `attempt` overrides the step's (a reply may answer an older one)."""
         self._event(
             name,
             header,
@@ -116,7 +119,7 @@ class Outbox:
                 "service": step.service,
                 "command_type": step.command_type,
                 "command_id": step.command_id,
-                "attempt": step.attempt,
+                "attempt": step.attempt if attempt is None else attempt,
                 **fields,
             },
         )

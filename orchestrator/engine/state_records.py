@@ -162,10 +162,10 @@ class StateCodec:
             **{**value, "status": StepStatus(value["status"])},
         )
 
-    def encode_event(self, e: HistoryEvent) -> bytes:
-        return self._serde.encode(
-            EVENT_SCHEMA, {"seq": e.seq, "kind": e.kind, "at_ms": e.at_ms, "data": jsonvalue.dumps(e.data)}
-        )
+    def encode_event(self, e: HistoryEvent, data_json: bytes | None = None) -> bytes:
+        """`data_json`: `jsonvalue.dumps(e.data)` when the caller already has it (no second dump)."""
+        data = jsonvalue.dumps(e.data) if data_json is None else data_json
+        return self._serde.encode(EVENT_SCHEMA, {"seq": e.seq, "kind": e.kind, "at_ms": e.at_ms, "data": data})
 
     def decode_event(self, raw: bytes) -> HistoryEvent:
         v = self._serde.decode(raw, EVENT_SCHEMA).value

@@ -196,7 +196,8 @@ class StepLogic:
             "StepCompleted",
             run.header,
             t.now_ms,
-            replace(step, attempt=attempt),
+            step,
+            attempt=attempt,
             result_schema=result_schema,
             result=result_bytes,
         )

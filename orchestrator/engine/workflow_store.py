@@ -18,26 +18,52 @@ TIMER_STEP = b"s"  # a step deadline or retry: the step is re-evaluated at that 
 
 
 class WorkflowStore:
+    """One turn's typed view of the partition's records.
+
+    The header is rewritten by every event of a turn (next_seq, updated_at_ms), but only its last
+    value reaches the checkpoint's buffer (one changelog record per key), so `put_header` only
+    marks it and `write_headers` encodes each marked header once, when the turn is done: a 3-step
+    workflow's step used to encode its header three times for one surviving value.
+    """
+
+    __slots__ = ("_unwritten", "codec", "txn")
+
     def __init__(self, txn: StateTxn, codec: StateCodec) -> None:
         self.txn = txn
         self.codec = codec
+        self._unwritten: dict[str, Header] = {}
 
     # --- header -------------------------------------------------------------------------------
     def header(self, workflow_id: str) -> Header | None:
+        if workflow_id in self._unwritten:  # read your writes: encode it now, read it back as usual
+            self._write_header(self._unwritten.pop(workflow_id))
         raw = self.txn.get(keys.header_key(workflow_id))
         return None if raw is None else self.codec.decode_header(raw)
 
     def put_header(self, header: Header) -> None:
+        """Mark `header` as this turn's value of its record; written (as it is then) by `write_headers`."""
+        self._unwritten[header.workflow_id] = header
+
+    def write_headers(self) -> None:
+        """Encode and buffer every header marked this turn; the engine calls it before the turn's
+        writes are flushed to the checkpoint."""
+        for header in self._unwritten.values():
+            self._write_header(header)
+        self._unwritten.clear()
+
+    def _write_header(self, header: Header) -> None:
         self.txn.put(keys.header_key(header.workflow_id), self.codec.encode_header(header))
 
     # --- history ------------------------------------------------------------------------------
     def append(self, header: Header, kind: str, at_ms: int, data: dict[str, Any]) -> HistoryEvent:
         """Append one event at header.next_seq and advance it (the caller writes the header).
 
-        The returned event carries the JSON round-tripped data, exactly what a replay will see.
+        The returned event carries the JSON round-tripped data, exactly what a replay will see;
+        the JSON is written once and those very bytes are stored.
         """
-        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=jsonvalue.loads(jsonvalue.dumps(data)))
-        self.txn.put(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event))
+        data_json = jsonvalue.dumps(data)
+        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=jsonvalue.loads(data_json))
+        self.txn.put(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event, data_json))
         header.next_seq += 1
         header.updated_at_ms = max(header.updated_at_ms, at_ms)
         return event
@@ -111,6 +137,7 @@ class WorkflowStore:
 
     def purge(self, workflow_id: str, finished_ms: int) -> int:
         """Delete every key of a finished workflow; returns how many keys were deleted."""
+        self._unwritten.pop(workflow_id, None)
         doomed: list[bytes] = [keys.header_key(workflow_id), keys.retention_key(finished_ms, workflow_id)]
         for start, end in (keys.history_range(workflow_id), keys.step_range(workflow_id)):
             doomed.extend(key for key, _ in self.txn.scan(start, end))

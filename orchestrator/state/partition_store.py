@@ -37,6 +37,10 @@ META_PARTITION = b"partition"
 # Scans read this many entries per native iterator, then drop it: an abandoned scan generator
 # must never pin the DB (a live rocksdict iterator keeps the LOCK held even after close()).
 SCAN_PAGE = 512
+# The first page is small and pages grow to SCAN_PAGE: most scans stop at their first entry (the
+# earliest timer or retention entry, asked for on every pass of the runner loop), and reading a
+# full page for them cost 512 entries per partition per pass once finished workflows piled up.
+FIRST_SCAN_PAGE = 4
 
 # A changelog batch being restored: (store key, value or None for a tombstone, changelog offset).
 ChangelogEntry = tuple[bytes, bytes | None, int]
@@ -252,13 +256,14 @@ class PartitionStore:
             raise ChangelogOffsetError(str(self._path), -1 if stored is None else stored, new)
 
     def _scan_pages(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
-        cursor = start
+        cursor, size = start, FIRST_SCAN_PAGE
         while True:
-            page = self._scan_page(cursor, end, SCAN_PAGE)
+            page = self._scan_page(cursor, end, size)
             yield from page
-            if len(page) < SCAN_PAGE:
+            if len(page) < size:
                 return
             cursor = page[-1][0] + b"\x00"  # the next possible key after the last one seen
+            size = min(size * 8, SCAN_PAGE)
 
     def _scan_page(self, start: bytes, end: bytes | None, limit: int) -> list[tuple[bytes, bytes]]:
         """At most `limit` entries; the native iterator is released before this returns."""

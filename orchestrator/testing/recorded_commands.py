@@ -19,6 +19,7 @@ from orchestrator.workflow.activation import (
     RecordPatch,
     RecordSideEffect,
     ScheduleStep,
+    SetSearchAttributes,
     StartChild,
     StartTimer,
     WorkflowCommand,
@@ -29,6 +30,7 @@ from orchestrator.workflow.event_data import (
     EventPublishedData,
     FailedData,
     PatchMarkerData,
+    SearchAttributesSetData,
     SideEffectData,
     StepScheduledData,
     TimerCancelledData,
@@ -61,6 +63,8 @@ def command_of(event: HistoryEvent) -> WorkflowCommand | None:
         return RecordPatch(data.cmd_seq, data.patch_id, data.applied)
     if isinstance(data, ChildStartedData):
         return StartChild(data.cmd_seq, data.workflow_type, data.child_id, data.input_schema, data.input)
+    if isinstance(data, SearchAttributesSetData):
+        return SetSearchAttributes(data.cmd_seq, dict(data.attributes))
     if isinstance(data, EventPublishedData):
         return PublishEvent(data.cmd_seq, data.topic, data.schema, data.value)
     if isinstance(data, CompletedData):

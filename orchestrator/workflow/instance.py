@@ -40,7 +40,7 @@ from orchestrator.workflow.event_data import (
     StepFailedData,
     TimerFiredData,
 )
-from orchestrator.workflow.payloads import AvroRecord, decoder, to_json
+from orchestrator.workflow.payloads import decoder, is_record, to_json
 from orchestrator.workflow.runtime import Runtime
 from orchestrator.workflow.status import WorkflowStatus
 
@@ -236,7 +236,7 @@ class WorkflowInstance:
 def _completion(value: Any) -> Outcome:
     if value is None:
         return CompleteWorkflow(None, None)
-    if isinstance(value, AvroRecord):
+    if is_record(value):
         return CompleteWorkflow(value.avro_schema_name, value.to_avro())
     if isinstance(value, Mapping):
         return CompleteWorkflow(None, dict(value))

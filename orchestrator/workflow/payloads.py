@@ -8,7 +8,7 @@ Structural on purpose: anything with ``avro_schema_name``, ``to_avro()`` and ``f
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar, Protocol, Self, TypeVar, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, TypeGuard, TypeVar, runtime_checkable
 
 from orchestrator.errors import WorkflowAuthoringError
 
@@ -31,6 +31,21 @@ Payload = AvroRecord | Mapping[str, Any]
 Decoder = Callable[[Any], Any]
 
 
+# Whether instances of a type are AvroRecords, per type: `isinstance` against a runtime-checkable
+# Protocol walks the protocol's members on every call (typing's __instancecheck__), and every
+# command payload and result passes here; the answer depends only on the type.
+_RECORD_TYPES: dict[type, bool] = {}
+
+
+def is_record(value: object) -> TypeGuard[AvroRecord]:
+    """`isinstance(value, AvroRecord)`, answered once per type."""
+    tp = type(value)
+    known = _RECORD_TYPES.get(tp)
+    if known is None:
+        known = _RECORD_TYPES[tp] = isinstance(value, AvroRecord)
+    return known
+
+
 def is_model_type(tp: object) -> bool:
     """True for a model class (not an instance)."""
     return isinstance(tp, type) and hasattr(tp, "from_avro") and hasattr(tp, "avro_schema_name")
@@ -38,7 +53,7 @@ def is_model_type(tp: object) -> bool:
 
 def encode(value: Payload, schema: str | None, what: str) -> tuple[str, dict[str, Any]]:
     """(schema name, avro dict) of a model, or of a plain dict whose schema is given explicitly."""
-    if isinstance(value, AvroRecord):
+    if is_record(value):
         return schema or value.avro_schema_name, value.to_avro()
     if isinstance(value, Mapping):
         if not schema:
@@ -75,7 +90,7 @@ def _identity(value: Any) -> Any:
 
 def to_json(value: Any) -> Any:
     """JSON form of a query result (models become their Avro dicts)."""
-    if isinstance(value, AvroRecord):
+    if is_record(value):
         return value.to_avro()
     dump = getattr(value, "model_dump", None)
     if callable(dump):

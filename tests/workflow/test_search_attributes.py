@@ -1,4 +1,6 @@
-"""ctx.set_search_attributes: recorded like any command, replayed without being emitted again."""
+"""ctx.set_search_attributes: recorded like any command, replayed without being emitted again.
+
+Histories are recorded by the real engine core (orchestrator.testing)."""
 
 from __future__ import annotations
 
@@ -8,13 +10,24 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import NonDeterminismError, WorkflowAuthoringError
+from orchestrator.testing import WorkflowEnvironment, WorkflowRun
 from orchestrator.workflow import WorkflowContext, WorkflowDefinition, WorkflowRegistry, workflow
-from orchestrator.workflow.activation import EventKind, SetSearchAttributes, StartTimer
-from tests.workflow.driver import Driver
+from orchestrator.workflow.activation import CompleteWorkflow, EventKind, SetSearchAttributes, StartTimer
+from tests.workflow.models import START_MS, environment
 
 
 def _define(body: Any) -> WorkflowDefinition:
     return workflow("attrs", registry=WorkflowRegistry())(body)
+
+
+def _registry(definition: WorkflowDefinition) -> WorkflowRegistry:
+    registry = WorkflowRegistry()
+    registry.register(definition)
+    return registry
+
+
+def _start(env: WorkflowEnvironment) -> WorkflowRun:
+    return env.start("attrs", {}, input_schema="t.Empty", id="wf-1")
 
 
 async def _tagged(ctx: WorkflowContext) -> None:
@@ -24,43 +37,50 @@ async def _tagged(ctx: WorkflowContext) -> None:
 
 
 def test_attributes_are_a_recorded_command_in_issue_order() -> None:
-    d = Driver(_define(_tagged))
-    cmds = d.start()
-    assert cmds == [
-        SetSearchAttributes(0, {"customer_id": "c-42", "priority": 3, "vip": True}),
-        StartTimer(1, d.now_ms + 10_000),
-    ]
-    assert d.history[1].kind == EventKind.SEARCH_ATTRIBUTES_SET
-    assert d.history[1].data == {"cmd_seq": 0, "attributes": {"customer_id": "c-42", "priority": 3, "vip": True}}
-    cmds = d.fire(1)
-    assert cmds[0] == SetSearchAttributes(2, {"stage": "shipped", "vip": None})
+    with environment(_registry(_define(_tagged))) as env:
+        run = _start(env)
+        assert run.new_commands() == [
+            SetSearchAttributes(0, {"customer_id": "c-42", "priority": 3, "vip": True}),
+            StartTimer(1, START_MS + 10_000),
+        ]
+        recorded = [e for e in run.history() if e.kind == EventKind.SEARCH_ATTRIBUTES_SET]
+        assert [e.data for e in recorded] == [
+            {"cmd_seq": 0, "attributes": {"customer_id": "c-42", "priority": 3, "vip": True}}
+        ]
+        run.fire_timer(1)
+        assert run.new_commands()[0] == SetSearchAttributes(2, {"stage": "shipped", "vip": None})
 
 
 def test_replay_matches_recorded_attributes_and_emits_nothing() -> None:
-    d = Driver(_define(_tagged))
-    d.start()
-    d.fire(1)
-    inst, cmds = d.replay()
-    assert cmds == []
-    assert inst.finished
+    with environment(_registry(_define(_tagged))) as env:
+        run = _start(env)
+        run.fire_timer(1)
+        assert isinstance(run.workflow_commands()[-1], CompleteWorkflow)
+        inst, cmds = run.replay()
+        assert cmds == []
+        assert inst.finished
 
 
 def test_values_may_change_between_run_and_replay_but_not_the_command() -> None:
-    d = Driver(_define(_tagged))
-    d.start()
+    with environment(_registry(_define(_tagged))) as env:
+        run = _start(env)
+        _check_replays(run)
+
+
+def _check_replays(run: WorkflowRun) -> None:
 
     async def other_value(ctx: WorkflowContext) -> None:
         ctx.set_search_attributes(customer_id="c-43")  # a value changed: still the same command
         await ctx.sleep(timedelta(seconds=10))
 
-    _inst, cmds = d.replay(_define(other_value))
+    _inst, cmds = run.replay(_define(other_value))
     assert cmds == []
 
     async def dropped(ctx: WorkflowContext) -> None:
         await ctx.sleep(timedelta(seconds=10))  # the recorded attributes are no longer set
 
     with pytest.raises(NonDeterminismError):
-        d.replay(_define(dropped))
+        run.replay(_define(dropped))
 
 
 @pytest.mark.parametrize(
@@ -83,5 +103,6 @@ def test_invalid_attributes_are_authoring_errors(fields: dict[str, Any], problem
         except WorkflowAuthoringError as exc:
             seen.append(str(exc))
 
-    Driver(_define(body)).start()
+    with environment(_registry(_define(body))) as env:
+        _start(env)
     assert len(seen) == 1 and problem in seen[0]
