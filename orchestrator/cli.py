@@ -14,6 +14,7 @@ from orchestrator.engine.cli import add_run_commands
 from orchestrator.errors import SagaBridgeError
 from orchestrator.scaffold.cli import add_init_command
 from orchestrator.serialization.cli import add_schemas_commands
+from orchestrator.shadow.cli import add_shadow_commands
 from orchestrator.testing.cli import add_replay_commands
 
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_replay_commands(sub)
     add_init_command(sub)
     add_connectors_commands(sub)
+    add_shadow_commands(sub)
     return parser
 
 

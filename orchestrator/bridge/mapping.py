@@ -309,6 +309,10 @@ class ConnectorConfig(_Model):
     sources: tuple[SourceTopic, ...] = Field(default=(), alias="source")
     triggers: tuple[Trigger, ...] = Field(default=(), alias="trigger")
     participants: tuple[Participant, ...] = Field(default=(), alias="participant")
+    shadow: dict[str, Any] = Field(
+        default_factory=dict,
+        description="[shadow]: shadow mode and cutover settings, validated by orchestrator.shadow (docs/shadow.md)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

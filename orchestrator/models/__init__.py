@@ -12,6 +12,7 @@ MODULES = (
     "orchestrator.models.demo.shipping",
     "orchestrator.models.events",
     "orchestrator.models.protocol",
+    "orchestrator.models.shadow",
     "orchestrator.models.state",
 )
 
