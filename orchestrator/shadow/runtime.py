@@ -92,6 +92,10 @@ def ensure_shadow_topics(settings: OrchestratorSettings, names: ShadowNames, par
     return verify_copartitioned(admin, names.observations, names.changelog)
 
 
+def _time_order(record: InboundRecord) -> int:
+    return record.timestamp_ms
+
+
 @dataclass
 class CaseSlot:
     """One assigned observations partition: its store and the writes since the last checkpoint."""
@@ -193,9 +197,10 @@ class ShadowRuntime:
             if records and self.first_event_at is None:
                 self.first_event_at = time.monotonic()
             try:
-                for record in records:
+                for record in self._in_processing_order(records):
                     self._handle(record)
-                    self._positions[(record.topic, record.partition)] = record.offset + 1
+                    key = (record.topic, record.partition)
+                    self._positions[key] = max(self._positions.get(key, 0), record.offset + 1)
             except SchemaRegistryUnavailableError as exc:
                 log.warning("schema registry unavailable (%s): rewinding and retrying", exc)
                 self._abort()
@@ -215,6 +220,14 @@ class ShadowRuntime:
                 last_stats = now
                 log.info("shadow %s: %s", self.config.domain, json.dumps(self.stats_json()))
                 self._write_stats()
+
+    def _in_processing_order(self, records: list[InboundRecord]) -> list[InboundRecord]:
+        """A batch's domain records in time order (reading several topics from a backlog would
+        interleave them arbitrarily; stable, so equal times keep offset order), then its
+        observations in offset order (their order is the cases' arrival order)."""
+        observations = [r for r in records if r.topic == self.names.observations]
+        domain = [r for r in records if r.topic != self.names.observations]
+        return sorted(domain, key=_time_order) + observations
 
     def _handle(self, record: InboundRecord) -> None:
         assert self._producer is not None
