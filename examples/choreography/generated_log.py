@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ DEVIATIONS = (
     "unexpected_compensation",
 )
 NOISE = ("duplicate", "out_of_order", "late")
-START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+DAY_MS = 86_400_000
 LATE_BY_MS = 15 * 60 * 1000
 
 
@@ -152,15 +153,19 @@ def _inject(kind: str, events: list[Event], rng: random.Random) -> list[Event]:
 
 def generate(
     cases: int, *, prefix: str = "gen", seed: int = 11, deviation_rate: float = 0.03, noise_rate: float = 0.02,
-    decline_rate: float = 0.2, spacing_ms: int = 40,
+    decline_rate: float = 0.2, spacing_ms: int = 40, first: int = 0, start_ms: int | None = None,
 ) -> GeneratedLog:  # fmt: skip
-    """`deviation_rate` per kind (6 kinds: 18% of cases deviate at 0.03), `noise_rate` per noise."""
+    """`deviation_rate` per kind (6 kinds: 18% of cases deviate at 0.03), `noise_rate` per noise;
+    orders are numbered from `first` (to publish a second, later log on the same topics). The log
+    starts at `start_ms`, by default a day ago (whole minutes): inside any topic's retention."""
+    if start_ms is None:
+        start_ms = (int(time.time() * 1000) - DAY_MS) // 60_000 * 60_000
     rng = random.Random(seed)
     truth: dict[str, str] = {}
     noise: dict[str, str] = {}
     declined_ids: set[str] = set()
     per_case: list[list[Event]] = []
-    for i in range(cases):
+    for i in range(first, first + cases):
         draw = rng.random()
         kind = ""
         for n, candidate in enumerate(DEVIATIONS):
@@ -171,7 +176,7 @@ def generate(
         needs_ship = kind in ("missing_step", "wrong_order", "repeated_step", "unexpected_compensation")
         declined = needs_decline or (not needs_ship and rng.random() < decline_rate)
         order = _order(prefix, i, declined)
-        events = _path(order, declined, START_MS + i * spacing_ms, rng)
+        events = _path(order, declined, start_ms + i * spacing_ms, rng)
         if kind:
             events = _inject(kind, events, rng)
         cid = case_id(order["orderId"])

@@ -98,12 +98,7 @@ def render_svg(discovery: Discovery, attention: Collection[tuple[str, str]] = ()
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
         f'width="{width:.0f}" height="{height:.0f}" font-family="system-ui, sans-serif" font-size="12">',
-        "<defs>"
-        f'<marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="11" markerHeight="11" markerUnits="userSpaceOnUse" '
-        f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{MUTED}"/></marker>'
-        f'<marker id="arrow-red" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="11" markerHeight="11" markerUnits="userSpaceOnUse" '
-        f'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{ATTENTION}"/></marker>'
-        "</defs>",
+        "<defs>" + _marker("arrow", MUTED) + _marker("arrow-red", ATTENTION) + "</defs>",
     ]
     attention_set = set(attention)
     for hop, edge in edges:
@@ -121,6 +116,15 @@ def render_svg(discovery: Discovery, attention: Collection[tuple[str, str]] = ()
         parts.append(_node(name, counts[name], box.xy[0] + MARGIN, box.xy[1] + dy, box))
     parts.append("</svg>")
     return "\n".join(parts)
+
+
+def _marker(name: str, colour: str) -> str:
+    """An arrowhead of fixed size (markerUnits userSpaceOnUse: it does not grow with the stroke)."""
+    return (
+        f'<marker id="{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="11" markerHeight="11" '
+        f'markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/>'
+        "</marker>"
+    )
 
 
 def _stroke(count: int, top: int) -> float:
