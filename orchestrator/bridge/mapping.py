@@ -354,6 +354,12 @@ class ConnectorConfig(_Model):
         read = {t for _, m in self.matchers() for t in m.topics}
         return [s.topic for s in self.sources if s.topic in read]
 
+    def shadow_relayed_topics(self) -> list[str]:
+        """Topics `[shadow.cutover] relay` names: a connector under cutover reads them too."""
+        cutover = self.shadow.get("cutover")
+        relay = cutover.get("relay", []) if isinstance(cutover, dict) else []
+        return [str(t) for t in relay] if isinstance(relay, list) else []
+
     def participant(self, service: str) -> Participant | None:
         for p in self.participants:
             if p.service == service:

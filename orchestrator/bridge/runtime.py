@@ -22,6 +22,7 @@ from pathlib import Path
 
 from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat
 from orchestrator.bridge.processor import ConnectorStats, EventProcessor
+from orchestrator.bridge.routing_hook import EventRouter
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import (
     ConfigurationError,
@@ -83,6 +84,22 @@ def require_topics(settings: OrchestratorSettings, topics: Iterable[str], needed
         )
 
 
+def cutover_router(
+    settings: OrchestratorSettings, config: ConnectorConfig, repo: SchemaRepository, instance: str
+) -> EventRouter | None:
+    """The file's `[shadow.cutover]` router (orchestrator/shadow), or None for a plain bridge."""
+    if not config.shadow.get("cutover"):
+        return None
+    from orchestrator.shadow.cutover_router import CutoverRouter
+    from orchestrator.shadow.settings import shadow_settings
+
+    cutover = shadow_settings(config, f"connector {config.domain}").cutover
+    if cutover is None or not cutover.enabled:
+        return None
+    serde = make_serde(settings.framing, repo, settings.schema_registry_url)
+    return CutoverRouter(settings, config, cutover, repo, serde, instance)
+
+
 class ConnectorRuntime:
     """Runs one domain's mapping until stop(). Not thread-safe: run() drives everything."""
 
@@ -95,7 +112,9 @@ class ConnectorRuntime:
         stats_file: Path | None = None,
         stats_interval_s: float = 30.0,
         fault_hook: FaultHook | None = None,
+        router: EventRouter | None = None,
     ) -> None:
+        """`router`: a routing hook; by default the cutover router when the file has `[shadow.cutover]`."""
         app = config.app or settings.app
         self.settings = settings
         self.config = config
@@ -105,6 +124,7 @@ class ConnectorRuntime:
         self.dlq_topic = config.dlq_topic or f"{app}.dlq"
         repo = schema_repository(settings, config.schemas_dir)
         serde = inbox_serde or make_serde(settings.framing, repo, settings.schema_registry_url)
+        self.router = router if router is not None else cutover_router(settings, config, repo, self.transactional_id)
         self.processor = EventProcessor(
             config,
             repo,
@@ -112,6 +132,7 @@ class ConnectorRuntime:
             self.inbox_topic,
             self.dlq_topic,
             format_serdes(settings, (s.format for s in config.sources), repo, f"connector {config.domain!r}"),
+            self.router,
         )
         self.stats = ConnectorStats()  # committed counts only
         self.commits = 0
@@ -140,6 +161,9 @@ class ConnectorRuntime:
         require_topics(s, [*topics, self.inbox_topic, self.dlq_topic], f"connector {self.config.domain!r}")
         self._producer = TransactionalProducer(s.bootstrap_servers, self.transactional_id, s.kafka)
         self._producer.init()
+        if self.router is not None:
+            self.router.start()
+            topics = sorted({*topics, *self.config.shadow_relayed_topics()})
         self._consumer = SourceConsumer(
             s.bootstrap_servers,
             self.group,
@@ -157,6 +181,8 @@ class ConnectorRuntime:
         finally:
             self._consumer.close()
             self._producer.close()
+            if self.router is not None:
+                self.router.close()
             self._write_stats()
             self.running.clear()
 
@@ -172,6 +198,8 @@ class ConnectorRuntime:
             records = self._consumer.poll_batch(500, timeout)
             if records and self.first_event_at is None:
                 self.first_event_at = time.monotonic()
+            if self.router is not None:
+                self.router.poll()
             try:
                 for record in records:
                     out = self.processor.process(record, self._pending)
@@ -216,6 +244,8 @@ class ConnectorRuntime:
             self._abort()
             return
         self._fault("after_commit")
+        if self.router is not None:
+            self.router.committed()
         self.stats.add(self._pending)
         self._pending = ConnectorStats()
         self._positions.clear()
@@ -231,11 +261,15 @@ class ConnectorRuntime:
         keys = list(self._positions)
         self._pending = ConnectorStats()
         self._positions.clear()
+        if self.router is not None:
+            self.router.aborted()
         self._consumer.rewind(keys)
 
     # -- rebalance -----------------------------------------------------------------------
     def _on_assign(self, partitions: list[TopicPartitionKey]) -> None:
         log.info("connector %s assigned %s", self.config.domain, partitions)
+        if self.router is not None:
+            self.router.on_assign()  # where did the previous owner switch? (before its next record)
 
     def _on_revoke(self, partitions: list[TopicPartitionKey]) -> None:
         """Commit what we have within the revoke deadline; the next owner resumes from there."""
@@ -250,6 +284,8 @@ class ConnectorRuntime:
             log.warning("abort after lost partitions failed (%s)", exc)
         self._pending = ConnectorStats()
         self._positions.clear()
+        if self.router is not None:
+            self.router.aborted()
 
     # -- observability -------------------------------------------------------------------
     def stats_json(self) -> dict[str, object]:
@@ -259,6 +295,7 @@ class ConnectorRuntime:
             "commits": self.commits,
             "aborts": self.aborts,
             **self.stats.as_json(),
+            **({"cutover": self.router.stats_json()} if self.router is not None else {}),
         }
 
     def _write_stats(self) -> None:

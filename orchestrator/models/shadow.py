@@ -78,15 +78,18 @@ class CaseHeader(AvroModel):
 
 
 class CaseRoute(AvroModel):
-    """A case the workflow drives (value of case/<case id> on <app>.routing), written by the connector
-    in the same transaction as the workflow's start. A case without one is choreography's.
+    """Where a case is handled (value of case/<case id> on <app>.routing), decided once at its start by
+    the connector that read it and written in the same transaction as the workflow's start (or the
+    start event's relay). A case without one started before the cutover: choreography's.
     """
 
     avro_schema_name: ClassVar[str] = "sagabridge.shadow.CaseRoute"
     case_id: str
     workflow_type: str
+    live: bool
+    """true: the workflow drives it; false: choreography does."""
     version: AvroLong
-    """The plan version that routed it."""
+    """The plan version that routed it (0: no plan yet)."""
     source_topic: str
     source_partition: AvroInt
     source_offset: AvroLong

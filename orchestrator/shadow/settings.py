@@ -86,6 +86,7 @@ def _glob(pattern: str | None, value: str | None) -> bool:
 class CutoverSettings(_Model):
     """`[shadow.cutover]`: this domain's connector routes every case it correlates."""
 
+    enabled: bool = Field(default=True, description="false: the connector runs as a plain bridge")
     workflow_type: str = Field(min_length=1)
     relay: tuple[str, ...] = Field(
         default=(), description="source topics choreography's services read: relayed for choreography's cases"
