@@ -90,14 +90,13 @@ class RoutingTable:
         raw = self.stores[self.partition_of(case_id)].get(case_key(case_id))
         return None if raw is None else CaseRoute.from_avro(self.serde.decode(raw, CaseRoute.avro_schema_name).value)
 
-    def live_cases(self, workflow_type: str | None = None) -> int:
+    def live_cases(self, workflow_type: str | None = None, *, live: bool = True) -> int:
+        """How many decided cases took the route `live` (True: the workflow's)."""
         count = 0
         for store in self.stores:
             for _, raw in store.scan(CASE, prefix_end(CASE)):
-                if workflow_type is None or (
-                    CaseRoute.from_avro(self.serde.decode(raw, CaseRoute.avro_schema_name).value).workflow_type
-                    == workflow_type
-                ):
+                route = CaseRoute.from_avro(self.serde.decode(raw, CaseRoute.avro_schema_name).value)
+                if route.live is live and workflow_type in (None, route.workflow_type):
                     count += 1
         return count
 
