@@ -39,6 +39,10 @@ class Size:
     # For the orchestrator cases (registered by the lead in benchmarks/cases.py):
     workflows: int
     inflight_workflows: int
+    # Shadow mode (benchmarks/shadow_cases.py): orders ingested, orders in the report, orders compared.
+    shadow_cases: int = 2_000
+    shadow_report_cases: int = 100_000
+    shadow_compare_cases: int = 1_000
 
 
 SIZES: dict[str, Size] = {
@@ -53,6 +57,9 @@ SIZES: dict[str, Size] = {
         run_peers=False,
         workflows=100,
         inflight_workflows=500,
+        shadow_cases=200,
+        shadow_report_cases=1_000,
+        shadow_compare_cases=50,
     ),
     "small": Size(
         "small",
@@ -77,6 +84,9 @@ SIZES: dict[str, Size] = {
         run_peers=True,
         workflows=30_000,
         inflight_workflows=100_000,
+        shadow_cases=20_000,
+        shadow_report_cases=100_000,
+        shadow_compare_cases=5_000,
     ),
 }
 
@@ -174,6 +184,6 @@ class Case:
     """A named benchmark. `group` orders the report: ceiling, orchestrator, peer."""
 
     name: str
-    group: Literal["ceiling", "orchestrator", "bridge", "peer"]
+    group: Literal["ceiling", "orchestrator", "bridge", "shadow", "peer"]
     run: CaseFn
     description: str

@@ -48,6 +48,7 @@ from orchestrator.errors import TopicError
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.shadow.loading import load_domain
 from orchestrator.shadow.mirror import CaseMirror
+from orchestrator.shadow.routing_table import RoutingTable
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import base_config, to_inbound
 from orchestrator.transport.records import InboundRecord
@@ -238,42 +239,55 @@ class Story:
         self.start_services(cut_over=True, drop_rate=a.drop_rate)
         first = a.orders_before
         ids = self.order_ids(first, a.orders_after)
-        orders = self.place_orders(first, a.orders_after, a.rate, wait=False)
-        duration = a.orders_after / a.rate
-        outage_at = 0.35 * duration
-        steps: list[tuple[float, str, Callable[[], None]]] = [
-            (
-                0.15 * duration,
-                "share 0.5",
-                lambda: self.plan("set", "--share", "0.5", "--reason", "half of new orders"),
-            ),
-            (outage_at, "inventory down", lambda: self.procs.stop("inventory")),
-            (
-                outage_at + a.outage_seconds,
-                "inventory up",
-                lambda: self.start_services(True, a.drop_rate, ("inventory",)),
-            ),
-            (0.55 * duration, "rollback", lambda: self.plan("rollback", "--reason", "look at the first ones")),
-            (0.75 * duration, "share 1.0", lambda: self.plan("set", "--share", "1.0", "--reason", "every new order")),
-        ]
+        sizes = [a.orders_after // 5] * 4 + [a.orders_after - 4 * (a.orders_after // 5)]
+        placed = first
         started = time.time()
-        for at, what, action in steps:
-            time.sleep(max(0.0, started + at - time.time()))
+
+        def chunk(what: str, size: int, during: Callable[[], None] | None = None) -> None:
+            """Place `size` orders; the previous ones are still in flight while the plan changes."""
+            nonlocal placed
             self.timeline.append(f"{time.time() - started:5.1f}s {what}")
-            action()
-            if what == "share 0.5" and a.kill_during_switch:
-                time.sleep(0.3)
-                self.say("SIGKILL the orchestrator (its connector is applying the new plan), then restart it")
-                self.procs.running["orchestrator"].send_signal(signal.SIGKILL)
-                self.procs.running.pop("orchestrator").wait(10)
-                self.start_orchestrator()
-            if what == "inventory down":
-                self.say(f"inventory DOWN for {a.outage_seconds:.0f}s: requests and events wait in Kafka")
-            if what == "inventory up":
-                self.say("inventory back UP")
-        orders.wait(a.timeout)
+            orders = self.place_orders(placed, size, a.rate, wait=False)
+            placed += size
+            if during is not None:
+                during()
+            orders.wait(a.timeout)
+            self.wait_decided(placed - first)
+
+        chunk("no plan yet: every new order stays with choreography", sizes[0])
+        self.plan("set", "--share", "0.5", "--reason", "half of the new orders")
+        chunk("share 0.5", sizes[1], self.kill_and_restart if a.kill_during_switch else None)
+        self.say(f"inventory DOWN for {a.outage_seconds:.0f}s: requests and events wait in Kafka")
+        self.procs.stop("inventory")
+        chunk("inventory down", sizes[2], lambda: time.sleep(a.outage_seconds))
+        self.start_services(True, a.drop_rate, ("inventory",))
+        self.say("inventory back UP")
+        self.plan("rollback", "--reason", "look at the first ones before going further")
+        chunk("rollback", sizes[3])
+        self.plan("set", "--share", "1.0", "--reason", "every new order")
+        chunk("share 1.0", sizes[4])
         outcomes = self.wait_workflows(ids)
         return ids, outcomes
+
+    def kill_and_restart(self) -> None:
+        time.sleep(1.0)  # the connector is applying the new plan to these orders
+        self.say("SIGKILL the orchestrator while its connector applies the new plan, then restart it")
+        self.procs.running["orchestrator"].send_signal(signal.SIGKILL)
+        self.procs.running.pop("orchestrator").wait(10)
+        self.start_orchestrator()
+
+    def wait_decided(self, count: int) -> None:
+        """Until the connector has routed `count` new orders (its decisions on the routing topic)."""
+        settings = OrchestratorSettings(app=self.app, bootstrap_servers=self.bootstrap, state_dir=self.workdir / "wait")
+        domain = load_domain(MAPPING, settings)
+        with RoutingTable(settings, self.app, domain.serde, Path(tempfile.mkdtemp(dir=self.workdir))) as routes:
+            deadline = time.time() + self.args.timeout
+            while time.time() < deadline:
+                routes.sync()
+                if routes.live_cases(live=True) + routes.live_cases(live=False) >= count:
+                    return
+                time.sleep(0.5)
+        raise SystemExit(f"the connector did not route {count} orders; see {self.workdir / 'orchestrator.log'}")
 
     def plan(self, *args: str) -> None:
         self.cli("cutover", "cutover", *args, "--config", "connectors/shop.toml")

@@ -42,6 +42,7 @@ from orchestrator.shadow.routing import PlanHistory, case_key, routes_live, swit
 from orchestrator.shadow.routing_table import RoutingTable, ensure_routing_topic
 from orchestrator.shadow.settings import CutoverSettings
 from orchestrator.transport.admin import KafkaAdmin
+from orchestrator.transport.partitioning import partition_for
 from orchestrator.transport.records import InboundRecord, OutboundRecord, make_headers
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,7 @@ class CutoverRouter:
         self._switched: set[tuple[int, str, int]] = set()
         self._pending_switches: set[tuple[int, str, int]] = set()
         self._synced: set[int] = set()  # partitions caught up since the last commit
+        self._touched: set[int] = set()  # routing partitions this transaction wrote to
         self._last_refresh = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -125,7 +127,7 @@ class CutoverRouter:
             apply(admin, TopicSet(app=self.app, topics=tuple(specs)))
 
     def _reload(self) -> None:
-        self.table.sync()
+        self.table.sync(own_open=self._touched)
         previous = self.history.current
         self.history = self.table.plans(self.workflow_type)
         self._switched = {(int(s.version), s.topic, int(s.partition)) for s in self.table.switches(self.workflow_type)}
@@ -157,6 +159,7 @@ class CutoverRouter:
         self.aborted()
 
     def aborted(self) -> None:
+        self._touched.clear()
         self._pending.clear()
         self._pending_switches.clear()
         self._pending_stats = CutoverStats()
@@ -221,7 +224,7 @@ class CutoverRouter:
         if found is None and look_harder and self.history.ever_live(case):
             partition = self.table.partition_of(case)
             if partition not in self._synced:  # decided elsewhere, moments ago? catch up once per batch
-                self.table.sync([partition])
+                self.table.sync([partition], own_open=self._touched)
                 self._synced.add(partition)
                 self._pending_stats.lookups_synced += 1
                 found = self.table.case_route(case)
@@ -267,6 +270,7 @@ class CutoverRouter:
         return live
 
     def _record(self, key: bytes, value: CaseRoute | SwitchRecord | CutoverPlan) -> OutboundRecord:
+        self._touched.add(partition_for(key, len(self.table.stores)))
         return OutboundRecord(self.topic, key, self.serde.encode(value.avro_schema_name, value.to_avro()))
 
     def _relay(self, record: InboundRecord) -> OutboundRecord | None:

@@ -57,12 +57,17 @@ class RoutingTable:
         self._restorer = ChangelogRestorer(s.bootstrap_servers, self.topic, s.kafka)
         return self
 
-    def sync(self, partitions: Iterable[int] | None = None) -> None:
-        """Catch up (all partitions, or those named) to the routing topic's end as of now."""
+    def sync(self, partitions: Iterable[int] | None = None, own_open: Iterable[int] = ()) -> None:
+        """Catch up (all partitions, or those named) to the routing topic's end as of now.
+
+        `own_open`: partitions the caller's own open transaction wrote to: caught up to their last
+        stable offset instead (waiting for the log end would wait for that very transaction).
+        """
         assert self._restorer is not None, "open() first"
         wanted = range(len(self.stores)) if partitions is None else sorted(set(partitions))
+        mine = set(own_open)
         for p in wanted:
-            self._restorer.restore(self.stores[p], p)
+            self._restorer.restore(self.stores[p], p, committed_end=p in mine)
 
     def partition_of(self, case_id: str) -> int:
         return partition_for(case_key(case_id), len(self.stores))
