@@ -17,8 +17,8 @@ from benchmarks.orchestrator_cases import (
     step_latency,
 )
 from benchmarks.peers.quix import quix_streams
-from benchmarks.shadow_cases import shadow_ingest, shadow_report
 from benchmarks.peers.temporal import temporal
+from benchmarks.shadow_cases import shadow_ingest, shadow_report
 
 CEILING_CASES: list[Case] = [
     Case("raw produce", "ceiling", raw_produce, "confluent_kafka Producer, acks=all, idempotent, pre-encoded Avro"),
