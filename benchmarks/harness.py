@@ -79,7 +79,8 @@ def select(cases: Sequence[Case], only: Sequence[str]) -> list[Case]:
     if unknown:
         names = ", ".join(c.name for c in cases)
         raise SystemExit(
-            f"unknown case(s) {sorted(unknown)}; known: {names} (or a group: ceiling, orchestrator, bridge, shadow, peer)"
+            f"unknown case(s) {sorted(unknown)}; known: {names} "
+            "(or a group: ceiling, orchestrator, bridge, shadow, peer)"
         )
     return chosen
 

@@ -182,9 +182,10 @@ def _write_changelog(ctx: BenchContext, domain: Domain, log: GeneratedLog, parti
     stats = ShadowStats()
     grace_ms = int(settings.grace / timedelta(milliseconds=1))
     for offset, event in enumerate(log.events):
+        headers = make_headers([(k, v or "") for k, v in event.headers()])
         record = InboundRecord(
             f"{log_prefix(log)}.{event.service}.events", 0, offset, event.order_id.encode(),
-            json.dumps(event.value).encode(), make_headers([(k, v or "") for k, v in event.headers()]), event.timestamp_ms,
+            json.dumps(event.value).encode(), headers, event.timestamp_ms,
         )  # fmt: skip
         for out in observer.observe(record, stats):
             assert out.value is not None and out.key is not None
