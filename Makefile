@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv stack stack-down lint test demo e2e-jaeger bench clean
+.PHONY: venv stack stack-down lint test demo demo-saga e2e-jaeger bench clean
 
 venv: $(VENV)/.installed
 
@@ -32,10 +32,19 @@ test: venv lint
 	$(BIN)/orchestrator dev fetch
 	$(BIN)/pytest -q
 
-# The order-fulfilment saga end to end: orchestrator + 3 services as processes, 200 orders,
+# The bridge end to end (examples/choreography/story.py): the shop's services choreograph on their
+# own; shadow mode draws the flow they really run and reports where it differs from the
+# order-fulfilment workflow; the cutover moves new orders to the workflow (half, back, then all)
+# while services lose messages and inventory goes down; every order accounted for at the end.
+# STORY_ARGS="--orders-before 40 --orders-after 100" for a shorter run; --kill-during-switch too.
+STORY_ARGS ?=
+demo: stack
+	$(BIN)/python -m examples.choreography.story $(STORY_ARGS)
+
+# The order-fulfilment saga on its own: orchestrator + 3 protocol services as processes, 200 orders,
 # transient failures, payment declines and a 20 s inventory outage. ORDERS=50 for a shorter run.
 ORDERS ?= 200
-demo: stack
+demo-saga: stack
 	SAGABRIDGE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
 	  $(BIN)/orchestrator schemas register
 	@if $(BIN)/orchestrator jaeger url >/dev/null 2>&1; then \

@@ -42,8 +42,12 @@ Reaction = Callable[[Event], Event | None]
 
 
 class ShopService:
-    def __init__(self, name: str, prefix: str, bootstrap: str, drop_rate: float = 0.0, seed: int | None = None) -> None:
+    def __init__(
+        self, name: str, prefix: str, bootstrap: str, drop_rate: float = 0.0, seed: int | None = None,
+        latency_ms: int = 0,
+    ) -> None:  # fmt: skip
         self.name = name
+        self.latency_ms = latency_ms  # how long the service takes to react (a fraud check, a warehouse)
         self.drop_rate = drop_rate  # a request silently lost now and then (the workflow retries it)
         self.random = random.Random(seed)
         self.topic = f"{prefix}.{name}.events"
@@ -53,12 +57,14 @@ class ShopService:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.done: dict[tuple[str, str], Event] = {}  # (reaction, order id) -> the event it published
+        self.answer_ids: dict[tuple[str, str], str] = {}  # ... and its CloudEvents id
         self.running = True
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: Event, event_id: str | None = None) -> None:
+        """`event_id`: the CloudEvents id of an answer published before (a repeat keeps its id)."""
         headers = {
             "ce_specversion": "1.0",
-            "ce_id": str(uuid.uuid4()),
+            "ce_id": event_id or str(uuid.uuid4()),
             "ce_source": f"/shop/{self.name}",
             "ce_type": f"shop.{event['eventType']}",
             "content-type": "application/json",
@@ -94,12 +100,15 @@ class ShopService:
                 if reaction is not None:
                     key = (str(event.get("eventType")), str(event.get("orderId")))
                     if key not in self.done:  # idempotent: a repeated request gets the same answer
+                        if self.latency_ms:
+                            time.sleep(self.latency_ms / 1000)
                         answer = reaction(event)
                         if answer is None:
                             consumer.commit(message=msg, asynchronous=False)
                             continue
                         self.done[key] = answer
-                    self.publish(self.done[key])
+                        self.answer_ids[key] = str(uuid.uuid4())
+                    self.publish(self.done[key], self.answer_ids[key])
                     self.producer.flush(10)
                 consumer.commit(message=msg, asynchronous=False)
         finally:
@@ -204,8 +213,9 @@ def main() -> None:
     parser.add_argument("--express-every", type=int, default=0, help="orders: every Nth order is express (0: none)")
     parser.add_argument("--drop-rate", type=float, default=0.0, help="lose this share of what it reacts to, 0..1")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--latency-ms", type=int, default=0, help="time taken to react to an event")
     args = parser.parse_args()
-    svc = ShopService(args.service, args.prefix, args.bootstrap_servers, args.drop_rate, args.seed)
+    svc = ShopService(args.service, args.prefix, args.bootstrap_servers, args.drop_rate, args.seed, args.latency_ms)
     if args.service == "orders":
         place_orders(svc, args.count, args.decline_every, args.rate, args.first, args.express_every)
         return
