@@ -89,11 +89,14 @@ def render_svg(discovery: Discovery, attention: Collection[tuple[str, str]] = ()
                 e.view._pts = [(x + shift, y) for x, y in e.view._pts]
         offset_x = max(v.view.xy[0] + v.view.w / 2 for v in component.sV) + 60
     boxes = {name: v.view for name, v in vertices.items()}
-    min_y = min(b.xy[1] - b.h / 2 for b in boxes.values())
-    max_x = max(b.xy[0] + b.w / 2 for b in boxes.values()) + 80  # room for loops and labels
-    max_y = max(b.xy[1] + b.h / 2 for b in boxes.values())
-    width, height = max_x + 2 * MARGIN, max_y - min_y + 2 * MARGIN
-    dy = MARGIN - min_y
+    # Bounds of everything drawn: boxes, and edge routes (long edges bend around nodes).
+    xs = [b.xy[0] - b.w / 2 for b in boxes.values()] + [x for _, e in edges for x, _ in (e.view._pts or [])]
+    ys = [b.xy[1] - b.h / 2 for b in boxes.values()] + [y for _, e in edges for _, y in (e.view._pts or [])]
+    right = max([b.xy[0] + b.w / 2 for b in boxes.values()] + xs) + 140  # room for back edges and labels
+    bottom = max([b.xy[1] + b.h / 2 for b in boxes.values()] + ys)
+    min_x, min_y = min(xs), min(ys)
+    width, height = right - min_x + 2 * MARGIN, bottom - min_y + 2 * MARGIN
+    dx, dy = MARGIN - min_x, MARGIN - min_y
     top = max((h.count for h in hops), default=1)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width:.0f} {height:.0f}" '
@@ -102,7 +105,7 @@ def render_svg(discovery: Discovery, attention: Collection[tuple[str, str]] = ()
     ]
     attention_set = set(attention)
     for hop, edge in edges:
-        points = [(x + MARGIN, y + dy) for x, y in (edge.view._pts or [])]
+        points = [(x + dx, y + dy) for x, y in (edge.view._pts or [])]
         if len(points) < 2:
             continue
         back = boxes[hop.source].xy[1] > boxes[hop.target].xy[1]
@@ -110,10 +113,10 @@ def render_svg(discovery: Discovery, attention: Collection[tuple[str, str]] = ()
     for hop in loops:
         box = boxes[hop.source]
         parts.append(
-            _loop(box.xy[0] + MARGIN + box.w / 2, box.xy[1] + dy, hop, top, (hop.source, hop.source) in attention_set)
+            _loop(box.xy[0] + dx + box.w / 2, box.xy[1] + dy, hop, top, (hop.source, hop.source) in attention_set)
         )
     for name, box in boxes.items():
-        parts.append(_node(name, counts[name], box.xy[0] + MARGIN, box.xy[1] + dy, box))
+        parts.append(_node(name, counts[name], box.xy[0] + dx, box.xy[1] + dy, box))
     parts.append("</svg>")
     return "\n".join(parts)
 
