@@ -15,7 +15,7 @@ from examples.choreography.generated_log import DEVIATIONS, Event, generate
 from examples.orders.workflows import registry
 from orchestrator.bridge import parse_connector_config
 from orchestrator.bridge.errors import MappingConfigError
-from orchestrator.models.shadow import Observation
+from orchestrator.models.shadow import CutoverAction, CutoverPlan, Observation
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.shadow.case_store import Applied, CaseStore
 from orchestrator.shadow.compare import summarise
@@ -23,6 +23,7 @@ from orchestrator.shadow.discovery import Trace, discover, percentile
 from orchestrator.shadow.graph_svg import render_svg
 from orchestrator.shadow.mermaid import to_mermaid
 from orchestrator.shadow.report import ShadowReport, attention_edges
+from orchestrator.shadow.routing import PlanHistory, bucket, routes_live, share_bp
 from orchestrator.shadow.sandbox import Sandbox
 from orchestrator.shadow.settings import shadow_settings
 from orchestrator.shadow.verdicts import DeviationKind, Verdict
@@ -284,3 +285,40 @@ def test_the_html_report_carries_the_graph_the_fitness_and_examples(judged: tupl
     assert ("PaymentCharged", "StockReserved") in report.attention
     data = json.loads(report.json_text(cases=True))
     assert data["compare"]["fitness"] == round(comparison.fitness, 6) and len(data["compare"]["results"]) == 400
+
+
+# -- cutover routing (the pure rule) ---------------------------------------------------------------
+
+
+def _plan(version: int, share: float = 0.0, keys: tuple[str, ...] = (), rollback: bool = False) -> CutoverPlan:
+    return CutoverPlan(
+        workflow_type="order-fulfilment",
+        version=version,
+        action=CutoverAction.ROLLBACK if rollback else CutoverAction.SET,
+        share_bp=share_bp(share),
+        keys=list(keys),
+        created_at_ms=0,
+        created_by="test",
+    )
+
+
+def test_the_business_key_hash_routes_a_stable_share_of_new_cases() -> None:
+    ids = [f"order-{i}" for i in range(20_000)]
+    assert [bucket(i) for i in ids[:50]] == [bucket(i) for i in ids[:50]]  # stable, process-independent
+    live = sum(routes_live(_plan(1, 0.25), i) for i in ids)
+    assert 0.23 * len(ids) < live < 0.27 * len(ids)
+    assert routes_live(_plan(1, 0.25), "order-1") == (bucket("order-1") < 2500)
+    assert not any(routes_live(None, i) for i in ids[:100])  # no plan: choreography
+    assert all(routes_live(_plan(1, 1.0), i) for i in ids[:100])
+    assert routes_live(_plan(1, 0.0, keys=("order-7",)), "order-7") and not routes_live(_plan(1), "order-8")
+    assert not routes_live(_plan(2, 1.0, rollback=True), "order-7")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        share_bp(1.5)
+
+
+def test_a_plan_history_knows_which_cases_some_version_could_have_made_live() -> None:
+    history = PlanHistory("order-fulfilment", (_plan(1, 0.1), _plan(2, 0.0, rollback=True)))
+    assert history.current is not None and history.current.version == 2 and history.next_version == 3
+    maybe = [i for i in (f"order-{n}" for n in range(200)) if history.ever_live(i)]
+    assert maybe == [i for i in (f"order-{n}" for n in range(200)) if bucket(i) < 1000]
+    assert PlanHistory("x", ()).next_version == 1 and not PlanHistory("x", ()).ever_live("order-1")
