@@ -21,6 +21,14 @@ from orchestrator.transport.consumer import base_config
 TopicPartitionKey = tuple[str, int]
 
 
+class GroupActiveError(TopicError):
+    """The group has running members, so the broker refused a commit from outside it."""
+
+    def __init__(self, group_id: str, detail: str) -> None:
+        self.group_id = group_id
+        super().__init__(f"consumer group {group_id!r} is running ({detail}): its members already chose their start")
+
+
 class StartKind(StrEnum):
     EARLIEST = "earliest"
     LATEST = "latest"
@@ -79,4 +87,4 @@ def start_group_at(
         consumer.close()
 
 
-__all__ = ["StartKind", "StartPosition", "start_group_at"]
+__all__ = ["GroupActiveError", "StartKind", "StartPosition", "start_group_at"]
