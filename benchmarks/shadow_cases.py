@@ -179,6 +179,7 @@ def _write_changelog(ctx: BenchContext, domain: Domain, log: GeneratedLog, parti
     observer = Observer(config, settings, domain.repo, domain.serde, "obs", "dlq")
     stores = [MemoryStore() for _ in range(partitions)]
     txns: list[PendingTxn] = [s.begin() for s in stores]
+    cases = [CaseStore(txn, domain.serde) for txn in txns]
     stats = ShadowStats()
     grace_ms = int(settings.grace / timedelta(milliseconds=1))
     for offset, event in enumerate(log.events):
@@ -190,10 +191,10 @@ def _write_changelog(ctx: BenchContext, domain: Domain, log: GeneratedLog, parti
         for out in observer.observe(record, stats):
             assert out.value is not None and out.key is not None
             observation = Observation.from_avro(domain.serde.decode(out.value, Observation.avro_schema_name).value)
-            p = partition_for(out.key, partitions)
-            CaseStore(txns[p], domain.serde).apply(observation, grace_ms)
+            cases[partition_for(out.key, partitions)].apply(observation, grace_ms, out.value)
     written = 0
     for p, txn in enumerate(txns):
+        cases[p].flush()
         batch = txn.changelog_records(domain.names.changelog, p)
         for start in range(0, len(batch), 50_000):
             send_all(ctx.bootstrap, batch[start : start + 50_000], timeout_s=300)

@@ -11,41 +11,6 @@ from pydantic import Field
 from orchestrator.serialization.avro_model import AvroInt, AvroLong, AvroModel
 
 
-class SourceHeader(AvroModel):
-    """One Kafka header of an observed domain event, kept byte for byte."""
-
-    avro_schema_name: ClassVar[str] = "sagabridge.shadow.SourceHeader"
-    name: str
-    value: bytes
-
-
-class Observation(AvroModel):
-    """One domain event seen by shadow mode, re-keyed by its case id onto the observations topic (the
-    repartition step: every event of a case lands on one partition, processed serially). The
-    original record travels byte for byte so compare can re-map it with the current mapping file.
-    """
-
-    avro_schema_name: ClassVar[str] = "sagabridge.shadow.Observation"
-    case_id: str
-    """The mapping's correlation key (the workflow id the bridge would use)."""
-    activity: str
-    """The event type (short name), the activity of process mining."""
-    timestamp_ms: AvroLong
-    """The source record's timestamp: when it happened."""
-    source_topic: str
-    source_partition: AvroInt
-    source_offset: AvroLong
-    message_id: str
-    """De-duplication id: the mapping's message_id, else topic:partition:offset."""
-    producer: str | None = None
-    """Who published it, where known (CloudEvents source)."""
-    matched_by: list[str] = Field(default_factory=list)
-    """Triggers and outcomes (or shadow case rules) that matched."""
-    key: bytes | None = None
-    value: bytes | None = None
-    headers: list[SourceHeader] = Field(default_factory=list)
-
-
 class CaseEvent(AvroModel):
     """One event of a case in the shadow store (changelog value of e/<case>/<seq>), append-only in
     arrival order; readers sort by timestamp.
@@ -54,7 +19,10 @@ class CaseEvent(AvroModel):
     avro_schema_name: ClassVar[str] = "sagabridge.shadow.CaseEvent"
     seq: AvroLong
     """Arrival order within the case."""
-    observation: Observation
+    observation: bytes
+    """The sagabridge.shadow.Observation record exactly as it arrived on the observations topic (no re-
+    encoding on the hot path).
+    """
     out_of_order: bool = False
     """It happened before an event of the case that arrived earlier."""
     late: bool = False
@@ -124,6 +92,41 @@ class CutoverPlan(AvroModel):
     created_by: str
     """The operator's identity."""
     reason: str = ""
+
+
+class SourceHeader(AvroModel):
+    """One Kafka header of an observed domain event, kept byte for byte."""
+
+    avro_schema_name: ClassVar[str] = "sagabridge.shadow.SourceHeader"
+    name: str
+    value: bytes
+
+
+class Observation(AvroModel):
+    """One domain event seen by shadow mode, re-keyed by its case id onto the observations topic (the
+    repartition step: every event of a case lands on one partition, processed serially). The
+    original record travels byte for byte so compare can re-map it with the current mapping file.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.shadow.Observation"
+    case_id: str
+    """The mapping's correlation key (the workflow id the bridge would use)."""
+    activity: str
+    """The event type (short name), the activity of process mining."""
+    timestamp_ms: AvroLong
+    """The source record's timestamp: when it happened."""
+    source_topic: str
+    source_partition: AvroInt
+    source_offset: AvroLong
+    message_id: str
+    """De-duplication id: the mapping's message_id, else topic:partition:offset."""
+    producer: str | None = None
+    """Who published it, where known (CloudEvents source)."""
+    matched_by: list[str] = Field(default_factory=list)
+    """Triggers and outcomes (or shadow case rules) that matched."""
+    key: bytes | None = None
+    value: bytes | None = None
+    headers: list[SourceHeader] = Field(default_factory=list)
 
 
 class PartitionClock(AvroModel):

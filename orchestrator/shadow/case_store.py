@@ -42,11 +42,21 @@ class ApplyResult:
 
 
 @dataclass(frozen=True)
+class StoredEvent:
+    """One event of a case as read back (the stored CaseEvent with its observation decoded)."""
+
+    seq: int
+    observation: Observation
+    out_of_order: bool = False
+    late: bool = False
+
+
+@dataclass(frozen=True)
 class StoredCase:
     """A case as read back: its header and its events in time order (arrival order breaks ties)."""
 
     header: CaseHeader
-    events: list[CaseEvent]
+    events: list[StoredEvent]
 
     @property
     def case_id(self) -> str:
@@ -66,13 +76,25 @@ def _message_key(case_id: str, message_id: str) -> bytes:
 
 
 class CaseStore:
+    """Reads and writes the cases of one partition through `txn`.
+
+    The partition clock is kept in memory between `flush()`es: the runtime keeps one CaseStore per
+    transaction and flushes before producing the changelog, so the clock costs one record per
+    checkpoint, not one per event.
+    """
+
     def __init__(self, txn: StateTxn, serde: AvroSerde) -> None:
         self.txn = txn
         self.serde = serde
+        self._clock: PartitionClock | None = None
+        self._clock_dirty = False
 
     # -- writes -----------------------------------------------------------------------------
-    def apply(self, observation: Observation, grace_ms: int) -> ApplyResult:
-        """Add one observation to its case: duplicates are dropped, the rest kept and flagged."""
+    def apply(self, observation: Observation, grace_ms: int, raw: bytes | None = None) -> ApplyResult:
+        """Add one observation to its case: duplicates are dropped, the rest kept and flagged.
+
+        `raw`: the observation's encoded bytes as consumed (stored as they are; else encoded here).
+        """
         case_id = observation.case_id
         header = self.header(case_id)
         message_key = _message_key(case_id, observation.message_id)
@@ -84,7 +106,9 @@ class CaseStore:
         late = clock.observations > 0 and at < clock.stream_time_ms - grace_ms
         out_of_order = header is not None and at < header.last_ms
         seq = 0 if header is None else header.events
-        event = CaseEvent(seq=seq, observation=observation, out_of_order=out_of_order, late=late)
+        if raw is None:
+            raw = self.serde.encode(Observation.avro_schema_name, observation.to_avro())
+        event = CaseEvent(seq=seq, observation=raw, out_of_order=out_of_order, late=late)
         self.txn.put(_event_key(case_id, seq), self.serde.encode(CaseEvent.avro_schema_name, event.to_avro()))
         self.txn.put(message_key, b"")
         if header is None:
@@ -100,16 +124,18 @@ class CaseStore:
                 }
             )
         self._put_header(header)
-        self._put_clock(
-            PartitionClock(stream_time_ms=max(clock.stream_time_ms, at), observations=clock.observations + 1)
-        )
+        self._clock = PartitionClock(stream_time_ms=max(clock.stream_time_ms, at), observations=clock.observations + 1)
+        self._clock_dirty = True
         return ApplyResult(Applied.NEW_CASE if seq == 0 else Applied.APPENDED, out_of_order, late)
+
+    def flush(self) -> None:
+        """Write the partition clock into the transaction (before its changelog is produced)."""
+        if self._clock is not None and self._clock_dirty:
+            self.txn.put(CLOCK, self.serde.encode(PartitionClock.avro_schema_name, self._clock.to_avro()))
+            self._clock_dirty = False
 
     def _put_header(self, header: CaseHeader) -> None:
         self.txn.put(_case_key(header.case_id), self.serde.encode(CaseHeader.avro_schema_name, header.to_avro()))
-
-    def _put_clock(self, clock: PartitionClock) -> None:
-        self.txn.put(CLOCK, self.serde.encode(PartitionClock.avro_schema_name, clock.to_avro()))
 
     # -- reads ------------------------------------------------------------------------------
     def header(self, case_id: str) -> CaseHeader | None:
@@ -117,10 +143,14 @@ class CaseStore:
         return None if raw is None else CaseHeader.from_avro(self.serde.decode(raw, CaseHeader.avro_schema_name).value)
 
     def clock(self) -> PartitionClock:
-        raw = self.txn.get(CLOCK)
-        if raw is None:
-            return PartitionClock(stream_time_ms=0, observations=0)
-        return PartitionClock.from_avro(self.serde.decode(raw, PartitionClock.avro_schema_name).value)
+        if self._clock is None:
+            raw = self.txn.get(CLOCK)
+            self._clock = (
+                PartitionClock(stream_time_ms=0, observations=0)
+                if raw is None
+                else PartitionClock.from_avro(self.serde.decode(raw, PartitionClock.avro_schema_name).value)
+            )
+        return self._clock
 
     def case(self, case_id: str) -> StoredCase | None:
         header = self.header(case_id)
@@ -133,7 +163,7 @@ class CaseStore:
     def cases(self) -> Iterator[StoredCase]:
         """Every case of the partition, streamed (one key scan; a case's events are contiguous)."""
         current: str | None = None
-        events: list[CaseEvent] = []
+        events: list[StoredEvent] = []
         for key, raw in self.txn.scan(EVENT, prefix_end(EVENT)):
             escaped = key[len(EVENT) :].rsplit(b"/", 1)[0].decode()
             if escaped != current:
@@ -144,17 +174,19 @@ class CaseStore:
         if current is not None:
             yield from self._emit(unescape_id(current), events)
 
-    def _emit(self, case_id: str, events: list[CaseEvent]) -> Iterator[StoredCase]:
+    def _emit(self, case_id: str, events: list[StoredEvent]) -> Iterator[StoredCase]:
         header = self.header(case_id)
         if header is not None:
             yield StoredCase(header, _in_time_order(events))
 
-    def _event(self, raw: bytes) -> CaseEvent:
-        return CaseEvent.from_avro(self.serde.decode(raw, CaseEvent.avro_schema_name).value)
+    def _event(self, raw: bytes) -> StoredEvent:
+        stored = CaseEvent.from_avro(self.serde.decode(raw, CaseEvent.avro_schema_name).value)
+        observation = Observation.from_avro(self.serde.decode(stored.observation, Observation.avro_schema_name).value)
+        return StoredEvent(int(stored.seq), observation, stored.out_of_order, stored.late)
 
 
-def _in_time_order(events: list[CaseEvent]) -> list[CaseEvent]:
+def _in_time_order(events: list[StoredEvent]) -> list[StoredEvent]:
     return sorted(events, key=lambda e: (e.observation.timestamp_ms, e.seq))
 
 
-__all__ = ["Applied", "ApplyResult", "CaseStore", "StoredCase"]
+__all__ = ["Applied", "ApplyResult", "CaseStore", "StoredCase", "StoredEvent"]

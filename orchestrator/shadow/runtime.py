@@ -103,7 +103,14 @@ class CaseSlot:
     partition: int
     store: PartitionStore
     txn: PendingTxn
+    cases: CaseStore
     dirty: bool = False
+
+    def reset(self, serde: AvroSerde) -> None:
+        """A fresh transaction (after a commit or an abort), and a case store over it."""
+        self.txn = self.store.begin()
+        self.cases = CaseStore(self.txn, serde)
+        self.dirty = False
 
 
 class ShadowRuntime:
@@ -248,7 +255,7 @@ class ShadowRuntime:
             self._pending.dead_lettered += 1
             self._producer.produce(dead_letter(record, self.names.dlq, exc))
             return
-        result = CaseStore(slot.txn, self.serde).apply(observation, self.grace_ms)
+        result = slot.cases.apply(observation, self.grace_ms, record.value)
         slot.dirty = True
         p = self._pending
         if result.applied is Applied.DUPLICATE:
@@ -266,6 +273,7 @@ class ShadowRuntime:
             return
         try:
             for slot in dirty:
+                slot.cases.flush()
                 self._producer.produce_all(slot.txn.changelog_records(self.names.changelog, slot.partition))
             self._producer.commit(self._consumer.offsets(self._positions), self._consumer.group_metadata(), timeout_s)
         except TransactionFatalError:
@@ -277,8 +285,7 @@ class ShadowRuntime:
             return
         for slot in dirty:
             slot.store.apply(slot.txn, self._producer.delivered.get((self.names.changelog, slot.partition)))
-            slot.txn = slot.store.begin()
-            slot.dirty = False
+            slot.reset(self.serde)
         self.stats.add(self._pending)
         self._pending = ShadowStats()
         self._positions.clear()
@@ -298,8 +305,7 @@ class ShadowRuntime:
 
     def _drop_pending(self) -> None:
         for slot in self.slots.values():
-            slot.txn = slot.store.begin()
-            slot.dirty = False
+            slot.reset(self.serde)
         self._pending = ShadowStats()
 
     # -- rebalance (design.md §6) ----------------------------------------------------------
@@ -315,7 +321,8 @@ class ShadowRuntime:
                 store = PartitionStore.open(partition_path(s.state_dir, self.names.group, p), p)
                 stats = restorer.restore(store, p)
                 log.info("shadow partition %d restored: %s", p, stats)
-                self.slots[p] = CaseSlot(p, store, store.begin())
+                txn = store.begin()
+                self.slots[p] = CaseSlot(p, store, txn, CaseStore(txn, self.serde))
         finally:
             restorer.close()
 

@@ -34,10 +34,9 @@ from orchestrator.bridge.mapping import ConnectorConfig, OutcomeStatus, SourceTo
 from orchestrator.bridge.matching import Matcher, OutcomeEffect, SignalWithStartEffect, StartEffect
 from orchestrator.engine.state_records import StepRecord
 from orchestrator.errors import DecodeError
-from orchestrator.models.shadow import CaseEvent
 from orchestrator.serialization import AvroSerde, SchemaRepository
 from orchestrator.shadow.avro_defaults import neutral_record
-from orchestrator.shadow.case_store import StoredCase
+from orchestrator.shadow.case_store import StoredCase, StoredEvent
 from orchestrator.shadow.verdicts import CaseResult, Deviation, DeviationKind, Verdict
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.testing.status import WorkflowStatus
@@ -91,7 +90,7 @@ class Sandbox:
         run = _Run(self, case)
         return run.judge(settled)
 
-    def event_of(self, event: CaseEvent) -> SourceEvent:
+    def event_of(self, event: StoredEvent) -> SourceEvent:
         o = event.observation
         record = InboundRecord(
             topic=o.source_topic,
@@ -142,7 +141,7 @@ class _Run:
             self.env.close()
 
     # -- feeding the observed events -------------------------------------------------------
-    def _observe(self, position: int, event: CaseEvent) -> None:
+    def _observe(self, position: int, event: StoredEvent) -> None:
         try:
             source_event = self.sb.event_of(event)
             effects = [e for e in self.sb.matcher.match(source_event) if e.workflow_id == self.wf]

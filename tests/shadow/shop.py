@@ -55,13 +55,14 @@ class InMemoryShadow:
         self.observer = Observer(self.config, self.settings, self.repo, self.serde, "obs", "dlq")
         self.store = MemoryStore()
         self.txn = self.store.begin()
+        self.case_store = CaseStore(self.txn, self.serde)
         self.stats = ShadowStats()
         self.grace_ms = grace_ms
         self.offset = 0
         self.dead_letters: list[str] = []
 
     def feed(self, records: Iterable[InboundRecord]) -> None:
-        cases = CaseStore(self.txn, self.serde)
+        cases = self.case_store
         for record in records:
             for out in self.observer.observe(record, self.stats):
                 if out.topic == "dlq":
@@ -69,7 +70,7 @@ class InMemoryShadow:
                     continue
                 assert out.value is not None
                 value = self.serde.decode(out.value, Observation.avro_schema_name).value
-                result = cases.apply(Observation.from_avro(value), self.grace_ms)
+                result = cases.apply(Observation.from_avro(value), self.grace_ms, out.value)
                 self.stats.duplicates += int(result.applied.value == "duplicate")
                 self.stats.out_of_order += int(result.out_of_order)
                 self.stats.late += int(result.late)
@@ -82,7 +83,8 @@ class InMemoryShadow:
         self.feed(records)
 
     def cases(self) -> list[StoredCase]:
-        return list(CaseStore(self.txn, self.serde).cases())
+        self.case_store.flush()
+        return list(self.case_store.cases())
 
 
 def independent_conformance(log: GeneratedLog) -> dict[str, bool]:
