@@ -43,8 +43,7 @@ from orchestrator.shadow.observe import Observer
 from orchestrator.shadow.runtime import ShadowRuntime, ensure_shadow_topics
 from orchestrator.shadow.sandbox import Sandbox
 from orchestrator.shadow.stats import ShadowStats
-from orchestrator.state import PendingTxn
-from orchestrator.testing.memory_store import MemoryStore
+from orchestrator.state import PartitionStore, partition_path
 from orchestrator.transport.consumer import base_config
 from orchestrator.transport.partitioning import partition_for
 from orchestrator.transport.plain_producer import send_all
@@ -53,6 +52,7 @@ from orchestrator.transport.records import InboundRecord, make_headers
 ROOT = Path(__file__).resolve().parents[1]
 MAPPING = ROOT / "connectors" / "shop.toml"
 SHOP_TOPICS = ("orders", "inventory", "payments", "shipping")
+CHECKPOINT = 5_000  # observations per checkpoint while writing the report's changelog
 
 
 def _cpu() -> float:
@@ -174,31 +174,48 @@ def shadow_ingest(ctx: BenchContext) -> list[Measurement]:
 
 
 def _write_changelog(ctx: BenchContext, domain: Domain, log: GeneratedLog, partitions: int) -> int:
-    """Cases folded by the case store itself, written to the changelog as `shadow run` would."""
+    """Cases folded by the case store itself into RocksDB, their changelog written as `shadow run`
+    writes it: per checkpoint of `CHECKPOINT` observations, the transaction's records, then apply."""
     config, settings = domain.config, domain.shadow
     observer = Observer(config, settings, domain.repo, domain.serde, "obs", "dlq")
-    stores = [MemoryStore() for _ in range(partitions)]
-    txns: list[PendingTxn] = [s.begin() for s in stores]
+    root = ctx.workdir / f"{domain.names.app}-fold"
+    stores = [PartitionStore.open(partition_path(root, "cases", p), p) for p in range(partitions)]
+    txns = [store.begin() for store in stores]
     cases = [CaseStore(txn, domain.serde) for txn in txns]
     stats = ShadowStats()
     grace_ms = int(settings.grace / timedelta(milliseconds=1))
-    for offset, event in enumerate(log.events):
-        headers = make_headers([(k, v or "") for k, v in event.headers()])
-        record = InboundRecord(
-            f"{log_prefix(log)}.{event.service}.events", 0, offset, event.order_id.encode(),
-            json.dumps(event.value).encode(), headers, event.timestamp_ms,
-        )  # fmt: skip
-        for out in observer.observe(record, stats):
-            assert out.value is not None and out.key is not None
-            observation = Observation.from_avro(domain.serde.decode(out.value, Observation.avro_schema_name).value)
-            cases[partition_for(out.key, partitions)].apply(observation, grace_ms, out.value)
-    written = 0
-    for p, txn in enumerate(txns):
-        cases[p].flush()
-        batch = txn.changelog_records(domain.names.changelog, p)
-        for start in range(0, len(batch), 50_000):
-            send_all(ctx.bootstrap, batch[start : start + 50_000], timeout_s=300)
-        written += len(batch)
+    written = pending = 0
+
+    def checkpoint() -> int:
+        batch = []
+        for p, store in enumerate(stores):
+            cases[p].flush()
+            batch += txns[p].changelog_records(domain.names.changelog, p)
+            store.apply(txns[p], None)
+            txns[p] = store.begin()
+            cases[p] = CaseStore(txns[p], domain.serde)
+        send_all(ctx.bootstrap, batch, timeout_s=300)
+        return len(batch)
+
+    try:
+        for offset, event in enumerate(log.events):
+            headers = make_headers([(k, v or "") for k, v in event.headers()])
+            record = InboundRecord(
+                f"{log_prefix(log)}.{event.service}.events", 0, offset, event.order_id.encode(),
+                json.dumps(event.value).encode(), headers, event.timestamp_ms,
+            )  # fmt: skip
+            for out in observer.observe(record, stats):
+                assert out.value is not None and out.key is not None
+                value = domain.serde.decode(out.value, Observation.avro_schema_name).value
+                cases[partition_for(out.key, partitions)].apply(Observation.from_avro(value), grace_ms, out.value)
+                pending += 1
+            if pending >= CHECKPOINT:
+                written += checkpoint()
+                pending = 0
+        written += checkpoint()
+    finally:
+        for store in stores:
+            store.close()
     return written
 
 
