@@ -17,6 +17,8 @@ from orchestrator.transport.records import InboundRecord, OutboundRecord
 
 
 class EventRouter(Protocol):
+    """What a connector asks before an event's effects take place (cutover's routing is the one implementation)."""
+
     def start(self) -> None:
         """Before the first record: topics, and what was decided so far."""
 
@@ -38,9 +40,11 @@ class EventRouter(Protocol):
     def aborted(self) -> None:
         """It aborted: forget this batch's decisions."""
 
-    def stats_json(self) -> dict[str, object]: ...
+    def stats_json(self) -> dict[str, object]:
+        """The router's counters, for the connector's stats line."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release what start() opened (its mirror of the routing topic)."""
 
 
 __all__ = ["EventRouter"]

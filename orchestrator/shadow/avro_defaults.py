@@ -35,6 +35,7 @@ def neutral_value(schema: Any, named: dict[str, Any] | None = None) -> Any:
 
 
 def neutral_record(schema: dict[str, Any], named: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A record of `schema` with every field at its default or a neutral value (0, '', false, empty)."""
     named = {**schema.get("__named_schemas", {}), **(named or {})}
     return {
         f["name"]: f["default"] if "default" in f else neutral_value(f["type"], named) for f in schema.get("fields", [])

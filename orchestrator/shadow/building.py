@@ -37,6 +37,8 @@ def build_report(
     xes: Path | None = None,
     mirror_dir: Path | None = None,
 ) -> ShadowReport:
+    """Everything `shadow report` shows: the cases restored from the changelog, discovered, compared (with a
+    workflow module), rendered."""
     stall = stall_after or domain.shadow.stall_after
     with CaseMirror(settings, domain.names, domain.serde, mirror_dir) as mirror:
         mirror.refresh()

@@ -29,6 +29,8 @@ _SEQ_WIDTH = 10
 
 
 class Applied(StrEnum):
+    """What applying one observation did to its case."""
+
     NEW_CASE = "new_case"
     APPENDED = "appended"
     DUPLICATE = "duplicate"
@@ -36,6 +38,8 @@ class Applied(StrEnum):
 
 @dataclass(frozen=True)
 class ApplyResult:
+    """The outcome of applying one observation, with the flags the counters need."""
+
     applied: Applied
     out_of_order: bool = False
     late: bool = False
@@ -60,6 +64,7 @@ class StoredCase:
 
     @property
     def case_id(self) -> str:
+        """The business key the case is grouped by."""
         return self.header.case_id
 
 
@@ -139,10 +144,12 @@ class CaseStore:
 
     # -- reads ------------------------------------------------------------------------------
     def header(self, case_id: str) -> CaseHeader | None:
+        """The case's header (counts, first/last time), or None when the case is unknown here."""
         raw = self.txn.get(_case_key(case_id))
         return None if raw is None else CaseHeader.from_avro(self.serde.decode(raw, CaseHeader.avro_schema_name).value)
 
     def clock(self) -> PartitionClock:
+        """This partition's stream time (the latest event timestamp it has seen)."""
         if self._clock is None:
             raw = self.txn.get(CLOCK)
             self._clock = (
@@ -153,6 +160,7 @@ class CaseStore:
         return self._clock
 
     def case(self, case_id: str) -> StoredCase | None:
+        """The case with its events in time order (arrival order breaks ties), or None."""
         header = self.header(case_id)
         if header is None:
             return None

@@ -32,6 +32,8 @@ CHUNK = 250
 
 @dataclass
 class KindSummary:
+    """The cases of one deviation kind: how many, how often, where, and a few example case ids."""
+
     kind: DeviationKind
     cases: int = 0
     occurrences: int = 0
@@ -39,6 +41,7 @@ class KindSummary:
     steps: Counter[str] = field(default_factory=Counter)
 
     def add(self, case_id: str, deviations: list[Deviation]) -> None:
+        """Count one case's deviations of this kind."""
         self.cases += 1
         self.occurrences += len(deviations)
         if len(self.examples) < EXAMPLES:
@@ -47,6 +50,7 @@ class KindSummary:
             self.steps[d.describe()] += 1
 
     def as_json(self) -> dict[str, Any]:
+        """The summary as the report's JSON carries it."""
         return {
             "kind": self.kind.value,
             "label": self.kind.label,
@@ -59,6 +63,8 @@ class KindSummary:
 
 @dataclass
 class Comparison:
+    """Every case judged against one workflow type, and the summaries the report prints."""
+
     workflow_type: str
     results: list[CaseResult]
     kinds: dict[DeviationKind, KindSummary]
@@ -66,20 +72,25 @@ class Comparison:
     compensation_types: list[str]
 
     def count(self, verdict: Verdict) -> int:
+        """How many cases got `verdict`."""
         return sum(1 for r in self.results if r.verdict is verdict)
 
     @property
     def judged(self) -> int:
+        """Cases that were compared: conforming plus deviating (in progress and not started are not)."""
         return self.count(Verdict.CONFORMS) + self.count(Verdict.DEVIATES)
 
     @property
     def fitness(self) -> float:
+        """The share of judged cases that conform (1.0 when none was judged)."""
         return self.count(Verdict.CONFORMS) / self.judged if self.judged else 1.0
 
     def result(self, case_id: str) -> CaseResult | None:
+        """One case's result, or None when it was not compared."""
         return next((r for r in self.results if r.case_id == case_id), None)
 
     def as_json(self, cases: bool = False) -> dict[str, Any]:
+        """The comparison as the report's JSON carries it; `cases` adds every case's verdict and commands."""
         out: dict[str, Any] = {
             "workflow_type": self.workflow_type,
             "cases": len(self.results),
@@ -116,6 +127,8 @@ def settled(case: StoredCase, now_ms: int, stall_after: timedelta) -> bool:
 
 
 def summarise(workflow_type: str, raw: list[CaseResult], settings: ShadowSettings, learned: set[str]) -> Comparison:
+    """Split allowed deviations from the rest, per kind; compensations learned in the run or listed in the settings
+    count as such."""
     compensations = set(settings.compensations) | learned
     kinds: dict[DeviationKind, KindSummary] = {}
     allowed: dict[DeviationKind, KindSummary] = {}
@@ -210,6 +223,7 @@ def compare_cases(
 
 
 def default_jobs() -> int:
+    """Worker processes for compare: one per core, at most 8."""
     return max(1, min(8, os.cpu_count() or 1))
 
 

@@ -35,6 +35,7 @@ from orchestrator.transport.records import OutboundRecord
 
 
 def add_cutover_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `cutover set|rollback|status` on the top-level parser."""
     cmd = subparsers.add_parser("cutover", help="route new cases of a workflow type to it (or back to choreography)")
     sub = cmd.add_subparsers(dest="cutover_command", required=True)
     set_ = sub.add_parser("set", help="a share of new cases (business-key hash) and/or listed case ids go live")
@@ -128,6 +129,8 @@ def _rollback(args: argparse.Namespace) -> int:
 
 
 def cutover_status(domain: Domain, settings: Any, workflow: str) -> dict[str, Any]:
+    """The plan history, where each version switched per partition, and cases per route (what `cutover status
+    --json` prints)."""
     with _table(domain, settings) as table:
         table.sync()
         history = table.plans(workflow)

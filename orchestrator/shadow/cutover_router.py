@@ -55,6 +55,8 @@ WEEK_MS = 7 * 24 * 3600 * 1000
 
 @dataclass
 class CutoverStats:
+    """The routing connector's counters (in its stats line)."""
+
     started_live: int = 0  # new cases routed to the workflow
     started_choreography: int = 0  # new cases left to choreography
     live_events: int = 0  # events of live cases (their effects reach the workflow)
@@ -63,11 +65,14 @@ class CutoverStats:
     lookups_synced: int = 0  # mirror catch-ups before routing an event
 
     def add(self, other: CutoverStats) -> None:
+        """Fold a committed batch's counters into the totals."""
         for f in fields(self):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 class CutoverRouter:
+    """The `EventRouter` of a domain under cutover: decides each case once, routes its events, relays choreography's."""
+
     def __init__(
         self,
         settings: OrchestratorSettings,
@@ -100,6 +105,8 @@ class CutoverRouter:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        """Create the relay topics and restore the routing topic (plans, switches, decided cases) before the first
+        event."""
         ensure_routing_topic(self.settings, self.app)
         self._ensure_relay_topics()
         self.table.open()
@@ -140,15 +147,18 @@ class CutoverRouter:
             log.info("cutover of %s: new plan %s", self.workflow_type, self._describe(self.history.current))
 
     def poll(self) -> None:
+        """Pick up a new plan version written by `cutover set|rollback` (at most every REFRESH_S)."""
         now = time.monotonic()
         if now - self._last_refresh >= REFRESH_S:
             self._last_refresh = now
             self._reload()
 
     def on_assign(self) -> None:
+        """New partitions: catch the mirror up with what their previous owner decided before routing their events."""
         self._reload()
 
     def committed(self) -> None:
+        """The batch committed: its decisions become this connector's memory."""
         for case, live in self._pending.items():
             self._decided[case] = live
             self._decided.move_to_end(case)
@@ -159,6 +169,7 @@ class CutoverRouter:
         self.aborted()
 
     def aborted(self) -> None:
+        """The batch aborted: forget its decisions, they will be made again when the events are re-read."""
         self._touched.clear()
         self._pending.clear()
         self._pending_switches.clear()
@@ -166,9 +177,11 @@ class CutoverRouter:
         self._synced.clear()
 
     def close(self) -> None:
+        """Close the routing table's stores and restorer."""
         self.table.close()
 
     def stats_json(self) -> dict[str, object]:
+        """Counters and the plan in force, for the connector's stats line."""
         plan = self.history.current
         return {
             "workflow_type": self.workflow_type,
@@ -180,6 +193,8 @@ class CutoverRouter:
     def route(
         self, record: InboundRecord, event: SourceEvent | None, effects: Sequence[Effect]
     ) -> tuple[list[Effect], list[OutboundRecord]]:
+        """The effects of `record` that take place (a live case's) and the records to write with them (relays,
+        decisions)."""
         cases = self._cases(event)
         starting = {
             e.workflow_id

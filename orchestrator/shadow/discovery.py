@@ -39,6 +39,7 @@ class Trace:
 
     @classmethod
     def of(cls, case: StoredCase) -> Trace:
+        """The case's activities in time order."""
         return cls(
             case.case_id,
             tuple(e.observation.activity for e in case.events),
@@ -50,10 +51,12 @@ class Trace:
 
     @property
     def first_ms(self) -> int:
+        """Timestamp of the case's first event."""
         return self.times_ms[0]
 
     @property
     def last_ms(self) -> int:
+        """Timestamp of the case's last event."""
         return self.times_ms[-1]
 
 
@@ -67,6 +70,8 @@ def percentile(sorted_values: Sequence[int], pct: float) -> int:
 
 @dataclass
 class Edge:
+    """One directly-follows arrow: how often b followed a, in how many cases, and the hop's latency percentiles."""
+
     source: str
     target: str
     count: int
@@ -74,6 +79,7 @@ class Edge:
     cases: int  # cases with at least one such hop
 
     def as_json(self) -> dict[str, Any]:
+        """The edge as the report's JSON carries it (raw milliseconds)."""
         return {
             "from": self.source,
             "to": self.target,
@@ -85,6 +91,8 @@ class Edge:
 
 @dataclass
 class Variant:
+    """One distinct path through the activities, with its cases."""
+
     activities: tuple[str, ...]
     count: int
     share: float
@@ -92,6 +100,7 @@ class Variant:
     duration_p50_ms: int
 
     def as_json(self) -> dict[str, Any]:
+        """The variant as the report's JSON carries it."""
         return {
             "activities": list(self.activities),
             "count": self.count,
@@ -103,6 +112,8 @@ class Variant:
 
 @dataclass
 class StalledCase:
+    """A case idle for longer than stall_after that is not at an end activity."""
+
     case_id: str
     last_activity: str
     idle_ms: int
@@ -110,6 +121,8 @@ class StalledCase:
 
 @dataclass
 class Discovery:
+    """What discovery found in a set of cases: graph, variants, start/end activities, stalls."""
+
     cases: int
     events: int
     activities: dict[str, int]  # activity -> occurrences
@@ -130,9 +143,11 @@ class Discovery:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def edge(self, source: str, target: str) -> Edge | None:
+        """The arrow from `source` to `target`, or None when no case took that hop."""
         return next((e for e in self.edges if e.source == source and e.target == target), None)
 
     def as_json(self) -> dict[str, Any]:
+        """Every figure of the discovery, raw milliseconds (the report's `--json`)."""
         return {
             "cases": self.cases,
             "events": self.events,
@@ -169,6 +184,7 @@ def discover(
     now_ms: int | None = None,
     end_activities: Sequence[str] = (),
 ) -> Discovery:
+    """Build the directly-follows graph, variants, start/end activities and stalled cases of `traces`."""
     activities: Counter[str] = Counter()
     activity_cases: Counter[str] = Counter()
     last_of: Counter[str] = Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def human_ms(ms: float) -> str:
+    """A duration for people: 850 ms, 12.3 s, 4.0 min, 2.5 h, 3.1 d."""
     if ms < 1000:
         return f"{ms:.0f} ms"
     seconds = ms / 1000
@@ -17,6 +18,7 @@ def human_ms(ms: float) -> str:
 
 
 def share(part: float, whole: float) -> str:
+    """`part` of `whole` as a percentage with one decimal ("n/a" of nothing)."""
     return f"{100 * part / whole:.1f}%" if whole else "n/a"
 
 

@@ -34,6 +34,8 @@ class SandboxSpec:
 
 @dataclass(frozen=True)
 class Domain:
+    """One mapping file as shadow mode reads it: the connector config, its [shadow] table, names, schemas and serde."""
+
     path: Path
     config: ConnectorConfig
     shadow: ShadowSettings
@@ -60,6 +62,7 @@ class Domain:
 
 
 def load_domain(path: Path, settings: OrchestratorSettings) -> Domain:
+    """Load and validate a mapping file for shadow mode (fails fast naming the setting)."""
     config = load_connector_file(path)
     shadow = shadow_settings(config, str(path))
     repo = schema_repository(settings, config.schemas_dir)
@@ -68,6 +71,7 @@ def load_domain(path: Path, settings: OrchestratorSettings) -> Domain:
 
 
 def load_workflows(module: str) -> WorkflowRegistry:
+    """The WorkflowRegistry of an `--app` module, found as `orchestrator run` finds it, for compare's sandbox."""
     from orchestrator.engine.cli import load_registry
 
     return load_registry(module)

@@ -16,6 +16,7 @@ def _label(text: str) -> str:
 
 
 def to_mermaid(discovery: Discovery) -> str:
+    """The directly-follows graph as Mermaid flowchart text (wikis and pull requests render it)."""
     ids = {name: f"a{i}" for i, name in enumerate(discovery.activities)}
     lines = ["flowchart TD", f'    {START}(("start"))', f'    {END}(("end"))']
     for name, count in discovery.activities.items():

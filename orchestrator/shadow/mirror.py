@@ -50,10 +50,12 @@ class CaseMirror:
         return self.restored
 
     def cases(self) -> Iterator[StoredCase]:
+        """Every case restored so far, partition by partition."""
         for store in self.stores:
             yield from CaseStore(store.begin(), self.serde).cases()
 
     def case(self, case_id: str) -> StoredCase | None:
+        """One case, from the partition its id hashes to."""
         for store in self.stores:
             found = CaseStore(store.begin(), self.serde).case(case_id)
             if found is not None:
@@ -61,6 +63,7 @@ class CaseMirror:
         return None
 
     def close(self) -> None:
+        """Close the mirror's RocksDB stores."""
         for store in self.stores:
             store.close()
         self.stores = []

@@ -26,10 +26,13 @@ UNTYPED = "(untyped)"
 
 
 def activity_of(event: SourceEvent) -> str:
+    """The event type's short name: what the graph calls an activity."""
     return UNTYPED if not event.event_type else event.event_type.rsplit(".", 1)[-1]
 
 
 class Observer:
+    """Turns domain records into observations keyed by case id (or DLQ records), counting what it does."""
+
     def __init__(
         self,
         config: ConnectorConfig,
@@ -49,6 +52,7 @@ class Observer:
         self._serdes = dict(source_serdes or {})
 
     def observe(self, record: InboundRecord, stats: ShadowStats) -> list[OutboundRecord]:
+        """The observations of one domain record (one per case it belongs to), or its DLQ record."""
         stats.events += 1
         try:
             source = self._sources.get(record.topic)

@@ -52,6 +52,8 @@ def attention_edges(traces: Iterable[Trace], comparison: Comparison | None) -> s
 
 @dataclass
 class ShadowReport:
+    """The report of one domain: discovery, optionally the comparison, and the renderings."""
+
     domain: str
     discovery: Discovery
     comparison: Comparison | None
@@ -60,13 +62,16 @@ class ShadowReport:
 
     @property
     def mermaid(self) -> str:
+        """The graph as Mermaid text."""
         return to_mermaid(self.discovery)
 
     @property
     def svg(self) -> str:
+        """The graph as a standalone SVG drawing."""
         return render_svg(self.discovery, self.attention)
 
     def html(self) -> str:
+        """The self-contained HTML page (inline SVG, no script, no external resource)."""
         d, c = self.discovery, self.comparison
         rows = list(zip_longest(d.starts.items(), d.ends.items(), fillvalue=("", "")))
         return _env.get_template("report.html.j2").render(
@@ -92,6 +97,7 @@ class ShadowReport:
         )
 
     def as_json(self, cases: bool = False) -> dict[str, Any]:
+        """Every figure as JSON (`--json`); `cases` adds each compared case's verdict."""
         out: dict[str, Any] = {
             "domain": self.domain,
             "generated_ms": self.generated_ms,
@@ -104,6 +110,7 @@ class ShadowReport:
         return out
 
     def json_text(self, cases: bool = False) -> str:
+        """as_json() as indented text."""
         return json.dumps(self.as_json(cases), indent=2) + "\n"
 
 

@@ -48,22 +48,27 @@ def share_bp(share: float) -> int:
 
 
 def plan_key(workflow_type: str, version: int) -> bytes:
+    """Key of one plan version; zero-padded so versions sort in order."""
     return PLAN + f"{escape_id(workflow_type)}/{version:0{_VERSION_WIDTH}d}".encode()
 
 
 def plan_prefix(workflow_type: str) -> bytes:
+    """Prefix of every plan version of `workflow_type`."""
     return PLAN + escape_id(workflow_type).encode() + b"/"
 
 
 def switch_key(workflow_type: str, version: int, topic: str, partition: int) -> bytes:
+    """Key of the record saying where a connector began applying `version` on one source partition."""
     return SWITCH + f"{escape_id(workflow_type)}/{version:0{_VERSION_WIDTH}d}/{escape_id(topic)}/{partition}".encode()
 
 
 def switch_prefix(workflow_type: str) -> bytes:
+    """Prefix of every switch record of `workflow_type`."""
     return SWITCH + escape_id(workflow_type).encode() + b"/"
 
 
 def case_key(case_id: str) -> bytes:
+    """Key of a decided case's route."""
     return CASE + escape_id(case_id).encode()
 
 
@@ -76,10 +81,12 @@ class PlanHistory:
 
     @property
     def current(self) -> CutoverPlan | None:
+        """The plan in force: the latest version, or None before the first."""
         return self.versions[-1] if self.versions else None
 
     @property
     def next_version(self) -> int:
+        """The version the next `cutover set|rollback` writes."""
         return 1 if not self.versions else int(self.versions[-1].version) + 1
 
     def ever_live(self, case_id: str) -> bool:

@@ -30,6 +30,7 @@ DEFAULT_PARTITIONS = 3
 
 
 def ensure_routing_topic(settings: OrchestratorSettings, app: str, partitions: int = DEFAULT_PARTITIONS) -> None:
+    """Create the compacted routing topic when it is missing (every cutover command and connector may be first)."""
     spec = TopicSpec(
         name=routing_topic(app),
         role=TopicRole.OTHER,
@@ -40,6 +41,8 @@ def ensure_routing_topic(settings: OrchestratorSettings, app: str, partitions: i
 
 
 class RoutingTable:
+    """A local mirror of the routing topic (one RocksDB per partition), restored incrementally."""
+
     def __init__(self, settings: OrchestratorSettings, app: str, serde: AvroSerde, directory: Path) -> None:
         self.settings = settings
         self.topic = routing_topic(app)
@@ -49,6 +52,7 @@ class RoutingTable:
         self._restorer: ChangelogRestorer | None = None
 
     def open(self) -> RoutingTable:
+        """Open the partition stores and the restorer; use as a context manager."""
         s = self.settings
         count = KafkaAdmin(s.bootstrap_servers, s.kafka).partition_count(self.topic)
         if count is None:
@@ -70,10 +74,12 @@ class RoutingTable:
             self._restorer.restore(self.stores[p], p, committed_end=p in mine)
 
     def partition_of(self, case_id: str) -> int:
+        """The routing topic partition a case's route is written to (keyed by case id)."""
         return partition_for(case_key(case_id), len(self.stores))
 
     # -- reads ------------------------------------------------------------------------------
     def plans(self, workflow_type: str) -> PlanHistory:
+        """Every plan version of `workflow_type`, oldest first."""
         start = plan_prefix(workflow_type)
         found = [
             CutoverPlan.from_avro(self.serde.decode(raw, CutoverPlan.avro_schema_name).value)
@@ -83,6 +89,7 @@ class RoutingTable:
         return PlanHistory(workflow_type, tuple(sorted(found, key=lambda p: p.version)))
 
     def switches(self, workflow_type: str) -> list[SwitchRecord]:
+        """Every switch record of `workflow_type`."""
         start = switch_prefix(workflow_type)
         found = [
             SwitchRecord.from_avro(self.serde.decode(raw, SwitchRecord.avro_schema_name).value)
@@ -92,6 +99,7 @@ class RoutingTable:
         return sorted(found, key=lambda s: (s.version, s.topic, s.partition))
 
     def case_route(self, case_id: str) -> CaseRoute | None:
+        """The route a case was given at its start, or None (it started before the cutover: choreography's)."""
         raw = self.stores[self.partition_of(case_id)].get(case_key(case_id))
         return None if raw is None else CaseRoute.from_avro(self.serde.decode(raw, CaseRoute.avro_schema_name).value)
 
@@ -106,6 +114,7 @@ class RoutingTable:
         return count
 
     def close(self) -> None:
+        """Close the restorer and the stores."""
         if self._restorer is not None:
             self._restorer.close()
             self._restorer = None

@@ -156,6 +156,7 @@ class ShadowRuntime:
         self._consumer: SourceConsumer | None = None
 
     def stop(self) -> None:
+        """Ask run() to commit what it has, leave the group and return (thread-safe)."""
         self._stop.set()
 
     @property
@@ -164,6 +165,7 @@ class ShadowRuntime:
         return [s.topic for s in self.config.sources]
 
     def run(self) -> None:
+        """Consume, observe, fold into cases and commit exactly once per checkpoint, until stop()."""
         s = self.settings
         self._producer = TransactionalProducer(s.bootstrap_servers, self.names.transactional_id(s.instance_id), s.kafka)
         self._producer.init()
@@ -350,6 +352,7 @@ class ShadowRuntime:
 
     # -- observability -------------------------------------------------------------------
     def stats_json(self) -> dict[str, object]:
+        """The committed counters with the domain and group (`--stats-file`, the final line of `shadow run`)."""
         return {
             "domain": self.config.domain,
             "group": self.names.group,

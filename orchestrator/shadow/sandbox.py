@@ -91,6 +91,7 @@ class Sandbox:
         return run.judge(settled)
 
     def event_of(self, event: StoredEvent) -> SourceEvent:
+        """Rebuild the bridge's view of an observed record from the bytes shadow kept."""
         o = event.observation
         record = InboundRecord(
             topic=o.source_topic,
@@ -107,6 +108,7 @@ class Sandbox:
         return decode_event(record, source, self._serdes.get(source.format))
 
     def neutral_result(self, step: StepRecord) -> tuple[str | None, dict[str, Any] | None]:
+        """A success result for a step choreography never did, so the dry run can carry on past it."""
         schema = self._results.get((step.service, step.command_type))
         if schema is None:
             return None, None
@@ -266,6 +268,7 @@ class _Run:
 
 
 def judge_all(sandbox: Sandbox, cases: Iterable[tuple[StoredCase, bool]]) -> list[CaseResult]:
+    """Judge each (case, settled) pair in order with one sandbox."""
     return [sandbox.judge(case, settled=settled) for case, settled in cases]
 
 

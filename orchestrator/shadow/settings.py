@@ -69,6 +69,7 @@ class AllowRule(_Model):
     reason: str = ""
 
     def allows(self, kind: DeviationKind, step: str | None, activity: str | None) -> bool:
+        """Whether this rule silences a deviation of `kind` at `step`, evidenced by `activity`."""
         if kind is not self.kind:
             return False
         return _glob(self.step, step) and _glob(self.activity, activity)
@@ -102,10 +103,13 @@ class CutoverSettings(_Model):
         return self
 
     def relay_target(self, topic: str) -> str:
+        """The relay topic of source `topic`."""
         return self.relay_topic.replace("{topic}", topic)
 
 
 class ShadowSettings(_Model):
+    """The `[shadow]` table of a mapping file: stall and lateness thresholds, case rules, allow-list, cutover."""
+
     stall_after: Duration = Field(default=timedelta(minutes=30), description="idle this long: stalled")
     grace: Duration = Field(default=timedelta(minutes=5), description="this far behind stream time: late")
     partitions: int = Field(default=6, ge=1, description="partitions of the shadow topics it creates")
@@ -118,6 +122,7 @@ class ShadowSettings(_Model):
     cutover: CutoverSettings | None = None
 
     def allowed(self, kind: DeviationKind, step: str | None, activity: str | None) -> AllowRule | None:
+        """The first allow rule that silences this deviation, or None."""
         return next((rule for rule in self.allow if rule.allows(kind, step, activity)), None)
 
 

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 @dataclass
 class ShadowStats:
+    """What shadow run did with what it read (committed totals and one checkpoint's pending counts)."""
+
     events: int = 0  # domain records read
     observed: int = 0  # observations produced (an event of two cases counts twice)
     filtered: int = 0  # events no trigger, outcome or case rule correlates (counted, not errors)
@@ -24,9 +26,11 @@ class ShadowStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
     def count(self, table: dict[str, int], name: str) -> None:
+        """Count one more `name` in `table`."""
         table[name] = table.get(name, 0) + 1
 
     def add(self, other: ShadowStats) -> None:
+        """Fold `other` (a committed checkpoint's counts) into these totals."""
         for f in fields(self):
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
             if isinstance(mine, dict):
@@ -36,6 +40,7 @@ class ShadowStats:
                 setattr(self, f.name, mine + theirs)
 
     def as_json(self) -> dict[str, object]:
+        """The counters as JSON (the stats line and `--stats-file`)."""
         return asdict(self)
 
 

@@ -21,6 +21,7 @@ class DeviationKind(StrEnum):
 
     @property
     def label(self) -> str:
+        """The kind as people read it in the report."""
         return {
             DeviationKind.MISSING_STEP: "missing step",
             DeviationKind.UNEXPECTED_STEP: "unexpected step",
@@ -32,6 +33,8 @@ class DeviationKind(StrEnum):
 
 
 class Verdict(StrEnum):
+    """A case's outcome of compare."""
+
     CONFORMS = "conforms"
     DEVIATES = "deviates"
     IN_PROGRESS = "in_progress"  # not judged yet: events may still come (idle < stall_after)
@@ -40,6 +43,8 @@ class Verdict(StrEnum):
 
 @dataclass(frozen=True)
 class Deviation:
+    """One difference between what choreography did and what the workflow would have done."""
+
     kind: DeviationKind
     service: str
     step: str  # command type (full Avro name)
@@ -49,9 +54,11 @@ class Deviation:
 
     @property
     def step_name(self) -> str:
+        """The command type's short name (`CreateShipment`)."""
         return self.step.rsplit(".", 1)[-1]
 
     def describe(self) -> str:
+        """One line for the report: kind, service, step and the evidencing event."""
         what = f"{self.kind.label}: {self.service} {self.step_name}"
         return f"{what} ({self.activity})" if self.activity else what
 
@@ -70,6 +77,7 @@ class CaseResult:
 
     @property
     def kinds(self) -> set[DeviationKind]:
+        """The deviation kinds this case shows."""
         return {d.kind for d in self.deviations}
 
 

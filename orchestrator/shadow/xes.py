@@ -78,6 +78,7 @@ def write_xes(out: TextIO, cases: Iterable[StoredCase], log_name: str) -> int:
 
 
 def export_xes(path: Path, cases: Iterable[StoredCase], log_name: str) -> int:
+    """Write `cases` as an IEEE 1849 XES log to `path`; returns how many events it wrote."""
     with path.open("w", encoding="utf-8") as out:
         return write_xes(out, cases, log_name)
 
