@@ -40,8 +40,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from examples.choreography.demo import Procs, table
-from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
+from examples.choreography.demo import Procs, prepare_run, table
 from orchestrator.client import TERMINAL_EVENTS
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import TopicError
@@ -395,27 +394,8 @@ def main() -> int:
         "--bootstrap-servers", default=os.environ.get("SAGABRIDGE_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     )
     args = parser.parse_args()
-    run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    prefix, app = f"shop-{run_id}", f"shopapp-{run_id}"
-    workdir = Path(tempfile.mkdtemp(prefix=f"sagabridge-story-{run_id}-"))
+    prefix, app, workdir, env = prepare_run(args.bootstrap_servers, "sagabridge-story")
     print(f"topics {prefix}.*, app {app}; logs, state and reports in {workdir}")
-    admin = KafkaAdmin(args.bootstrap_servers)
-    apply(admin, load_topic_set(ROOT / "topics" / "shop.toml", app=prefix))
-    app_topics = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
-    apply(
-        admin,
-        app_topics.model_copy(
-            update={"topics": tuple(t for t in app_topics.topics if t.role is not TopicRole.COMMANDS)}
-        ),
-    )
-    env = {
-        "SAGABRIDGE_BOOTSTRAP_SERVERS": args.bootstrap_servers,
-        "SAGABRIDGE_APP": app,
-        "SAGABRIDGE_STATE_DIR": str(workdir / "state"),
-        "SAGABRIDGE_CONNECTORS": json.dumps([str(MAPPING)]),
-        "SAGABRIDGE_LOG_LEVEL": "WARNING",
-        "SHOP_PREFIX": prefix,
-    }
     story = Story(args, prefix, app, workdir, Procs(workdir, env))
     try:
         story.choreography()
