@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import resource
 import threading
 import time
@@ -260,6 +261,9 @@ def shadow_report(ctx: BenchContext) -> list[Measurement]:
             "the SVG graph, XES export (no compare)",
         )
     ]
+    # Logged at once: the compare figure below re-reads the changelog, and a failure there must
+    # not lose this one (the harness prints a case's figures only when the whole case returns).
+    logging.getLogger("benchmarks").info("  shadow report for %d cases: %.1f s %s", cases, seconds, figures[0].settings)
     figures.append(_compare(settings, domain, ctx.size.shadow_compare_cases, ctx.workdir / f"{app}-mirror"))
     return figures
 

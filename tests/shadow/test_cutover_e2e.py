@@ -5,7 +5,10 @@ cutover connector) and then checks, from the committed topics alone, that no ord
 none was handled twice: every order either started exactly one workflow or had its OrderPlaced
 relayed to choreography exactly once, never both; a live order's events never reached the
 choreography relays and a choreography order got no request from the workflow; each case's route
-was decided by the plan version in force at its start event's offset, as the switch records say.
+was decided by the plan version in force at its start event's offset, as the switch records say,
+and by that version's rule (the rollback's cases all stayed with choreography); `cutover status`
+shows exactly those plans, switch offsets and routes; and shadow mode's report before the cutover
+found the shop's known deviation (express orders ship before the payment).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.models.shadow import CaseRoute, SwitchRecord
+from orchestrator.models.shadow import CaseRoute, CutoverAction, CutoverPlan, SwitchRecord
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
+from orchestrator.shadow.routing import routes_live
 from tests.integration.harness import read_committed
 from tests.shadow.shop import ROOT
 
@@ -74,6 +78,7 @@ def test_cutover_under_load_with_a_sigkill_loses_no_order_and_handles_none_twice
     assert all(f"order-{o}" in finished for o in live), "a live order's workflow did not finish"
 
     routes: dict[str, CaseRoute] = {}
+    plans: dict[int, CutoverPlan] = {}
     switches: dict[tuple[int, int], int] = {}
     for record in read_committed(kafka_bootstrap, f"{app}.routing", idle_s=1.0):
         key = (record.key or b"").decode()
@@ -82,6 +87,9 @@ def test_cutover_under_load_with_a_sigkill_loses_no_order_and_handles_none_twice
         elif key.startswith("switch/"):
             s = SwitchRecord.from_avro(serde.decode(record.value or b"").value)
             switches[(int(s.version), int(s.partition))] = int(s.offset)
+        elif key.startswith("plan/"):
+            p = CutoverPlan.from_avro(serde.decode(record.value or b"").value)
+            plans[int(p.version)] = p
     assert {c for c, r in routes.items() if r.live} == {f"order-{o}" for o in live}
     switched_v1 = {(1, int(r.source_partition)) for r in routes.values() if r.version == 1}
     assert switched_v1 and switched_v1 <= set(switches), "a partition routed by plan v1 has no switch record"
@@ -92,3 +100,23 @@ def test_cutover_under_load_with_a_sigkill_loses_no_order_and_handles_none_twice
         later = switches.get((int(route.version) + 1, int(route.source_partition)))
         assert route.source_offset >= here, (case, route, here)
         assert later is None or route.source_offset < later, (case, route, later)
+        assert route.live == routes_live(plans[int(route.version)], case), (case, route)
+    rollbacks = [v for v, p in plans.items() if p.action is CutoverAction.ROLLBACK]
+    assert rollbacks, "the story rolls back once"
+    assert any(r.version in rollbacks for r in routes.values()), "no order started under the rollback"
+    assert not any(r.live for r in routes.values() if r.version in rollbacks)
+
+    status = summary["cutover"]  # `orchestrator cutover status --json`, as the story ran it
+    assert [p["version"] for p in status["plans"]] == sorted(plans)
+    assert [p["action"] for p in status["plans"]] == [plans[v].action.value for v in sorted(plans)]
+    shown = {(p["version"], s["partition"]): s["offset"] for p in status["plans"] for s in p["switched"]}
+    assert shown == switches
+    assert status["cases"] == {
+        "live": sum(r.live for r in routes.values()),
+        "choreography": sum(not r.live for r in routes.values()),
+    }
+
+    before = summary["shadow_before"]["compare"]  # the report of choreography alone
+    kinds = {d["kind"]: d for d in before["deviations"]}
+    assert "wrong_order" in kinds and before["fitness"] < 1.0, before
+    assert "CreateShipment" in str(kinds["wrong_order"]["steps"]), kinds["wrong_order"]
