@@ -1,12 +1,18 @@
 # Two commands matter: `make test` and `make demo`. Both set up their own environment.
+# `make help` lists every target (the `## ` comment after a target is its help line).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SRC := orchestrator tests benchmarks examples
 
-.PHONY: venv stack stack-down lint test demo demo-saga e2e-jaeger bench clean
+.DEFAULT_GOAL := help
+.PHONY: help venv stack stack-down lint format unit test demo demo-saga e2e-jaeger bench clean
 
-venv: $(VENV)/.installed
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+venv: $(VENV)/.installed ## the .venv with an editable install and the dev tools
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,20 +21,31 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The shared dev stack (Kafka 19092, registry 18081); artifacts cached in ~/.cache/sagabridge.
-stack: venv
+stack: venv ## start the shared dev stack (idempotent)
 	$(BIN)/orchestrator dev up
 
-stack-down: venv
+stack-down: venv ## stop the dev stack
 	$(BIN)/orchestrator dev down
 
-lint: venv
-	$(BIN)/ruff check orchestrator tests benchmarks examples
-	$(BIN)/ruff format --check orchestrator tests benchmarks examples
+# ruff (incl. pydocstyle D1 on the public API), the format, mypy strict (tests too) and the
+# layering contract (import-linter, pyproject.toml): Kafka only at the edge.
+lint: venv ## ruff check + ruff format --check + mypy + the import-linter layering contract
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+format: venv ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix $(SRC)
+	$(BIN)/ruff format $(SRC)
+
+# Everything that needs no broker (workflow runtime, engine over RocksDB, serialization, ...).
+unit: venv ## the tests that need no broker: fast, nothing started
+	$(BIN)/pytest -q -m "not broker and not jaeger"
 
 # pytest starts a private broker + registry on free ports for the session (or reuses the
 # cluster named by SAGABRIDGE_TEST_BOOTSTRAP / SAGABRIDGE_TEST_REGISTRY_URL) and stops it after.
-test: venv lint
+test: venv lint ## lint, then the whole suite against a real broker and registry
 	$(BIN)/orchestrator dev fetch
 	$(BIN)/pytest -q
 
@@ -38,15 +55,15 @@ test: venv lint
 # while services lose messages and inventory goes down; every order accounted for at the end.
 # STORY_ARGS="--orders-before 40 --orders-after 100" for a shorter run; --kill-during-switch too.
 STORY_ARGS ?=
-demo: stack
+demo: stack ## the bridge story: choreography, shadow mode, cutover, the saga under failures
 	$(BIN)/python -m examples.choreography.story $(STORY_ARGS)
 
 # The order-fulfilment saga on its own: orchestrator + 3 protocol services as processes, 200 orders,
 # transient failures, payment declines and a 20 s inventory outage. ORDERS=50 for a shorter run.
 ORDERS ?= 200
-demo-saga: stack
+demo-saga: stack ## the order-fulfilment saga on its own (ORDERS=50 for a shorter run)
 	SAGABRIDGE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
-	  $(BIN)/orchestrator schemas register
+	  $(BIN)/orchestrator schemas register --schemas-dir examples/orders/schemas
 	@if $(BIN)/orchestrator jaeger url >/dev/null 2>&1; then \
 	  echo "Jaeger is running: traces at $$($(BIN)/orchestrator jaeger url)"; \
 	  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318; \
@@ -55,15 +72,15 @@ demo-saga: stack
 
 # Jaeger v2 built from the Go module proxy (cached in ~/.cache/sagabridge/jaeger; the first build
 # takes ~12 min on 2 cores), then a saga exported over OTLP and checked through Jaeger's query API.
-e2e-jaeger: venv
+e2e-jaeger: venv ## build Jaeger v2 and check a saga's trace in it
 	$(BIN)/orchestrator jaeger build
 	SAGABRIDGE_E2E_JAEGER=1 $(BIN)/pytest -q -m jaeger tests/tracing/test_jaeger_e2e.py
 
 # Benchmarks against a raw-Kafka ceiling measured in the same run (see benchmarks/README.md):
 # results/<timestamp>.json + BENCHMARKS.md. BENCH_SIZE=tiny|small|full.
 BENCH_SIZE ?= small
-bench: stack
+bench: stack ## benchmarks against the raw-Kafka ceiling (BENCH_SIZE=tiny|small|full)
 	$(BIN)/python -m benchmarks run --size $(BENCH_SIZE)
 
-clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+clean: ## remove the venv and the tool caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .grimp_cache .hypothesis

@@ -1,4 +1,4 @@
-"""Benchmark: restore speed of one partition store from its changelog (DESIGN §6).
+"""Benchmark: restore speed of one partition store from its changelog (docs/design.md §6).
 
 Writes N changelog records the way the orchestrator does (transactional, compacted topic, store
 keys, some overwrites and tombstones), then restores them into a fresh RocksDB store several times

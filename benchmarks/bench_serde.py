@@ -27,7 +27,7 @@ from typing import Any
 import confluent_kafka
 import fastavro
 
-from orchestrator.models.demo.payments import ChargePayment
+from examples.orders.models.payments import ChargePayment
 from orchestrator.serialization import (
     ConfluentSerde,
     SchemaRepository,

@@ -19,11 +19,11 @@ import time
 from confluent_kafka import Producer
 
 from benchmarks import records
+from benchmarks.errors import BenchmarkError
 from benchmarks.model import CEILING, BenchContext, Measurement
 from orchestrator.bridge.mapping import parse_connector_config
 from orchestrator.bridge.runtime import ConnectorRuntime
 from orchestrator.config import OrchestratorSettings
-from orchestrator.errors import BenchmarkError
 
 
 def _cpu() -> float:

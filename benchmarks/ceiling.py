@@ -15,8 +15,8 @@ from typing import Any
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from benchmarks import records
+from benchmarks.errors import BenchmarkError
 from benchmarks.model import CEILING, BenchContext, Measurement
-from orchestrator.errors import BenchmarkError
 
 
 def _cpu() -> float:

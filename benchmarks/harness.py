@@ -29,12 +29,12 @@ from typing import Any
 
 from benchmarks import records
 from benchmarks.cases import PLANNED_ORCHESTRATOR, all_cases
+from benchmarks.errors import BenchmarkNotAvailableError
 from benchmarks.machine import machine_info
 from benchmarks.model import SIZES, BenchContext, Case, Measurement
 from benchmarks.report import render
 from orchestrator.config import OrchestratorSettings
 from orchestrator.devstack import LocalStack
-from orchestrator.errors import BenchmarkNotAvailableError
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "benchmarks" / "results"

@@ -7,7 +7,7 @@ only waits for a signal after it starts: the in-flight, idle load of the restore
 from __future__ import annotations
 
 from benchmarks.workflow import registry
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.workflow import WorkflowContext, workflow
 
 IDLE_WORKFLOW = "bench-idle"

@@ -16,12 +16,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from benchmarks.errors import BenchmarkError
 from benchmarks.model import CEILING, BenchContext, Measurement
 from benchmarks.orchestrator_app import IDLE_WORKFLOW
 from benchmarks.orchestrator_procs import BenchApp, EventWatcher, orchestrators, start_workflows
 from benchmarks.workflow import STEPS_PER_WORKFLOW, WORKFLOW, order
 from orchestrator.config import OrchestratorSettings
-from orchestrator.errors import BenchmarkError
 
 # The latency case runs at half the 1-instance throughput of the same run; without one (e.g.
 # `--only "step latency at half load"`) it assumes this full-load rate instead.

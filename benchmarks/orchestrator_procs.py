@@ -22,10 +22,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, Kafk
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.echo_participant import start_echo_processes, stop_processes
+from benchmarks.errors import BenchmarkError
 from benchmarks.model import BenchContext
 from benchmarks.workflow import SERVICES, order
 from orchestrator.client import WorkflowClient
-from orchestrator.errors import BenchmarkError
 from orchestrator.serialization import DecodedRecord, SchemaRepository, SingleObjectSerde
 from orchestrator.serialization.single_object import HEADER_BYTES, single_object_header
 

@@ -13,7 +13,7 @@ from typing import Any
 import fastavro
 from confluent_kafka import Producer
 
-from orchestrator.errors import BenchmarkError
+from benchmarks.errors import BenchmarkError
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 
 SCHEMA: dict[str, Any] = {

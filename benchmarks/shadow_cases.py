@@ -27,12 +27,12 @@ from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from benchmarks.errors import BenchmarkError
 from benchmarks.model import BenchContext, Measurement
 from examples.choreography.generated_log import GeneratedLog, generate, publish
 from examples.orders.workflows import registry
 from orchestrator.admin.topic_specs import apply, load_topic_set
 from orchestrator.config import OrchestratorSettings
-from orchestrator.errors import BenchmarkError
 from orchestrator.models.shadow import Observation
 from orchestrator.serialization import SingleObjectSerde
 from orchestrator.shadow.building import build_report
@@ -45,7 +45,7 @@ from orchestrator.shadow.runtime import ShadowRuntime, ensure_shadow_topics
 from orchestrator.shadow.sandbox import Sandbox
 from orchestrator.shadow.stats import ShadowStats
 from orchestrator.state import PartitionStore, partition_path
-from orchestrator.transport.consumer import base_config
+from orchestrator.transport.kafka_clients import consumer_config
 from orchestrator.transport.partitioning import partition_for
 from orchestrator.transport.plain_producer import send_all
 from orchestrator.transport.records import InboundRecord, make_headers
@@ -82,7 +82,7 @@ def _shop_topics(ctx: BenchContext, prefix: str) -> None:
 
 
 def _raw_consume(ctx: BenchContext, topics: list[str], count: int) -> float:
-    consumer = Consumer({**base_config(ctx.bootstrap), "group.id": ctx.name("shadow-raw")})
+    consumer = Consumer(consumer_config(ctx.bootstrap, group_id=ctx.name("shadow-raw")))
     parts = []
     for topic in topics:
         meta = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -8,10 +8,10 @@ Run an orchestrator on it with `orchestrator run --app benchmarks.workflow` (or 
 
 from __future__ import annotations
 
-from orchestrator.models.demo.inventory import ReserveStock
-from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment
-from orchestrator.models.demo.shipping import CreateShipment
+from examples.orders.models.inventory import ReserveStock
+from examples.orders.models.orders import OrderPlaced
+from examples.orders.models.payments import ChargePayment
+from examples.orders.models.shipping import CreateShipment
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()

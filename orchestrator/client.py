@@ -12,36 +12,43 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
 from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
-from orchestrator.transport.consumer import base_config, to_inbound
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER, partition_for
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import new_consumer, new_producer
+from orchestrator.transport.partitioning import partition_for
+from orchestrator.workflow.status import WorkflowStatus
 
 TERMINAL_EVENTS = {
-    "sagabridge.events.WorkflowCompleted": "completed",
-    "sagabridge.events.WorkflowFailed": "failed",
-    "sagabridge.events.WorkflowCompensated": "compensated",
-    "sagabridge.events.WorkflowCancelled": "cancelled",
+    "sagabridge.events.WorkflowCompleted": WorkflowStatus.COMPLETED,
+    "sagabridge.events.WorkflowFailed": WorkflowStatus.FAILED,
+    "sagabridge.events.WorkflowCompensated": WorkflowStatus.COMPENSATED,
+    "sagabridge.events.WorkflowCancelled": WorkflowStatus.CANCELLED,
 }
 PARKED_EVENT = "sagabridge.events.WorkflowParked"
 
 
 @dataclass(frozen=True)
 class WorkflowOutcome:
+    """How a workflow ended, read from its lifecycle events (`status` PARKED: it waits for an operator)."""
+
     workflow_id: str
-    status: str  # completed | failed | compensated | cancelled | parked
+    status: WorkflowStatus  # a final status, or PARKED (needs an operator)
     event: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.status == "completed"
+        """True when the workflow completed."""
+        return self.status == WorkflowStatus.COMPLETED
 
 
 class WorkflowClient:
+    """Talks to one application's workflows through its inbox and events topics; needs only Kafka."""
+
     def __init__(
         self,
         bootstrap_servers: str,
@@ -53,23 +60,16 @@ class WorkflowClient:
         self.app = app
         self.serde = serde
         self._extra = dict(extra_config or {})
-        self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap_servers,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **self._extra,
-            }
-        )
+        self._producer = new_producer(bootstrap_servers, self._extra)
 
     @property
     def inbox(self) -> str:
+        """The application's inbox topic, where every request goes."""
         return f"{self.app}.inbox"
 
     @property
     def events(self) -> str:
+        """The application's lifecycle events topic, where results come from."""
         return f"{self.app}.events"
 
     # -- commands ----------------------------------------------------------------------
@@ -104,6 +104,7 @@ class WorkflowClient:
         return WorkflowHandle(self, wf_id)
 
     def signal(self, workflow_id: str, name: str, payload: AvroModel | None = None) -> None:
+        """Deliver signal `name` (with an optional payload record); dropped if the workflow has finished."""
         self._send(
             workflow_id,
             "sagabridge.control.SignalWorkflow",
@@ -116,6 +117,7 @@ class WorkflowClient:
         )
 
     def cancel(self, workflow_id: str, reason: str = "cancelled by client") -> None:
+        """Ask the workflow to cancel: pending waits raise, its saga compensates."""
         self._send(workflow_id, "sagabridge.control.CancelWorkflow", {"workflow_id": workflow_id, "reason": reason})
 
     def operator_action(
@@ -170,9 +172,7 @@ class WorkflowClient:
 
     def list_workflows(self, timeout_s: float = 5.0) -> dict[str, tuple[str, dict[str, Any]]]:
         """Latest lifecycle status per workflow id, from the whole events topic (operator view)."""
-        config = base_config(self.bootstrap_servers, self._extra)
-        config["group.id"] = f"sagabridge-list-{uuid.uuid4().hex}"
-        consumer = Consumer(config)
+        consumer = new_consumer(self.bootstrap_servers, f"sagabridge-list-{uuid.uuid4().hex}", self._extra)
         latest: dict[str, tuple[str, dict[str, Any]]] = {}
         try:
             metadata = consumer.list_topics(self.events, timeout=10).topics[self.events]
@@ -206,9 +206,11 @@ class WorkflowClient:
         return latest
 
     def handle(self, workflow_id: str) -> WorkflowHandle:
+        """A handle on an existing workflow id (nothing is sent)."""
         return WorkflowHandle(self, workflow_id)
 
     def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every request sent with `flush=False` is acknowledged by the broker."""
         self._producer.flush(timeout_s)
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
@@ -225,9 +227,7 @@ class EventReader:
     def __init__(self, client: WorkflowClient, workflow_id: str, from_beginning: bool = False) -> None:
         self._client = client
         self._key = workflow_id.encode()
-        config = base_config(client.bootstrap_servers, client._extra)
-        config["group.id"] = f"sagabridge-client-{uuid.uuid4().hex}"
-        self._consumer = Consumer(config)
+        self._consumer = new_consumer(client.bootstrap_servers, f"sagabridge-client-{uuid.uuid4().hex}", client._extra)
         metadata = self._consumer.list_topics(client.events, timeout=10).topics[client.events]
         partition = partition_for(self._key, len(metadata.partitions))
         offset = 0
@@ -237,6 +237,7 @@ class EventReader:
         self._consumer.assign([TopicPartition(client.events, partition, offset if not from_beginning else 0)])
 
     def read(self, timeout_s: float) -> Any:
+        """Yield the workflow's decoded events as they arrive, until `timeout_s` has passed."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             msg = self._consumer.poll(min(0.5, max(0.0, deadline - time.monotonic())))
@@ -251,10 +252,13 @@ class EventReader:
                 continue
 
     def close(self) -> None:
+        """Close the reader's consumer."""
         self._consumer.close()
 
 
 class WorkflowHandle:
+    """One workflow instance, by id: await its result, signal, cancel or query it."""
+
     def __init__(self, client: WorkflowClient, workflow_id: str) -> None:
         self.client = client
         self.id = workflow_id
@@ -272,17 +276,20 @@ class WorkflowHandle:
         raise WorkflowResultTimeoutError(self.id, timeout_s)
 
     def signal(self, name: str, payload: AvroModel | None = None) -> None:
+        """Deliver signal `name` to this workflow."""
         self.client.signal(self.id, name, payload)
 
     def cancel(self, reason: str = "cancelled by client") -> None:
+        """Ask this workflow to cancel."""
         self.client.cancel(self.id, reason)
 
     def query(self, name: str, timeout_s: float = 30.0) -> Any:
+        """Ask this workflow's query handler `name`; its answer, decoded from JSON."""
         return self.client.query(self.id, name, timeout_s)
 
 
 def _outcome(workflow_id: str, decoded: DecodedRecord, stop_on_parked: bool) -> WorkflowOutcome | None:
     status = TERMINAL_EVENTS.get(decoded.schema_name)
     if status is None and stop_on_parked and decoded.schema_name == PARKED_EVENT:
-        status = "parked"
+        status = WorkflowStatus.PARKED
     return None if status is None else WorkflowOutcome(workflow_id, status, decoded.value)

@@ -42,6 +42,8 @@ _RESERVED_KAFKA = {
 
 
 class OrchestratorSettings(BaseSettings):
+    """Everything an orchestrator instance is configured with; invalid values fail at startup."""
+
     model_config = SettingsConfigDict(env_prefix="SAGABRIDGE_", env_nested_delimiter="__", extra="forbid")
 
     app: str = Field(description="application name; topics are <app>.inbox/.changelog/.events/.dlq")
@@ -176,29 +178,36 @@ class OrchestratorSettings(BaseSettings):
     # -- derived names -----------------------------------------------------------------
     @property
     def group(self) -> str:
+        """The consumer group of the application's orchestrator instances."""
         return self.group_id or f"{self.app}-orchestrator"
 
     @property
     def transactional_id(self) -> str:
+        """Stable per instance, so a restarted instance fences its zombie (docs/design.md §5)."""
         return f"{self.group}-{self.instance_id}"
 
     @property
     def inbox_topic(self) -> str:
+        """`<app>.inbox`."""
         return f"{self.app}.inbox"
 
     @property
     def changelog_topic(self) -> str:
+        """`<app>.changelog`, co-partitioned with the inbox."""
         return f"{self.app}.changelog"
 
     @property
     def events_topic(self) -> str:
+        """`<app>.events`."""
         return f"{self.app}.events"
 
     @property
     def dlq_topic(self) -> str:
+        """`<app>.dlq`."""
         return f"{self.app}.dlq"
 
     def partition_dir(self, partition: int) -> Path:
+        """The RocksDB directory of one inbox partition: `<state_dir>/<group>/<partition>/`."""
         return self.state_dir / self.group / str(partition)
 
 

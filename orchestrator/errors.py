@@ -453,25 +453,6 @@ class JaegerError(StackError):
     """The local Jaeger v2 could not be built, started, queried or stopped."""
 
 
-# --- benchmarks (benchmarks/, `make bench`) ---------------------------------------------------
-
-
-class BenchmarkError(SagaBridgeError):
-    """A benchmark case could not produce a figure (broker gone, a peer process failed)."""
-
-
-class BenchmarkNotAvailableError(BenchmarkError):
-    """A case cannot run on this machine; the report records the reason instead of a figure.
-
-    Used for peers that need something optional (the Temporal CLI built from the Go module proxy,
-    the peers' venv) so a missing tool shows up plainly in BENCHMARKS.md instead of as a crash.
-    """
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"not available: {reason}")
-
-
 # --- workflow testing and replay (orchestrator/testing) ---------------------------------------
 
 

@@ -47,6 +47,7 @@ class Project(BaseModel):
 
     @property
     def root(self) -> Path:
+        """The folder the project file is in (the working directory without one)."""
         return Path.cwd() if self.path is None else self.path.parent
 
 
@@ -94,6 +95,7 @@ def dev_stack_bootstrap() -> str:
 
 
 def dev_stack_registry_url() -> str:
+    """The registry URL of the local dev stack (`orchestrator dev up`)."""
     from orchestrator.devstack.stack import LocalStack
 
     return LocalStack("dev").registry_url

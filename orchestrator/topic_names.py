@@ -32,6 +32,7 @@ def topic_name_problem(name: str) -> str | None:
 
 
 def command_topic(template: str, *, app: str, service: str) -> str:
+    """The command topic of `service`: the deployment's template filled in (the one formatter)."""
     return template.format(app=app, service=service)
 
 

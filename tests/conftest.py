@@ -15,11 +15,21 @@ from pathlib import Path
 
 import pytest
 
+import examples.orders  # noqa: F401  (the demo's schemas: many tests use its records)
 from orchestrator.devstack import LocalStack, StackPorts
 from orchestrator.devstack.processes import free_port
 from orchestrator.transport.admin import KafkaAdmin
 
 TopicFactory = Callable[..., str]
+BROKER_FIXTURES = frozenset({"_stack", "kafka_bootstrap", "schema_registry_url", "kafka_admin", "topic_factory"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tag every test that needs a broker (any of the stack fixtures) as `broker`, so
+    `make unit` (`-m "not broker"`) runs the rest in seconds without starting one."""
+    for item in items:
+        if BROKER_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.broker)
 
 
 @pytest.fixture(scope="session")

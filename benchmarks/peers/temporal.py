@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from benchmarks.echo_participant import stop_processes
+from benchmarks.errors import BenchmarkError
 from benchmarks.machine import cpu_seconds
 from benchmarks.model import CEILING, BenchContext, Measurement
 from benchmarks.peers.temporal_build import (
@@ -22,7 +23,6 @@ from benchmarks.peers.temporal_build import (
 )
 from benchmarks.peers.venv import REPO, ensure_peer_venv, peer_env, run_peer_app
 from orchestrator.devstack.processes import free_port, port_open
-from orchestrator.errors import BenchmarkError
 
 
 def _start_server(binary: Path, port: int, log: Path) -> subprocess.Popen[bytes]:

@@ -16,9 +16,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from benchmarks.errors import BenchmarkNotAvailableError
 from orchestrator.devstack import gotool
 from orchestrator.devstack.artifacts import cache_root
-from orchestrator.errors import BenchmarkNotAvailableError
 
 TEMPORAL_CLI_MODULE = "github.com/temporalio/cli"
 TEMPORAL_CLI_VERSION = "v1.5.1"

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.errors import BenchmarkError, BenchmarkNotAvailableError
 from orchestrator.devstack.artifacts import cache_root
-from orchestrator.errors import BenchmarkError, BenchmarkNotAvailableError
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "benchmarks" / "requirements-peers.txt"

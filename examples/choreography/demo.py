@@ -35,7 +35,8 @@ from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import consumer_config
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPING = ROOT / "connectors" / "shop.toml"
@@ -86,7 +87,7 @@ class Reader:
     """All partitions of some topics from the beginning, read_committed."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.consumer = Consumer({**base_config(bootstrap), "group.id": f"shop-demo-{uuid.uuid4().hex}"})
+        self.consumer = Consumer({**consumer_config(bootstrap), "group.id": f"shop-demo-{uuid.uuid4().hex}"})
         parts = []
         for topic in topics:
             meta = self.consumer.list_topics(topic, timeout=10).topics[topic]

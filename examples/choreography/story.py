@@ -49,7 +49,8 @@ from orchestrator.shadow.loading import load_domain
 from orchestrator.shadow.mirror import CaseMirror
 from orchestrator.shadow.routing_table import RoutingTable
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import consumer_config
 from orchestrator.transport.records import InboundRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +68,7 @@ serde = SingleObjectSerde(SchemaRepository())
 
 def read_all(bootstrap: str, topic: str, idle_s: float = 1.5) -> list[InboundRecord]:
     """Everything committed on `topic` (read_committed), read to its end."""
-    consumer = Consumer({**base_config(bootstrap), "group.id": f"story-{uuid.uuid4().hex}"})
+    consumer = Consumer(consumer_config(bootstrap, group_id=f"story-{uuid.uuid4().hex}"))
     try:
         meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
         if meta is None or meta.error is not None:

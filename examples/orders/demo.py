@@ -19,14 +19,16 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import new_consumer
+from orchestrator.workflow import WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = {"inventory": 0.05, "payments": 0.10, "shipping": 0.05}  # transient failure rates
@@ -141,7 +143,7 @@ def main() -> int:
         client.flush()
 
     t0 = time.time()
-    consumer = Consumer({**base_config(bootstrap), "group.id": f"{app}-demo-watch"})
+    consumer = new_consumer(bootstrap, f"{app}-demo-watch")
     events_topic = f"{app}.events"
     partitions = consumer.list_topics(events_topic, timeout=10).topics[events_topic].partitions
     consumer.assign([TopicPartition(events_topic, p, 0) for p in partitions])
@@ -188,7 +190,7 @@ def main() -> int:
                     notified += 1
                 status = TERMINAL_EVENTS.get(decoded.schema_name)
                 if decoded.schema_name == "sagabridge.events.WorkflowParked":
-                    status = "parked"
+                    status = WorkflowStatus.PARKED
                 wf_id = decoded.value.get("workflow_id")
                 if status and wf_id in started_at and wf_id not in outcomes:
                     outcomes[wf_id] = status

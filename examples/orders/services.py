@@ -18,10 +18,10 @@ import signal
 import uuid
 from types import FrameType
 
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator import tracing
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator.serialization import SchemaRepository, make_serde
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
 

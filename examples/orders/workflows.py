@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCreated
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderFulfilment, OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCreated
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()

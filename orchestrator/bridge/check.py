@@ -28,21 +28,31 @@ COMMAND_ROOTS = frozenset({"command", "workflow_id", "command_id", "attempt", "c
 
 @dataclass
 class CheckReport:
+    """What `check` found in one mapping file: errors fail the command, notes only inform."""
+
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     checked: int = 0  # mappings (triggers, outcomes, commands) examined
 
     @property
     def ok(self) -> bool:
+        """No errors (notes do not count: they name what could not be proven)."""
         return not self.errors
 
 
 class MappingChecker:
+    """Proves mapping files against the schema repository (and, if given, the registered workflow types).
+
+    Static: it reads no topic and needs no broker, so `connectors check` runs in CI and the
+    embedded connectors run it at startup, before a single event is consumed.
+    """
+
     def __init__(self, repo: SchemaRepository, workflow_types: Iterable[str] | None = None) -> None:
         self.repo = repo
         self.workflow_types = None if workflow_types is None else set(workflow_types)
 
     def check(self, config: ConnectorConfig) -> CheckReport:
+        """Every trigger, outcome and command mapping of `config`, in file order."""
         report = CheckReport()
         for t in config.triggers:
             self._trigger(config, t, report)

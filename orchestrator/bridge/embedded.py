@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def load_configs(settings: OrchestratorSettings) -> list[ConnectorConfig]:
+    """The mapping files named by the `connectors` setting, parsed and validated (fails fast)."""
     return [load_connector_file(path) for path in settings.connectors]
 
 
@@ -71,6 +72,7 @@ class EmbeddedConnectors:
         self.errors: list[BaseException] = []
 
     def start(self) -> None:
+        """One daemon thread per connector; a connector that dies calls `on_failure` (the host stops)."""
         for runtime in self.runtimes:
             thread = threading.Thread(
                 target=self._run, args=(runtime,), name=f"bridge-{runtime.config.domain}", daemon=True
@@ -88,6 +90,11 @@ class EmbeddedConnectors:
                 self._on_failure(exc)
 
     def stop(self, timeout_s: float = 30.0) -> None:
+        """Ask every connector to finish its transaction and leave its group, then wait for them.
+
+        Bounded by `timeout_s` per thread: a connector stuck on a dead broker must not hold the
+        process's shutdown (its transaction is aborted by the broker when the process exits).
+        """
         for runtime in self.runtimes:
             runtime.stop()
         for thread in self._threads:

@@ -54,6 +54,10 @@ class Expression:
         object.__setattr__(self, "_fields", None if chain is None or "[]" in chain else tuple(chain))
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """The value at `context` (None where JMESPath gives null: a missing field is not an error here).
+
+        Raises ExpressionEvaluationError when a function rejects its arguments at run time.
+        """
         fields = self._fields
         if fields is not None:  # a plain field chain (most mappings): JMESPath's semantics, by dict lookups
             node: Any = context
@@ -144,9 +148,12 @@ class Template:
 
     @property
     def expressions(self) -> tuple[Expression, ...]:
+        """The `{...}` parts (a template without braces is one whole expression)."""
         return tuple(p for p in self.parts if isinstance(p, Expression))
 
     def render(self, context: Mapping[str, Any], what: str) -> str:
+        """The text for `context`. A null part raises MissingFieldError naming it: an id built
+        from a missing field would silently correlate unrelated events (`order-None`)."""
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
@@ -156,6 +163,7 @@ class Template:
         return "".join(out)
 
     def field_paths(self) -> set[tuple[str, ...]]:
+        """Every root field path its expressions read (`Expression.field_paths`)."""
         found: set[tuple[str, ...]] = set()
         for expr in self.expressions:
             found |= expr.field_paths()

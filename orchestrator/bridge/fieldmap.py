@@ -25,6 +25,8 @@ Constant = str | int | float | bool
 
 @dataclass(frozen=True)
 class Literal:
+    """A number or boolean written as such in the mapping file (a string is always an expression)."""
+
     value: int | float | bool
 
 
@@ -40,6 +42,11 @@ class FieldMap:
 
     @staticmethod
     def build(raw: object, setting: str) -> FieldMap:
+        """From the TOML/Python shape: a table of entries or one expression string.
+
+        Every expression compiles here, so a bad one fails at load naming `setting` (its
+        MappingConfigError); a value of the wrong kind raises ValueError for pydantic to report.
+        """
         if isinstance(raw, FieldMap):
             return raw
         if isinstance(raw, str):
@@ -60,6 +67,7 @@ class FieldMap:
         return FieldMap(fields=tuple(fields))
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """The mapped value for `context`: a dict of the fields (nulls kept), or the whole expression's value."""
         if self.whole is not None:
             return self.whole.evaluate(context)
         out: dict[str, Any] = {}
@@ -73,6 +81,7 @@ class FieldMap:
         return out
 
     def entry(self, name: str) -> Entry | FieldMap | None:
+        """The entry of target field `name`, or None when the mapping does not set it."""
         for field_name, entry in self.fields:
             if field_name == name:
                 return entry

@@ -42,6 +42,7 @@ class InboxWriter:
         self.clock = clock
 
     def record(self, effect: Effect, event: SourceEvent) -> OutboundRecord:
+        """The inbox record of one effect, keyed by its workflow id (so by its inbox partition)."""
         schema, value = self._control(effect, event)
         headers = [
             (H_SOURCE_TOPIC, event.record.topic),
@@ -99,14 +100,6 @@ class InboxWriter:
                 "requested_at_ms": self.clock(),
             }
         assert isinstance(effect, OutcomeEffect)
-        error = None
-        if not effect.success:
-            error = {
-                "error_type": effect.error_type or "StepFailed",
-                "message": effect.error_message,
-                "retryable": effect.retryable,
-                "details": dict(effect.details),
-            }
         return STEP_OUTCOME, {
             "workflow_id": effect.workflow_id,
             "service": effect.service,
@@ -114,7 +107,7 @@ class InboxWriter:
             "success": effect.success,
             "result_schema": effect.result_schema if effect.result is not None else None,
             "result": self._encode(effect.result_schema, effect.result),
-            "error": error,
+            "error": None if effect.error is None else effect.error.to_avro(),
             "message_id": effect.message_id,
         }
 

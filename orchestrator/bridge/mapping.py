@@ -95,10 +95,13 @@ class ValueFormat(StrEnum):
 
     @property
     def is_avro(self) -> bool:
+        """Either Avro framing: values are decoded (and checked) against a writer schema."""
         return self is not ValueFormat.JSON
 
 
 class TriggerAction(StrEnum):
+    """What a trigger asks of its workflow; `on_missing` / `on_existing` refine it (`Trigger.kind`)."""
+
     START = "start"
     SIGNAL = "signal"
     SIGNAL_WITH_START = "signal-with-start"
@@ -136,11 +139,16 @@ class StartFrom(StrEnum):
 
 
 class OutcomeStatus(StrEnum):
+    """Whether a participant's event completes its open step or fails it."""
+
     SUCCESS = "success"
     FAILURE = "failure"
 
 
 class _Model(BaseModel):
+    # A list field reads its singular TOML name (`[[trigger]]` for `triggers`) through
+    # validation_alias/serialization_alias, not `alias=`: type checkers take an alias as the
+    # constructor's keyword, and Python code builds these objects by field name (`triggers=`).
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
@@ -213,18 +221,23 @@ class Trigger(_Matcher):
 
     @property
     def effective_on_missing(self) -> OnMissing:
+        """`on_missing`, or its default for the action: drop for `signal`, start otherwise."""
         if self.on_missing is not None:
             return self.on_missing
         return OnMissing.DROP if self.action is TriggerAction.SIGNAL else OnMissing.START
 
     @property
     def effective_on_existing(self) -> OnExisting:
+        """`on_existing`, or its default for the action: ignore for `start`, signal otherwise."""
         if self.on_existing is not None:
             return self.on_existing
         return OnExisting.IGNORE if self.action is TriggerAction.START else OnExisting.SIGNAL
 
     @property
     def kind(self) -> InboxRecordKind:
+        """The inbox record this trigger writes. A start that signals an existing workflow, or a
+        signal that starts a missing one, is a `SignalWithStart`: the engine decides atomically
+        which applies, since only the workflow's partition owner knows whether it exists."""
         if self.action is TriggerAction.SIGNAL_WITH_START:
             return InboxRecordKind.SIGNAL_WITH_START
         if self.action is TriggerAction.START:
@@ -286,10 +299,11 @@ class Participant(_Model):
     """A native participant: a service that does not speak the participant protocol."""
 
     service: str = Field(pattern=_NAME.pattern)
-    commands: tuple[CommandMapping, ...] = Field(default=(), alias="command")
-    outcomes: tuple[Outcome, ...] = Field(default=(), alias="outcome")
+    commands: tuple[CommandMapping, ...] = Field(default=(), validation_alias="command", serialization_alias="command")
+    outcomes: tuple[Outcome, ...] = Field(default=(), validation_alias="outcome", serialization_alias="outcome")
 
     def command_for(self, command_type: str) -> CommandMapping | None:
+        """The mapping of `command_type`; None: the command goes out in the participant protocol."""
         for mapping in self.commands:
             if mapping.type == command_type:
                 return mapping
@@ -306,9 +320,11 @@ class ConnectorConfig(_Model):
     start_from: StartFrom = Field(
         default=StartFrom.EARLIEST, description="where a new connector group starts reading its topics"
     )
-    sources: tuple[SourceTopic, ...] = Field(default=(), alias="source")
-    triggers: tuple[Trigger, ...] = Field(default=(), alias="trigger")
-    participants: tuple[Participant, ...] = Field(default=(), alias="participant")
+    sources: tuple[SourceTopic, ...] = Field(default=(), validation_alias="source", serialization_alias="source")
+    triggers: tuple[Trigger, ...] = Field(default=(), validation_alias="trigger", serialization_alias="trigger")
+    participants: tuple[Participant, ...] = Field(
+        default=(), validation_alias="participant", serialization_alias="participant"
+    )
     shadow: dict[str, Any] = Field(
         default_factory=dict,
         description="[shadow]: shadow mode and cutover settings, validated by orchestrator.shadow (docs/shadow.md)",
@@ -343,6 +359,7 @@ class ConnectorConfig(_Model):
         return found
 
     def source(self, topic: str) -> SourceTopic:
+        """The `[[source]]` of `topic` (KeyError if it is not declared; validation guarantees it for read topics)."""
         for s in self.sources:
             if s.topic == topic:
                 return s
@@ -361,6 +378,7 @@ class ConnectorConfig(_Model):
         return [str(t) for t in relay] if isinstance(relay, list) else []
 
     def participant(self, service: str) -> Participant | None:
+        """The native participant named `service`, if this file declares it."""
         for p in self.participants:
             if p.service == service:
                 return p
@@ -392,6 +410,11 @@ def load_connector_file(path: Path, environ: Mapping[str, str] | None = None) ->
 
 
 def substitute_env(node: Any, environ: Mapping[str, str], where: str = "") -> Any:
+    """`${NAME}` / `${NAME:-default}` replaced in every string of a parsed TOML tree.
+
+    An unset variable without a default is a MappingConfigError naming the setting (`where`):
+    a topic name silently left as `${PREFIX}.orders` would consume nothing.
+    """
     if isinstance(node, str):
 
         def value(match: re.Match[str]) -> str:
@@ -413,6 +436,7 @@ def substitute_env(node: Any, environ: Mapping[str, str], where: str = "") -> An
 
 
 def parse_connector_config(raw: dict[str, Any], origin: str = "connector config") -> ConnectorConfig:
+    """Validate a parsed mapping; the first problem becomes a MappingConfigError naming its setting."""
     try:
         return ConnectorConfig.model_validate(raw)
     except ValidationError as exc:

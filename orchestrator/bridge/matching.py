@@ -10,7 +10,7 @@ and `when` (if set) is truthy. Every matching trigger and outcome has an effect,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -27,12 +27,15 @@ from orchestrator.bridge.mapping import (
 )
 from orchestrator.bridge.shaping import RecordShaper
 from orchestrator.serialization import SchemaRepository
+from orchestrator.workflow import ErrorInfo
 
 DEFAULT_BUFFER_TTL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
 class StartEffect:
+    """Start `workflow_type` as `workflow_id` with `input` (idempotent on the id)."""
+
     trigger: str
     workflow_id: str
     message_id: str
@@ -43,6 +46,8 @@ class StartEffect:
 
 @dataclass(frozen=True)
 class SignalEffect:
+    """Signal an existing workflow; `on_missing` says what the engine does if it does not exist yet."""
+
     trigger: str
     workflow_id: str
     message_id: str
@@ -55,6 +60,8 @@ class SignalEffect:
 
 @dataclass(frozen=True)
 class SignalWithStartEffect:
+    """Start the workflow if it is missing, then signal it: one engine turn, so never a lost signal."""
+
     trigger: str
     workflow_id: str
     message_id: str
@@ -68,6 +75,8 @@ class SignalWithStartEffect:
 
 @dataclass(frozen=True)
 class OutcomeEffect:
+    """A native participant's event as the outcome of its open step: a result, or `error` on failure."""
+
     trigger: str
     workflow_id: str
     message_id: str
@@ -76,10 +85,7 @@ class OutcomeEffect:
     success: bool
     result_schema: str | None
     result: dict[str, Any] | None
-    error_type: str | None = None
-    error_message: str = ""
-    retryable: bool = False
-    details: dict[str, str] = field(default_factory=dict)
+    error: ErrorInfo | None = None
 
 
 Effect = StartEffect | SignalEffect | SignalWithStartEffect | OutcomeEffect
@@ -104,6 +110,8 @@ class _Bound:
 
 
 class Matcher:
+    """Indexes a config's triggers and outcomes by topic and turns an event into its effects."""
+
     def __init__(self, config: ConnectorConfig, repo: SchemaRepository) -> None:
         self.config = config
         self.shaper = RecordShaper(repo)
@@ -210,20 +218,9 @@ class Matcher:
         error_type = _render(m.error_type, ctx, "error_type") or event.event_type or "StepFailed"
         message = _render(m.error_message, ctx, "error_message") or ""
         retryable = m.retryable if isinstance(m.retryable, bool) else _truthy(m.retryable.evaluate(ctx))
-        return OutcomeEffect(
-            label,
-            workflow_id,
-            message_id,
-            service,
-            m.command_type,
-            False,
-            None,
-            None,
-            error_type=error_type,
-            error_message=message,
-            retryable=retryable,
-            details={"source": event.position, **({"event_type": event.event_type} if event.event_type else {})},
-        )
+        details = {"source": event.position, **({"event_type": event.event_type} if event.event_type else {})}
+        error = ErrorInfo(error_type, message, retryable, details)
+        return OutcomeEffect(label, workflow_id, message_id, service, m.command_type, False, None, None, error)
 
 
 def _render(template: Template | None, ctx: dict[str, Any], what: str) -> str | None:

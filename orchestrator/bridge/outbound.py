@@ -66,15 +66,26 @@ class NativeCommandRouter:
 
     @property
     def services(self) -> list[str]:
+        """The native participants' service names, sorted."""
         return sorted(self._by_service)
 
     def mapping(self, service: str, command_type: str) -> CommandMapping | None:
+        """The command mapping for a step, or None: that command is a participant-protocol command."""
         participant = self._by_service.get(service)
         return None if participant is None else participant.command_for(command_type)
 
     def route(
         self, header: Header, step: StepRecord, reply_to: str, trace: list[tuple[str, str]]
     ) -> OutboundRecord | None:
+        """The service's own record for the step's current attempt, or None if it is not mapped.
+
+        Runs inside the engine's turn (its record joins the checkpoint transaction), so it is pure
+        and raises a DecodeError (MissingFieldError, InvalidFieldError) rather than sending a
+        half-built command; the engine dead-letters that command and the step's timeout retries.
+        Besides the mapping's headers it always adds `sb-workflow-id`, `sb-command-id`,
+        `sb-attempt` and `sb-command-type`, so an operator can trace a command to its step.
+        `reply_to` is unused: a native service answers with the events it publishes anyway.
+        """
         mapping = self.mapping(step.service, step.command_type)
         if mapping is None:
             return None  # not native, or a command type this participant takes as a protocol command

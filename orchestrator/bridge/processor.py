@@ -42,6 +42,7 @@ class ConnectorStats:
     by_reason: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: ConnectorStats) -> None:
+        """Fold in a committed transaction's counts."""
         self.events += other.events
         self.matched += other.matched
         self.effects += other.effects
@@ -53,6 +54,7 @@ class ConnectorStats:
             self.by_reason[name] = self.by_reason.get(name, 0) + n
 
     def as_json(self) -> dict[str, object]:
+        """The counters as `connectors run --stats` and the bench print them."""
         return {
             "events": self.events,
             "matched": self.matched,
@@ -87,6 +89,13 @@ class EventProcessor:
         self._serdes = dict(source_serdes or {})
 
     def process(self, record: InboundRecord, stats: ConnectorStats) -> list[OutboundRecord]:
+        """The inbox records of one source record, or one DLQ record: bad input never raises.
+
+        A record that fails to decode, misses a mapped field or matches nothing on a
+        `require_match` topic is dead-lettered with the reason (and field path, trigger) in its
+        headers, so the partition keeps moving. Only SchemaRegistryUnavailableError propagates:
+        it is transient, and the runtime aborts the transaction and retries the batch.
+        """
         stats.events += 1
         source = self._sources.get(record.topic)
         routed: list[OutboundRecord] | None = None  # what the router decided, once it has

@@ -43,6 +43,8 @@ REGISTRY_BACKOFF_S = 1.0
 
 
 def connector_group(app: str, domain: str) -> str:
+    """The consumer group (and transactional-id prefix) of a domain's connector: stable across
+    restarts, so a new instance fences the old one and resumes from its committed offsets."""
     return f"{app}-bridge-{domain}"
 
 
@@ -149,9 +151,15 @@ class ConnectorRuntime:
         self.first_event_at: float | None = None  # time.monotonic() of the first record consumed
 
     def stop(self) -> None:
+        """Ask run() to finish: it commits what it has, leaves the group and returns (thread-safe)."""
         self._stop.set()
 
     def run(self) -> None:
+        """Consume, map, produce and commit the source offsets in one transaction, until stop().
+
+        Fails fast, before consuming anything, when a topic it reads or writes does not exist.
+        A fenced producer (TransactionFatalError: another instance took over) ends it with the error.
+        """
         s = self.settings
         topics = self.config.source_topics
         if not topics:
@@ -289,6 +297,7 @@ class ConnectorRuntime:
 
     # -- observability -------------------------------------------------------------------
     def stats_json(self) -> dict[str, object]:
+        """The committed counters with the connector's identity (`--stats-file`, the final line of `connectors run`)."""
         return {
             "connector": self.config.domain,
             "group": self.group,

@@ -30,6 +30,7 @@ def record_fields(schema: Any) -> list[dict[str, Any]] | None:
 
 
 def nullable(schema: Any) -> bool:
+    """The schema accepts null (`"null"` or a union with it): a missing value becomes None."""
     return schema == "null" or (isinstance(schema, list) and "null" in schema)
 
 
@@ -40,6 +41,12 @@ class RecordShaper:
         self.repo = repo
 
     def shape(self, schema_name: str, mapping: FieldMap, mapped: Any, what: str) -> dict[str, Any]:
+        """`mapped` (the mapping's evaluated value) as a record of `schema_name`.
+
+        Fields the mapping does not set take their default or null; a required one left unset
+        or null raises MissingFieldError naming the source expression (`what` prefixes the
+        message: "input", "payload", a command). A whole-value mapping must yield an object.
+        """
         schema = self.repo.entry(schema_name).definition
         if mapping.whole is not None:
             if not isinstance(mapped, Mapping):

@@ -124,21 +124,20 @@ class LocalJaeger:
         return f"http://127.0.0.1:{self.ports.otlp_http}"
 
     @property
-    def _pid_file(self) -> Path:
-        return self.directory / "jaeger.pid"
+    def _process(self) -> processes.ManagedProcess:
+        return processes.ManagedProcess(self.directory, "jaeger")
 
     @property
     def log_file(self) -> Path:
-        return self.directory / "jaeger.log"
+        return self._process.log_file
 
     def _saved_ports(self) -> JaegerPorts | None:
-        saved = self.directory / "jaeger.json"
-        return JaegerPorts(**json.loads(saved.read_text())["ports"]) if saved.exists() else None
+        return processes.load_ports(self.directory / "jaeger.json", JaegerPorts)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def up(self, timeout_s: float = 60.0) -> float:
         """Build (cached) and start unless running; returns seconds spent starting (0 if it ran)."""
-        if processes.read_pid(self._pid_file) is not None and self.ready():
+        if self._process.pid() is not None and self.ready():
             return 0.0
         binary = build_jaeger().path
         busy = [f"{name}={port}" for name, port in asdict(self.ports).items() if processes.port_open("127.0.0.1", port)]
@@ -148,19 +147,16 @@ class LocalJaeger:
                 f"Stop it, or pick other ports (orchestrator jaeger up --help)"
             )
         self.directory.mkdir(parents=True, exist_ok=True)
-        (self.directory / "jaeger.json").write_text(json.dumps({"ports": asdict(self.ports)}))
+        processes.save_ports(self.directory / "jaeger.json", self.ports)
         config = self.directory / "config.yaml"
         config.write_text(_CONFIG.format(max_traces=self.max_traces, **asdict(self.ports)))
-        started = time.monotonic()
-        pid = processes.start([str(binary), "--config", str(config)], self._pid_file, self.log_file)
-        processes.wait_until(self.ready, timeout_s, "jaeger", pid, self.log_file)
-        return time.monotonic() - started
+        return self._process.start([str(binary), "--config", str(config)], self.ready, timeout_s, "jaeger")
 
     def down(self) -> bool:
-        return processes.stop(self._pid_file, timeout_s=15.0)
+        return self._process.stop(timeout_s=15.0)
 
     def status(self) -> JaegerStatus:
-        pid = processes.read_pid(self._pid_file)
+        pid = self._process.pid()
         return JaegerStatus(
             pid is not None and self.ready(), self.query_url, self.otlp_endpoint, str(self.directory), pid
         )

@@ -7,6 +7,7 @@ still names our stack directory means "already running", anything else is stale.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -14,9 +15,13 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from orchestrator.errors import StackError
+
+P = TypeVar("P")
 
 
 def java_binary() -> str:
@@ -110,3 +115,57 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str, pid: int,
             raise StackError(f"{what} exited during startup; log {log_file}:\n{tail}")
         time.sleep(0.25)
     raise StackError(f"{what} not ready after {timeout_s:.0f}s; see {log_file}")
+
+
+@dataclass(frozen=True)
+class ManagedProcess:
+    """One background process of a stack directory: `<name>.pid` and `<name>.log` in `directory`.
+
+    The lifecycle every dev-stack service shares (Kafka, the registry, Jaeger): start unless the
+    pid file names a live process of ours, wait until it answers (failing early with the log's
+    tail if it dies), stop with SIGTERM then SIGKILL.
+    """
+
+    directory: Path
+    name: str
+
+    @property
+    def pid_file(self) -> Path:
+        return self.directory / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / f"{self.name}.log"
+
+    def pid(self) -> int | None:
+        """The live pid of this process, or None."""
+        return read_pid(self.pid_file)
+
+    def start(
+        self,
+        cmd: Sequence[str],
+        ready: Callable[[], bool],
+        timeout_s: float,
+        what: str,
+        env: dict[str, str] | None = None,
+    ) -> float:
+        """Start `cmd` unless running and wait for `ready`; seconds spent (0.0 if it already ran)."""
+        if self.pid() is not None:
+            return 0.0
+        started = time.monotonic()
+        pid = start(cmd, self.pid_file, self.log_file, env)
+        wait_until(ready, timeout_s, what, pid, self.log_file)
+        return time.monotonic() - started
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        return stop(self.pid_file, timeout_s)
+
+
+def save_ports(path: Path, ports: Any) -> None:
+    """Remember a stack's ports (a dataclass) so a later `status`/`down` finds the same process."""
+    path.write_text(json.dumps({"ports": asdict(ports)}))
+
+
+def load_ports(path: Path, cls: type[P]) -> P | None:
+    """The ports saved by `save_ports`, or None when nothing was saved."""
+    return cls(**json.loads(path.read_text())["ports"]) if path.exists() else None

@@ -8,12 +8,10 @@ Layout of a stack directory (default `<cache>/stacks/<name>`):
 from __future__ import annotations
 
 import base64
-import json
-import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.devstack import artifacts, processes
@@ -74,25 +72,22 @@ class LocalStack:
         return f"http://127.0.0.1:{self.ports.registry}/apis/ccompat/v7"
 
     @property
-    def _kafka_pid(self) -> Path:
-        return self.directory / "kafka.pid"
+    def _kafka(self) -> processes.ManagedProcess:
+        return processes.ManagedProcess(self.directory, "kafka")
 
     @property
-    def _registry_pid(self) -> Path:
-        return self.directory / "registry.pid"
+    def _registry(self) -> processes.ManagedProcess:
+        return processes.ManagedProcess(self.directory, "registry")
 
     def _saved_ports(self) -> StackPorts | None:
-        saved = self.directory / "stack.json"
-        if not saved.exists():
-            return None
-        return StackPorts(**json.loads(saved.read_text())["ports"])
+        return processes.load_ports(self.directory / "stack.json", StackPorts)
 
     # -- lifecycle ---------------------------------------------------------------------
     def up(self, with_registry: bool = True) -> StartTimes:
         self.directory.mkdir(parents=True, exist_ok=True)
         kafka_libs = artifacts.fetch_kafka()
         registry_jar = artifacts.fetch_apicurio() if with_registry else None
-        (self.directory / "stack.json").write_text(json.dumps({"ports": asdict(self.ports)}))
+        processes.save_ports(self.directory / "stack.json", self.ports)
         kafka_start = self._start_kafka(kafka_libs.path)
         registry_start = self._start_registry(registry_jar.path) if registry_jar else 0.0
         return StartTimes(
@@ -103,13 +98,13 @@ class LocalStack:
         )
 
     def down(self) -> None:
-        processes.stop(self._registry_pid)
-        processes.stop(self._kafka_pid)
+        self._registry.stop()
+        self._kafka.stop()
 
     def status(self) -> StackStatus:
         return StackStatus(
-            kafka_running=processes.read_pid(self._kafka_pid) is not None and self._kafka_ready(),
-            registry_running=processes.read_pid(self._registry_pid) is not None and self._registry_ready(),
+            kafka_running=self._kafka.pid() is not None and self._kafka_ready(),
+            registry_running=self._registry.pid() is not None and self._registry_ready(),
             bootstrap_servers=self.bootstrap_servers,
             registry_url=self.registry_url,
             directory=str(self.directory),
@@ -166,7 +161,7 @@ class LocalStack:
         ]
 
     def _start_kafka(self, libs: Path) -> float:
-        if processes.read_pid(self._kafka_pid) is not None:
+        if self._kafka.pid() is not None:
             return 0.0
         config = self._write_kafka_config()
         data = self.directory / "kafka" / "data"
@@ -184,11 +179,9 @@ class LocalStack:
             )
             if fmt.returncode != 0:
                 raise StackError(f"formatting KRaft storage failed:\n{fmt.stdout}\n{fmt.stderr}")
-        started = time.monotonic()
-        log = self.directory / "kafka.log"
-        pid = processes.start(self._java_cmd(libs, "kafka.Kafka", str(config)), self._kafka_pid, log)
-        processes.wait_until(self._kafka_ready, 120, "kafka broker", pid, log)
-        return time.monotonic() - started
+        return self._kafka.start(
+            self._java_cmd(libs, "kafka.Kafka", str(config)), self._kafka_ready, 120, "kafka broker"
+        )
 
     def _kafka_ready(self) -> bool:
         if not processes.port_open("127.0.0.1", self.ports.kafka):
@@ -205,10 +198,6 @@ class LocalStack:
 
     # -- registry ----------------------------------------------------------------------
     def _start_registry(self, runner: Path) -> float:
-        if processes.read_pid(self._registry_pid) is not None:
-            return 0.0
-        started = time.monotonic()
-        log = self.directory / "registry.log"
         cmd = [
             processes.java_binary(),
             "-Xmx384m",
@@ -220,9 +209,7 @@ class LocalStack:
             "-jar",
             str(runner),
         ]
-        pid = processes.start(cmd, self._registry_pid, log)
-        processes.wait_until(self._registry_ready, 120, "schema registry", pid, log)
-        return time.monotonic() - started
+        return self._registry.start(cmd, self._registry_ready, 120, "schema registry")
 
     def _registry_ready(self) -> bool:
         try:

@@ -13,7 +13,7 @@ from orchestrator.engine.executor import Executor
 from orchestrator.engine.steps import StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
-from orchestrator.workflow.activation import EventKind
+from orchestrator.workflow.event_data import CancelRequestedData
 
 CANCEL_SCHEMA = "sagabridge.control.CancelWorkflow"
 
@@ -27,7 +27,7 @@ class Cancellation:
         """Record the request (the runtime holds it while steps and children are in flight), then
         settle or ask about the held steps and cancel the open children. `give_up`: an operator's
         forced cancel, the held steps are failed whatever their state (StepLogic.settle_for_cancel)."""
-        self.ex.deliver(t, run, EventKind.CANCEL_REQUESTED, {"reason": reason, "settle_in_flight": True})
+        self.ex.deliver(t, run, CancelRequestedData(reason, settle_in_flight=True))
         self.steps.settle_for_cancel(t, run, reason, give_up=give_up)
         if run.header.finished:
             return

@@ -1,4 +1,4 @@
-"""The ordered exactly-once checkpoint (DESIGN §5), in the style of Quix Streams.
+"""The ordered exactly-once checkpoint (docs/design.md §5), in the style of Quix Streams.
 
   1. produce the changelog records of every dirty partition (outputs are already in the txn)
   2. send_offsets_to_transaction(next inbox offsets, group metadata)

@@ -15,7 +15,7 @@ from types import FrameType
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import ConfigurationError
 from orchestrator.project import Project, load_project, settings_for
-from orchestrator.serialization import AvroModel
+from orchestrator.serialization import AvroModel, SchemaRepository
 from orchestrator.workflow import WorkflowRegistry
 
 
@@ -159,28 +159,34 @@ def _print_rows(rows: list[dict[str, str]], as_json: bool, title: str) -> None:
     Console().print(table)
 
 
-def _model(schema_name: str, option: str) -> type[AvroModel]:
-    from orchestrator.serialization import model_for
+def _model(schema_name: str, option: str, repo: SchemaRepository) -> type[AvroModel]:
+    """The generated model of a record, else a pass-through one for any record in the schemas."""
+    from orchestrator.serialization import model_for, untyped_model
 
     model = model_for(schema_name)
-    if model is None:
-        raise ConfigurationError(option, f"no typed model for {schema_name!r}", "name a record defined in schemas/")
-    return model
+    if model is not None:
+        return model
+    if schema_name not in repo:
+        raise ConfigurationError(
+            option, f"no schema named {schema_name!r}", "name a record of the schemas folders (SAGABRIDGE_SCHEMAS_DIR)"
+        )
+    return untyped_model(schema_name)
 
 
 def _workflows(args: argparse.Namespace) -> int:
     from orchestrator.client import WorkflowClient
-    from orchestrator.serialization import SchemaRepository, make_serde
+    from orchestrator.serialization import make_serde
 
     settings = _settings(args)
     project = load_project(args.config)
     if project.project.workflows:  # the app's typed models register on import (for --input-schema)
         load_registry(project.project.workflows)
-    serde = make_serde(settings.framing, SchemaRepository(settings.schemas_dir), settings.schema_registry_url)
+    repo = SchemaRepository(settings.schemas_dir)
+    serde = make_serde(settings.framing, repo, settings.schema_registry_url)
     client = WorkflowClient(settings.bootstrap_servers, settings.app, serde, settings.kafka)
     cmd = args.wf_command
     if cmd == "start":
-        model = _model(args.input_schema, "--input-schema")
+        model = _model(args.input_schema, "--input-schema", repo)
         handle = client.start(args.workflow_type, model.from_avro(json.loads(args.input)), workflow_id=args.id)
         print(handle.id)
     elif cmd == "signal":
@@ -190,7 +196,7 @@ def _workflows(args: argparse.Namespace) -> int:
     elif cmd in ("retry", "compensate"):
         client.operator_action(args.workflow_id, cmd, seq=args.seq, reason=args.reason)
     elif cmd == "skip":
-        result_model = _model(args.result_schema, "--result-schema")
+        result_model = _model(args.result_schema, "--result-schema", repo)
         client.operator_action(
             args.workflow_id,
             cmd,

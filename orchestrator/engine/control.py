@@ -7,12 +7,13 @@ from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
 from orchestrator.engine.jsonvalue import plain_json
-from orchestrator.engine.state_records import RUNNING, Header
+from orchestrator.engine.state_records import Header
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
 from orchestrator.errors import UnknownWorkflowTypeRecordError, error_type_name
 from orchestrator.workflow import WorkflowInstance
-from orchestrator.workflow.activation import EventKind
+from orchestrator.workflow.event_data import ChildFinishedData, SignalReceivedData, StartedData
+from orchestrator.workflow.status import WorkflowStatus
 
 QUERY_RESULT_SCHEMA = "sagabridge.control.QueryResult"
 
@@ -36,7 +37,7 @@ class ControlHandlers:
         header = Header(
             workflow_id=msg.workflow_id,
             workflow_type=msg.workflow_type,
-            status=RUNNING,
+            status=WorkflowStatus.RUNNING,
             next_seq=0,
             created_at_ms=t.now_ms,
             updated_at_ms=t.now_ms,
@@ -56,15 +57,10 @@ class ControlHandlers:
             parent_workflow_id=msg.parent_workflow_id,
             trace_context=dict(trace_context),
         )
-        data = {
-            "workflow_type": msg.workflow_type,
-            "input_schema": msg.input_schema,
-            "input": msg.input,
-            "trace_context": dict(trace_context),
-            "parent_workflow_id": msg.parent_workflow_id,
-            "parent_seq": msg.parent_seq,
-        }
-        self.ex.deliver(t, run, EventKind.STARTED, data)
+        started = StartedData(
+            msg.workflow_type, msg.input_schema, msg.input, dict(trace_context), msg.parent_workflow_id, msg.parent_seq
+        )
+        self.ex.deliver(t, run, started)
 
     def signal(self, t: Turn, msg: SignalMsg) -> None:
         run = self.ex.load(t, msg.workflow_id)
@@ -72,8 +68,7 @@ class ControlHandlers:
             self.stats.signals_dropped += 1
             return
         run_tracing.signal_received(t, run.header, msg.name)
-        data = {"name": msg.name, "payload_schema": msg.payload_schema, "payload": msg.payload}
-        self.ex.deliver(t, run, EventKind.SIGNAL_RECEIVED, data)
+        self.ex.deliver(t, run, SignalReceivedData(msg.name, msg.payload_schema, msg.payload))
 
     def cancel(self, t: Turn, msg: CancelMsg) -> None:
         run = self.ex.load(t, msg.workflow_id)
@@ -87,14 +82,8 @@ class ControlHandlers:
         if run is None or run.header.finished or msg.parent_seq not in run.view.open_children:
             self.stats.children_ignored += 1
             return
-        data = {
-            "cmd_seq": msg.parent_seq,
-            "status": msg.status,
-            "result_schema": msg.result_schema,
-            "result": msg.result,
-            "error": None if msg.error is None else msg.error.to_history(),
-        }
-        self.ex.deliver(t, run, EventKind.CHILD_FINISHED, data)
+        finished = ChildFinishedData(msg.parent_seq, msg.status, msg.result_schema, msg.result, msg.error)
+        self.ex.deliver(t, run, finished)
 
     def query(self, t: Turn, msg: QueryMsg) -> None:
         """Answer from the run's query handlers; nothing is recorded in history."""

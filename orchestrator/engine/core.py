@@ -43,7 +43,7 @@ from orchestrator.tracing import PendingSpans
 from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowRegistry
-from orchestrator.workflow.activation import EventKind
+from orchestrator.workflow.event_data import TimerFiredData
 
 DAY_MS = 24 * 60 * 60 * 1000
 _BATCH = 1_000
@@ -197,7 +197,7 @@ class PartitionEngine:
         if run is None or run.header.finished or run.view.open_timers.get(seq) != due_ms:
             return False
         run_tracing.timer_fired(t, run.header, run.view.timer_set_ms.get(seq))
-        self._executor.deliver(t, run, EventKind.TIMER_FIRED, {"cmd_seq": seq})
+        self._executor.deliver(t, run, TimerFiredData(seq))
         return True
 
     def _purge(self, txn: StateTxn, now_ms: int) -> None:

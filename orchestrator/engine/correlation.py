@@ -25,8 +25,9 @@ from orchestrator.engine.correlation_inbound import MissingPolicy, SignalWithSta
 from orchestrator.engine.correlation_store import CorrelationStore
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import SignalMsg, StartMsg, decode_inbound
-from orchestrator.engine.state_records import IN_FLIGHT, STEP_PARKED, StepErrorValue, StepRecord
-from orchestrator.engine.steps import StepLogic
+from orchestrator.engine.outbox import command_id
+from orchestrator.engine.state_records import StepRecord
+from orchestrator.engine.steps import LATE, StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import SignalBufferFullError, WorkflowNotFoundRecordError
@@ -35,14 +36,20 @@ from orchestrator.serialization import AvroSerde
 from orchestrator.transport.dlq import DLQ_ERROR
 from orchestrator.transport.header_names import DLQ_REASON, DLQ_SOURCE_OFFSET, DLQ_SOURCE_PARTITION, DLQ_SOURCE_TOPIC
 from orchestrator.transport.records import InboundRecord, OutboundRecord, make_headers
+from orchestrator.workflow import ErrorInfo
 
 DEFAULT_BUFFER_TTL_MS = 10 * 60 * 1000
 MAX_BUFFERED_PER_WORKFLOW = 1_000
 BUFFER_EXPIRED_REASON = "buffer-ttl-expired"
+# A failed StepOutcome without an error record (the bridge always writes one; other writers may
+# not): retryable, like a protocol failure reply without its error headers.
+UNSPECIFIED_FAILURE = "StepFailed"
 
 
 @dataclass(slots=True)
 class CorrelationStats:
+    """What correlation did on this partition, beside the engine's EngineStats."""
+
     deduplicated: int = 0  # repeated message ids: nothing changed
     buffered: int = 0  # early signals kept for a workflow that did not exist yet
     delivered_from_buffer: int = 0
@@ -53,6 +60,8 @@ class CorrelationStats:
 
 
 class Correlation:
+    """The connectors' inbox records, applied in the engine turn of the workflow they name."""
+
     def __init__(
         self,
         executor: Executor,
@@ -197,6 +206,14 @@ class Correlation:
 
     # --- native step outcomes -----------------------------------------------------------------
     def step_outcome(self, t: Turn, msg: StepOutcomeMsg) -> None:
+        """Settle the open step the outcome names, by the rules of a protocol reply (steps.py).
+
+        A domain event carries no attempt number, so it answers the attempt in flight: a
+        success completes the step and a permanent failure fails it whatever its state; a
+        retryable failure counts only while an attempt is in flight. A cancel holds in-flight
+        forward steps for exactly this answer (cancel.py). Anything else is recorded as a
+        `ReplyIgnored` with the protocol's labels, an abandoned success counted for an operator.
+        """
         if self._duplicate(t, msg.workflow_id, msg.message_id):
             return
         run = self.ex.load(t, msg.workflow_id)
@@ -206,44 +223,42 @@ class Correlation:
         self._remember(t, msg.workflow_id, msg.message_id)
         step = None if run.header.finished else self._open_step(t, run, msg)
         if step is None:
-            self._ignored(t, run, msg, "no-open-step")
+            seqs = [seq for seq, target in run.view.scheduled_steps.items() if _names(msg, *target)]
+            self._ignored(t, run, msg, self.steps.why_settled(run, seqs, msg.success), max(seqs, default=None))
         elif msg.success:
             self.stats.outcomes_applied += 1
             self.steps.complete(t, run, step, msg.result_schema, msg.result, msg.result_bytes, step.attempt)
-        else:  # the protocol's rule (docs/protocol.md): a permanent failure settles the step at any
-            # attempt, a retryable one only counts against the attempt in flight
-            error = msg.error or StepErrorValue("StepFailed", "", True)
-            final = not step.policy.is_retryable(error.error_type, error.retryable)
-            if (final and not (step.compensation and step.status == STEP_PARKED)) or step.status == IN_FLIGHT:
+        else:
+            error = msg.error or ErrorInfo(UNSPECIFIED_FAILURE, "", True)
+            if self.steps.settle_failure(t, run, step, error, current_attempt=True):
                 self.stats.outcomes_applied += 1
-                self.steps.attempt_failed(t, run, step, error)
             else:
-                self._ignored(t, run, msg, "late", step)
+                self._ignored(t, run, msg, LATE, step.seq)
 
     @staticmethod
     def _open_step(t: Turn, run: Run, msg: StepOutcomeMsg) -> StepRecord | None:
-        candidates = [
-            s
-            for s in t.store.steps(run.header.workflow_id)
-            if s.service == msg.service and (msg.command_type is None or s.command_type == msg.command_type)
-        ]
+        """The earliest open step the outcome names: a service's steps settle in the order sent."""
+        candidates = [s for s in t.store.steps(run.header.workflow_id) if _names(msg, s.service, s.command_type)]
         return min(candidates, key=lambda s: s.seq) if candidates else None
 
-    def _ignored(self, t: Turn, run: Run, msg: StepOutcomeMsg, why: str, step: StepRecord | None = None) -> None:
+    def _ignored(self, t: Turn, run: Run, msg: StepOutcomeMsg, why: str, seq: int | None) -> None:
         self.stats.outcomes_ignored += 1
+        wf = run.header.workflow_id
+        step = None if seq is None else t.store.step(wf, seq)
         t.out.event(
             "ReplyIgnored",
             run.header,
             t.now_ms,
-            command_id=step.command_id if step is not None else f"{run.header.workflow_id}/{msg.service}",
+            command_id=command_id(wf, seq) if seq is not None else f"{wf}/{msg.service}",
             attempt=step.attempt if step is not None else 0,
             status="success" if msg.success else "failure",
             why=why,
         )
 
-    # --- retention ----------------------------------------------------------------------------
-    def purge(self, t_store: CorrelationStore, workflow_id: str) -> None:
-        t_store.purge(workflow_id)
+
+def _names(msg: StepOutcomeMsg, service: str, command_type: str) -> bool:
+    """The outcome is for steps of `service` (of `command_type`, when the mapping restricts it)."""
+    return service == msg.service and (msg.command_type is None or command_type == msg.command_type)
 
 
 __all__ = ["DEFAULT_BUFFER_TTL_MS", "Correlation", "CorrelationStats"]

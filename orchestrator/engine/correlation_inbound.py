@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from orchestrator.engine.state_records import StepErrorValue
 from orchestrator.serialization import AvroSerde
+from orchestrator.workflow import ErrorInfo
 
 
 class MissingPolicy(StrEnum):
@@ -46,7 +46,7 @@ class StepOutcomeMsg:
     result_schema: str | None
     result: dict[str, Any] | None
     result_bytes: bytes | None
-    error: StepErrorValue | None
+    error: ErrorInfo | None
     message_id: str | None
 
 
@@ -86,7 +86,7 @@ def decode_correlation(kind: str, wf: str, v: dict[str, Any], serde: AvroSerde) 
         result_schema=result_schema if result is not None else None,
         result=_embedded(serde, result_schema, result),
         result_bytes=None if result is None else bytes(result),
-        error=None if error is None else StepErrorValue.from_avro(error),
+        error=None if error is None else ErrorInfo.from_avro(error),
         message_id=v.get("message_id"),
     )
 

@@ -15,7 +15,6 @@ from orchestrator import tracing
 from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.outbox import error_avro
-from orchestrator.engine.state_records import NEEDS_ATTENTION, StepErrorValue
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
 from orchestrator.errors import NonDeterminismError, error_type_name
@@ -23,6 +22,7 @@ from orchestrator.workflow import WorkflowInstance, WorkflowRegistry
 from orchestrator.workflow.activation import (
     CancelTimer,
     CompleteWorkflow,
+    ErrorInfo,
     FailWorkflow,
     HistoryEvent,
     PublishEvent,
@@ -32,6 +32,8 @@ from orchestrator.workflow.activation import (
     WorkflowCommand,
     command_event,
 )
+from orchestrator.workflow.event_data import EventData
+from orchestrator.workflow.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from orchestrator.engine.steps import StepLogic
@@ -40,10 +42,10 @@ START_SCHEMA = "sagabridge.control.StartWorkflow"
 CHILD_FINISHED_SCHEMA = "sagabridge.control.ChildWorkflowFinished"
 
 _FINISH_EVENTS = {
-    "completed": "WorkflowCompleted",
-    "failed": "WorkflowFailed",
-    "compensated": "WorkflowCompensated",
-    "cancelled": "WorkflowCancelled",
+    WorkflowStatus.COMPLETED: "WorkflowCompleted",
+    WorkflowStatus.FAILED: "WorkflowFailed",
+    WorkflowStatus.COMPENSATED: "WorkflowCompensated",
+    WorkflowStatus.CANCELLED: "WorkflowCancelled",
 }
 
 
@@ -54,7 +56,7 @@ class Executor:
         self.stats = stats
         self.steps: StepLogic  # wired by the engine (the two call each other)
         self.consumer_group: str | None = None  # for the activation spans' messaging attributes
-        self._deferred: deque[tuple[Run, str, dict[str, Any]]] = deque()
+        self._deferred: deque[tuple[Run, EventData]] = deque()
 
     # --- loading ------------------------------------------------------------------------------
     def load(self, t: Turn, workflow_id: str, *, for_query: bool = False) -> Run | None:
@@ -73,7 +75,7 @@ class Executor:
             for event in history:
                 run.view.fold(event)
             self.cache.put(workflow_id, run)
-            if not header.finished and header.status != NEEDS_ATTENTION:
+            if not header.finished and header.status != WorkflowStatus.NEEDS_ATTENTION:
                 self.replay(t, run, history)
         if for_query and run.instance is None and run.header.finished:
             self.replay(t, run, t.store.history(workflow_id), quiet=True)
@@ -107,26 +109,26 @@ class Executor:
         self.cache.touch(run.header.workflow_id)
         return event
 
-    def deliver(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> None:
+    def deliver(self, t: Turn, run: Run, data: EventData) -> None:
         """Record a resolution event and, if the run is live, activate it with that event."""
-        self._deliver_one(t, run, kind, data)
+        self._deliver_one(t, run, data)
         self.drain(t)
 
-    def defer(self, run: Run, kind: str, data: dict[str, Any]) -> None:
+    def defer(self, run: Run, data: EventData) -> None:
         """Queue a resolution found while applying commands; delivered once that batch is recorded,
         so history never interleaves an activation's commands with a later resolution."""
-        self._deferred.append((run, kind, data))
+        self._deferred.append((run, data))
 
     def drop_deferred(self) -> None:
         self._deferred.clear()
 
     def drain(self, t: Turn) -> None:
         while self._deferred:
-            run, kind, data = self._deferred.popleft()
-            self._deliver_one(t, run, kind, data)
+            run, data = self._deferred.popleft()
+            self._deliver_one(t, run, data)
 
-    def _deliver_one(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> None:
-        event = self.record(t, run, kind, data)
+    def _deliver_one(self, t: Turn, run: Run, data: EventData) -> None:
+        event = self.record(t, run, data.kind, data.to_data())
         if run.instance is None or run.header.finished:
             return
         started_ns = time.time_ns() if tracing.tracing_enabled() else 0
@@ -136,7 +138,7 @@ class Executor:
             self.suspend(t, run, exc)
             return
         self.apply(t, run, commands)
-        run_tracing.activation(t, run.header, kind, started_ns, self.consumer_group)
+        run_tracing.activation(t, run.header, data.kind, started_ns, self.consumer_group)
 
     def apply(self, t: Turn, run: Run, commands: list[WorkflowCommand]) -> None:
         for cmd in commands:
@@ -156,10 +158,10 @@ class Executor:
             elif isinstance(cmd, StartChild):
                 self._start_child(t, run, cmd)
             elif isinstance(cmd, CompleteWorkflow):
-                self.finish(t, run, "completed", result_schema=cmd.result_schema, result=cmd.result)
+                self.finish(t, run, WorkflowStatus.COMPLETED, result_schema=cmd.result_schema, result=cmd.result)
             elif isinstance(cmd, FailWorkflow):
-                err = StepErrorValue(cmd.error.error_type, cmd.error.message, cmd.error.retryable)
-                self.finish(t, run, cmd.status, error=err)
+                err = ErrorInfo(cmd.error.error_type, cmd.error.message, cmd.error.retryable)
+                self.finish(t, run, WorkflowStatus(cmd.status), error=err)
             elif isinstance(cmd, PublishEvent):
                 t.out.to_topic(cmd.topic or t.out.topics.events, wf, cmd.schema, cmd.value)
             # RecordSideEffect / RecordPatch: the history event is the whole effect.
@@ -186,11 +188,11 @@ class Executor:
         self,
         t: Turn,
         run: Run,
-        status: str,
+        status: WorkflowStatus,
         *,
         result_schema: str | None = None,
         result: dict[str, Any] | None = None,
-        error: StepErrorValue | None = None,
+        error: ErrorInfo | None = None,
     ) -> None:
         """Close the run: header, retention entry, abandon open steps/timers, tell the parent."""
         h = run.header
@@ -211,12 +213,12 @@ class Executor:
         run_tracing.run_finished(t, h, status, error)
         result_bytes = t.out.encode_optional(result_schema, result)
         name = _FINISH_EVENTS[status]
-        if status == "completed":
+        if status == WorkflowStatus.COMPLETED:
             t.out.event(name, h, t.now_ms, result_schema=result_schema, result=result_bytes)
-        elif status == "cancelled":
+        elif status == WorkflowStatus.CANCELLED:
             t.out.event(name, h, t.now_ms, reason="" if error is None else error.message)
-        elif status == "failed":
-            t.out.event(name, h, t.now_ms, error=(error or StepErrorValue("Unknown", "", False)).to_avro())
+        elif status == WorkflowStatus.FAILED:
+            t.out.event(name, h, t.now_ms, error=(error or ErrorInfo("Unknown", "", False)).to_avro())
         else:
             t.out.event(name, h, t.now_ms, error=error_avro(error))
         if h.parent_workflow_id is not None and h.parent_seq is not None:
@@ -240,7 +242,7 @@ class Executor:
         kind = "non-determinism" if isinstance(exc, NonDeterminismError) else "activation error"
         reason = f"{kind}: {error_type_name(exc)}: {exc}"
         run.instance = None
-        run.header.status = NEEDS_ATTENTION
+        run.header.status = WorkflowStatus.NEEDS_ATTENTION
         run.header.parked_reason = reason
         run.header.updated_at_ms = t.now_ms
         t.store.put_header(run.header)

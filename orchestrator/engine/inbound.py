@@ -16,14 +16,15 @@ from orchestrator.engine.correlation_inbound import (
     StepOutcomeMsg,
     decode_correlation,
 )
-from orchestrator.engine.state_records import StepErrorValue
 from orchestrator.engine.steps import Reply
 from orchestrator.errors import InvalidInboundRecordError
+from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.records import InboundRecord
+from orchestrator.workflow.activation import ErrorInfo
 
-STEP_ERROR_SCHEMA = "sagabridge.protocol.StepError"
+STEP_ERROR_SCHEMA = StepError.avro_schema_name
 _CONTROL = "sagabridge.control."
 OPERATOR_ACTIONS = frozenset({"RETRY", "SKIP", "COMPENSATE", "CANCEL"})
 
@@ -74,7 +75,7 @@ class ChildFinishedMsg:
     status: str
     result_schema: str | None
     result: dict[str, Any] | None
-    error: StepErrorValue | None
+    error: ErrorInfo | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ def _control(kind: str, v: dict[str, Any], serde: AvroSerde) -> Inbound:
             status=v["status"],
             result_schema=v.get("result_schema"),
             result=_embedded(serde, v.get("result_schema"), v.get("result")),
-            error=None if err is None else StepErrorValue.from_avro(err),
+            error=None if err is None else ErrorInfo.from_avro(err),
         )
     if kind == "OperatorAction":
         action = str(v["action"])
@@ -226,13 +227,13 @@ def _reply(rec: InboundRecord, serde: AvroSerde, status: str) -> Reply:
         )
     if status != "failure":
         raise InvalidInboundRecordError(f"sb-reply-status must be success or failure, got {status!r}")
-    body = StepErrorValue("", "", True)
+    body = ErrorInfo("", "", True)
     if rec.value is not None:
         decoded = serde.decode(rec.value)
         if decoded.schema_name == STEP_ERROR_SCHEMA:
-            body = StepErrorValue.from_avro(decoded.value)
+            body = ErrorInfo.from_avro(decoded.value)
     retryable_raw = rec.header(header_names.RETRYABLE)
-    error = StepErrorValue(
+    error = ErrorInfo(
         error_type=rec.header(header_names.ERROR_TYPE) or body.error_type or "UnknownError",
         message=rec.header(header_names.ERROR_MESSAGE) or body.message,
         retryable=body.retryable if retryable_raw is None else retryable_raw.strip().lower() == "true",

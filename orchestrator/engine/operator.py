@@ -9,18 +9,13 @@ from __future__ import annotations
 from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import OperatorMsg
-from orchestrator.engine.state_records import (
-    NEEDS_ATTENTION,
-    PARKED,
-    RUNNING,
-    STEP_PARKED,
-    StepErrorValue,
-    StepRecord,
-)
+from orchestrator.engine.state_records import StepRecord, StepStatus
 from orchestrator.engine.steps import OPERATOR_CANCELLED, StepLogic
 from orchestrator.engine.turn import Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import InvalidInboundRecordError
+from orchestrator.workflow.activation import ErrorInfo
+from orchestrator.workflow.status import WorkflowStatus
 
 
 class OperatorHandlers:
@@ -35,10 +30,10 @@ class OperatorHandlers:
             raise InvalidInboundRecordError(f"operator action for unknown workflow {msg.workflow_id!r}")
         if run.header.finished:
             raise InvalidInboundRecordError(f"workflow {msg.workflow_id!r} already finished ({run.header.status})")
-        if run.header.status == NEEDS_ATTENTION:
+        if run.header.status == WorkflowStatus.NEEDS_ATTENTION:
             self._needs_attention(t, run, msg)
             return
-        parked = [s for s in t.store.steps(msg.workflow_id) if s.status == STEP_PARKED]
+        parked = [s for s in t.store.steps(msg.workflow_id) if s.status == StepStatus.PARKED]
         targets = parked if msg.seq is None else [s for s in parked if s.seq == msg.seq]
         if msg.action == "CANCEL":
             self._applied(t, run, msg)
@@ -60,7 +55,7 @@ class OperatorHandlers:
         else:  # COMPENSATE: fail the step finally; the workflow's saga compensates
             for step in targets:
                 last = step.last_error
-                error = StepErrorValue(
+                error = ErrorInfo(
                     last.error_type if last else "OperatorCompensate",
                     f"operator {msg.operator}: {msg.reason}" + (f" (last error: {last.message})" if last else ""),
                     False,
@@ -81,8 +76,8 @@ class OperatorHandlers:
             self.steps.settle_for_cancel(t, run, reason, give_up=True)
         for step in parked:
             current = t.store.step(wf, step.seq)
-            if current is not None and current.status == STEP_PARKED:
-                self.steps.fail_final(t, run, current, StepErrorValue(OPERATOR_CANCELLED, msg.reason, False))
+            if current is not None and current.status == StepStatus.PARKED:
+                self.steps.fail_final(t, run, current, ErrorInfo(OPERATOR_CANCELLED, msg.reason, False))
 
     def _needs_attention(self, t: Turn, run: Run, msg: OperatorMsg) -> None:
         """Code could not be replayed: RETRY replays again (after a fix), CANCEL closes the run
@@ -91,17 +86,17 @@ class OperatorHandlers:
             raise InvalidInboundRecordError(f"{msg.action} is not possible on a needs-attention workflow")
         self._applied(t, run, msg)
         if msg.action == "CANCEL":
-            error = StepErrorValue(OPERATOR_CANCELLED, f"operator {msg.operator}: {msg.reason}", False)
-            self.ex.finish(t, run, "cancelled", error=error)
+            error = ErrorInfo(OPERATOR_CANCELLED, f"operator {msg.operator}: {msg.reason}", False)
+            self.ex.finish(t, run, WorkflowStatus.CANCELLED, error=error)
             return
         self._unpark(t, run)
-        if any(s.status == STEP_PARKED for s in t.store.steps(run.header.workflow_id)):
-            run.header.status = PARKED
+        if any(s.status == StepStatus.PARKED for s in t.store.steps(run.header.workflow_id)):
+            run.header.status = WorkflowStatus.PARKED
             t.store.put_header(run.header)
         self.ex.replay(t, run, t.store.history(run.header.workflow_id))
 
     def _unpark(self, t: Turn, run: Run) -> None:
-        run.header.status = RUNNING
+        run.header.status = WorkflowStatus.RUNNING
         run.header.parked_reason = None
         run.header.updated_at_ms = t.now_ms
         t.store.put_header(run.header)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from orchestrator.engine.state_records import Header, StepErrorValue, StepRecord
+from orchestrator.engine.state_records import Header, StepRecord
 from orchestrator.engine.topics import EngineTopics
 from orchestrator.errors import DecodeError
 from orchestrator.serialization import AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.records import InboundRecord, OutboundRecord, make_headers
+from orchestrator.workflow.activation import ErrorInfo
 
 EVENTS_NS = "sagabridge.events."
 
@@ -119,5 +120,5 @@ class Outbox:
         self.records.append(OutboundRecord(topic=topic, key=key.encode(), value=self.serde.encode(schema, value)))
 
 
-def error_avro(error: StepErrorValue | None) -> dict[str, Any] | None:
+def error_avro(error: ErrorInfo | None) -> dict[str, Any] | None:
     return None if error is None else error.to_avro()

@@ -21,10 +21,12 @@ from orchestrator.tracing import attributes as attr
 from orchestrator.tracing.workflow_spans import workflow_attributes
 from orchestrator.transport.header_names import TRACEPARENT, TRACESTATE
 from orchestrator.transport.records import InboundRecord
+from orchestrator.workflow.status import WorkflowStatus
 
 if TYPE_CHECKING:
-    from orchestrator.engine.state_records import Header, StepErrorValue, StepRecord
+    from orchestrator.engine.state_records import Header, StepRecord
     from orchestrator.engine.turn import Turn
+    from orchestrator.workflow.activation import ErrorInfo
 
 RETRY_SET_NS: Final = "sb-retry-set-ns"
 """Step-state carrier key while a step waits in backoff: when the retry timer was set (ns)."""
@@ -78,7 +80,7 @@ def command_trace_headers(header: Header, step: StepRecord) -> list[tuple[str, s
     return [(name, source[name]) for name in _W3C if name in source]
 
 
-def close_attempt(t: Turn, header: Header, step: StepRecord, outcome: str, error: StepErrorValue | None = None) -> None:
+def close_attempt(t: Turn, header: Header, step: StepRecord, outcome: str, error: ErrorInfo | None = None) -> None:
     """Queue the current attempt's span (if it is still open) and forget its carrier."""
     carrier = step.trace_context
     if TRACEPARENT not in carrier:
@@ -162,11 +164,11 @@ def signal_received(t: Turn, header: Header, name: str) -> None:
     )
 
 
-def run_finished(t: Turn, header: Header, status: str, error: StepErrorValue | None) -> None:
+def run_finished(t: Turn, header: Header, status: WorkflowStatus, error: ErrorInfo | None) -> None:
     """Queue the run span itself: recorded once, with its reserved id and start time."""
     if not tracing.tracing_enabled():
         return
-    failed = error is not None and status in ("failed", "compensated")
+    failed = error is not None and status in (WorkflowStatus.FAILED, WorkflowStatus.COMPENSATED)
     t.spans.defer(
         tracing.close_run,
         dict(header.trace_context),

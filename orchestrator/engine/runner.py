@@ -1,7 +1,7 @@
 """The orchestrator process: inbox consumer + transactional producer around PartitionEngines.
 
 One thread drives everything (librdkafka heartbeats in its own threads), so workflow
-instances need no locks: each inbox partition is processed serially (DESIGN §1).
+instances need no locks: each inbox partition is processed serially (docs/design.md §1).
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ class Orchestrator:
         assert self._checkpointer is not None
         self._checkpointer.abort(list(self.slots.values()))
 
-    # -- rebalance (DESIGN §6) -----------------------------------------------------------
+    # -- rebalance (docs/design.md §6) -----------------------------------------------------------
     def _on_assign(self, partitions: list[int]) -> None:
         """Restore each partition from the changelog before its first record is fetched.
 

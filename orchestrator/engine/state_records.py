@@ -1,78 +1,60 @@
-"""Typed views of the store values and their Avro encoding.
+"""The engine's store records (workflow header, open step) and their Avro encoding.
 
-Header and step state are small mutable records the engine rewrites often; history events are
-append-only. All three are Avro records (`sagabridge.state.*`) so the changelog is readable by
-any Avro tool and evolves with schema resolution.
+The schemas `sagabridge.state.WorkflowHeader` and `sagabridge.state.StepState` are the contract;
+their generated models (`orchestrator.models.state`) name the fields. `Header` and `StepRecord`
+carry exactly those fields (a test holds them to it), with enums for the statuses, the
+`RetryPolicy` object for `policy_json` and `ErrorInfo` for `last_error`. They are mutable slots
+dataclasses rather than the pydantic models because the engine rewrites them on every step:
+validating a model on each store read costs as much again as the Avro decode itself (22 us
+against 2 us for the dataclass, `benchmarks/bench_engine_core.py` shows the hot path).
+History events (`sagabridge.state.HistoryEvent`) are append-only; their `data` is JSON.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from orchestrator.engine import jsonvalue
+from orchestrator.models.state import HistoryEvent as HistoryEventModel
+from orchestrator.models.state import StepState, WorkflowHeader
 from orchestrator.serialization import AvroSerde
-from orchestrator.workflow.activation import HistoryEvent
+from orchestrator.workflow.activation import ErrorInfo, HistoryEvent
 from orchestrator.workflow.policy import RetryPolicy
+from orchestrator.workflow.status import WorkflowStatus
 
-HEADER_SCHEMA = "sagabridge.state.WorkflowHeader"
-STEP_SCHEMA = "sagabridge.state.StepState"
-EVENT_SCHEMA = "sagabridge.state.HistoryEvent"
+HEADER_SCHEMA = WorkflowHeader.avro_schema_name
+STEP_SCHEMA = StepState.avro_schema_name
+EVENT_SCHEMA = HistoryEventModel.avro_schema_name
 
-RUNNING = "running"
-PARKED = "parked"
-NEEDS_ATTENTION = "needs-attention"
-FINISHED_STATUSES = frozenset({"completed", "failed", "compensated", "cancelled"})
-
-IN_FLIGHT = "in_flight"
-BACKOFF = "backoff"
-STEP_PARKED = "parked"
-
-# Step fields the StepState schema has no column for travel inside policy_json under these
-# keys; RetryPolicy.from_json ignores them, so the value stays a valid RetryPolicy JSON.
-_X_START_TO_CLOSE = "sb_start_to_close_ms"
-_X_SCHEDULE_TO_CLOSE = "sb_schedule_to_close_ms"
-_X_COMPENSATION = "sb_compensation"
-_X_ATTEMPT_BASE = "sb_attempt_base"
+# Before StepState carried them as fields, these four lived inside policy_json under these keys;
+# in-flight steps written by such a release still do, so decoding falls back to them.
+_LEGACY_POLICY_KEYS = {
+    "start_to_close_ms": "sb_start_to_close_ms",
+    "schedule_to_close_ms": "sb_schedule_to_close_ms",
+    "compensation": "sb_compensation",
+    "attempt_base": "sb_attempt_base",
+}
 
 
-@dataclass(frozen=True, slots=True)
-class StepErrorValue:
-    """A failure as stored and emitted (`sagabridge.protocol.StepError`)."""
+class StepStatus(StrEnum):
+    """Where an open step is (a settled step has no record)."""
 
-    error_type: str
-    message: str
-    retryable: bool
-    details: dict[str, str] = field(default_factory=dict)
-
-    def to_avro(self) -> dict[str, Any]:
-        return {
-            "error_type": self.error_type,
-            "message": self.message,
-            "retryable": self.retryable,
-            "details": dict(self.details),
-        }
-
-    def to_history(self) -> dict[str, Any]:
-        """The ErrorInfo JSON the runtime reads from STEP_FAILED / CHILD_FINISHED."""
-        return {"error_type": self.error_type, "message": self.message, "retryable": self.retryable}
-
-    @classmethod
-    def from_avro(cls, value: dict[str, Any]) -> StepErrorValue:
-        return cls(
-            error_type=str(value.get("error_type", "")),
-            message=str(value.get("message", "")),
-            retryable=bool(value.get("retryable", False)),
-            details={str(k): str(v) for k, v in (value.get("details") or {}).items()},
-        )
+    IN_FLIGHT = "in_flight"  # the current attempt's command is out, its reply awaited
+    BACKOFF = "backoff"  # the current attempt failed; the retry timer is set
+    PARKED = "parked"  # retries exhausted or a compensation failed: an operator decides
 
 
-@dataclass(slots=True)
+@dataclass  # not slots: vars() is the encoder's field dict, the cheapest there is
 class Header:
+    """`sagabridge.state.WorkflowHeader`: the small per-workflow record rewritten on every event."""
+
     workflow_id: str
     workflow_type: str
-    status: str
+    status: WorkflowStatus
     next_seq: int
     created_at_ms: int
     updated_at_ms: int
@@ -84,29 +66,30 @@ class Header:
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
+        return self.status.finished
 
 
-@dataclass(slots=True)
+@dataclass  # not slots, like Header
 class StepRecord:
-    """An in-flight step: what to resend, which attempt is current, which deadlines apply."""
+    """`sagabridge.state.StepState`: an open step, what to resend, which attempt is current,
+    which deadlines apply."""
 
     seq: int
     service: str
     command_type: str
     command_id: str
     attempt: int
-    status: str
+    status: StepStatus
     first_scheduled_ms: int
     attempt_started_ms: int
     payload: bytes
-    policy: RetryPolicy
+    policy: RetryPolicy  # stored as policy_json
     start_to_close_ms: int | None
     schedule_to_close_ms: int | None
     compensation: bool
     attempt_base: int = 0  # attempts before the last operator RETRY; the budget counts from here
     next_retry_ms: int | None = None
-    last_error: StepErrorValue | None = None
+    last_error: ErrorInfo | None = None
     trace_context: dict[str, str] = field(default_factory=dict)  # current attempt's deferred span
 
     @property
@@ -116,15 +99,32 @@ class StepRecord:
     def due_times(self) -> set[int]:
         """Every instant at which this step needs the engine's attention (its `t/` entries)."""
         dues: set[int] = set()
-        if self.status == STEP_PARKED:
+        if self.status == StepStatus.PARKED:
             return dues
         if self.schedule_to_close_ms is not None:
             dues.add(self.first_scheduled_ms + self.schedule_to_close_ms)
-        if self.status == IN_FLIGHT and self.start_to_close_ms is not None:
+        if self.status == StepStatus.IN_FLIGHT and self.start_to_close_ms is not None:
             dues.add(self.attempt_started_ms + self.start_to_close_ms)
-        if self.status == BACKOFF and self.next_retry_ms is not None:
+        if self.status == StepStatus.BACKOFF and self.next_retry_ms is not None:
             dues.add(self.next_retry_ms)
         return dues
+
+
+# The schema's fields, from its generated model (tests/engine/test_state_records.py holds the
+# records to them, so `vars(record)` is the Avro value).
+HEADER_FIELDS = tuple(WorkflowHeader.model_fields)
+STEP_FIELDS = tuple(StepState.model_fields)
+
+
+@lru_cache(maxsize=1024)
+def _policy_from_json(policy_json: str) -> RetryPolicy:
+    """Policies repeat (one per call site): parse and validate each distinct one once."""
+    return RetryPolicy.from_json(json.loads(policy_json))
+
+
+@lru_cache(maxsize=1024)
+def _policy_to_json(policy: RetryPolicy) -> str:
+    return json.dumps(policy.to_json(), sort_keys=True)
 
 
 class StateCodec:
@@ -134,86 +134,32 @@ class StateCodec:
         self._serde = serde
 
     def encode_header(self, h: Header) -> bytes:
-        return self._serde.encode(
-            HEADER_SCHEMA,
-            {
-                "workflow_id": h.workflow_id,
-                "workflow_type": h.workflow_type,
-                "status": h.status,
-                "next_seq": h.next_seq,
-                "created_at_ms": h.created_at_ms,
-                "updated_at_ms": h.updated_at_ms,
-                "closed_at_ms": h.closed_at_ms,
-                "parked_reason": h.parked_reason,
-                "trace_context": dict(h.trace_context),
-                "parent_workflow_id": h.parent_workflow_id,
-                "parent_seq": h.parent_seq,
-            },
-        )
+        return self._serde.encode(HEADER_SCHEMA, vars(h))
 
     def decode_header(self, raw: bytes) -> Header:
-        v = self._serde.decode(raw, HEADER_SCHEMA).value
-        return Header(
-            workflow_id=v["workflow_id"],
-            workflow_type=v["workflow_type"],
-            status=v["status"],
-            next_seq=int(v["next_seq"]),
-            created_at_ms=int(v["created_at_ms"]),
-            updated_at_ms=int(v["updated_at_ms"]),
-            closed_at_ms=v.get("closed_at_ms"),
-            parked_reason=v.get("parked_reason"),
-            trace_context=dict(v.get("trace_context") or {}),
-            parent_workflow_id=v.get("parent_workflow_id"),
-            parent_seq=v.get("parent_seq"),
-        )
+        value = self._serde.decode(raw, HEADER_SCHEMA).value
+        value["status"] = WorkflowStatus(value["status"])
+        return Header(**value)
 
     def encode_step(self, s: StepRecord) -> bytes:
-        policy = s.policy.to_json()
-        policy[_X_START_TO_CLOSE] = s.start_to_close_ms
-        policy[_X_SCHEDULE_TO_CLOSE] = s.schedule_to_close_ms
-        policy[_X_COMPENSATION] = s.compensation
-        policy[_X_ATTEMPT_BASE] = s.attempt_base
-        return self._serde.encode(
-            STEP_SCHEMA,
-            {
-                "seq": s.seq,
-                "service": s.service,
-                "command_type": s.command_type,
-                "command_id": s.command_id,
-                "attempt": s.attempt,
-                "status": s.status,
-                "first_scheduled_ms": s.first_scheduled_ms,
-                "attempt_started_ms": s.attempt_started_ms,
-                "next_retry_ms": s.next_retry_ms,
-                "last_error": None if s.last_error is None else s.last_error.to_avro(),
-                "payload": s.payload,
-                "policy_json": json.dumps(policy, sort_keys=True),
-                "trace_context": dict(s.trace_context),
-            },
-        )
+        value: dict[str, Any] = dict(vars(s))
+        value["policy_json"] = _policy_to_json(value.pop("policy"))
+        value["last_error"] = None if s.last_error is None else s.last_error.to_avro()
+        return self._serde.encode(STEP_SCHEMA, value)
 
     def decode_step(self, raw: bytes) -> StepRecord:
-        v = self._serde.decode(raw, STEP_SCHEMA).value
-        extra = json.loads(v["policy_json"])
-        err = v.get("last_error")
+        value = self._serde.decode(raw, STEP_SCHEMA).value
+        policy_json = value.pop("policy_json")
+        if _LEGACY_POLICY_KEYS["compensation"] in policy_json:  # written before the fields existed
+            legacy = json.loads(policy_json)
+            for name, key in _LEGACY_POLICY_KEYS.items():
+                if key in legacy:
+                    value[name] = legacy[key]
+        error = value.pop("last_error")
         return StepRecord(
-            seq=int(v["seq"]),
-            service=v["service"],
-            command_type=v["command_type"],
-            command_id=v["command_id"],
-            attempt=int(v["attempt"]),
-            status=v["status"],
-            first_scheduled_ms=int(v["first_scheduled_ms"]),
-            attempt_started_ms=int(v["attempt_started_ms"]),
-            payload=bytes(v["payload"]),
-            policy=RetryPolicy.from_json(extra),
-            start_to_close_ms=extra.get(_X_START_TO_CLOSE),
-            schedule_to_close_ms=extra.get(_X_SCHEDULE_TO_CLOSE),
-            compensation=bool(extra.get(_X_COMPENSATION, False)),
-            attempt_base=int(extra.get(_X_ATTEMPT_BASE, 0)),
-            next_retry_ms=v.get("next_retry_ms"),
-            last_error=None if err is None else StepErrorValue.from_avro(err),
-            trace_context=dict(v.get("trace_context") or {}),
+            policy=_policy_from_json(policy_json),
+            last_error=None if error is None else ErrorInfo.from_avro(error),
+            **{**value, "status": StepStatus(value["status"])},
         )
 
     def encode_event(self, e: HistoryEvent) -> bytes:

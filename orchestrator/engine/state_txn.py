@@ -1,7 +1,7 @@
 """The state view the engine works against.
 
 The engine never opens RocksDB itself: the runner hands it a transaction-scoped view whose
-writes are buffered until the checkpoint commits (DESIGN §5), so an aborted Kafka
+writes are buffered until the checkpoint commits (docs/design.md §5), so an aborted Kafka
 transaction can drop them without touching the store.
 """
 

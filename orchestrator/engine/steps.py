@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -16,19 +17,13 @@ from typing import Any
 from orchestrator.engine import run_tracing
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.outbox import command_id
-from orchestrator.engine.state_records import (
-    BACKOFF,
-    IN_FLIGHT,
-    PARKED,
-    RUNNING,
-    STEP_PARKED,
-    StepErrorValue,
-    StepRecord,
-)
+from orchestrator.engine.state_records import StepRecord, StepStatus
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import SerializationError
-from orchestrator.workflow.activation import EventKind, ScheduleStep
+from orchestrator.workflow.activation import ErrorInfo, ScheduleStep
+from orchestrator.workflow.event_data import StepCompletedData, StepFailedData
+from orchestrator.workflow.status import WorkflowStatus
 
 ATTEMPT_TIMEOUT = "AttemptTimeout"
 STEP_TIMEOUT = "StepTimeout"
@@ -55,7 +50,7 @@ class Reply:
     result_schema: str | None
     result: dict[str, Any] | None
     result_bytes: bytes | None
-    error: StepErrorValue | None
+    error: ErrorInfo | None
 
 
 def _ms(delta: timedelta) -> int:
@@ -73,9 +68,8 @@ class StepLogic:
         try:
             payload = t.out.serde.encode(cmd.command_type, cmd.payload)
         except SerializationError as exc:  # workflow code built a command its schema rejects
-            error = StepErrorValue(ENCODE_FAILED, str(exc), False)
-            data = {"cmd_seq": cmd.cmd_seq, "error": error.to_history(), "attempt": 0}
-            self.ex.defer(run, EventKind.STEP_FAILED, data)
+            error = ErrorInfo(ENCODE_FAILED, str(exc), False)
+            self.ex.defer(run, StepFailedData(cmd.cmd_seq, error, 0))
             return
         step = StepRecord(
             seq=cmd.cmd_seq,
@@ -83,7 +77,7 @@ class StepLogic:
             command_type=cmd.command_type,
             command_id=command_id(h.workflow_id, cmd.cmd_seq),
             attempt=1,
-            status=IN_FLIGHT,
+            status=StepStatus.IN_FLIGHT,
             first_scheduled_ms=t.now_ms,
             attempt_started_ms=t.now_ms,
             payload=payload,
@@ -115,7 +109,7 @@ class StepLogic:
             run_tracing.retry_fired(t, run.header, step)
         step.trace_context = run_tracing.open_attempt(run.header)
         step.attempt += 1
-        step.status = IN_FLIGHT
+        step.status = StepStatus.IN_FLIGHT
         step.attempt_started_ms = t.now_ms
         step.next_retry_ms = None
         t.store.put_step(run.header.workflow_id, step, prev)
@@ -129,26 +123,44 @@ class StepLogic:
             return
         step = None if run.header.finished else t.store.step(reply.workflow_id, reply.seq)
         if step is None:
-            self._ignored(t, run, reply, self._why_settled(run, reply))
+            self._ignored(t, run, reply, self.why_settled(run, [reply.seq], reply.success))
         elif reply.success:
             self.complete(t, run, step, reply.result_schema, reply.result, reply.result_bytes, reply.attempt)
         else:
             assert reply.error is not None
-            final = not step.policy.is_retryable(reply.error.error_type, reply.error.retryable)
-            if final and not (step.compensation and step.status == STEP_PARKED):
-                self.attempt_failed(t, run, step, reply.error)  # settles it, whichever attempt it answers
-            elif not final and reply.attempt == step.attempt and step.status == IN_FLIGHT:
-                self.attempt_failed(t, run, step, reply.error)
-            else:
+            if not self.settle_failure(t, run, step, reply.error, current_attempt=reply.attempt == step.attempt):
                 self._ignored(t, run, reply, LATE)
 
-    def _why_settled(self, run: Run, reply: Reply) -> str:
-        """The label of a reply for a step that is not open (ReplyIgnored.why)."""
-        if reply.seq not in run.view.scheduled_steps:
+    def settle_failure(self, t: Turn, run: Run, step: StepRecord, error: ErrorInfo, *, current_attempt: bool) -> bool:
+        """A failure answer for an open step, by the protocol's rule (docs/protocol.md §4).
+
+        A permanent failure settles the step whichever attempt it answers (a parked compensation
+        waits for its operator); a retryable one counts only for the attempt in flight
+        (`current_attempt`: the answer is for the latest attempt sent). False: it changes nothing
+        (late), for the caller to record. A native participant's outcome event (correlation.py)
+        comes through here too, so both kinds of participant settle by one rule.
+        """
+        final = not step.policy.is_retryable(error.error_type, error.retryable)
+        if final and not (step.compensation and step.status == StepStatus.PARKED):
+            self.attempt_failed(t, run, step, error)
+            return True
+        if not final and current_attempt and step.status == StepStatus.IN_FLIGHT:
+            self.attempt_failed(t, run, step, error)
+            return True
+        return False
+
+    def why_settled(self, run: Run, seqs: Iterable[int], success: bool) -> str:
+        """The label of an answer for a step that is not open (ReplyIgnored.why).
+
+        `seqs`: the steps it may answer, one for a protocol reply; a native outcome names only
+        its service (and command type), so every step of that service is a candidate.
+        """
+        scheduled = [seq for seq in seqs if seq in run.view.scheduled_steps]
+        if not scheduled:
             return UNKNOWN_STEP
-        if not reply.success:
+        if not success:
             return LATE
-        if reply.seq in run.view.completed_steps:
+        if all(seq in run.view.completed_steps for seq in scheduled):
             return DUPLICATE
         # it failed, timed out or was dropped when the run finished, yet the participant did it:
         # an effect no compensation undoes, for an operator to look at
@@ -177,7 +189,7 @@ class StepLogic:
         result_bytes: bytes | None,
         attempt: int,
     ) -> None:
-        was_parked = step.status == STEP_PARKED
+        was_parked = step.status == StepStatus.PARKED
         run_tracing.close_attempt(t, run.header, step, "success")
         t.store.delete_step(run.header.workflow_id, step)
         t.out.step_event(
@@ -190,20 +202,18 @@ class StepLogic:
         )
         if was_parked:
             self.maybe_unpark(t, run)
-        data = {"cmd_seq": step.seq, "result_schema": result_schema, "result": result, "attempt": attempt}
-        self.ex.deliver(t, run, EventKind.STEP_COMPLETED, data)
+        self.ex.deliver(t, run, StepCompletedData(step.seq, result_schema, result, attempt))
 
-    def fail_final(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
-        was_parked = step.status == STEP_PARKED
+    def fail_final(self, t: Turn, run: Run, step: StepRecord, error: ErrorInfo) -> None:
+        was_parked = step.status == StepStatus.PARKED
         run_tracing.close_attempt(t, run.header, step, "failure", error)
         t.store.delete_step(run.header.workflow_id, step)
         t.out.step_event("StepFailed", run.header, t.now_ms, step, error=error.to_avro())
         if was_parked:
             self.maybe_unpark(t, run)
-        data = {"cmd_seq": step.seq, "error": error.to_history(), "attempt": step.attempt}
-        self.ex.deliver(t, run, EventKind.STEP_FAILED, data)
+        self.ex.deliver(t, run, StepFailedData(step.seq, error, step.attempt))
 
-    def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: StepErrorValue) -> None:
+    def attempt_failed(self, t: Turn, run: Run, step: StepRecord, error: ErrorInfo) -> None:
         """An attempt failed (a reply, or the current attempt's timeout): retry, fail finally, or
         park. Only a failure the policy treats as permanent may come from an older attempt."""
         run_tracing.close_attempt(
@@ -225,7 +235,7 @@ class StepLogic:
             self.park(t, run, step, f"{what} after {step.attempts_used} attempts: {error.error_type}", error)
             return
         prev = replace(step)
-        step.status = BACKOFF
+        step.status = StepStatus.BACKOFF
         step.next_retry_ms = t.now_ms + _ms(step.policy.delay_for_attempt(step.attempts_used))
         step.last_error = error
         run_tracing.mark_retry_set(step)
@@ -235,16 +245,16 @@ class StepLogic:
         )
 
     # --- parking ------------------------------------------------------------------------------
-    def park(self, t: Turn, run: Run, step: StepRecord, reason: str, error: StepErrorValue | None) -> None:
+    def park(self, t: Turn, run: Run, step: StepRecord, reason: str, error: ErrorInfo | None) -> None:
         prev = replace(step)
         run_tracing.close_attempt(t, run.header, step, "failure", error)
-        step.status = STEP_PARKED
+        step.status = StepStatus.PARKED
         step.next_retry_ms = None
         step.last_error = error
         t.store.put_step(run.header.workflow_id, step, prev)
         h = run.header
-        if h.status == RUNNING:
-            h.status = PARKED
+        if h.status == WorkflowStatus.RUNNING:
+            h.status = WorkflowStatus.PARKED
             h.parked_reason = f"step {step.seq} ({step.service}/{step.command_type}): {reason}"
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
@@ -260,11 +270,11 @@ class StepLogic:
 
     def maybe_unpark(self, t: Turn, run: Run) -> None:
         h = run.header
-        if h.status != PARKED:
+        if h.status != WorkflowStatus.PARKED:
             return
-        if any(s.status == STEP_PARKED for s in t.store.steps(h.workflow_id)):
+        if any(s.status == StepStatus.PARKED for s in t.store.steps(h.workflow_id)):
             return
-        h.status = RUNNING
+        h.status = WorkflowStatus.RUNNING
         h.parked_reason = None
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
@@ -277,26 +287,26 @@ class StepLogic:
         if run is None or run.header.finished:
             return False
         step = t.store.step(workflow_id, seq)
-        if step is None or step.status == STEP_PARKED:
+        if step is None or step.status == StepStatus.PARKED:
             return False
         now = t.now_ms
         if step.schedule_to_close_ms is not None and now >= step.first_scheduled_ms + step.schedule_to_close_ms:
             msg = f"step not settled within schedule_to_close of {step.schedule_to_close_ms} ms"
-            error = StepErrorValue(STEP_TIMEOUT, msg, False)
+            error = ErrorInfo(STEP_TIMEOUT, msg, False)
             run_tracing.close_attempt(t, run.header, step, "timeout", error)
             if step.compensation:
                 self.park(t, run, step, f"compensation failed: {STEP_TIMEOUT}", error)
             else:
                 self.fail_final(t, run, step, error)
-        elif step.status == BACKOFF and step.next_retry_ms is not None and now >= step.next_retry_ms:
+        elif step.status == StepStatus.BACKOFF and step.next_retry_ms is not None and now >= step.next_retry_ms:
             self.resend(t, run, step)
         elif (
-            step.status == IN_FLIGHT
+            step.status == StepStatus.IN_FLIGHT
             and step.start_to_close_ms is not None
             and now >= step.attempt_started_ms + step.start_to_close_ms
         ):
             msg = f"attempt {step.attempt} got no reply within start_to_close of {step.start_to_close_ms} ms"
-            self.attempt_failed(t, run, step, StepErrorValue(ATTEMPT_TIMEOUT, msg, True))
+            self.attempt_failed(t, run, step, ErrorInfo(ATTEMPT_TIMEOUT, msg, True))
         else:
             return False
         return True
@@ -318,16 +328,16 @@ class StepLogic:
             if run.header.finished or step is None:
                 continue
             if give_up:
-                self.fail_final(t, run, step, StepErrorValue(OPERATOR_CANCELLED, reason, False))
-            elif step.status == IN_FLIGHT:
+                self.fail_final(t, run, step, ErrorInfo(OPERATOR_CANCELLED, reason, False))
+            elif step.status == StepStatus.IN_FLIGHT:
                 continue
             elif step.last_error is None or step.last_error.error_type == ATTEMPT_TIMEOUT:
-                self.resend(t, run, step, reset_budget=step.status == STEP_PARKED)
+                self.resend(t, run, step, reset_budget=step.status == StepStatus.PARKED)
                 self.maybe_unpark(t, run)
             else:
                 last = step.last_error
                 why = f"{reason} (attempt {step.attempt} failed: {last.error_type}: {last.message})"
-                self.fail_final(t, run, step, StepErrorValue(CANCELLED, why, False))
+                self.fail_final(t, run, step, ErrorInfo(CANCELLED, why, False))
 
 
 __all__ = ["Reply", "StepLogic"]

@@ -10,7 +10,18 @@ from dataclasses import dataclass, field
 
 from orchestrator.engine.state_records import Header
 from orchestrator.workflow import WorkflowInstance
-from orchestrator.workflow.activation import EventKind, HistoryEvent
+from orchestrator.workflow.activation import HistoryEvent
+from orchestrator.workflow.event_data import (
+    CancelRequestedData,
+    ChildFinishedData,
+    ChildStartedData,
+    StepCompletedData,
+    StepFailedData,
+    StepScheduledData,
+    TimerCancelledData,
+    TimerFiredData,
+    TimerStartedData,
+)
 
 
 @dataclass(slots=True)
@@ -18,7 +29,9 @@ class RunView:
     open_timers: dict[int, int] = field(default_factory=dict)  # cmd_seq -> fire_at_ms
     timer_set_ms: dict[int, int] = field(default_factory=dict)  # cmd_seq -> when it was set (timer spans)
     open_children: dict[int, str] = field(default_factory=dict)  # cmd_seq -> child workflow id
-    scheduled_steps: set[int] = field(default_factory=set)  # every step cmd_seq ever scheduled
+    # every step ever scheduled: cmd_seq -> (service, command_type), which a native participant's
+    # outcome (engine/correlation.py) names instead of a seq
+    scheduled_steps: dict[int, tuple[str, str]] = field(default_factory=dict)
     completed_steps: set[int] = field(default_factory=set)  # steps settled by a success
     open_forward_steps: set[int] = field(default_factory=set)  # forward (not compensation) steps unsettled
     cancel_requested: bool = False
@@ -26,32 +39,32 @@ class RunView:
     compensation_steps: int = 0
 
     def fold(self, event: HistoryEvent) -> None:
-        kind, data = event.kind, event.data
-        if kind == EventKind.TIMER_STARTED:
-            self.open_timers[int(data["cmd_seq"])] = int(data["fire_at_ms"])
-            self.timer_set_ms[int(data["cmd_seq"])] = event.at_ms
-        elif kind in (EventKind.TIMER_FIRED, EventKind.TIMER_CANCELLED):
-            self.open_timers.pop(int(data["cmd_seq"]), None)
-            self.timer_set_ms.pop(int(data["cmd_seq"]), None)
-        elif kind == EventKind.CHILD_STARTED:
-            self.open_children[int(data["cmd_seq"])] = str(data["child_id"])
-        elif kind == EventKind.CHILD_FINISHED:
-            self.open_children.pop(int(data["cmd_seq"]), None)
-        elif kind == EventKind.CANCEL_REQUESTED:
+        data = event.payload
+        if isinstance(data, TimerStartedData):
+            self.open_timers[data.cmd_seq] = data.fire_at_ms
+            self.timer_set_ms[data.cmd_seq] = event.at_ms
+        elif isinstance(data, TimerFiredData | TimerCancelledData):
+            self.open_timers.pop(data.cmd_seq, None)
+            self.timer_set_ms.pop(data.cmd_seq, None)
+        elif isinstance(data, ChildStartedData):
+            self.open_children[data.cmd_seq] = data.child_id
+        elif isinstance(data, ChildFinishedData):
+            self.open_children.pop(data.cmd_seq, None)
+        elif isinstance(data, CancelRequestedData):
             self.cancel_requested = True
-            if data.get("settle_in_flight"):
+            if data.settle_in_flight:
                 self.held_by_cancel = frozenset(self.open_forward_steps)
-        elif kind == EventKind.STEP_SCHEDULED:
-            self.scheduled_steps.add(int(data["cmd_seq"]))
-            if data.get("compensation"):
+        elif isinstance(data, StepScheduledData):
+            self.scheduled_steps[data.cmd_seq] = (data.service, data.command_type)
+            if data.compensation:
                 self.compensation_steps += 1
             else:
-                self.open_forward_steps.add(int(data["cmd_seq"]))
-        elif kind == EventKind.STEP_COMPLETED:
-            self.completed_steps.add(int(data["cmd_seq"]))
-            self.open_forward_steps.discard(int(data["cmd_seq"]))
-        elif kind == EventKind.STEP_FAILED:
-            self.open_forward_steps.discard(int(data["cmd_seq"]))
+                self.open_forward_steps.add(data.cmd_seq)
+        elif isinstance(data, StepCompletedData):
+            self.completed_steps.add(data.cmd_seq)
+            self.open_forward_steps.discard(data.cmd_seq)
+        elif isinstance(data, StepFailedData):
+            self.open_forward_steps.discard(data.cmd_seq)
 
 
 @dataclass(slots=True)

@@ -5,11 +5,6 @@ from importlib import import_module
 
 MODULES = (
     "orchestrator.models.control",
-    "orchestrator.models.demo.inventory",
-    "orchestrator.models.demo.notifications",
-    "orchestrator.models.demo.orders",
-    "orchestrator.models.demo.payments",
-    "orchestrator.models.demo.shipping",
     "orchestrator.models.events",
     "orchestrator.models.protocol",
     "orchestrator.models.shadow",

@@ -74,6 +74,14 @@ class StepState(AvroModel):
     """The current attempt's deferred span (W3C carrier + sb-* keys, docs/tracing.md); empty when
     tracing is off.
     """
+    start_to_close_ms: AvroLong | None = None
+    """Per-attempt timeout; null: none. (v1 kept it in policy_json as sb_start_to_close_ms.)"""
+    schedule_to_close_ms: AvroLong | None = None
+    """Overall timeout from the first attempt; null: none."""
+    compensation: bool = False
+    """A saga compensation step: never interrupted by cancellation."""
+    attempt_base: AvroInt = 0
+    """Attempts made before the last operator RETRY; the retry budget counts from here."""
 
 
 class WorkflowHeader(AvroModel):

@@ -21,6 +21,7 @@ _APP_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
 
 def package_name(app: str) -> str:
+    """The Python package name of an app name (`my-app` -> `my_app`)."""
     return app.replace("-", "_")
 
 

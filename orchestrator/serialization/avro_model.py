@@ -72,6 +72,22 @@ def _load_builtins() -> None:
             raise
 
 
+def untyped_model(schema_name: str) -> type[AvroModel]:
+    """A model for a record that has no generated class (a user's schema folder without codegen).
+
+    Its fields pass through unvalidated; the serde checks the value against the schema when it
+    encodes it. Not registered for `model_for`: a generated model always wins.
+    """
+    namespace = {"__module__": __name__, "model_config": ConfigDict(frozen=True, extra="allow")}
+    model: type[AvroModel] = type(f"Untyped[{schema_name}]", (_UntypedModel,), namespace)
+    model.avro_schema_name = schema_name
+    return model
+
+
+class _UntypedModel(AvroModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
 def model_for(schema_name: str) -> type[AvroModel] | None:
     """The typed model registered for an Avro full name, or None (then use plain dicts)."""
     _load_builtins()

@@ -13,7 +13,7 @@ from orchestrator.serialization.codegen import BUILTIN_MAPPING, PackageMapping, 
 from orchestrator.serialization.compat import CompatibilityLevel
 from orchestrator.serialization.confluent import registry_client
 from orchestrator.serialization.registry import RegistryTool, format_reports
-from orchestrator.serialization.repository import SchemaRepository
+from orchestrator.serialization.repository import BUILTIN_SCHEMAS_DIR, SchemaRepository
 
 REGISTRY_URL_ENV = "SAGABRIDGE_SCHEMA_REGISTRY_URL"
 COMPATIBILITY_ENV = "SAGABRIDGE_SCHEMA_COMPATIBILITY"
@@ -107,7 +107,11 @@ def _codegen(args: argparse.Namespace) -> int:
     try:
         mapping = PackageMapping(args.namespace_prefix, args.package)
         mappings = [mapping] if mapping == BUILTIN_MAPPING else [mapping, BUILTIN_MAPPING]
-        changed = write(generate(_repo(args), mappings), args.out, check=args.check)
+        # Generate what the named folders define (default: the built-in schemas), whatever else
+        # SAGABRIDGE_SCHEMAS_DIR adds to the repository for references.
+        sources = args.schemas_dir or [BUILTIN_SCHEMAS_DIR]
+        repo = SchemaRepository([*sources, *_repo(args).roots])
+        changed = write(generate(repo, mappings, sources), args.out, check=args.check)
     except SerializationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import keyword
 import textwrap
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,12 +107,19 @@ def _member(symbol: str) -> str:
 
 
 class Generator:
-    """Builds module sources for the named types selected by `mappings[0]`'s namespace prefix."""
+    """Builds module sources for the named types selected by `mappings[0]`'s namespace prefix.
 
-    def __init__(self, repo: SchemaRepository, mappings: Iterable[PackageMapping]) -> None:
+    `sources`: only types defined in `.avsc` files under these folders are generated (a user's
+    schema folder), while every schema of the repository can be referenced; None: all of them.
+    """
+
+    def __init__(
+        self, repo: SchemaRepository, mappings: Iterable[PackageMapping], sources: Sequence[Path] | None = None
+    ) -> None:
         self.repo = repo
         self.mappings = list(mappings) or [BUILTIN_MAPPING]
         self.primary = self.mappings[0]
+        self.sources = None if sources is None else [Path(s).resolve() for s in sources]
         self._modules: dict[str, _Module] = {}
 
     def module_of(self, full_name: str) -> str:
@@ -124,7 +131,15 @@ class Generator:
         raise CodegenError(f"{full_name}: no package mapping for namespace {namespace!r}")
 
     def selected(self) -> list[str]:
-        return sorted(n for n in self.repo.named_types() if self.primary.module_for(_split(n)[0]))
+        return sorted(
+            n for n in self.repo.named_types() if self.primary.module_for(_split(n)[0]) and self._from_sources(n)
+        )
+
+    def _from_sources(self, full_name: str) -> bool:
+        if self.sources is None:
+            return True
+        source = self.repo.entry(full_name).source.resolve()
+        return any(source.is_relative_to(root) for root in self.sources)
 
     # -- annotations and defaults -------------------------------------------------------------
 
@@ -350,8 +365,12 @@ class Generator:
         return inits
 
 
-def generate(repo: SchemaRepository, mappings: Iterable[PackageMapping] = (BUILTIN_MAPPING,)) -> dict[Path, str]:
-    return Generator(repo, mappings).generate()
+def generate(
+    repo: SchemaRepository,
+    mappings: Iterable[PackageMapping] = (BUILTIN_MAPPING,),
+    sources: Sequence[Path] | None = None,
+) -> dict[Path, str]:
+    return Generator(repo, mappings, sources).generate()
 
 
 def write(files: Mapping[Path, str], out_dir: Path, check: bool = False) -> list[Path]:

@@ -48,10 +48,12 @@ _NOT_FOUND = 404
 
 
 def registry_client(registry_url: str) -> SchemaRegistryClient:
+    """A Schema Registry client for `registry_url`."""
     return SchemaRegistryClient({"url": registry_url})
 
 
 def avro_schema(definition: Mapping[str, Any]) -> Schema:
+    """A registry `Schema` of a standalone Avro definition."""
     return Schema(json.dumps(definition), "AVRO")
 
 
@@ -95,6 +97,7 @@ class ConfluentSerde(FramedSerde, AvroSerde):
         self._lock = threading.Lock()
 
     def encode(self, schema_name: str, value: Mapping[str, Any] | AvroModel) -> bytes:
+        """Frame `value` with the registry id of `schema_name` (registered or looked up once)."""
         parsed, header = self._ids.get(schema_name) or self._register(schema_name)
         return self._body(schema_name, parsed, value, header)
 
@@ -132,6 +135,7 @@ class ConfluentSerde(FramedSerde, AvroSerde):
         return int(found)
 
     def decode(self, data: bytes, reader_schema_name: str | None = None) -> DecodedRecord:
+        """Decode a Confluent-framed record, resolved to `reader_schema_name` if given."""
         self._check_size(data)
         if len(data) < HEADER_BYTES or data[:1] != MAGIC:
             hint = " (it looks single-object encoded: check the configured framing)" if data[:2] == b"\xc3\x01" else ""

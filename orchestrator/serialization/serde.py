@@ -42,9 +42,11 @@ class AvroSerde(Protocol):
     """Turns records into framed Avro bytes and back; `decode` raises only `DecodeError` subtypes
     for bad bytes (plus `SchemaRegistryUnavailableError`, which is transient, for registries)."""
 
-    def encode(self, schema_name: str, value: Mapping[str, Any] | AvroModel) -> bytes: ...
+    def encode(self, schema_name: str, value: Mapping[str, Any] | AvroModel) -> bytes:
+        """Framed Avro bytes of `value` under schema `schema_name`; `EncodeError` if it does not match."""
 
-    def decode(self, data: bytes, reader_schema_name: str | None = None) -> DecodedRecord: ...
+    def decode(self, data: bytes, reader_schema_name: str | None = None) -> DecodedRecord:
+        """The value of framed bytes, resolved to `reader_schema_name` if given; `DecodeError` if bad."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ HEADER_BYTES = 10
 
 
 def single_object_header(entry: SchemaEntry) -> bytes:
+    """`C3 01` + the schema's 8-byte fingerprint: the first 10 bytes of each record."""
     return MAGIC + entry.fingerprint
 
 
@@ -39,6 +40,7 @@ class SingleObjectSerde(FramedSerde, AvroSerde):
         self._writers: dict[bytes, WriterSchema] = {}
 
     def encode(self, schema_name: str, value: Mapping[str, Any] | AvroModel) -> bytes:
+        """Single-object encode `value` under schema `schema_name`."""
         cached = self._headers.get(schema_name)
         if cached is None:
             entry = self.repo.entry(schema_name)
@@ -46,6 +48,7 @@ class SingleObjectSerde(FramedSerde, AvroSerde):
         return self._body(schema_name, cached[0], value, cached[1])
 
     def decode(self, data: bytes, reader_schema_name: str | None = None) -> DecodedRecord:
+        """Decode a single-object record, finding its writer schema by fingerprint."""
         self._check_size(data)
         if len(data) < HEADER_BYTES or data[:2] != MAGIC:
             hint = " (it looks Confluent-framed: check the configured framing)" if data[:1] == b"\x00" else ""

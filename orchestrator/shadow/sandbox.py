@@ -39,9 +39,9 @@ from orchestrator.shadow.avro_defaults import neutral_record
 from orchestrator.shadow.case_store import StoredCase, StoredEvent
 from orchestrator.shadow.verdicts import CaseResult, Deviation, DeviationKind, Verdict
 from orchestrator.testing import WorkflowEnvironment
-from orchestrator.testing.status import WorkflowStatus
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowRegistry
+from orchestrator.workflow.status import WorkflowStatus
 
 SANDBOX_APP = "shadow-sandbox"
 MAX_MODEL_MOVES = 100  # a workflow that keeps asking for steps nobody does: stop somewhere

@@ -43,7 +43,7 @@ ChangelogEntry = tuple[bytes, bytes | None, int]
 
 
 def partition_path(state_dir: Path, group: str, partition: int) -> Path:
-    """The directory layout of DESIGN §4: `<state_dir>/<group>/<partition>/`."""
+    """The directory layout of docs/design.md §4: `<state_dir>/<group>/<partition>/`."""
     return state_dir / group / str(partition)
 
 

@@ -1,7 +1,7 @@
 """Read-your-writes overlay buffered between two checkpoints.
 
 The engine mutates a `PendingTxn` while it handles inputs; nothing touches RocksDB until the
-Kafka transaction carrying the same writes as changelog records has committed (DESIGN §5). So an
+Kafka transaction carrying the same writes as changelog records has committed (docs/design.md §5). So an
 aborted checkpoint is undone by simply dropping the object: there is nothing to roll back.
 """
 

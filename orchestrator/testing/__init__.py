@@ -8,7 +8,7 @@ from orchestrator.testing.outputs import EmittedEvent, Output, SentCommand
 from orchestrator.testing.replayer import Divergence, Replayer, ReplayFailure, ReplayReport
 from orchestrator.testing.run import WorkflowRun
 from orchestrator.testing.services import Fail, FakeService, NoReply, Succeed
-from orchestrator.testing.status import WorkflowStatus
+from orchestrator.workflow.status import WorkflowStatus
 
 __all__ = [
     "Divergence",

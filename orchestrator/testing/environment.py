@@ -34,10 +34,10 @@ from orchestrator.testing.memory_store import MemoryStore
 from orchestrator.testing.outputs import EmittedEvent, Output, SentCommand, emitted_event, sent_command
 from orchestrator.testing.run import WorkflowRun
 from orchestrator.testing.services import Fail, FakeService, Handler, HandlerResult, NoReply, Succeed
-from orchestrator.testing.status import WorkflowStatus
 from orchestrator.transport import header_names
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import HistoryEvent, WorkflowRegistry, default_registry
+from orchestrator.workflow.status import WorkflowStatus
 
 DEFAULT_START_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z: a fixed start, so runs are reproducible
 DEFAULT_HORIZON = timedelta(days=3660)
@@ -165,6 +165,7 @@ class WorkflowEnvironment:
         return fake
 
     def close(self) -> None:
+        """Close the environment's RocksDB store (explicitly, never by garbage collection)."""
         self.store.close()
 
     def __enter__(self) -> WorkflowEnvironment:
@@ -178,6 +179,7 @@ class WorkflowEnvironment:
     # --- clock --------------------------------------------------------------------------------
     @property
     def now(self) -> datetime:
+        """The environment's clock as an aware UTC datetime."""
         return datetime.fromtimestamp(self.now_ms / 1000, tz=UTC)
 
     def settle(self) -> Output:
@@ -287,9 +289,11 @@ class WorkflowEnvironment:
     def signal(
         self, workflow_id: str, name: str, payload: Payload | None = None, *, payload_schema: str | None = None
     ) -> Output:
+        """Send signal `name` to a workflow, as a client would; the records the engine produced."""
         return self.send(self.records.signal(workflow_id, name, payload, payload_schema=payload_schema))
 
     def cancel(self, workflow_id: str, reason: str = "cancelled by the test") -> Output:
+        """Ask a workflow to cancel, as a client would; the records the engine produced."""
         return self.send(self.records.cancel(workflow_id, reason))
 
     def query(self, workflow_id: str, name: str) -> Any:
@@ -381,21 +385,26 @@ class WorkflowEnvironment:
         return self._output([]).decode(record)
 
     def header(self, workflow_id: str) -> Header:
+        """The stored header of a workflow (`TestingError` if there is none)."""
         header = WorkflowStore(self.txn, self.engine.codec).header(workflow_id)
         if header is None:
             raise KeyError(f"no workflow {workflow_id!r} in the store (never started, or purged)")
         return header
 
     def status(self, workflow_id: str) -> WorkflowStatus:
+        """The workflow's current status."""
         return WorkflowStatus(self.header(workflow_id).status)
 
     def history(self, workflow_id: str) -> list[HistoryEvent]:
+        """The workflow's recorded history, oldest first."""
         return WorkflowStore(self.txn, self.engine.codec).history(workflow_id)
 
     def kinds(self, workflow_id: str) -> list[str]:
+        """The kinds of the workflow's history events, in order."""
         return [e.kind for e in self.history(workflow_id)]
 
     def open_steps(self, workflow_id: str) -> list[StepRecord]:
+        """The workflow's open steps (their store records)."""
         return WorkflowStore(self.txn, self.engine.codec).steps(workflow_id)
 
     def keys_of(self, workflow_id: str) -> list[bytes]:
@@ -404,6 +413,7 @@ class WorkflowEnvironment:
         return [key for key, _ in self.txn.scan(b"", b"\xff") if esc in key.split(b"/")]
 
     def timer_keys(self) -> list[bytes]:
+        """Every key of the timer index, in due order."""
         return [key for key, _ in self.txn.scan(keys.TIMER, keys.prefix_end(keys.TIMER))]
 
     def recorded_histories(self) -> list[RecordedHistory]:

@@ -1,6 +1,6 @@
 """Recorded workflow histories: read from a partition store, written to and read from an export file.
 
-Histories are what the engine keeps per workflow (`h/<wf>/<seq>` keys, DESIGN §4), decoded with
+Histories are what the engine keeps per workflow (`h/<wf>/<seq>` keys, docs/design.md §4), decoded with
 the application's serde. An export is JSON Lines so it diffs, greps and streams: a header line,
 then one workflow per line (docs/testing.md, "The history export format"):
 

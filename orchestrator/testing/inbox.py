@@ -73,6 +73,7 @@ class InboxRecords:
         trace_context: Mapping[str, str] | None = None,
         requested_at_ms: int = 0,
     ) -> InboundRecord:
+        """A StartWorkflow inbox record."""
         schema, data = encode_payload(self.serde, input, input_schema, "workflow input")
         return self.control(
             workflow_id,
@@ -89,6 +90,7 @@ class InboxRecords:
     def signal(
         self, workflow_id: str, name: str, payload: Payload | None = None, *, payload_schema: str | None = None
     ) -> InboundRecord:
+        """A SignalWorkflow inbox record."""
         schema, data = (
             (None, None) if payload is None else encode_payload(self.serde, payload, payload_schema, "signal")
         )
@@ -97,9 +99,11 @@ class InboxRecords:
         )
 
     def cancel(self, workflow_id: str, reason: str = "") -> InboundRecord:
+        """A CancelWorkflow inbox record."""
         return self.control(workflow_id, CancelWorkflow(workflow_id=workflow_id, reason=reason))
 
     def query(self, workflow_id: str, name: str, *, query_id: str, reply_topic: str) -> InboundRecord:
+        """A QueryWorkflow inbox record."""
         return self.control(
             workflow_id, QueryWorkflow(workflow_id=workflow_id, query_id=query_id, name=name, reply_topic=reply_topic)
         )
@@ -115,6 +119,7 @@ class InboxRecords:
         operator: str = "tester",
         reason: str = "",
     ) -> InboundRecord:
+        """An OperatorAction inbox record."""
         schema, data = (None, None) if result is None else encode_payload(self.serde, result, result_schema, "result")
         return self.control(
             workflow_id,

@@ -24,9 +24,11 @@ class MemoryStore:
 
     @property
     def generation(self) -> int:
+        """Bumped when the store is wiped, as `PartitionStore` does."""
         return self._generation
 
     def get(self, key: bytes) -> bytes | None:
+        """The committed value of `key`."""
         return self._data.get(key)
 
     def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -35,6 +37,7 @@ class MemoryStore:
         return iter([(k, self._data[k]) for k in keys])
 
     def begin(self) -> PendingTxn:
+        """A fresh buffered transaction over this store."""
         return PendingTxn(self)
 
     def apply(self, txn: PendingTxn, changelog_offset: int | None) -> None:

@@ -56,6 +56,7 @@ class EmittedEvent:
 
     @property
     def is_lifecycle(self) -> bool:
+        """True for a `sagabridge.events.*` lifecycle event."""
         return self.schema.startswith(EVENTS_NS)
 
 
@@ -95,13 +96,16 @@ class Output(list[OutboundRecord]):
         return found
 
     def event_names(self) -> list[str]:
+        """The names of the lifecycle events, in order."""
         return [e["_type"] for e in self.events()]
 
     def to_topic(self, topic: str) -> list[OutboundRecord]:
+        """The records produced to `topic`."""
         return [r for r in self if r.topic == topic]
 
 
 def sent_command(record: OutboundRecord, service: str, serde: AvroSerde, at_ms: int) -> SentCommand:
+    """The command a produced record carries, decoded, with its protocol headers."""
     command_id = record.header(header_names.COMMAND_ID) or ""
     workflow_id = record.header(header_names.WORKFLOW_ID) or ""
     value = {} if record.value is None else serde.decode(record.value).value
@@ -120,6 +124,7 @@ def sent_command(record: OutboundRecord, service: str, serde: AvroSerde, at_ms: 
 
 
 def emitted_event(record: OutboundRecord, serde: AvroSerde, at_ms: int) -> EmittedEvent | None:
+    """The decoded event of a produced record, or None when it is not an event."""
     if record.value is None or record.key is None:
         return None
     decoded = serde.decode(record.value)

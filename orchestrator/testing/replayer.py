@@ -38,6 +38,7 @@ class Divergence:
     got: str | None
 
     def describe(self) -> str:
+        """One line saying where and how the replay diverged."""
         where = "the outcome" if self.cmd_seq is None else f"command #{self.cmd_seq}"
         at = "" if self.event_seq is None else f" (history event #{self.event_seq})"
         return f"at {where}{at}: history has {self.expected or 'nothing'}, new code produced {self.got or 'nothing'}"
@@ -55,6 +56,8 @@ class ReplayFailure:
 
 @dataclass
 class TypeSummary:
+    """Replay counts of one workflow type."""
+
     workflow_type: str
     histories: int = 0
     clean: int = 0
@@ -64,19 +67,24 @@ class TypeSummary:
 
 @dataclass
 class ReplayReport:
+    """The outcome of replaying recorded histories against the current code."""
+
     summaries: dict[str, TypeSummary] = field(default_factory=dict)
     divergences: list[Divergence] = field(default_factory=list)
     failures: list[ReplayFailure] = field(default_factory=list)
 
     @property
     def histories(self) -> int:
+        """How many histories were replayed."""
         return sum(s.histories for s in self.summaries.values())
 
     @property
     def ok(self) -> bool:
+        """True when every history replayed without divergence or failure."""
         return not self.divergences and not self.failures
 
     def summary(self) -> str:
+        """A human-readable summary, one line per divergence."""
         bad = len(self.divergences) + len(self.failures)
         head = f"{self.histories} histories replayed, {self.histories - bad} clean, {bad} not"
         lines = [head] + [f"  {d.workflow_id} ({d.workflow_type}): {d.describe()}" for d in self.divergences]
@@ -89,6 +97,7 @@ class ReplayReport:
             raise ReplayDivergedError(self.summary(), len(self.divergences) + len(self.failures))
 
     def to_json(self) -> dict[str, Any]:
+        """The report as JSON (`orchestrator replay --json`)."""
         return {
             "ok": self.ok,
             "histories": self.histories,
@@ -131,6 +140,7 @@ class Replayer:
         return None
 
     def replay_all(self, histories: Iterable[RecordedHistory]) -> ReplayReport:
+        """Replay every history; the report of all of them."""
         report = ReplayReport()
         for history in histories:
             summary = report.summaries.setdefault(history.workflow_type, TypeSummary(history.workflow_type))

@@ -10,8 +10,8 @@ from orchestrator.models.control import OperatorActionType
 from orchestrator.serialization import model_for
 from orchestrator.testing.inbox import Payload
 from orchestrator.testing.outputs import EmittedEvent, Output, SentCommand
-from orchestrator.testing.status import WorkflowStatus
 from orchestrator.workflow import ErrorInfo, EventKind, HistoryEvent
+from orchestrator.workflow.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from orchestrator.testing.environment import WorkflowEnvironment
@@ -21,6 +21,8 @@ _MAX_TURNS = 100_000
 
 
 class WorkflowRun:
+    """One workflow run in a `WorkflowEnvironment`: drive it and inspect what it did."""
+
     def __init__(self, env: WorkflowEnvironment, workflow_id: str, output: Output) -> None:
         self.env = env
         self.id = workflow_id
@@ -32,6 +34,7 @@ class WorkflowRun:
     # --- progress -----------------------------------------------------------------------------
     @property
     def status(self) -> WorkflowStatus:
+        """The run's current status."""
         return self.env.status(self.id)
 
     def wait(self, *, horizon: timedelta = _HORIZON, max_turns: int = _MAX_TURNS) -> WorkflowStatus:
@@ -81,31 +84,40 @@ class WorkflowRun:
 
     # --- inputs -------------------------------------------------------------------------------
     def signal(self, name: str, payload: Payload | None = None, *, payload_schema: str | None = None) -> Output:
+        """Send signal `name` to this run."""
         return self.env.signal(self.id, name, payload, payload_schema=payload_schema)
 
     def cancel(self, reason: str = "cancelled by the test") -> Output:
+        """Ask this run to cancel."""
         return self.env.cancel(self.id, reason)
 
     def query(self, name: str) -> Any:
+        """Ask this run's query handler `name`."""
         return self.env.query(self.id, name)
 
     def retry(self, seq: int | None = None, reason: str = "") -> Output:
+        """Operator RETRY of the parked step (`seq`, default: the parked one)."""
         return self.env.operator(self.id, OperatorActionType.RETRY, seq=seq, reason=reason)
 
     def skip(self, result: Payload | None, *, seq: int | None = None, result_schema: str | None = None) -> Output:
+        """Operator SKIP of the parked step, recording `result` as its outcome."""
         return self.env.operator(self.id, OperatorActionType.SKIP, seq=seq, result=result, result_schema=result_schema)
 
     def compensate(self, seq: int | None = None, reason: str = "") -> Output:
+        """Operator COMPENSATE: fail the parked step finally so the saga compensates."""
         return self.env.operator(self.id, OperatorActionType.COMPENSATE, seq=seq, reason=reason)
 
     def operator_cancel(self, reason: str = "") -> Output:
+        """Operator CANCEL of this run."""
         return self.env.operator(self.id, OperatorActionType.CANCEL, reason=reason)
 
     # --- what it did --------------------------------------------------------------------------
     def history(self) -> list[HistoryEvent]:
+        """This run's recorded history, oldest first."""
         return self.env.history(self.id)
 
     def kinds(self) -> list[str]:
+        """The kinds of this run's history events, in order."""
         return [e.kind for e in self.history()]
 
     def commands(self, service: str | None = None) -> list[SentCommand]:
@@ -117,6 +129,7 @@ class WorkflowRun:
         return [e for e in self.env.events(self.id, name) if e.is_lifecycle]
 
     def event_names(self) -> list[str]:
+        """The names of this run's lifecycle events, in order."""
         return [e.name for e in self.events()]
 
     def published(self) -> list[EmittedEvent]:

@@ -82,6 +82,7 @@ class FakeService:
         self.received: list[SentCommand] = []
 
     def respond(self, command: SentCommand) -> Reply:
+        """The reply of this fake to a command (and remember the command)."""
         self.received.append(command)
         if self._handler is not None:
             return as_reply(self._handler(command))

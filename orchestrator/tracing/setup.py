@@ -42,6 +42,7 @@ def _env(name: str) -> str:
 
 
 def sdk_disabled() -> bool:
+    """OTEL_SDK_DISABLED=true: nothing is installed, whatever else is set."""
     return _env("OTEL_SDK_DISABLED").lower() == "true"
 
 

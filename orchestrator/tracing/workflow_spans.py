@@ -40,6 +40,7 @@ def workflow_attributes(
     workflow_id: str,
     extra: Attributes | None = None,
 ) -> dict[str, AttributeValue]:
+    """The workflow's span attributes (type, id) plus `extra`."""
     out: dict[str, AttributeValue] = {attr.WORKFLOW_TYPE: workflow_type, attr.WORKFLOW_ID: workflow_id}
     if extra:
         out.update(extra)

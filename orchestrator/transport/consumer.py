@@ -1,7 +1,7 @@
 """Typed consumers: the group-subscribed inbox consumer and helpers shared by readers.
 
 All consumers read with isolation.level=read_committed: an aborted checkpoint must never be
-seen by anyone (DESIGN §5).
+seen by anyone (docs/design.md §5).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, Message, TopicPartition
 
+from orchestrator.transport.kafka_clients import consumer_config
 from orchestrator.transport.records import InboundRecord
 
 PartitionCallback = Callable[[list[int]], None]
@@ -28,17 +29,6 @@ def to_inbound(msg: Message) -> InboundRecord:
         headers=tuple((k, v if isinstance(v, bytes) else b"") for k, v in headers),
         timestamp_ms=timestamp[1] if timestamp else 0,
     )
-
-
-def base_config(bootstrap_servers: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "bootstrap.servers": bootstrap_servers,
-        "auto.offset.reset": "earliest",
-        **(extra or {}),
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-    }
 
 
 def consume_available(consumer: Consumer, max_records: int, timeout_s: float) -> list[Message]:
@@ -82,8 +72,9 @@ class InboxConsumer:
         on_lost: PartitionCallback,
         extra_config: Mapping[str, str] | None = None,
     ) -> None:
-        config = base_config(bootstrap_servers, {"max.poll.interval.ms": "600000", **(extra_config or {})})
-        config["group.id"] = group_id
+        config = consumer_config(
+            bootstrap_servers, extra_config, group_id=group_id, defaults={"max.poll.interval.ms": "600000"}
+        )
         self.topic = topic
         self._consumer = Consumer(config)
         self._callbacks = (on_assign, on_revoke, on_lost)

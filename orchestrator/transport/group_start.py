@@ -16,7 +16,7 @@ from enum import StrEnum
 from confluent_kafka import Consumer, TopicPartition
 
 from orchestrator.errors import TopicError
-from orchestrator.transport.consumer import base_config
+from orchestrator.transport.kafka_clients import consumer_config
 
 TopicPartitionKey = tuple[str, int]
 
@@ -53,9 +53,7 @@ def start_group_at(
 
     The group must have no running members (the broker refuses commits from outside a live group).
     """
-    config = base_config(bootstrap_servers, extra_config)
-    config["group.id"] = group_id
-    consumer = Consumer(config)
+    consumer = Consumer(consumer_config(bootstrap_servers, extra_config, group_id=group_id))
     try:
         partitions: list[TopicPartition] = []
         for topic in topics:

@@ -1,4 +1,4 @@
-"""Header names of the participant protocol (docs/protocol.md, DESIGN §2). One place, no typos."""
+"""Header names of the participant protocol (docs/protocol.md, docs/design.md §2). One place, no typos."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from orchestrator.errors import ProduceError, TransactionAbortableError, TransactionFatalError
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+from orchestrator.transport.kafka_clients import transactional_config
 from orchestrator.transport.records import OutboundRecord
 
 
@@ -28,16 +28,7 @@ class TransactionalProducer:
     def __init__(
         self, bootstrap_servers: str, transactional_id: str, extra_config: Mapping[str, str] | None = None
     ) -> None:
-        config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap_servers,
-            "linger.ms": 5,
-            "compression.type": "lz4",
-            **PRODUCER_PARTITIONER,
-            **(extra_config or {}),
-            "transactional.id": transactional_id,
-            "enable.idempotence": True,
-        }
-        self._producer = Producer(config)
+        self._producer = Producer(transactional_config(bootstrap_servers, transactional_id, extra_config))
         self._in_transaction = False
         self._errors: list[KafkaError] = []
         self.delivered: dict[tuple[str, int], int] = {}

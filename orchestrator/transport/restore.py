@@ -1,4 +1,4 @@
-"""Rebuild a partition store from its compacted changelog (DESIGN §6).
+"""Rebuild a partition store from its compacted changelog (docs/design.md §6).
 
 The restore consumer is assign-only: it never subscribes, so restoring never triggers a group
 rebalance and never commits. It reads `read_committed`, so aborted transactions and zombie writes
@@ -24,13 +24,11 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from orchestrator.errors import ChangelogRestoreError, StatePartitionMismatchError
 from orchestrator.state.partition_store import ChangelogEntry, PartitionStore
+from orchestrator.transport.kafka_clients import consumer_config
 
 log = logging.getLogger(__name__)
 
 _DEFAULTS: dict[str, str | int | bool] = {
-    "isolation.level": "read_committed",
-    "enable.auto.commit": False,
-    "enable.auto.offset.store": False,
     # We only ever seek to offsets checked against the watermarks; anything else is a real error.
     "auto.offset.reset": "error",
     # A fetch long-polling at the log end outlives unassign(); the next partition's restore would
@@ -81,13 +79,9 @@ class ChangelogRestorer:
         self._topic = changelog_topic
         self._request_timeout_s = request_timeout_s
         self._idle_timeout_s = idle_timeout_s
-        config: dict[str, str | int | bool] = {
-            "bootstrap.servers": bootstrap_servers,
-            # librdkafka insists on a group id; it is never joined (no subscribe) nor committed to.
-            "group.id": f"sagabridge-restore.{changelog_topic}",
-            **_DEFAULTS,
-            **(extra_config or {}),
-        }
+        # librdkafka insists on a group id; it is never joined (no subscribe) nor committed to.
+        group = f"sagabridge-restore.{changelog_topic}"
+        config = consumer_config(bootstrap_servers, extra_config, group_id=group, defaults=_DEFAULTS)
         self._consumer: Consumer | None = Consumer(config)
         # A read_committed watermark query answers the LSO; the log end needs a read_uncommitted client.
         # It only ever queries watermarks (never assigns, never fetches).

@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 
 from orchestrator.errors import TopicError
-from orchestrator.transport.consumer import base_config, consume_available, records_of
+from orchestrator.transport.consumer import consume_available, records_of
+from orchestrator.transport.kafka_clients import consumer_config
 from orchestrator.transport.records import InboundRecord
 
 TopicPartitionKey = tuple[str, int]
@@ -31,7 +32,7 @@ class SourceConsumer:
         on_lost: SourceCallback,
         extra_config: Mapping[str, str] | None = None,
     ) -> None:
-        config = base_config(bootstrap_servers, {"max.poll.interval.ms": "300000", **(extra_config or {})})
+        config = consumer_config(bootstrap_servers, {"max.poll.interval.ms": "300000", **(extra_config or {})})
         config["group.id"] = group_id
         self.group_id = group_id
         self.topics = list(topics)
@@ -95,7 +96,7 @@ def seek_group(
     choreography from now on. The group must have no running members (the broker refuses the
     commit of a group that is rebalancing or owned), so stop its connectors first.
     """
-    config = base_config(bootstrap_servers, extra_config)
+    config = consumer_config(bootstrap_servers, extra_config)
     config["group.id"] = group_id
     consumer = Consumer(config)
     try:

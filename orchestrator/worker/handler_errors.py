@@ -38,6 +38,7 @@ def error_type(exc: BaseException) -> str:
 
 
 def is_retryable(exc: BaseException, non_retryable: tuple[type[BaseException], ...]) -> bool:
+    """The `sb-retryable` of a failure: the exception's `retryable` flag, else not one of `non_retryable`."""
     flag = getattr(exc, "retryable", None)
     if isinstance(flag, bool):
         return flag

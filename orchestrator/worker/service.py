@@ -22,21 +22,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span
 
 from orchestrator import topic_names, tracing
 from orchestrator.errors import ConfigurationError, DecodeError, RepliesNotDeliveredError
+from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.client_config import client_config_problem
-from orchestrator.transport.consumer import base_config, consume_available, to_inbound
+from orchestrator.transport.consumer import consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
-from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
+from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
 from orchestrator.worker.dedupe import DedupeStore, StoredReply
 from orchestrator.worker.handler_errors import UndecodableCommandError, UnknownCommandError, error_type, is_retryable
+from orchestrator.workflow.activation import ErrorInfo
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ C = TypeVar("C", bound=AvroModel)
 Handler = Callable[[Any, "CommandContext"], AvroModel | Awaitable[AvroModel]]
 Reply = tuple[str, bytes, bytes, Headers]  # topic, key, value, headers
 
-ERROR_SCHEMA = "sagabridge.protocol.StepError"
+ERROR_SCHEMA = StepError.avro_schema_name
 DECLINED_ERROR = "WorkflowCancelled"  # sb-error-type of a command declined because of sb-cancel-requested
 
 
@@ -67,6 +69,8 @@ class _Registration:
 
 @dataclass
 class ServiceStats:
+    """Counters of what the service did with the commands it consumed."""
+
     executed: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -76,6 +80,8 @@ class ServiceStats:
 
 
 class Service:
+    """A participant: command handlers of one service, run over the plain participant protocol."""
+
     def __init__(
         self,
         name: str,
@@ -124,6 +130,7 @@ class Service:
 
     # -- running -----------------------------------------------------------------------
     def stop(self) -> None:
+        """Ask `run()` to finish the batch in hand, commit and leave the group."""
         self._stop.set()
 
     def run(self, poll_timeout_s: float = 0.5) -> None:
@@ -133,19 +140,8 @@ class Service:
             asyncio.run(self._run(poll_timeout_s))
 
     async def _run(self, poll_timeout_s: float) -> None:
-        config = base_config(self._bootstrap, self._extra)
-        config["group.id"] = self.group_id
-        consumer = Consumer(config)
-        producer = Producer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                "linger.ms": 2,
-                **PRODUCER_PARTITIONER,
-                **self._extra,
-            }
-        )
+        consumer = new_consumer(self._bootstrap, self.group_id, self._extra)
+        producer = new_producer(self._bootstrap, self._extra)
         consumer.subscribe([self.command_topic])
         semaphore = asyncio.Semaphore(self.concurrency)
         try:
@@ -267,9 +263,7 @@ class Service:
 
     def _failure(self, kind: str, message: str, retryable: bool) -> tuple[bytes, Headers]:
         """A failure reply: the StepError body and the headers (which the orchestrator reads first)."""
-        value = self.serde.encode(
-            ERROR_SCHEMA, {"error_type": kind, "message": message, "retryable": retryable, "details": {}}
-        )
+        value = self.serde.encode(ERROR_SCHEMA, ErrorInfo(kind, message, retryable).to_avro())
         status = make_headers(
             [
                 (header_names.REPLY_STATUS, header_names.STATUS_FAILURE),

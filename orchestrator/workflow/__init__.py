@@ -9,6 +9,7 @@ from orchestrator.workflow.definition import WorkflowDefinition, WorkflowRegistr
 from orchestrator.workflow.instance import WorkflowInstance
 from orchestrator.workflow.policy import RetryPolicy
 from orchestrator.workflow.saga import Saga
+from orchestrator.workflow.status import WorkflowStatus
 
 __all__ = [
     "ErrorInfo",
@@ -22,6 +23,7 @@ __all__ = [
     "WorkflowInfo",
     "WorkflowInstance",
     "WorkflowRegistry",
+    "WorkflowStatus",
     "default_registry",
     "workflow",
 ]

@@ -8,10 +8,24 @@ without pickle.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
+from orchestrator.workflow.error_info import ErrorInfo
+from orchestrator.workflow.event_data import (
+    ChildStartedData,
+    CompletedData,
+    EventData,
+    EventPublishedData,
+    FailedData,
+    PatchMarkerData,
+    SideEffectData,
+    StepScheduledData,
+    TimerCancelledData,
+    TimerStartedData,
+    parse_event_data,
+)
+from orchestrator.workflow.event_kind import EventKind
 from orchestrator.workflow.policy import RetryPolicy
 
 JSON = Any  # JSON-serialisable value (dict/list/str/int/float/bool/None)
@@ -35,56 +49,18 @@ __all__ = [
 ]
 
 
-class EventKind(StrEnum):
-    """History event kinds; the ``data`` keys of each are listed alongside."""
-
-    STARTED = "started"  # workflow_type, input_schema, input, trace_context, parent_workflow_id, parent_seq
-    STEP_SCHEDULED = "step_scheduled"  # cmd_seq, service, command_type, payload, policy,
-    # start_to_close_ms, schedule_to_close_ms, compensation
-    STEP_COMPLETED = "step_completed"  # cmd_seq, result_schema, result, attempt
-    STEP_FAILED = "step_failed"  # cmd_seq, error {error_type, message, retryable}, attempt  (FINAL failure)
-    TIMER_STARTED = "timer_started"  # cmd_seq, fire_at_ms
-    TIMER_FIRED = "timer_fired"  # cmd_seq
-    TIMER_CANCELLED = "timer_cancelled"  # cmd_seq
-    SIGNAL_RECEIVED = "signal_received"  # name, payload_schema, payload
-    SIDE_EFFECT = "side_effect"  # cmd_seq, what ("now"|"random"|"uuid"), value
-    PATCH_MARKER = "patch_marker"  # cmd_seq, patch_id, applied
-    CHILD_STARTED = "child_started"  # cmd_seq, workflow_type, child_id, input_schema, input
-    CHILD_FINISHED = "child_finished"  # cmd_seq, status, result_schema, result, error
-    EVENT_PUBLISHED = "event_published"  # cmd_seq, topic (None = the app's events topic), schema, value
-    CANCEL_REQUESTED = "cancel_requested"  # reason, settle_in_flight (absent in histories before issue 14)
-    COMPLETED = "completed"  # result_schema, result
-    FAILED = "failed"  # error, status ("failed"|"compensated"|"cancelled")
-
-
 @dataclass(frozen=True, slots=True)
 class HistoryEvent:
-    """One recorded fact of a workflow's history."""
+    """One recorded fact of a workflow's history: `data` as stored, `payload` its typed form."""
 
     seq: int  # position in the workflow's history, 0-based, contiguous
     kind: str  # one of EventKind values
     at_ms: int  # engine time when recorded (ctx.now() during that activation)
     data: dict[str, JSON]
+    payload: EventData | None = field(init=False, compare=False, repr=False)  # None: unknown kind
 
-
-@dataclass(frozen=True, slots=True)
-class ErrorInfo:
-    """A failure as data: what the participant said (or the engine decided)."""
-
-    error_type: str
-    message: str
-    retryable: bool = False
-
-    def to_json(self) -> dict[str, JSON]:
-        return {"error_type": self.error_type, "message": self.message, "retryable": self.retryable}
-
-    @classmethod
-    def from_json(cls, data: dict[str, JSON]) -> ErrorInfo:
-        return cls(
-            error_type=str(data.get("error_type", "")),
-            message=str(data.get("message", "")),
-            retryable=bool(data.get("retryable", False)),
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "payload", parse_event_data(self.kind, self.data))
 
 
 @dataclass(frozen=True)
@@ -152,7 +128,7 @@ class CompleteWorkflow:
 @dataclass(frozen=True)
 class FailWorkflow:
     error: ErrorInfo
-    status: Literal["failed", "compensated", "cancelled"]
+    status: str  # a WorkflowStatus: FAILED, COMPENSATED or CANCELLED (str: as recorded in history)
 
 
 WorkflowCommand = (
@@ -173,40 +149,32 @@ def command_event(cmd: WorkflowCommand) -> tuple[EventKind, dict[str, JSON]]:
 
     One shared mapping, so the engine records exactly what replay later compares against.
     """
+    data: EventData
     if isinstance(cmd, ScheduleStep):
-        return EventKind.STEP_SCHEDULED, {
-            "cmd_seq": cmd.cmd_seq,
-            "service": cmd.service,
-            "command_type": cmd.command_type,
-            "payload": cmd.payload,
-            "policy": cmd.policy.to_json(),
-            "start_to_close_ms": cmd.start_to_close_ms,
-            "schedule_to_close_ms": cmd.schedule_to_close_ms,
-            "compensation": cmd.compensation,
-        }
-    if isinstance(cmd, StartTimer):
-        return EventKind.TIMER_STARTED, {"cmd_seq": cmd.cmd_seq, "fire_at_ms": cmd.fire_at_ms}
-    if isinstance(cmd, CancelTimer):
-        return EventKind.TIMER_CANCELLED, {"cmd_seq": cmd.cmd_seq}
-    if isinstance(cmd, RecordSideEffect):
-        return EventKind.SIDE_EFFECT, {"cmd_seq": cmd.cmd_seq, "what": cmd.what, "value": cmd.value}
-    if isinstance(cmd, RecordPatch):
-        return EventKind.PATCH_MARKER, {"cmd_seq": cmd.cmd_seq, "patch_id": cmd.patch_id, "applied": cmd.applied}
-    if isinstance(cmd, StartChild):
-        return EventKind.CHILD_STARTED, {
-            "cmd_seq": cmd.cmd_seq,
-            "workflow_type": cmd.workflow_type,
-            "child_id": cmd.child_id,
-            "input_schema": cmd.input_schema,
-            "input": cmd.input,
-        }
-    if isinstance(cmd, PublishEvent):
-        return EventKind.EVENT_PUBLISHED, {
-            "cmd_seq": cmd.cmd_seq,
-            "topic": cmd.topic,
-            "schema": cmd.schema,
-            "value": cmd.value,
-        }
-    if isinstance(cmd, CompleteWorkflow):
-        return EventKind.COMPLETED, {"result_schema": cmd.result_schema, "result": cmd.result}
-    return EventKind.FAILED, {"error": cmd.error.to_json(), "status": cmd.status}
+        data = StepScheduledData(
+            cmd.cmd_seq,
+            cmd.service,
+            cmd.command_type,
+            cmd.payload,
+            cmd.policy.to_json(),
+            cmd.start_to_close_ms,
+            cmd.schedule_to_close_ms,
+            cmd.compensation,
+        )
+    elif isinstance(cmd, StartTimer):
+        data = TimerStartedData(cmd.cmd_seq, cmd.fire_at_ms)
+    elif isinstance(cmd, CancelTimer):
+        data = TimerCancelledData(cmd.cmd_seq)
+    elif isinstance(cmd, RecordSideEffect):
+        data = SideEffectData(cmd.cmd_seq, cmd.what, cmd.value)
+    elif isinstance(cmd, RecordPatch):
+        data = PatchMarkerData(cmd.cmd_seq, cmd.patch_id, cmd.applied)
+    elif isinstance(cmd, StartChild):
+        data = ChildStartedData(cmd.cmd_seq, cmd.workflow_type, cmd.child_id, cmd.input_schema, cmd.input)
+    elif isinstance(cmd, PublishEvent):
+        data = EventPublishedData(cmd.cmd_seq, cmd.topic, cmd.schema, cmd.value)
+    elif isinstance(cmd, CompleteWorkflow):
+        data = CompletedData(cmd.result_schema, cmd.result)
+    else:
+        data = FailedData(cmd.error, cmd.status)
+    return data.kind, data.to_data()

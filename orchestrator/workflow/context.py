@@ -50,6 +50,7 @@ class WorkflowContext:
 
     @property
     def info(self) -> WorkflowInfo:
+        """Facts about this run (id, type, start time, parent)."""
         return self._info
 
     @property
@@ -59,6 +60,7 @@ class WorkflowContext:
 
     @property
     def cancel_requested(self) -> bool:
+        """True once cancellation was requested (cleanup code may check it)."""
         return self._rt.cancel_requested
 
     # --- deterministic time, randomness, ids ------------------------------------------------------

@@ -48,12 +48,14 @@ class WorkflowRegistry:
         self._definitions[definition.name] = definition
 
     def get(self, workflow_type: str) -> WorkflowDefinition:
+        """The definition registered as `workflow_type`; `UnknownWorkflowTypeError` if none."""
         try:
             return self._definitions[workflow_type]
         except KeyError:
             raise UnknownWorkflowTypeError(workflow_type, self.names()) from None
 
     def names(self) -> tuple[str, ...]:
+        """The registered workflow type names, sorted."""
         return tuple(sorted(self._definitions))
 
     def __contains__(self, workflow_type: object) -> bool:

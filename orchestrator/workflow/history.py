@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.errors import NonDeterminismError
 from orchestrator.workflow.activation import EventKind, HistoryEvent
+from orchestrator.workflow.event_data import TimerCancelledData
 
 # Events that record a command the workflow issued (everything else resolves or informs).
 SEQ_COMMAND_KINDS = frozenset(
@@ -68,12 +69,13 @@ class ReplayIndex:
         kind = event.kind
         if kind not in COMMAND_KINDS:
             return False
+        data = event.payload
         if kind in TERMINAL_KINDS:
             self._terminal = event
-        elif kind == EventKind.TIMER_CANCELLED:
-            self._cancels[int(event.data["cmd_seq"])] = event
-        else:
-            self._cmds[int(event.data["cmd_seq"])] = event
+        elif isinstance(data, TimerCancelledData):
+            self._cancels[data.cmd_seq] = event
+        elif data is not None and hasattr(data, "cmd_seq"):
+            self._cmds[data.cmd_seq] = event
         self._last_command_event_seq = max(self._last_command_event_seq, event.seq)
         return True
 

@@ -31,8 +31,18 @@ from orchestrator.workflow.activation import (
 )
 from orchestrator.workflow.context import WorkflowContext, WorkflowInfo
 from orchestrator.workflow.definition import WorkflowDefinition
+from orchestrator.workflow.event_data import (
+    CancelRequestedData,
+    ChildFinishedData,
+    SignalReceivedData,
+    StartedData,
+    StepCompletedData,
+    StepFailedData,
+    TimerFiredData,
+)
 from orchestrator.workflow.payloads import AvroRecord, decoder, to_json
 from orchestrator.workflow.runtime import Runtime
+from orchestrator.workflow.status import WorkflowStatus
 
 RESOLUTION_KINDS = frozenset(
     {
@@ -91,52 +101,48 @@ class WorkflowInstance:
 
     def _apply(self, event: HistoryEvent) -> None:
         rt = self._rt
-        data = event.data
+        data = event.payload
         rt.current_seq = event.seq
         rt.loop.advance_to(event.at_ms)
         rt.active = True
         try:
-            kind = event.kind
-            if kind == EventKind.STARTED:
-                self._start(event)
+            if isinstance(data, StartedData):
+                self._start(event.at_ms, data)
             elif rt.finished:
                 return
-            elif kind == EventKind.STEP_COMPLETED:
-                rt.step_completed(int(data["cmd_seq"]), data.get("result"))
-            elif kind == EventKind.STEP_FAILED:
-                attempt = data.get("attempt")
-                rt.step_failed(int(data["cmd_seq"]), data.get("error") or {}, None if attempt is None else int(attempt))
-            elif kind == EventKind.TIMER_FIRED:
-                rt.timer_fired(int(data["cmd_seq"]))
-            elif kind == EventKind.SIGNAL_RECEIVED:
-                rt.signal_received(str(data["name"]), data.get("payload"))
-            elif kind == EventKind.CHILD_FINISHED:
-                rt.child_finished(int(data["cmd_seq"]), str(data.get("status")), data.get("result"), data.get("error"))
-            elif kind == EventKind.CANCEL_REQUESTED:
-                rt.request_cancel(str(data.get("reason") or ""), settle_in_flight=bool(data.get("settle_in_flight")))
+            elif isinstance(data, StepCompletedData):
+                rt.step_completed(data.cmd_seq, data.result)
+            elif isinstance(data, StepFailedData):
+                rt.step_failed(data.cmd_seq, data.error, data.attempt)
+            elif isinstance(data, TimerFiredData):
+                rt.timer_fired(data.cmd_seq)
+            elif isinstance(data, SignalReceivedData):
+                rt.signal_received(data.name, data.payload)
+            elif isinstance(data, ChildFinishedData):
+                rt.child_finished(data.cmd_seq, data.status, data.result, data.error)
+            elif isinstance(data, CancelRequestedData):
+                rt.request_cancel(data.reason, settle_in_flight=data.settle_in_flight)
             rt.loop.run_until_blocked()
         finally:
             rt.active = False
         if rt.failure is not None:
             raise rt.failure
 
-    def _start(self, event: HistoryEvent) -> None:
+    def _start(self, at_ms: int, data: StartedData) -> None:
         if self._main is not None:
             return  # a second STARTED can only be an engine bug; the first one wins
-        data = event.data
-        parent_seq = data.get("parent_seq")
         info = WorkflowInfo(
             workflow_id=self.workflow_id,
-            workflow_type=str(data.get("workflow_type") or self.definition.name),
-            start_time_ms=event.at_ms,
-            trace_context={str(k): str(v) for k, v in (data.get("trace_context") or {}).items()},
-            parent_workflow_id=data.get("parent_workflow_id"),
-            parent_seq=None if parent_seq is None else int(parent_seq),
+            workflow_type=data.workflow_type or self.definition.name,
+            start_time_ms=at_ms,
+            trace_context=dict(data.trace_context),
+            parent_workflow_id=data.parent_workflow_id,
+            parent_seq=data.parent_seq,
         )
         self._ctx = WorkflowContext(self._rt, info)
         # A fresh contextvars context: nothing from the engine's thread leaks into workflow code.
         self._main = self._rt.loop.create_task(
-            self._run(self._ctx, data.get("input")),
+            self._run(self._ctx, data.input),
             name=f"workflow {self.workflow_id}",
             context=contextvars.Context(),
         )
@@ -153,13 +159,15 @@ class WorkflowInstance:
         except NonDeterminismError:
             return
         except WorkflowCancelledError as exc:
-            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), "cancelled")
+            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), WorkflowStatus.CANCELLED)
         except asyncio.CancelledError:
-            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", rt.cancel_reason), "cancelled")
+            outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", rt.cancel_reason), WorkflowStatus.CANCELLED)
         except CompensationFailedError as exc:
-            outcome = FailWorkflow(_error_info(exc), "failed")
+            outcome = FailWorkflow(_error_info(exc), WorkflowStatus.FAILED)
         except Exception as exc:
-            outcome = FailWorkflow(_error_info(exc), "compensated" if rt.compensated else "failed")
+            outcome = FailWorkflow(
+                _error_info(exc), WorkflowStatus.COMPENSATED if rt.compensated else WorkflowStatus.FAILED
+            )
         if rt.failure is None:
             self._finish(outcome)
 
@@ -232,7 +240,7 @@ def _completion(value: Any) -> Outcome:
         ErrorInfo(
             "InvalidWorkflowResult", f"a workflow must return an AvroModel, a dict or None, not {type(value).__name__}"
         ),
-        "failed",
+        WorkflowStatus.FAILED,
     )
 
 

@@ -36,10 +36,12 @@ from orchestrator.workflow.activation import (
     WorkflowCommand,
     command_event,
 )
+from orchestrator.workflow.event_data import PatchMarkerData, SideEffectData
 from orchestrator.workflow.history import ReplayIndex
 from orchestrator.workflow.loop import DeterministicEventLoop
 from orchestrator.workflow.payloads import Decoder
 from orchestrator.workflow.policy import RetryPolicy
+from orchestrator.workflow.status import WorkflowStatus
 
 
 @dataclass(slots=True)
@@ -315,9 +317,10 @@ class Runtime:
         self.guard()
         seq = self._take_seq()
         recorded = self.index.at(seq)
-        if recorded is not None:
-            self.emit(RecordSideEffect(seq, what, recorded.data.get("value")), seq)
-            return recorded.data.get("value")
+        if recorded is not None:  # replay: the recorded value (a kind mismatch raises in emit)
+            value = recorded.payload.value if isinstance(recorded.payload, SideEffectData) else None
+            self.emit(RecordSideEffect(seq, what, value), seq)
+            return value
         value = generate()
         self.emit(RecordSideEffect(seq, what, value), seq)
         return value
@@ -329,12 +332,13 @@ class Runtime:
             return self.patches[patch_id]
         seq = self.next_seq
         while (ev := self.index.at(seq)) is not None and ev.kind == EventKind.PATCH_MARKER:
-            if ev.data.get("patch_id") == patch_id:
+            marker = ev.payload
+            if isinstance(marker, PatchMarkerData) and marker.patch_id == patch_id:
                 for skipped in range(self.next_seq, seq):
                     self.index.skip(skipped)
                 self.next_seq = seq + 1
-                self.emit(RecordPatch(seq, patch_id, bool(ev.data.get("applied"))), seq)
-                self.patches[patch_id] = bool(ev.data.get("applied"))
+                self.emit(RecordPatch(seq, patch_id, marker.applied), seq)
+                self.patches[patch_id] = marker.applied
                 return self.patches[patch_id]
             seq += 1
         if self.index.at(self.next_seq) is None and self.index.new_allowed(self.current_seq):
@@ -352,15 +356,14 @@ class Runtime:
             _resolve(step.future, step.decode, result)
         self._settled(seq)
 
-    def step_failed(self, seq: int, error: dict[str, Any], attempt: int | None) -> None:
+    def step_failed(self, seq: int, error: ErrorInfo, attempt: int | None) -> None:
         step = self.pending.steps.pop(seq, None)
         if step is not None and not step.future.done():
             if self._cancel is not None and seq in self._cancel.steps:  # it ended with the cancel
                 self._cancel_undelivered = False
                 step.future.set_exception(WorkflowCancelledError(self.cancel_reason))
             else:
-                info = ErrorInfo.from_json(error or {})
-                step.future.set_exception(StepFailedError(step.service, step.command_type, info, attempt))
+                step.future.set_exception(StepFailedError(step.service, step.command_type, error, attempt))
         self._settled(seq)
 
     def timer_fired(self, seq: int) -> None:
@@ -380,17 +383,16 @@ class Runtime:
             return
         self.pending.signal_buffer.setdefault(name, deque()).append(payload)
 
-    def child_finished(self, seq: int, status: str, result: Any, error: dict[str, Any] | None) -> None:
+    def child_finished(self, seq: int, status: str, result: Any, error: ErrorInfo | None) -> None:
         child = self.pending.children.pop(seq, None)
         if child is not None and not child.future.done():
-            if status == "completed":
+            if status == WorkflowStatus.COMPLETED:
                 _resolve(child.future, child.decode, result)
             elif self._cancel is not None and seq in self._cancel.children:
                 self._cancel_undelivered = False
                 child.future.set_exception(WorkflowCancelledError(self.cancel_reason))
             else:
-                info = ErrorInfo.from_json(error) if error else None
-                child.future.set_exception(ChildWorkflowFailedError(child.workflow_type, child.child_id, status, info))
+                child.future.set_exception(ChildWorkflowFailedError(child.workflow_type, child.child_id, status, error))
         self._settled(seq)
 
     def request_cancel(self, reason: str, *, settle_in_flight: bool = True) -> None:

@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator.errors import CompensationFailedError, NonDeterminismError, StepFailedError
 from orchestrator.workflow.payloads import encode
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Compensation:
+    """One registered undo: the command a compensation step sends, and its step options."""
+
     service: str
     command_type: str
     payload: dict[str, Any]
@@ -45,6 +47,7 @@ class Saga:
 
     @property
     def compensations(self) -> tuple[Compensation, ...]:
+        """The compensations registered and not yet run, oldest first."""
         return tuple(self._compensations)
 
     def add_compensation(
@@ -99,7 +102,7 @@ class Saga:
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:  # never swallows the exception (and type checkers know the block may return)
         # GeneratorExit (an evicted instance being garbage-collected) must not compensate.
         if exc is None:
             cancelled = self._ctx._take_undelivered_cancel()

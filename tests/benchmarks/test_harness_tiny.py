@@ -132,7 +132,7 @@ def test_run_leaves_no_topics_behind(tiny_run: tuple[Path, dict[str, object], st
 
 
 def test_a_failing_or_unavailable_case_becomes_a_row(kafka_bootstrap: str, tmp_path: Path) -> None:
-    from orchestrator.errors import BenchmarkNotAvailableError
+    from benchmarks.errors import BenchmarkNotAvailableError
 
     def broken(_ctx: BenchContext) -> list[Measurement]:
         raise RuntimeError("boom")

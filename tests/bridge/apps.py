@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()

@@ -21,9 +21,10 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import consumer_config
 from orchestrator.transport.records import InboundRecord
-from tests.bridge.harness import json_event, produce
+from tests.bridge.harness import Event, json_event, produce
 from tests.integration.harness import ROOT, App
 
 TOTAL = 6_000
@@ -62,7 +63,7 @@ class Watcher:
     """Reads the committed records of some topics from the beginning, incrementally."""
 
     def __init__(self, bootstrap: str, topics: list[str]) -> None:
-        self.consumer = Consumer({**base_config(bootstrap), "group.id": uuid.uuid4().hex})
+        self.consumer = Consumer({**consumer_config(bootstrap), "group.id": uuid.uuid4().hex})
         parts = []
         for topic in topics:
             meta = self.consumer.list_topics(topic, timeout=10).topics[topic]
@@ -116,7 +117,7 @@ def test_sigkill_mid_stream_loses_and_doubles_nothing(app: App, kafka_admin: Kaf
 
     def publish() -> None:  # the orders service keeps publishing while the connector dies and restarts
         for start in range(0, TOTAL, 200):
-            batch = []
+            batch: list[Event] = []
             for i in range(start, min(TOTAL, start + 200)):
                 if i in bad:
                     batch.append((f"o{i}", b"{not json", {}))

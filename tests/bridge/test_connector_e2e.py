@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.bridge.embedded import command_router
 from orchestrator.bridge.processor import H_DLQ_FIELD_PATH, H_DLQ_TRIGGER
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.serialization import ConfluentSerde, SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
+from orchestrator.transport.records import InboundRecord
 from tests.bridge.apps import registry
 from tests.bridge.harness import ConnectorThread, config, dlq_records, json_event, produce
 from tests.integration.harness import App, EventLog, OrchestratorThread, read_committed, serde
@@ -175,7 +176,7 @@ def test_early_signal_is_buffered_until_the_start_and_an_expired_one_is_dead_let
         produce(app.bootstrap, payments, [json_event("o9", {"kind": "PaymentReceivedShort", "order": "o9"})])
         conn.wait_for(2)
         deadline = time.monotonic() + 60
-        expired = []
+        expired: list[InboundRecord] = []
         while not expired and time.monotonic() < deadline:
             expired = [r for r in dlq_records(app) if r.header("sb-dlq-reason") == "buffer-ttl-expired"]
         produce(app.bootstrap, orders, [json_event("o1", order_placed("o1"))])
@@ -359,7 +360,9 @@ class NativeServices:
         if msg is None or msg.error() is not None:
             return
         body = json.loads(msg.value() or b"{}")
-        headers = {k: (v or b"").decode() for k, v in msg.headers() or []}
+        raw = msg.headers() or []
+        pairs = raw.items() if isinstance(raw, dict) else raw
+        headers = {k: v.decode() if isinstance(v, bytes) else (v or "") for k, v in pairs}
         self.seen.append((msg.topic() or "", body, headers))
         order = body["order"]
         if msg.topic() == self.requests["inventory"]:

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from examples.orders.models.payments import ChargePayment
 from orchestrator.bridge import (
     ConnectorConfig,
     InboxRecordKind,
@@ -31,11 +32,10 @@ from orchestrator.bridge.expressions import Expression
 from orchestrator.bridge.matching import Matcher, SignalEffect, StartEffect
 from orchestrator.bridge.outbound import NativeCommandRouter
 from orchestrator.bridge.processor import ConnectorStats, EventProcessor
-from orchestrator.engine.state_records import RUNNING, Header, StepRecord
-from orchestrator.models.demo.payments import ChargePayment
+from orchestrator.engine.state_records import Header, StepRecord, StepStatus
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport.records import InboundRecord, make_headers
-from orchestrator.workflow import RetryPolicy
+from orchestrator.workflow import RetryPolicy, WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = SchemaRepository()
@@ -65,9 +65,12 @@ def cfg(**trigger: Any) -> ConnectorConfig:
     )
 
 
-def record(value: Any, *, topic: str = "orders", offset: int = 0, **headers: str) -> InboundRecord:
+def record(
+    value: Any, *, topic: str = "orders", offset: int = 0, headers: dict[str, str] | None = None, **named: str
+) -> InboundRecord:
+    """A source record; headers by keyword (`ce_id=...`), or in `headers` for names that are not identifiers."""
     raw = value if isinstance(value, bytes) or value is None else json.dumps(value).encode()
-    return InboundRecord(topic, 0, offset, b"k", raw, make_headers(headers))
+    return InboundRecord(topic, 0, offset, b"k", raw, make_headers({**named, **(headers or {})}))
 
 
 def order(**extra: Any) -> dict[str, Any]:
@@ -138,20 +141,19 @@ def test_inconsistent_triggers_are_refused_with_the_reason(trigger: dict[str, An
 
 
 def test_the_same_objects_from_python_and_a_toml_file(tmp_path: Path) -> None:
-    from orchestrator.bridge import SourceTopic, Trigger
+    from orchestrator.bridge import FieldMap, SourceTopic, Trigger, TriggerAction
 
     trigger = Trigger(
         name="t",
         topics=("orders",),
-        correlation="order-{value.orderId}",  # type: ignore[arg-type]
-        action="start",  # type: ignore[arg-type]
+        correlation=Template("order-{value.orderId}"),
+        action=TriggerAction.START,
         workflow_type="wf",
         input_schema="sagabridge.demo.orders.OrderPlaced",
-        input=ORDER_INPUT,  # type: ignore[arg-type]
+        input=FieldMap.build(ORDER_INPUT, "input"),
     )
-    built = ConnectorConfig(
-        domain="d", sources=(SourceTopic(topic="orders", event_type="value.type"),), triggers=(trigger,)
-    )  # type: ignore[arg-type]
+    source = SourceTopic(topic="orders", event_type=Expression("value.type"))
+    built = ConnectorConfig(domain="d", sources=(source,), triggers=(trigger,))
     assert built.model_dump(by_alias=True) == cfg().model_dump(by_alias=True)
     path = tmp_path / "d.toml"
     path.write_text('domain = "d"\nschemas_dir = "avro"\n[[source]]\ntopic = "t"\n')
@@ -168,7 +170,7 @@ def test_cloudevents_binary_and_structured_modes() -> None:
     assert (binary.event_type, binary.cloudevent["id"]) == ("shop.OrderPlaced", "e1")
     assert binary.matches_type("OrderPlaced")
     envelope = {"specversion": "1.0", "id": "e2", "type": "OrderPlaced", "source": "/shop", "data": {"orderId": "o2"}}
-    structured = decode_event(record(envelope, **{"content-type": "application/cloudevents+json"}), source, None)
+    structured = decode_event(record(envelope, headers={"content-type": "application/cloudevents+json"}), source, None)
     assert structured.value == {"orderId": "o2"} and structured.context["ce"]["source"] == "/shop"
 
 
@@ -283,7 +285,7 @@ def step_for(command: Any, service: str, *, attempt: int = 1, command_id: str = 
         command_type=command.avro_schema_name,
         command_id=command_id,
         attempt=attempt,
-        status="in_flight",
+        status=StepStatus.IN_FLIGHT,
         first_scheduled_ms=0,
         attempt_started_ms=0,
         payload=SERDE.encode(command.avro_schema_name, command),
@@ -320,7 +322,7 @@ def test_outbound_mapping_builds_the_services_own_record() -> None:
     router = NativeCommandRouter(participant, SERDE, REPO)
     cmd = ChargePayment(order_id="o1", customer_id="c", amount_cents=5, currency="EUR")
     step = step_for(cmd, "payments", attempt=2, command_id="wf-1/3")
-    header = Header("wf-1", "t", RUNNING, 0, 0, 0)
+    header = Header("wf-1", "t", WorkflowStatus.RUNNING, 0, 0, 0)
     with pytest.raises(MissingFieldError) as err:
         router.route(header, step, "app.inbox", [])
     assert err.value.field_path == "missing.field"
@@ -354,13 +356,13 @@ def test_outbound_avro_single_object_uses_the_services_schema() -> None:
             ],
         }
     ).participants
+    from examples.orders.models.inventory import ReleaseStock
     from orchestrator.bridge.mapping import ValueFormat
-    from orchestrator.models.demo.inventory import ReleaseStock
 
     router = NativeCommandRouter(participants, SERDE, REPO, {ValueFormat.AVRO_SINGLE_OBJECT: SERDE})
     cmd = ReleaseStock(reservation_id="r1", order_id="o1")
     step = step_for(cmd, "inventory")
-    out = router.route(Header("wf", "t", RUNNING, 0, 0, 0), step, "app.inbox", [])
+    out = router.route(Header("wf", "t", WorkflowStatus.RUNNING, 0, 0, 0), step, "app.inbox", [])
     assert out is not None and out.value is not None
     decoded = SERDE.decode(out.value)
     assert (decoded.schema_name, decoded.value) == (
@@ -375,10 +377,8 @@ def test_connectors_check_cli_exits_1_and_names_the_problem(tmp_path: Path, caps
     good = ROOT / "connectors" / "shop.toml"
     assert main(["connectors", "check", "--config", str(good)]) == 0
     broken = tmp_path / "shop.toml"
-    broken.write_text(good.read_text().replace('"value.item.sku"', '"value.item.code"'))
-    (tmp_path / "schemas").symlink_to(ROOT / "examples" / "choreography" / "schemas")
-    text = broken.read_text().replace("../examples/choreography/schemas", "schemas")
-    broken.write_text(text)
+    text = good.read_text().replace('"value.item.sku"', '"value.item.code"')
+    broken.write_text(text.replace('"../examples/', f'"{ROOT}/examples/'))  # its schemas_dir, from tmp_path
     assert main(["connectors", "check", "--config", str(broken)]) == 1
     out = capsys.readouterr().out
     assert "field path 'value.item.code' is absent from the writer schema shop.orders.OrderPlaced" in out

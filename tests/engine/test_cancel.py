@@ -8,9 +8,9 @@ an effect, a step whose last attempt went unanswered is asked again at once.
 
 from __future__ import annotations
 
-from orchestrator.models.demo.inventory import StockReleased, StockReserved
-from orchestrator.models.demo.payments import PaymentRefunded
-from orchestrator.models.demo.shipping import ShipmentCancelled
+from examples.orders.models.inventory import StockReleased, StockReserved
+from examples.orders.models.payments import PaymentRefunded
+from examples.orders.models.shipping import ShipmentCancelled
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
 from tests.engine.test_parking import exhaust
@@ -22,7 +22,8 @@ def to_shipping(h: WorkflowEnvironment) -> OutboundRecord:
     """o-1 reserved and charged; returns the CreateShipment command in flight."""
     cmd = only(h.start("order", ORDER, id="o-1").output.commands())
     pay = only(h.reply(cmd, RESERVED).commands())
-    return only(h.reply(pay, CHARGED).commands("shipping"))
+    shipping: OutboundRecord = only(h.reply(pay, CHARGED).commands("shipping"))
+    return shipping
 
 
 def finish_compensations(h: WorkflowEnvironment, first: OutboundRecord) -> list[str]:

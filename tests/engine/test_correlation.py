@@ -8,12 +8,14 @@ from typing import Any
 
 import fastavro
 
+from examples.orders.models.inventory import ReleaseStock, StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.engine.correlation_store import BUFFER, MESSAGE
-from orchestrator.models.demo.inventory import ReleaseStock, StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderPlaced
+from orchestrator.serialization import SchemaRepository
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.testing.outputs import Output
+from orchestrator.workflow import WorkflowStatus
 from tests.engine.test_saga import RESERVED, only
 from tests.engine.workflows import DLQ, ORDER
 
@@ -195,8 +197,8 @@ def test_signal_with_start_delivers_buffered_signals_before_its_own(h: WorkflowE
 
 def test_step_outcomes_settle_the_open_step_of_their_service(h: WorkflowEnvironment) -> None:
     h.start("order", ORDER, id="o-1")
-    out = outcome(h, "o-1", "payments", success=True)  # the payments step is not open yet
-    assert only(out.events("ReplyIgnored"))["why"] == "no-open-step"
+    out = outcome(h, "o-1", "payments", success=True)  # no payments step was scheduled yet
+    assert only(out.events("ReplyIgnored"))["why"] == "unknown-step"
     out = outcome(h, "o-1", "inventory", success=False, error_type="Busy", retryable=True, message_id="x1")
     assert out.event_names() == ["StepRetrying"]
     out = outcome(h, "o-1", "inventory", success=False, error_type="Busy", retryable=True, message_id="x2")
@@ -226,9 +228,50 @@ def test_a_failure_outcome_fails_the_step_and_the_saga_compensates(h: WorkflowEn
     out = outcome(
         h, "o-2", "inventory", success=True, command_type="sagabridge.demo.inventory.ReserveStock", result=RESERVED
     )
-    assert only(out.events("ReplyIgnored"))["why"] == "no-open-step"
+    assert only(out.events("ReplyIgnored"))["why"] == "duplicate"  # the reservation completed already
     out = outcome(h, "o-2", "inventory", success=True, command_type=ReleaseStock.avro_schema_name)
     assert "WorkflowCompensated" in out.event_names()
+
+
+def test_a_permanent_failure_outcome_settles_the_step_in_backoff_and_a_late_success_is_abandoned(
+    h: WorkflowEnvironment,
+) -> None:
+    """The protocol's rule (docs/protocol.md §4): a permanent failure settles the step whatever
+    its state; a success for a step that failed is an effect nobody compensates, counted."""
+    h.start("order", ORDER, id="o-4")
+    out = outcome(h, "o-4", "inventory", success=False, error_type="Busy", retryable=True)
+    assert out.event_names() == ["StepRetrying"]  # now waiting in backoff, no attempt in flight
+    out = outcome(h, "o-4", "inventory", success=False, error_type="OutOfStock", retryable=False)
+    assert only(out.events("StepFailed"))["error"]["error_type"] == "OutOfStock"
+    assert out.events("ReplyIgnored") == []
+    assert h.header("o-4").finished and h.timer_keys() == []  # the pending retry went with the step
+    out = outcome(h, "o-4", "inventory", success=True, result=RESERVED)
+    assert only(out.events("ReplyIgnored"))["why"] == "abandoned"
+    assert h.engine.stats.abandoned_successes == 1
+    out = outcome(h, "o-4", "inventory", success=False)
+    assert only(out.events("ReplyIgnored"))["why"] == "late"
+
+
+def test_a_cancel_waits_for_the_native_step_in_flight_and_compensates_its_success(h: WorkflowEnvironment) -> None:
+    h.start("order", ORDER, id="o-5")
+    assert h.cancel("o-5").commands() == []  # the reservation may be under way: wait for its event
+    assert h.header("o-5").status is WorkflowStatus.RUNNING
+    out = outcome(h, "o-5", "inventory", success=True, result=RESERVED)
+    assert "StepCompleted" in out.event_names()
+    release = only(out.commands("inventory"))
+    assert h.decode(release)[0] == ReleaseStock.avro_schema_name  # the reservation made after the cancel is undone
+    out = outcome(h, "o-5", "inventory", success=True, command_type=ReleaseStock.avro_schema_name)
+    assert "WorkflowCancelled" in out.event_names()
+    assert h.header("o-5").status is WorkflowStatus.CANCELLED
+
+
+def test_a_retryable_failure_outcome_after_a_cancel_settles_the_step_as_not_done(h: WorkflowEnvironment) -> None:
+    h.start("order", ORDER, id="o-6")
+    h.cancel("o-6")
+    out = outcome(h, "o-6", "inventory", success=False, error_type="Busy", retryable=True)
+    assert only(out.events("StepFailed"))["error"]["error_type"] == "Busy"
+    assert out.commands() == [] and "StepRetrying" not in out.event_names()  # no retry, nothing to undo
+    assert h.header("o-6").status is WorkflowStatus.CANCELLED
 
 
 def test_message_ids_are_purged_with_their_workflow(h: WorkflowEnvironment) -> None:
@@ -241,7 +284,7 @@ def test_message_ids_are_purged_with_their_workflow(h: WorkflowEnvironment) -> N
 
 def test_records_of_writers_that_predate_the_new_fields_still_decode(h: WorkflowEnvironment) -> None:
     """A StartWorkflow/SignalWorkflow encoded with the v1 schemas (no message_id, no on_missing)."""
-    repo = h.serde.repo  # type: ignore[attr-defined]
+    repo = SchemaRepository()  # the built-in schemas, every version
 
     def encode_v1(name: str, value: dict[str, Any]) -> bytes:
         v1 = repo.versions(name)[0]
@@ -251,7 +294,7 @@ def test_records_of_writers_that_predate_the_new_fields_still_decode(h: Workflow
         return b"\xc3\x01" + v1.fingerprint + buf.getvalue()
 
     order = OrderPlaced(**ORDER.model_dump())
-    body = {
+    body: dict[str, Any] = {
         "workflow_type": "approval",
         "workflow_id": "old-1",
         "input_schema": order.avro_schema_name,
@@ -262,7 +305,7 @@ def test_records_of_writers_that_predate_the_new_fields_still_decode(h: Workflow
         "requested_at_ms": h.now_ms,
     }
     h.send(h.records.record("old-1", encode_v1("sagabridge.control.StartWorkflow", body)))
-    assert h.header("old-1").status == "running"
+    assert h.header("old-1").status is WorkflowStatus.RUNNING
     sig = {
         "workflow_id": "old-1",
         "name": "approve",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models.demo.inventory import StockReleased, StockReserved
-from orchestrator.models.demo.payments import PaymentRefunded
-from orchestrator.testing import WorkflowEnvironment
+from examples.orders.models.inventory import StockReleased, StockReserved
+from examples.orders.models.payments import PaymentRefunded
+from orchestrator.testing import Output, WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
 from tests.engine.test_saga import CHARGED, RESERVED, only
 from tests.engine.workflows import DLQ, ORDER
 
 
-def exhaust(h: WorkflowEnvironment, cmd: OutboundRecord) -> list[OutboundRecord]:
+def exhaust(h: WorkflowEnvironment, cmd: OutboundRecord) -> Output:
     """Fail all 4 allowed attempts of a step; returns the output of the last failure."""
     for _ in range(3):
         h.reply_failure(cmd, "Unavailable")
@@ -29,7 +29,8 @@ def parked_on_reserve(h: WorkflowEnvironment) -> OutboundRecord:
     header = h.header("o-1")
     assert header.status == "parked" and header.parked_reason is not None
     assert h.advance(3_600_000).commands() == []  # parked: no more retries, no timeouts
-    return cmd
+    parked_cmd: OutboundRecord = cmd
+    return parked_cmd
 
 
 def test_operator_retry_resends_with_a_fresh_budget(h: WorkflowEnvironment) -> None:

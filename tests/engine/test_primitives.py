@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from orchestrator.models.demo.inventory import StockReleased, StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.payments import PaymentCharged, PaymentRefunded
+from examples.orders.models.inventory import StockReleased, StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.payments import PaymentCharged, PaymentRefunded
 from orchestrator.testing import WorkflowEnvironment
 from tests.engine.test_saga import RESERVED, only
 from tests.engine.workflows import INBOX, ORDER

@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from orchestrator.models.demo.inventory import StockReleased
-from orchestrator.models.demo.notifications import CustomerNotified
+from examples.orders.models.inventory import StockReleased
+from examples.orders.models.notifications import CustomerNotified
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
+from orchestrator.workflow.activation import HistoryEvent
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import ENVIRONMENT, ORDER, VARIANT, registry
 
@@ -44,7 +45,7 @@ def scenario(h: WorkflowEnvironment, between: Callable[[], None]) -> list[Outbou
     return list(h.produced)
 
 
-Outcome = tuple[list[OutboundRecord], dict[str, list[object]], int]
+Outcome = tuple[list[OutboundRecord], dict[str, list[HistoryEvent]], int]
 
 
 def run(tmp_path: Path, name: str, cache_size: int, mode: str) -> Outcome:

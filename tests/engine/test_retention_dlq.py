@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import DLQ, ORDER
@@ -52,7 +52,7 @@ def test_bad_records_go_to_the_dlq_untouched_and_change_nothing(h: WorkflowEnvir
         ("invalid-record", h.records.record("wrong-key", None, {**wf, "sb-reply-status": "success"})),
         ("malformed", h.records.record("o-1", b"\x00bad-body", {**wf, "sb-reply-status": "success"})),
     ]
-    start = {
+    start: dict[str, Any] = {
         "workflow_type": "no-such-type",
         "workflow_id": "x-1",
         "input_schema": ORDER.avro_schema_name,

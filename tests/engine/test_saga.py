@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.models.demo.inventory import StockReleased, StockReserved
-from orchestrator.models.demo.payments import PaymentCharged, PaymentRefunded
-from orchestrator.models.demo.shipping import ShipmentCreated
+from examples.orders.models.inventory import StockReleased, StockReserved
+from examples.orders.models.payments import PaymentCharged, PaymentRefunded
+from examples.orders.models.shipping import ShipmentCreated
 from orchestrator.testing import WorkflowEnvironment
 from tests.engine.workflows import EVENTS, INBOX, ORDER
 

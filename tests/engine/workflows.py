@@ -6,12 +6,12 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderFulfilment, OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCreated
 from orchestrator.errors import WorkflowTimeoutError
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCreated
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()

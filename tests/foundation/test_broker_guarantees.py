@@ -6,6 +6,8 @@ import uuid
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from tests.conftest import TopicFactory
+
 
 def _read_all(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
     consumer = Consumer(
@@ -27,13 +29,13 @@ def _read_all(bootstrap: str, topic: str, isolation: str) -> list[bytes]:
                 idle += 1
                 continue
             assert msg.error() is None, msg.error()
-            values.append(msg.value())
+            values.append(msg.value() or b"")
         return values
     finally:
         consumer.close()
 
 
-def test_aborted_transaction_is_invisible_to_read_committed(kafka_bootstrap: str, topic_factory) -> None:
+def test_aborted_transaction_is_invisible_to_read_committed(kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
     topic = topic_factory("txn")
     producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"probe-{topic}"})
     producer.init_transactions(30)
@@ -54,7 +56,7 @@ def test_aborted_transaction_is_invisible_to_read_committed(kafka_bootstrap: str
 
 
 def test_zombie_producer_is_fenced_by_a_restart_with_the_same_transactional_id(
-    kafka_bootstrap: str, topic_factory
+    kafka_bootstrap: str, topic_factory: TopicFactory
 ) -> None:
     from confluent_kafka import KafkaException
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from orchestrator.devstack import LocalStack, StackPorts
 from orchestrator.devstack.processes import free_port, read_pid
+
+pytestmark = pytest.mark.broker  # starts a private one
 
 
 def test_up_twice_leaves_one_broker_and_down_stops_it(tmp_path: Path) -> None:

@@ -37,12 +37,12 @@ def test_a_built_wheel_carries_the_schemas_and_works_outside_the_checkout(tmp_pa
     zipfile.ZipFile(wheel).extractall(unpacked)
     probe = (
         "import orchestrator, pathlib, sys\n"
-        "from orchestrator.models.demo.orders import OrderPlaced\n"
+        "from orchestrator.models.control import CancelWorkflow\n"
         "from orchestrator.serialization import SchemaRepository, SingleObjectSerde\n"
         "assert pathlib.Path(orchestrator.__file__).is_relative_to(sys.argv[1]), orchestrator.__file__\n"
         "serde = SingleObjectSerde(SchemaRepository())\n"
-        "o = OrderPlaced(order_id='1', customer_id='c', sku='s', quantity=1, amount_cents=5, currency='EUR')\n"
-        "assert serde.decode(serde.encode(o.avro_schema_name, o.to_avro())).value['order_id'] == '1'\n"
+        "o = CancelWorkflow(workflow_id='1', reason='r')\n"
+        "assert serde.decode(serde.encode(o.avro_schema_name, o.to_avro())).value['workflow_id'] == '1'\n"
     )
     subprocess.run(
         [sys.executable, "-c", probe, str(unpacked)],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from confluent_kafka import Producer
 
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER, murmur2, partition_for
+from tests.conftest import TopicFactory
 
 
 def test_murmur2_matches_kafka_reference_vectors() -> None:
@@ -17,7 +18,7 @@ def test_murmur2_matches_kafka_reference_vectors() -> None:
     assert murmur2(b"abc") == 479470107
 
 
-def test_partition_for_predicts_where_the_producer_puts_keys(kafka_bootstrap: str, topic_factory) -> None:
+def test_partition_for_predicts_where_the_producer_puts_keys(kafka_bootstrap: str, topic_factory: TopicFactory) -> None:
     topic = topic_factory("murmur", partitions=7)
     producer = Producer({"bootstrap.servers": kafka_bootstrap, **PRODUCER_PARTITIONER})
     placed: dict[bytes, int] = {}

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from orchestrator.admin.topic_specs import TopicRole, apply, load_topic_set, verify_copartitioned
+from orchestrator.admin.topic_specs import TopicRole, TopicSet, apply, load_topic_set, verify_copartitioned
 from orchestrator.errors import PartitionMismatchError
 from orchestrator.transport.admin import KafkaAdmin
 
 SPEC = Path(__file__).resolve().parents[2] / "topics" / "orders.toml"
 
 
-def _app_only(app: str, partitions: int | None = None):
+def _app_only(app: str, partitions: int | None = None) -> TopicSet:
     full = load_topic_set(SPEC, app=app, partitions=partitions)
     # Command topics are shared names; tests keep to the app's own topics.
     return full.model_copy(update={"topics": tuple(t for t in full.topics if t.role is not TopicRole.COMMANDS)})
 
 
-def test_apply_creates_compacted_changelog_copartitioned_with_inbox(kafka_admin: KafkaAdmin, unique_name) -> None:
+def test_apply_creates_compacted_changelog_copartitioned_with_inbox(
+    kafka_admin: KafkaAdmin, unique_name: Callable[[str], str]
+) -> None:
     app = unique_name("app")
     report = apply(kafka_admin, _app_only(app, partitions=4))
     assert sorted(report.created) == sorted([f"{app}.inbox", f"{app}.changelog", f"{app}.events", f"{app}.dlq"])
@@ -31,7 +34,9 @@ def test_apply_creates_compacted_changelog_copartitioned_with_inbox(kafka_admin:
     assert verify_copartitioned(kafka_admin, f"{app}.inbox", f"{app}.changelog") == 4
 
 
-def test_apply_is_idempotent_and_reports_drift_without_changing_the_topic(kafka_admin: KafkaAdmin, unique_name) -> None:
+def test_apply_is_idempotent_and_reports_drift_without_changing_the_topic(
+    kafka_admin: KafkaAdmin, unique_name: Callable[[str], str]
+) -> None:
     app = unique_name("app")
     apply(kafka_admin, _app_only(app, partitions=2))
     again = apply(kafka_admin, _app_only(app, partitions=2))
@@ -45,7 +50,9 @@ def test_apply_is_idempotent_and_reports_drift_without_changing_the_topic(kafka_
     assert kafka_admin.describe([f"{app}.inbox"])[f"{app}.inbox"].partitions == 2
 
 
-def test_mismatched_live_topics_are_refused_naming_both(kafka_admin: KafkaAdmin, unique_name) -> None:
+def test_mismatched_live_topics_are_refused_naming_both(
+    kafka_admin: KafkaAdmin, unique_name: Callable[[str], str]
+) -> None:
     app = unique_name("app")
     kafka_admin.create(f"{app}.inbox", 3, 1, {})
     kafka_admin.create(f"{app}.changelog", 2, 1, {"cleanup.policy": "compact"})
@@ -57,7 +64,9 @@ def test_mismatched_live_topics_are_refused_naming_both(kafka_admin: KafkaAdmin,
         verify_copartitioned(kafka_admin, f"{app}.inbox", f"{app}.changelog")
 
 
-def test_changelog_follows_the_live_inbox_partition_count(kafka_admin: KafkaAdmin, unique_name) -> None:
+def test_changelog_follows_the_live_inbox_partition_count(
+    kafka_admin: KafkaAdmin, unique_name: Callable[[str], str]
+) -> None:
     app = unique_name("app")
     kafka_admin.create(f"{app}.inbox", 5, 1, {"cleanup.policy": "delete"})
     report = apply(kafka_admin, _app_only(app, partitions=4))

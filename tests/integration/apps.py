@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReserved
-from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import PaymentCharged, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCreated
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReserved
+from examples.orders.models.orders import OrderFulfilment, OrderPlaced
+from examples.orders.models.payments import PaymentCharged, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCreated
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
 from tests.engine.workflows import charge_for
 

@@ -14,17 +14,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from orchestrator.client import TERMINAL_EVENTS, WorkflowClient
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.runner import Orchestrator
 from orchestrator.serialization import DecodedRecord, SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord
 from orchestrator.worker import Service
-from orchestrator.workflow import WorkflowRegistry
+from orchestrator.workflow import WorkflowRegistry, WorkflowStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("inventory", "payments", "shipping")
@@ -179,7 +180,7 @@ class EventLog:
     records: list[tuple[InboundRecord, DecodedRecord]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._consumer = Consumer({**base_config(self.app.bootstrap), "group.id": uuid.uuid4().hex})
+        self._consumer = new_consumer(self.app.bootstrap, uuid.uuid4().hex)
         topic = f"{self.app.name}.events"
         parts = self._consumer.list_topics(topic, timeout=10).topics[topic].partitions
         self._consumer.assign([TopicPartition(topic, p, 0) for p in parts])
@@ -195,7 +196,7 @@ class EventLog:
         for _record, decoded in self.records:
             status = TERMINAL_EVENTS.get(decoded.schema_name)
             if decoded.schema_name == "sagabridge.events.WorkflowParked":
-                status = "parked"
+                status = WorkflowStatus.PARKED
             wf = decoded.value.get("workflow_id")
             if status and isinstance(wf, str):
                 out[wf] = status
@@ -236,7 +237,7 @@ class EventLog:
 
 def read_committed(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[InboundRecord]:
     """Everything committed on a topic, read to the end."""
-    consumer = Consumer({**base_config(bootstrap), "group.id": uuid.uuid4().hex})
+    consumer = new_consumer(bootstrap, uuid.uuid4().hex)
     parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
     out: list[InboundRecord] = []

@@ -6,9 +6,9 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
 from tests.integration.harness import App, ServiceThread, make_service
 

@@ -98,7 +98,7 @@ def test_two_instances_share_partitions_and_one_takes_over_when_the_other_stops(
 def test_aborted_checkpoint_leaves_no_visible_command_and_the_workflow_still_completes(
     app: App, services: Behaviour, events: EventLog
 ) -> None:
-    injected = []
+    injected: list[str] = []
 
     def fail_first_commit_with_a_command(stage: str) -> None:
         if stage == "before_commit" and not injected:

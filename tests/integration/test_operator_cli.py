@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from tests.integration.apps import registry
 from tests.integration.harness import ROOT, App, EventLog, OrchestratorThread
 from tests.integration.services import Behaviour

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders.models.orders import OrderPlaced
 from tests.integration.apps import registry
 from tests.integration.harness import App, EventLog, OrchestratorThread
 from tests.integration.services import Behaviour

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.orders import OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged
 from orchestrator.transport.records import header_value
 from orchestrator.worker import CommandContext, NonRetryableError, Service
 from tests.integration.apps import registry
@@ -103,7 +103,7 @@ def test_permanent_failures_answered_after_an_outage_settle_their_steps(app: App
 def test_a_shipment_created_after_the_cancel_is_compensated(app: App, events: EventLog) -> None:
     """Issue 14: shipping was down when the workflow was cancelled; it came back, created the
     shipment, and nobody cancelled it. The run must wait for the step and undo it."""
-    from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
+    from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
     from tests.integration.services import Behaviour, start_services
 
     others = start_services(app, Behaviour())

@@ -67,6 +67,6 @@ def test_hamba_avro_crc64_avro_le_gives_the_single_object_fingerprint(tmp_path: 
     assert out.returncode == 0, out.stderr[-2000:]
     rows = [line.split() for line in out.stdout.splitlines()]
     assert len(rows) == len(files) > 20
-    for path, le, be in rows:
-        assert bytes.fromhex(le) == files[path], path  # CRC64AvroLE: exactly what we frame with
-        assert bytes.fromhex(be) == files[path][::-1], path  # CRC64Avro: the same value, big-endian
+    for file, le, be in rows:
+        assert bytes.fromhex(le) == files[file], file  # CRC64AvroLE: exactly what we frame with
+        assert bytes.fromhex(be) == files[file][::-1], file  # CRC64Avro: the same value, big-endian

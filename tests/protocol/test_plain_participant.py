@@ -18,16 +18,19 @@ import fastavro
 from confluent_kafka import Consumer, Producer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
-from orchestrator.models.demo.orders import OrderPlaced
+from examples.orders import SCHEMAS_DIR as DEMO_SCHEMAS_DIR
+from examples.orders.models.orders import OrderPlaced
 from tests.integration.apps import registry
 from tests.integration.harness import App, EventLog, OrchestratorThread, read_committed
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
-def _load(name: str) -> dict[str, Any]:
-    path = SCHEMAS.joinpath(*name.split(".")).with_suffix(".avsc")
-    return fastavro.parse_schema(json.loads(path.read_text()))
+def _load(name: str, root: Path = SCHEMAS) -> dict[str, Any]:
+    path = root.joinpath(*name.split(".")).with_suffix(".avsc")
+    parsed = fastavro.parse_schema(json.loads(path.read_text()))
+    assert isinstance(parsed, dict)
+    return parsed
 
 
 def _fp(schema: dict[str, Any]) -> bytes:
@@ -46,7 +49,7 @@ class PlainInventory:
 
     def __init__(self, bootstrap: str, topic: str, dlq: str) -> None:
         names = ["ReserveStock", "StockReserved", "ReleaseStock", "StockReleased"]
-        self.schemas = {n: _load(f"sagabridge.demo.inventory.{n}") for n in names}
+        self.schemas = {n: _load(f"sagabridge.demo.inventory.{n}", DEMO_SCHEMAS_DIR) for n in names}
         self.schemas["StepError"] = _load("sagabridge.protocol.StepError")
         self.by_fp = {_fp(s): n for n, s in self.schemas.items()}
         self.dlq = dlq

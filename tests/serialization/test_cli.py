@@ -111,7 +111,8 @@ def test_codegen_check_and_list(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert run(["schemas", "codegen", "--check"]) == 0
     assert run(["schemas", "codegen", "--check", "--out", str(tmp_path / "models")]) == 1
     assert run(["schemas", "codegen", "--out", str(tmp_path / "models")]) == 0
-    assert (tmp_path / "models" / "demo" / "payments.py").exists()
+    assert (tmp_path / "models" / "state.py").exists()
+    assert not (tmp_path / "models" / "demo").exists()  # the demo's records are not the library's
     capsys.readouterr()
     assert run(["schemas", "list"]) == 0
     assert "sagabridge.demo.payments.ChargePayment" in capsys.readouterr().out

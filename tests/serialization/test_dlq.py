@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from orchestrator.errors import UnknownSchemaError
 from orchestrator.serialization import FRAMINGS, AvroSerde, DecodedRecord, Framing, make_serde
-from orchestrator.transport.consumer import base_config, to_inbound
+from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.dlq import dead_letter, decode_or_dead_letter
+from orchestrator.transport.kafka_clients import new_consumer
 from orchestrator.transport.records import InboundRecord, OutboundRecord
 from tests.serialization.helpers import CHARGE, REPO
 
@@ -62,7 +63,7 @@ def bad_records(
 
 
 def consume(bootstrap: str, topic: str, count: int, timeout_s: float = 60.0) -> list[InboundRecord]:
-    consumer = Consumer({**base_config(bootstrap), "group.id": f"g-{topic}"})
+    consumer = new_consumer(bootstrap, f"g-{topic}")
     consumer.subscribe([topic])
     records: list[InboundRecord] = []
     deadline = time.monotonic() + timeout_s

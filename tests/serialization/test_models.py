@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from examples.orders.models.payments import ChargePayment
 from orchestrator.models.control import OperatorAction, OperatorActionType
-from orchestrator.models.demo.payments import ChargePayment
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde, decode_model, encode_model, model_for
 from orchestrator.serialization.codegen import BUILTIN_MAPPING, PackageMapping, generate, write
 from orchestrator.serialization.repository import BUILTIN_SCHEMAS_DIR

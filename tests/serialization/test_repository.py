@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from examples.orders import SCHEMAS_DIR as DEMO_SCHEMAS_DIR
 from orchestrator.errors import SchemaLoadError, SchemaNotFoundError
 from orchestrator.serialization import SchemaRepository
 from orchestrator.serialization.repository import BUILTIN_SCHEMAS_DIR
@@ -74,7 +75,8 @@ def test_every_contract_schema_exists_namespaced_and_file_path_matches_its_name(
     for name in INTERNAL + DEMO:
         entry = repo.entry(name)
         namespace, _, short = name.rpartition(".")
-        assert entry.source == BUILTIN_SCHEMAS_DIR.joinpath(*namespace.split("."), f"{short}.avsc")
+        root = DEMO_SCHEMAS_DIR if name in DEMO else BUILTIN_SCHEMAS_DIR
+        assert entry.source == root.joinpath(*namespace.split("."), f"{short}.avsc")
     assert all(n.startswith("sagabridge.") for n in repo.names())
 
 

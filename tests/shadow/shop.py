@@ -38,7 +38,7 @@ def record_of(event: Event, prefix: str, offset: int, partition: int = 0) -> Inb
         offset,
         event.order_id.encode(),
         json.dumps(event.value).encode(),
-        make_headers(event.headers()),
+        make_headers([(k, v or "") for k, v in event.headers()]),
         event.timestamp_ms,
     )
 

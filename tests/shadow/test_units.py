@@ -190,7 +190,7 @@ def test_xes_is_ieee_1849_shaped() -> None:
     first = traces[0].find("x:event", ns)
     assert first is not None
     keys = {a.get("key"): a.get("value") for a in first}
-    assert keys["concept:name"] == "OrderPlaced" and keys["time:timestamp"].startswith("2026-01-01T")
+    assert keys["concept:name"] == "OrderPlaced" and str(keys["time:timestamp"]).startswith("2026-01-01T")
     assert keys["org:resource"] == "/shop/orders"
 
 

@@ -1,4 +1,4 @@
-"""Writes checkpoints the way the runner does (DESIGN §5), so restore tests have a real source store.
+"""Writes checkpoints the way the runner does (docs/design.md §5), so restore tests have a real source store.
 
 Changelog records of a txn are produced in a Kafka transaction; only after commit does the source
 store apply the txn with the offset of its last changelog record. Aborted checkpoints are

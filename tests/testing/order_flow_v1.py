@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from orchestrator.models.demo.inventory import ReserveStock, StockReserved
-from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
+from examples.orders.models.inventory import ReserveStock, StockReserved
+from examples.orders.models.orders import OrderFulfilment, OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()

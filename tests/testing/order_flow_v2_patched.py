@@ -6,9 +6,9 @@ take the old branch on replay, so their histories still match (docs/testing.md).
 
 from __future__ import annotations
 
-from orchestrator.models.demo.inventory import StockReserved
-from orchestrator.models.demo.orders import OrderFulfilment, OrderPlaced
-from orchestrator.models.demo.payments import PaymentCharged
+from examples.orders.models.inventory import StockReserved
+from examples.orders.models.orders import OrderFulfilment, OrderPlaced
+from examples.orders.models.payments import PaymentCharged
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
 from tests.testing.order_flow_v1 import APPROVAL_TIMEOUT, charge, reserve
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.notifications import CustomerNotified
+from examples.orders.models.orders import OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged
 from orchestrator.errors import WorkflowNotCompletedError, WorkflowStuckError
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.notifications import CustomerNotified
-from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
 from orchestrator.testing import Fail, NoReply, SentCommand, Succeed, WorkflowEnvironment, WorkflowStatus
 from orchestrator.workflow import RetryPolicy, WorkflowContext, WorkflowRegistry, workflow
 

@@ -14,11 +14,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from examples.orders.models.orders import OrderPlaced
 from orchestrator.cli import main
-from orchestrator.models.demo.orders import OrderPlaced
 from orchestrator.transport.admin import KafkaAdmin
 from tests.integration.harness import ROOT, App, EventLog, OrchestratorThread, create_app
 from tests.integration.services import Behaviour, start_services
@@ -60,7 +61,7 @@ def _wait_until_reserved(events: EventLog, ids: list[str], timeout_s: float = 90
     raise AssertionError(f"not all of {ids} reserved their stock within {timeout_s}s")
 
 
-def _replay(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+def _replay(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code = main(["replay", *args, "--json"])
     return code, json.loads(capsys.readouterr().out)
 
@@ -72,7 +73,7 @@ def test_replay_of_the_changelog_catches_the_unguarded_change(
     code, report = _replay(capsys, "--app", V2_REORDERED, *source)
     assert code == 1 and report["ok"] is False
     assert report["types"] == [{"workflow_type": "order-flow", "histories": 5, "clean": 0, "diverged": 5, "failed": 0}]
-    divergences = {d["workflow_id"]: d for d in report["divergences"]}  # type: ignore[union-attr]
+    divergences = {d["workflow_id"]: d for d in report["divergences"]}
     assert set(divergences) == {f"wf-{n}" for n in range(5)}
     waiting = divergences["wf-0"]
     assert waiting["status"] == "running" and waiting["cmd_seq"] == 1

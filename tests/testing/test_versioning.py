@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from examples.orders.models.inventory import StockReserved
+from examples.orders.models.orders import OrderPlaced
+from examples.orders.models.payments import PaymentCharged
 from orchestrator.errors import ReplayDivergedError
-from orchestrator.models.demo.inventory import StockReserved
-from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.models.demo.payments import PaymentCharged
 from orchestrator.testing import Replayer, WorkflowEnvironment, WorkflowStatus, read_export, write_export
 from tests.testing import order_flow_v1, order_flow_v2_patched, order_flow_v2_reordered
 

@@ -1,7 +1,8 @@
 """A scripted saga over the real broker, instrumented only through `orchestrator.tracing`.
 
-The engine is not involved (its span wiring comes later); this drives the exact call sequence
-docs/tracing.md prescribes, with every hop a real Kafka record whose headers carry the context:
+Deliberately without the engine (tests/tracing/test_engine_tracing.py covers the engine's own
+wiring): this drives by hand the call sequence docs/tracing.md prescribes, so the propagation
+contract is tested on its own, with every hop a real Kafka record whose headers carry the context:
 orchestrator -> <service>.commands -> service handler -> reply -> inbox -> orchestrator.
 Each participant records with its own TracerProvider (own service.name), as separate processes would.
 """

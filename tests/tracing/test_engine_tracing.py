@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
+from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
+from examples.orders.models.orders import OrderPlaced
+from examples.orders.models.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
+from examples.orders.models.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator import tracing
-from orchestrator.models.demo.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
-from orchestrator.models.demo.orders import OrderPlaced
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged, PaymentRefunded, RefundPayment
-from orchestrator.models.demo.shipping import CancelShipment, CreateShipment, ShipmentCancelled, ShipmentCreated
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.worker import CommandContext, NonRetryableError, Service
 from orchestrator.workflow import WorkflowRegistry
@@ -368,7 +368,7 @@ def test_an_aborted_checkpoint_records_no_spans_and_its_redo_records_them_once(t
 
 
 def test_a_run_started_with_tracing_off_gets_a_trace_on_its_next_live_activation(tmp_path: Path) -> None:
-    from orchestrator.models.demo.inventory import StockReserved as Reserved
+    from examples.orders.models.inventory import StockReserved as Reserved
     from orchestrator.testing import WorkflowEnvironment
     from tests.engine.workflows import ORDER as ENGINE_ORDER
     from tests.engine.workflows import registry as engine_registry

@@ -10,13 +10,14 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from examples.orders.models.payments import ChargePayment, PaymentCharged
 from orchestrator.errors import ConfigurationError
-from orchestrator.models.demo.payments import ChargePayment, PaymentCharged
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.records import InboundRecord, make_headers
 from orchestrator.worker import CommandContext, NonRetryableError, RetryableError, Service
+from tests.conftest import TopicFactory
 
 serde = SingleObjectSerde(SchemaRepository())
 
@@ -30,7 +31,7 @@ class Flaky(RetryableError):
 
 
 @pytest.fixture
-def topics(topic_factory) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def topics(topic_factory: TopicFactory) -> dict[str, str]:
     return {
         "commands": topic_factory("payments.commands"),
         "replies": topic_factory("inbox"),
@@ -38,8 +39,11 @@ def topics(topic_factory) -> dict[str, str]:  # type: ignore[no-untyped-def]
     }
 
 
+Running = tuple[Service, dict[str, int]]
+
+
 @pytest.fixture
-def running(kafka_bootstrap: str, topics: dict[str, str]) -> Iterator[tuple[Service, dict[str, int]]]:
+def running(kafka_bootstrap: str, topics: dict[str, str]) -> Iterator[Running]:
     calls: dict[str, int] = {}
     service = Service(
         "payments",
@@ -118,7 +122,7 @@ def _replies(bootstrap: str, topic: str, count: int, timeout_s: float = 30) -> l
     return out
 
 
-def test_success_reply_echoes_protocol_headers(kafka_bootstrap: str, topics: dict[str, str], running) -> None:  # type: ignore[no-untyped-def]
+def test_success_reply_echoes_protocol_headers(kafka_bootstrap: str, topics: dict[str, str], running: Running) -> None:
     _send(kafka_bootstrap, topics["commands"], topics["replies"], "wf-1/1", 1, "alice")
     (reply,) = _replies(kafka_bootstrap, topics["replies"], 1)
     assert reply.key == b"wf-1"
@@ -134,11 +138,12 @@ def test_success_reply_echoes_protocol_headers(kafka_bootstrap: str, topics: dic
     assert decoded.value["payment_id"] == "p-wf-1/1"
 
 
-def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], running) -> None:  # type: ignore[no-untyped-def]
+def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], running: Running) -> None:
     _service, calls = running
-    send = lambda cid, attempt, customer: _send(  # noqa: E731
-        kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, customer
-    )
+
+    def send(cid: str, attempt: int, customer: str) -> None:
+        _send(kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, customer)
+
     send("c-declined", 1, "declined")
     send("c-flaky", 1, "flaky")
     send("c-boom", 1, "boom")
@@ -174,7 +179,7 @@ def test_error_mapping_and_dedupe(kafka_bootstrap: str, topics: dict[str, str], 
 def test_record_without_protocol_headers_goes_to_dlq_and_service_keeps_running(
     kafka_bootstrap: str,
     topics: dict[str, str],
-    running,  # type: ignore[no-untyped-def]
+    running: Running,
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     producer.produce(topics["commands"], key=b"x", value=b"\x00garbage")
@@ -191,7 +196,7 @@ def test_record_without_protocol_headers_goes_to_dlq_and_service_keeps_running(
 def test_undecodable_command_with_headers_gets_a_permanent_failure(
     kafka_bootstrap: str,
     topics: dict[str, str],
-    running,  # type: ignore[no-untyped-def]
+    running: Running,
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka_bootstrap})
     producer.produce(
@@ -213,14 +218,15 @@ def test_undecodable_command_with_headers_gets_a_permanent_failure(
 
 
 def test_a_replayed_outcome_echoes_the_attempt_it_answers(
-    kafka_bootstrap: str, topics: dict[str, str], running
-) -> None:  # type: ignore[no-untyped-def]
+    kafka_bootstrap: str, topics: dict[str, str], running: Running
+) -> None:
     """Issue 14: the stored outcome answers a later delivery as that delivery's reply (its
     sb-attempt, its trace context), or the orchestrator would ignore it as late."""
     _service, calls = running
-    send = lambda attempt, trace: _send(  # noqa: E731
-        kafka_bootstrap, topics["commands"], topics["replies"], "c-dup", attempt, "declined", traceparent=trace
-    )
+
+    def send(attempt: int, trace: str) -> None:
+        _send(kafka_bootstrap, topics["commands"], topics["replies"], "c-dup", attempt, "declined", traceparent=trace)
+
     send(1, "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
     (first,) = _replies(kafka_bootstrap, topics["replies"], 1)
     send(3, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
@@ -278,7 +284,7 @@ def test_attempts_of_one_command_in_one_batch_run_one_after_the_other() -> None:
 def test_a_command_with_a_bad_attempt_header_is_dead_lettered(
     kafka_bootstrap: str,
     topics: dict[str, str],
-    running,  # type: ignore[no-untyped-def]
+    running: Running,
 ) -> None:
     _send(kafka_bootstrap, topics["commands"], topics["replies"], "c-bad", 1, "alice", attempt_header=b"first")
     (dead,) = _replies(kafka_bootstrap, topics["dlq"], 1)
@@ -292,12 +298,13 @@ def test_a_command_with_a_bad_attempt_header_is_dead_lettered(
 def test_a_command_flagged_cancel_requested_is_declined_unless_it_already_ran(
     kafka_bootstrap: str,
     topics: dict[str, str],
-    running,  # type: ignore[no-untyped-def]
+    running: Running,
 ) -> None:
     service, calls = running
-    send = lambda cid, attempt, flagged: _send(  # noqa: E731
-        kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, "alice", cancel_requested=flagged
-    )
+
+    def send(cid: str, attempt: int, flagged: bool) -> None:
+        _send(kafka_bootstrap, topics["commands"], topics["replies"], cid, attempt, "alice", cancel_requested=flagged)
+
     send("c-ran", 1, False)
     send("c-ran", 2, True)  # it ran: the stored success answers, the workflow compensates it
     send("c-new", 2, True)  # it did not: declined, never executed...

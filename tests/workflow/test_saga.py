@@ -181,7 +181,8 @@ async def bad_compensation(ctx: WorkflowContext) -> dict[str, Any]:
             saga.add_compensation("inventory", Release(reservation_id="r"))
             await ctx.call("payments", Charge(order_id="o", amount=1))
     except CompensationFailedError as exc:
-        return {"service": exc.service, "error": exc.error.error_type, "original": error_type_name(exc.original)}
+        original = error_type_name(exc.original) if exc.original else None
+        return {"service": exc.service, "error": exc.error.error_type, "original": original}
     return {}
 
 
