@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import resource
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from benchmarks.errors import BenchmarkError
+from benchmarks.in_process import run_until
 from benchmarks.model import BenchContext, Measurement
 from examples.choreography.generated_log import GeneratedLog, generate, publish
 from examples.orders.workflows import registry
@@ -54,11 +53,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MAPPING = ROOT / "connectors" / "shop.toml"
 SHOP_TOPICS = ("orders", "inventory", "payments", "shipping")
 CHECKPOINT = 5_000  # observations per checkpoint while writing the report's changelog
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _domain(ctx: BenchContext, prefix: str, app: str) -> tuple[OrchestratorSettings, Domain]:
@@ -115,31 +109,10 @@ def shadow_ingest(ctx: BenchContext) -> list[Measurement]:
     ensure_shadow_topics(settings, domain.names, partitions)
     ctx.created_topics.extend([domain.names.observations, domain.names.changelog, domain.names.dlq])
     runtime = ShadowRuntime(settings, domain.config, domain.shadow, stats_interval_s=3600)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            runtime.run()
-        except BaseException as exc:  # surfaced below
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 1800
-    while runtime.first_event_at is None and not failure and time.monotonic() < deadline:
-        time.sleep(0.001)
-    cpu_started = _cpu()
-    while runtime.stats.applied + runtime.stats.duplicates < events and not failure and time.monotonic() < deadline:
-        time.sleep(0.01)
-    finished = time.monotonic()
-    cpu = _cpu() - cpu_started
-    runtime.stop()
-    thread.join(60)
-    if failure:
-        raise BenchmarkError(f"shadow failed: {failure[0]}")
-    if runtime.first_event_at is None or runtime.stats.applied + runtime.stats.duplicates < events:
-        raise BenchmarkError(f"shadow applied {runtime.stats.applied}/{events} observations in time")
-    rate = events / max(finished - runtime.first_event_at, 1e-9)
+    seconds, cpu = run_until(
+        runtime, lambda: runtime.stats.applied + runtime.stats.duplicates >= events, 1800, "shadow ingest"
+    )
+    rate = events / max(seconds, 1e-9)
     stats = runtime.stats
     return [
         Measurement(

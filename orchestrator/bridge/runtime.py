@@ -34,7 +34,7 @@ from orchestrator.serialization import AvroSerde, ConfluentSerde, SchemaReposito
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import OutboundRecord
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, abort_batch
 
 log = logging.getLogger(__name__)
 
@@ -262,16 +262,12 @@ class ConnectorRuntime:
     def _abort(self) -> None:
         assert self._producer is not None and self._consumer is not None
         self.aborts += 1
-        try:
-            self._producer.abort()
-        except TransactionAbortableError as exc:
-            log.warning("abort failed (%s)", exc)
-        keys = list(self._positions)
+        abort_batch(self._producer, self._consumer, self._positions, self._forget_batch)
+
+    def _forget_batch(self) -> None:
         self._pending = ConnectorStats()
-        self._positions.clear()
         if self.router is not None:
             self.router.aborted()
-        self._consumer.rewind(keys)
 
     # -- rebalance -----------------------------------------------------------------------
     def _on_assign(self, partitions: list[TopicPartitionKey]) -> None:

@@ -48,7 +48,7 @@ from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import InboundRecord
 from orchestrator.transport.restore import ChangelogRestorer
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, abort_batch
 
 log = logging.getLogger(__name__)
 
@@ -296,14 +296,7 @@ class ShadowRuntime:
     def _abort(self) -> None:
         assert self._producer is not None and self._consumer is not None
         self.aborts += 1
-        try:
-            self._producer.abort()
-        except TransactionAbortableError as exc:
-            log.warning("abort failed (%s)", exc)
-        self._drop_pending()
-        keys = list(self._positions)
-        self._positions.clear()
-        self._consumer.rewind(keys)
+        abort_batch(self._producer, self._consumer, self._positions, self._drop_pending)
 
     def _drop_pending(self) -> None:
         for slot in self.slots.values():

@@ -8,17 +8,22 @@ commit). Rebalance callbacks name (topic, partition) pairs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, TopicPartition
 
-from orchestrator.errors import TopicError
+from orchestrator.errors import TopicError, TransactionAbortableError
 from orchestrator.transport.consumer import consume_available, records_of
 from orchestrator.transport.kafka_clients import consumer_config
+from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import InboundRecord
 
 TopicPartitionKey = tuple[str, int]
 SourceCallback = Callable[[list[TopicPartitionKey]], None]
+
+
+log = logging.getLogger(__name__)
 
 
 class SourceConsumer:
@@ -80,6 +85,26 @@ class SourceConsumer:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def abort_batch(
+    producer: TransactionalProducer,
+    consumer: SourceConsumer,
+    positions: dict[TopicPartitionKey, int],
+    forget: Callable[[], None],
+) -> None:
+    """Abort the batch's transaction, let the caller `forget` what it held for it, and rewind the
+    consumer to the committed offsets, so the whole batch is read and written again (design.md §5).
+
+    A failed abort is only logged: the next begin() fences or resets the transaction anyway."""
+    try:
+        producer.abort()
+    except TransactionAbortableError as exc:
+        log.warning("abort failed (%s)", exc)
+    forget()
+    keys = list(positions)
+    positions.clear()
+    consumer.rewind(keys)
 
 
 def seek_group(

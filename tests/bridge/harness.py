@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +12,7 @@ from confluent_kafka import Producer
 from orchestrator.bridge.mapping import ConnectorConfig, parse_connector_config
 from orchestrator.bridge.runtime import ConnectorRuntime
 from orchestrator.config import OrchestratorSettings
+from orchestrator.testing.background import BackgroundRuntime
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import InboundRecord
 from tests.integration.harness import App, read_committed, serde
@@ -43,23 +43,11 @@ def config(raw: dict[str, Any]) -> ConnectorConfig:
     return parse_connector_config(raw, "test")
 
 
-class ConnectorThread:
+class ConnectorThread(BackgroundRuntime[ConnectorRuntime]):
     """An in-process connector runtime; stop() is the graceful (SIGTERM) path."""
 
     def __init__(self, settings: OrchestratorSettings, connector: ConnectorConfig) -> None:
-        self.runtime = ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5)
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.runtime.run()
-        except BaseException as exc:
-            self.error = exc
-
-    def start(self) -> ConnectorThread:
-        self._thread.start()
-        return self
+        super().__init__(ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5))
 
     def wait_for(self, events: int, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -69,11 +57,7 @@ class ConnectorThread:
         assert self.runtime.stats.events >= events, self.runtime.stats_json()
 
     def stop(self, timeout_s: float = 30) -> None:
-        self.runtime.stop()
-        self._thread.join(timeout_s)
-        assert not self._thread.is_alive(), "connector did not stop"
-        if self.error is not None:
-            raise self.error
+        super().stop(timeout_s)
 
 
 def dlq_records(app: App, topic: str | None = None) -> list[InboundRecord]:

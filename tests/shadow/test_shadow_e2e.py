@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from orchestrator.shadow.loading import Domain, load_domain
 from orchestrator.shadow.mirror import CaseMirror
 from orchestrator.shadow.runtime import ShadowRuntime, ensure_shadow_topics
 from orchestrator.shadow.verdicts import Verdict
+from orchestrator.testing.background import BackgroundRuntime
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.group_start import StartKind, StartPosition, start_group_at
 from tests.shadow.shop import MAPPING, ROOT, independent_conformance
@@ -79,28 +79,9 @@ def shop(kafka_admin: KafkaAdmin, kafka_bootstrap: str, tmp_path: Path, monkeypa
     return Shop(prefix, f"shapp-{prefix}", kafka_bootstrap, tmp_path / "state")
 
 
-class ShadowThread:
+class ShadowThread(BackgroundRuntime[ShadowRuntime]):
     def __init__(self, settings: OrchestratorSettings, domain: Domain) -> None:
-        self.runtime = ShadowRuntime(settings, domain.config, domain.shadow, stats_interval_s=1.0)
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.runtime.run()
-        except BaseException as exc:
-            self.error = exc
-
-    def start(self) -> ShadowThread:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.runtime.stop()
-        self._thread.join(60)
-        assert not self._thread.is_alive()
-        if self.error is not None:
-            raise self.error
+        super().__init__(ShadowRuntime(settings, domain.config, domain.shadow, stats_interval_s=1.0))
 
 
 def unique_events(log: GeneratedLog) -> int:
