@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from benchmarks.bridge_cases import connector_throughput
 from benchmarks.ceiling import raw_consume, raw_eos_pipe, raw_produce
+from benchmarks.handover import pause_after_sigkill, pause_when_instance_joins
 from benchmarks.model import Case
 from benchmarks.orchestrator_cases import (
     orchestrator_one_instance,
@@ -50,6 +51,8 @@ PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("restore of 100k in-flight workflows", "s"),
     ("RSS with 100k in-flight idle workflows", "MiB"),
     ("CPU per step", "CPU ms/step"),
+    ("partition pause after SIGKILL", "s"),
+    ("partition pause when an instance joins", "s"),
 ]
 ORCHESTRATOR_CASES: list[Case] = [
     Case(
@@ -78,6 +81,20 @@ ORCHESTRATOR_CASES: list[Case] = [
         restore_and_rss,
         "size.inflight_workflows workflows parked on a signal: orchestrator RSS, then SIGTERM, state dir "
         "deleted, restart: changelog restore records/s and seconds from the restarted process's RestoreStats",
+    ),
+    Case(
+        "hand-over after SIGKILL",
+        "orchestrator",
+        pause_after_sigkill,
+        "2 instances under a steady load (20 workflows/s), default group settings; one is SIGKILLed: the "
+        "largest gap in lifecycle events on its partitions until the survivor has taken them over",
+    ),
+    Case(
+        "hand-over when an instance joins",
+        "orchestrator",
+        pause_when_instance_joins,
+        "1 instance under a steady load, a second one starts: the largest gap in lifecycle events on the "
+        "partitions that move to it (cooperative-sticky: the others keep running)",
     ),
 ]
 # ==================================================================================================

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from orchestrator.errors import TopicError
 from orchestrator.transport.admin import KafkaAdmin
 
 Status = Literal["ok", "not available", "skipped", "error"]
@@ -171,7 +172,7 @@ class BenchContext:
         for name in self.created_topics:
             try:
                 self.admin.delete([name])
-            except KafkaException as exc:
+            except (KafkaException, TopicError) as exc:
                 self.log.warning("could not delete topic %s: %s", name, exc)
         self.created_topics.clear()
 

@@ -97,9 +97,14 @@ class BenchApp:
             "SAGABRIDGE_COMMIT_INTERVAL_MS": str(self.ctx.commit_interval_ms),
             "SAGABRIDGE_LOG_LEVEL": "INFO",
             "OTEL_SDK_DISABLED": "true",
-            # A joining member rebalances the group at the others' next heartbeat (default 3 s).
-            "SAGABRIDGE_KAFKA__HEARTBEAT.INTERVAL.MS": "500",
+            # The group settings are the orchestrator's defaults (the hand-over figures are about them).
+            "SAGABRIDGE_LIVENESS_FILE": str(self.liveness_file(instance_id)),
+            "SAGABRIDGE_LIVENESS_INTERVAL_S": "0.2",
         }
+
+    def liveness_file(self, instance_id: str) -> Path:
+        """The instance's liveness file: its JSON status says which partitions it owns right now."""
+        return self.ctx.workdir / f"{self.name}-{instance_id}.alive"
 
     def client(self) -> WorkflowClient:
         return WorkflowClient(self.ctx.bootstrap, self.name, serde)
@@ -142,6 +147,14 @@ class OrchestratorProc:
                 env=self.app.env(self.instance_id),
             )
         return self
+
+    @property
+    def liveness_file(self) -> Path:
+        return self.app.liveness_file(self.instance_id)
+
+    def terminate(self, timeout_s: float = 60) -> None:
+        if self.proc is not None:
+            stop_processes([self.proc], timeout_s=timeout_s)
 
     @property
     def pid(self) -> int:

@@ -16,7 +16,7 @@ from confluent_kafka import TopicPartition
 from opentelemetry import context as otel_context
 
 from orchestrator import tracing
-from orchestrator.errors import SagaBridgeError, WorkflowResultTimeoutError
+from orchestrator.errors import ClientDeliveryError, SagaBridgeError, WorkflowResultTimeoutError
 from orchestrator.serialization import AvroModel, AvroSerde, DecodedRecord
 from orchestrator.transport.consumer import to_inbound
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
@@ -210,15 +210,18 @@ class WorkflowClient:
         return WorkflowHandle(self, workflow_id)
 
     def flush(self, timeout_s: float = 30.0) -> None:
-        """Wait until every request sent with `flush=False` is acknowledged by the broker."""
-        self._producer.flush(timeout_s)
+        """Wait for every record sent so far to be acknowledged; raises ClientDeliveryError past `timeout_s`
+        (the records stay queued and are still retried until the producer's message.timeout.ms)."""
+        remaining = self._producer.flush(timeout_s)
+        if remaining:
+            raise ClientDeliveryError(f"{remaining} records to {self.inbox} not acknowledged within {timeout_s}s")
 
     def _send(self, key: str, schema: str, body: dict[str, Any], flush: bool = True) -> None:
         """The caller's trace context rides along, so the activation it causes links back to it."""
         headers: list[tuple[str, str | bytes | None]] = [*tracing.inject_headers()]
         self._producer.produce(self.inbox, key=key.encode(), value=self.serde.encode(schema, body), headers=headers)
         if flush:
-            self._producer.flush(30)
+            self.flush()
 
 
 class EventReader:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
@@ -38,6 +38,7 @@ _RESERVED_KAFKA = {
     "enable.auto.commit",
     "group.id",
     "enable.idempotence",
+    "group.instance.id",
 }
 
 
@@ -66,7 +67,48 @@ class OrchestratorSettings(BaseSettings):
     framing: Literal["single-object", "confluent"] = "single-object"
     schema_registry_url: str | None = Field(default=None, validate_default=True)
     schemas_dir: Path | None = None
-    revoke_commit_timeout_s: float = Field(default=10.0, gt=0)
+    revoke_commit_timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="deadline of the commit a revoked partition gets before it moves"
+    )
+    # -- deadlines, liveness, shutdown (docs/operations.md) --------------------------------
+    kafka_call_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="deadline the process enforces on each call that waits on the broker (a whole checkpoint "
+        "commit included); a transactional call past it fences and recreates the producer",
+    )
+    stuck_call_grace_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a loop-thread call still blocked this long past its deadline ends the process (status 70)",
+    )
+    shutdown_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="SIGTERM ends the process within this bound (status 75 past it)"
+    )
+    liveness_file: Path | None = Field(
+        default=None, description="rewritten by the loop at least every liveness_interval_s; stale = stuck"
+    )
+    liveness_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # -- group membership and hand-over ----------------------------------------------------
+    static_membership: bool = Field(
+        default=True, description="group.instance.id from the instance id: restarts keep their partitions"
+    )
+    session_timeout_ms: int = Field(
+        default=6000, ge=1000, le=300_000, description="a silent member is evicted after this; bounds hand-over"
+    )
+    heartbeat_interval_ms: int = Field(default=1000, ge=100, le=60_000)
+    max_poll_interval_ms: int = Field(
+        default=300_000, ge=10_000, le=3_600_000, description="backstop: above the longest partition restore"
+    )
+    transaction_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        le=900_000,
+        description="the broker aborts a dead instance's open transaction after this; it bounds how long "
+        "read_committed readers wait behind a SIGKILLed instance",
+    )
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka properties passed through")
     connectors: list[Path] = Field(
         default_factory=list, description="bridge mapping files (connectors/<domain>.toml): native participants"
@@ -175,6 +217,34 @@ class OrchestratorSettings(BaseSettings):
             )
         return properties
 
+    @model_validator(mode="after")
+    def _timeouts_fit_together(self) -> OrchestratorSettings:
+        """A checkpoint's transaction must outlive its own commit deadline, or the broker aborts every
+        slow commit; a heartbeat must come well within the session, or members are evicted while alive."""
+        txn_ms = self.effective_ms("transaction.timeout.ms", self.transaction_timeout_ms)
+        commit_ms = self.commit_interval_ms + 1000 * max(self.kafka_call_timeout_s, self.revoke_commit_timeout_s)
+        if txn_ms <= commit_ms:
+            raise ValueError(
+                f"transaction_timeout_ms ({txn_ms}) must exceed commit_interval_ms + the commit deadline "
+                f"(max of kafka_call_timeout_s and revoke_commit_timeout_s) = {commit_ms:.0f} ms; raise "
+                f"transaction_timeout_ms or lower the others"
+            )
+        session_ms = self.effective_ms("session.timeout.ms", self.session_timeout_ms)
+        heartbeat_ms = self.effective_ms("heartbeat.interval.ms", self.heartbeat_interval_ms)
+        if heartbeat_ms * 3 > session_ms:
+            raise ValueError(
+                f"heartbeat_interval_ms ({heartbeat_ms}) must be at most a third of session_timeout_ms ({session_ms})"
+            )
+        return self
+
+    def effective_ms(self, kafka_property: str, value: int) -> int:
+        """`kafka` passes librdkafka properties through and wins over the named setting."""
+        raw = self.kafka.get(kafka_property)
+        try:
+            return int(raw) if raw is not None else value
+        except ValueError as exc:
+            raise ValueError(f"kafka.{kafka_property}={raw!r} is not a number of milliseconds") from exc
+
     # -- derived names -----------------------------------------------------------------
     @property
     def group(self) -> str:
@@ -185,6 +255,11 @@ class OrchestratorSettings(BaseSettings):
     def transactional_id(self) -> str:
         """Stable per instance, so a restarted instance fences its zombie (docs/design.md §5)."""
         return f"{self.group}-{self.instance_id}"
+
+    @property
+    def group_instance_id(self) -> str | None:
+        """Static membership (KIP-345): stable per instance like the transactional id."""
+        return self.transactional_id if self.static_membership else None
 
     @property
     def inbox_topic(self) -> str:

@@ -290,6 +290,62 @@ class ProduceError(TransactionAbortableError):
     """A record of the transaction was not delivered."""
 
 
+class KafkaCallTimeoutError(TransportError):
+    """A call that waits on the broker outlived the deadline the process gave it.
+
+    The process enforces the deadline itself (transport/deadline.py), because librdkafka does not
+    always honour its own timeouts (confluentinc/librdkafka#5456, #5511)."""
+
+    def __init__(self, operation: str, timeout_s: float, waited_s: float) -> None:
+        self.operation = operation
+        self.timeout_s = timeout_s
+        self.waited_s = waited_s
+        super().__init__(f"{operation} still blocked after {waited_s:.1f}s (deadline {timeout_s:.1f}s)")
+
+
+class TransactionTimeoutError(TransactionFatalError):
+    """A transactional call outlived its deadline. The producer is lost (its call is still blocked
+    inside librdkafka): the runner fences it by registering a new producer under the same
+    transactional.id, and rewinds to the committed state."""
+
+
+class CommitOutcomeUnknownError(TransactionFatalError):
+    """commit_transaction failed without proving the transaction aborted (a timeout): it may still
+    commit. Only a new producer's init_transactions decides it, so the runner recovers as for a lost
+    producer and reads the outcome back from Kafka instead of guessing."""
+
+
+class ProducerLostError(TransactionFatalError):
+    """A producer whose earlier call outlived its deadline was used again; it must be replaced."""
+
+
+class ClientDeliveryError(TransportError):
+    """Records a client sent were not acknowledged by the broker within the deadline."""
+
+
+class GroupDescribeError(TransportError):
+    """The consumer group's members could not be described in time."""
+
+
+class OffsetFetchError(TransportError):
+    """The group's committed offsets could not be read in time (broker or coordinator unavailable)."""
+
+
+class ConsumerFatalError(TransportError):
+    """The group consumer cannot continue. `fenced_instance`: the broker gave our group.instance.id
+    to another member id: another process with our instance id, or (librdkafka#3437) our own
+    consumer rejoining after its session expired during a broker outage."""
+
+    def __init__(self, message: str, fenced_instance: bool = False) -> None:
+        self.fenced_instance = fenced_instance
+        super().__init__(message)
+
+
+class InstanceConflictError(TransportError):
+    """Another live process runs with this instance id: it fences our producer or our group member.
+    Two processes must never share an instance id; this one stops instead of fencing back."""
+
+
 class WorkflowResultTimeoutError(SagaBridgeError):
     """No terminal event for the workflow arrived within the timeout."""
 

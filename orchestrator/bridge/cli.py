@@ -6,14 +6,13 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from orchestrator.bridge.check import CheckReport, MappingChecker
 from orchestrator.bridge.errors import MappingCheckError
 from orchestrator.bridge.mapping import ConnectorConfig, load_connector_file
+from orchestrator.errors import SagaBridgeError
 from orchestrator.project import load_project, settings_for
 from orchestrator.serialization import SchemaRepository
 
@@ -68,31 +67,48 @@ def check_config(
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Run until SIGTERM/SIGINT, as `orchestrator run` does: bounded shutdown, a watchdog over the
+    loop's broker calls, and the process ends itself (a client whose call overran its deadline must
+    never be destroyed by interpreter teardown)."""
     from orchestrator.bridge.runtime import ConnectorRuntime
+    from orchestrator.engine.shutdown import ShutdownGuard
+    from orchestrator.engine.watchdog import Watchdog
 
     logging.basicConfig(
         level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log = logging.getLogger(__name__)
     settings = settings_for(
         load_project(args.settings), app=args.app_name, bootstrap=args.bootstrap_servers, instance_id=args.instance_id
     )
     config = load_connector_file(args.config)
     report = check_config(config, [settings.schemas_dir] if settings.schemas_dir else None)
     for note in report.notes:
-        logging.getLogger(__name__).warning("%s", note)
+        log.warning("%s", note)
     if not report.ok:
         raise MappingCheckError(report.errors)
-    runtime = ConnectorRuntime(settings, config, stats_file=args.stats_file)
-
-    def graceful(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: committing and leaving the group", signum)
-        runtime.stop()
-
-    signal.signal(signal.SIGTERM, graceful)
-    signal.signal(signal.SIGINT, graceful)
-    runtime.run()
-    print(json.dumps(runtime.stats_json()))
-    return EXIT_OK
+    watchdog = Watchdog(settings.stuck_call_grace_s)
+    runtime = ConnectorRuntime(settings, config, stats_file=args.stats_file, watch=watchdog)
+    # Before any Kafka client exists: librdkafka's threads must inherit the blocked signal mask.
+    ShutdownGuard(runtime.stop, settings.shutdown_timeout_s).install()
+    watchdog.start()
+    status = EXIT_OK
+    try:
+        runtime.run()
+        print(json.dumps(runtime.stats_json()))
+    except SagaBridgeError as exc:
+        log.critical("%s: %s", type(exc).__name__, exc)
+        print(f"error: {exc}", file=sys.stderr)
+        status = 2
+    except Exception:
+        log.critical("connector %s failed", config.domain, exc_info=True)
+        status = 1
+    finally:
+        watchdog.stop()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def _seek(args: argparse.Namespace) -> int:
@@ -102,7 +118,14 @@ def _seek(args: argparse.Namespace) -> int:
     settings = settings_for(load_project(args.settings), app=args.app_name, bootstrap=args.bootstrap_servers)
     config = load_connector_file(args.config)
     group = connector_group(config.app or settings.app, config.domain)
-    positions = seek_group(settings.bootstrap_servers, group, config.source_topics, args.to == "latest", settings.kafka)
+    positions = seek_group(
+        settings.bootstrap_servers,
+        group,
+        config.source_topics,
+        args.to == "latest",
+        settings.kafka,
+        timeout_s=settings.kafka_call_timeout_s,
+    )
     for (topic, partition), offset in sorted(positions.items()):
         print(f"{group}\t{topic}[{partition}]\t{offset}")
     return EXIT_OK

@@ -28,6 +28,7 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.outbox import CommandRouter
 from orchestrator.errors import ConfigurationError
 from orchestrator.serialization import AvroSerde
+from orchestrator.transport.deadline import NO_WATCH, CallWatch
 from orchestrator.workflow import WorkflowRegistry
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,12 @@ class EmbeddedConnectors:
     """The inbound connectors of `settings.connectors`, as daemon threads of this process."""
 
     def __init__(self, settings: OrchestratorSettings, configs: list[ConnectorConfig], serde: AvroSerde,
-                 on_failure: Callable[[BaseException], None] | None = None) -> None:  # fmt: skip
-        self.runtimes = [ConnectorRuntime(settings, c, inbox_serde=serde) for c in configs if c.source_topics]
+                 on_failure: Callable[[BaseException], None] | None = None,
+                 watch: CallWatch = NO_WATCH) -> None:  # fmt: skip
+        """`watch`: the host's watchdog, which guards the connectors' broker calls as its own."""
+        self.runtimes = [
+            ConnectorRuntime(settings, c, inbox_serde=serde, watch=watch) for c in configs if c.source_topics
+        ]
         self._threads: list[threading.Thread] = []
         self._on_failure = on_failure
         self.errors: list[BaseException] = []
@@ -107,6 +112,9 @@ class _Host(Protocol):
     serde: AvroSerde
     command_router: CommandRouter | None
 
+    @property
+    def watchdog(self) -> CallWatch: ...
+
     def stop(self) -> None: ...
 
 
@@ -125,7 +133,11 @@ def start_embedded(settings: OrchestratorSettings, registry: WorkflowRegistry, h
         require_topics(settings, command_topics, "native participants' command mappings")
     host.command_router = command_router(settings, configs, host.serde)
     embedded = EmbeddedConnectors(
-        settings, configs if settings.connectors_embedded else [], host.serde, on_failure=lambda _exc: host.stop()
+        settings,
+        configs if settings.connectors_embedded else [],
+        host.serde,
+        on_failure=lambda _exc: host.stop(),
+        watch=host.watchdog,
     )
     embedded.start()
     return embedded

@@ -8,17 +8,28 @@ offsets (`send_offsets_to_transaction`) commit in ONE transaction. A crash anywh
 the last committed offsets, and the aborted records were never visible (read_committed), so every
 source event takes effect exactly once in the inbox.
 
+Nothing blocks forever, as in the orchestrator (docs/operations.md): transactional calls run under
+deadlines the process enforces (transport/producer.py, transport/deadline.py); polls, committed
+offsets, seeks and close are guarded by a watchdog (`watch`). A call past its deadline, a fatal
+producer error or a commit of unknown outcome is recovered in-process: a new producer under the
+same `transactional.id` fences the lost one (deciding its open transaction), the group's committed
+offsets are read back (read_committed: stable) and every owned partition is rewound there, so an
+uncertain commit is read from Kafka, never guessed. Broker outages are waited out with backoff.
+
 Kafka only through orchestrator/transport/ (SourceConsumer, TransactionalProducer).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat
 from orchestrator.bridge.processor import ConnectorStats, EventProcessor
@@ -26,20 +37,29 @@ from orchestrator.bridge.routing_hook import EventRouter
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import (
     ConfigurationError,
+    InstanceConflictError,
     SchemaRegistryUnavailableError,
     TransactionAbortableError,
     TransactionFatalError,
+    TransportError,
 )
 from orchestrator.serialization import AvroSerde, ConfluentSerde, SchemaRepository, SingleObjectSerde, make_serde
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.producer import TransactionalProducer
+from orchestrator.transport.consumer import GroupTiming
+from orchestrator.transport.deadline import NO_WATCH, CallWatch, call_with_deadline
+from orchestrator.transport.producer import ProducerRegistrar, TransactionalProducer
 from orchestrator.transport.records import OutboundRecord
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, abort_batch
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 FaultHook = Callable[[str], None]
 REGISTRY_BACKOFF_S = 1.0
+# Waiting out a broker outage: the pause after each failed attempt (the last one repeats).
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Recoveries in a row without a commit: another live process shares our transactional.id.
+MAX_RECOVERIES_WITHOUT_COMMIT = 5
 
 
 def connector_group(app: str, domain: str) -> str:
@@ -75,9 +95,16 @@ def format_serdes(
 
 def require_topics(settings: OrchestratorSettings, topics: Iterable[str], needed_by: str) -> None:
     """Fail at startup, naming them, when topics the bridge reads or writes do not exist: a missing
-    inbox would otherwise abort every transaction, and a missing source would just never deliver."""
+    inbox would otherwise abort every transaction, and a missing source would just never deliver.
+    Bounded: past `kafka_call_timeout_s` per topic it fails with KafkaCallTimeoutError."""
     admin = KafkaAdmin(settings.bootstrap_servers, settings.kafka)
-    missing = sorted({t for t in topics if admin.partition_count(t) is None})
+    wanted = sorted(set(topics))
+    t = settings.kafka_call_timeout_s
+    missing = call_with_deadline(
+        "topic check",
+        t * len(wanted) + 2,
+        lambda: [name for name in wanted if admin.partition_count(name, timeout_s=t) is None],
+    )
     if missing:
         raise ConfigurationError(
             needed_by,
@@ -114,9 +141,12 @@ class ConnectorRuntime:
         stats_file: Path | None = None,
         stats_interval_s: float = 30.0,
         fault_hook: FaultHook | None = None,
+        watch: CallWatch = NO_WATCH,
         router: EventRouter | None = None,
     ) -> None:
-        """`router`: a routing hook; by default the cutover router when the file has `[shadow.cutover]`."""
+        """`watch` guards the loop thread's broker calls (the orchestrator's or `connectors run`'s
+        watchdog); NO_WATCH leaves them to librdkafka's own timeouts (tests, embedding code).
+        `router`: a routing hook; by default the cutover router when the file has `[shadow.cutover]`."""
         app = config.app or settings.app
         self.settings = settings
         self.config = config
@@ -145,8 +175,18 @@ class ConnectorRuntime:
         self._stats_file = stats_file
         self._stats_interval_s = stats_interval_s
         self._fault_hook = fault_hook
+        self._watch = watch
         self._producer: TransactionalProducer | None = None
+        self._registrar = ProducerRegistrar(
+            settings.bootstrap_servers,
+            self.transactional_id,
+            settings.kafka,
+            call_timeout_s=settings.kafka_call_timeout_s,
+            transaction_timeout_ms=settings.transaction_timeout_ms,
+        )
         self._consumer: SourceConsumer | None = None
+        self.producer_recoveries = 0
+        self._recoveries_since_commit = 0
         self.running = threading.Event()
         self.first_event_at: float | None = None  # time.monotonic() of the first record consumed
 
@@ -158,7 +198,8 @@ class ConnectorRuntime:
         """Consume, map, produce and commit the source offsets in one transaction, until stop().
 
         Fails fast, before consuming anything, when a topic it reads or writes does not exist.
-        A fenced producer (TransactionFatalError: another instance took over) ends it with the error.
+        A producer that keeps being fenced (another live instance with the same instance id) ends
+        it with InstanceConflictError; a fatal consumer error with ConsumerFatalError.
         """
         s = self.settings
         topics = self.config.source_topics
@@ -167,8 +208,7 @@ class ConnectorRuntime:
                 f"connector {self.config.domain}", "no trigger or outcome reads any topic", "add a [[trigger]]"
             )
         require_topics(s, [*topics, self.inbox_topic, self.dlq_topic], f"connector {self.config.domain!r}")
-        self._producer = TransactionalProducer(s.bootstrap_servers, self.transactional_id, s.kafka)
-        self._producer.init()
+        self._producer = self._retry("registering the transactional producer", self._registrar.register)
         if self.router is not None:
             self.router.start()
             topics = sorted({*topics, *self.config.shadow_relayed_topics()})
@@ -180,6 +220,9 @@ class ConnectorRuntime:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
             extra_config={**s.kafka, "auto.offset.reset": self.config.start_from.value},
+            timing=GroupTiming(s.session_timeout_ms, s.heartbeat_interval_ms, s.max_poll_interval_ms),
+            call_timeout_s=s.kafka_call_timeout_s,
+            watch=self._watch,
         )
         log.info("connector %s: %s -> %s (group %s)", self.config.domain, topics, self.inbox_topic, self.group)
         self.running.set()
@@ -187,11 +230,13 @@ class ConnectorRuntime:
             self._loop()
             self._checkpoint()
         finally:
-            self._consumer.close()
-            self._producer.close()
-            if self.router is not None:
-                self.router.close()
-            self._write_stats()
+            try:
+                self._consumer.close(s.revoke_commit_timeout_s + 2 * s.kafka_call_timeout_s)
+            finally:
+                self._producer.close()
+                if self.router is not None:
+                    self.router.close()
+                self._write_stats()
             self.running.clear()
 
     # -- the loop ------------------------------------------------------------------------
@@ -218,9 +263,8 @@ class ConnectorRuntime:
                 self._abort()
                 self._stop.wait(REGISTRY_BACKOFF_S)
                 continue
-            except TransactionAbortableError as exc:
-                log.warning("produce failed (%s): rewinding to the last commit", exc)
-                self._abort()
+            except (TransactionAbortableError, TransactionFatalError) as exc:
+                self._roll_back("produce failed", exc)
                 continue
             now = time.monotonic()
             if self._positions and (
@@ -237,37 +281,140 @@ class ConnectorRuntime:
         assert self._producer is not None
         self._producer.produce_all(records)
 
-    def _checkpoint(self, timeout_s: float = 30.0) -> None:
+    def _checkpoint(self, timeout_s: float | None = None) -> None:
+        """Commit the produced records with the next source offsets: all within `timeout_s`
+        (default `kafka_call_timeout_s`), or rewound; counters count only what committed."""
         assert self._producer is not None and self._consumer is not None
         if not self._positions and not self._producer.in_transaction:
             return
         try:
             self._fault("before_commit")
-            self._producer.commit(self._consumer.offsets(self._positions), self._consumer.group_metadata(), timeout_s)
-        except TransactionFatalError:
-            log.error("connector producer %s fenced or fatal: another instance took over", self.transactional_id)
-            raise
-        except TransactionAbortableError as exc:
-            log.warning("connector checkpoint aborted (%s); rewinding", exc)
-            self._abort()
+            self._producer.commit(
+                self._consumer.offsets(self._positions),
+                self._consumer.group_metadata(),
+                timeout_s or self.settings.kafka_call_timeout_s,
+            )
+            self._fault("after_commit")
+        except (TransactionAbortableError, TransactionFatalError) as exc:
+            self._roll_back("connector checkpoint aborted", exc)
             return
-        self._fault("after_commit")
+        self._committed(self._pending)
+
+    def _roll_back(self, what: str, exc: TransactionAbortableError | TransactionFatalError) -> None:
+        """Back to the last commit: an abortable error aborts and rewinds; a fatal one (a lost or
+        fenced producer, a commit of unknown outcome) replaces the producer first (`_recover`)."""
+        if isinstance(exc, TransactionFatalError):
+            self._recover(exc)
+            return
+        log.warning("%s (%s): rewinding to the last commit", what, exc)
+        self._abort()
+
+    def _committed(self, counts: ConnectorStats) -> None:
         if self.router is not None:
             self.router.committed()
-        self.stats.add(self._pending)
+        self.stats.add(counts)
         self._pending = ConnectorStats()
         self._positions.clear()
         self.commits += 1
+        self._recoveries_since_commit = 0
 
     def _abort(self) -> None:
-        assert self._producer is not None and self._consumer is not None
+        """Roll the open transaction back and rewind every owned partition to the committed offsets
+        (all of them: a batch cut short by a failed produce has fetched records of partitions it
+        never reached)."""
+        assert self._producer is not None
         self.aborts += 1
-        abort_batch(self._producer, self._consumer, self._positions, self._forget_batch)
+        try:
+            self._producer.abort()
+        except TransactionAbortableError as exc:
+            log.warning("abort failed (%s)", exc)
+        except TransactionFatalError as exc:
+            self._recover(exc)
+            return
+        self._forget_batch()
+        self._positions.clear()
+        self._rewind()
 
     def _forget_batch(self) -> None:
+        """The open transaction is gone: its counts, and the routing decisions it carried."""
         self._pending = ConnectorStats()
         if self.router is not None:
             self.router.aborted()
+
+    # -- recovery ----------------------------------------------------------------------
+    def _recover(self, cause: TransactionFatalError, rewind: bool = True) -> None:
+        """Fence and replace the producer, then read back what the last commit did and rewind.
+
+        The open transaction's outcome is decided by the new producer's init; if the group's
+        committed offsets are now exactly our uncommitted positions, that commit landed, and its
+        counts are added. `rewind` False (partitions being lost): only the producer is replaced.
+        """
+        assert self._consumer is not None
+        if self._recoveries_since_commit >= MAX_RECOVERIES_WITHOUT_COMMIT:
+            raise InstanceConflictError(
+                f"connector {self.config.domain!r}: {self._recoveries_since_commit} producer recoveries in a row "
+                f"without a commit (last: {cause}); another process probably runs with transactional.id "
+                f"{self.transactional_id!r}. Fix: give every instance its own instance_id"
+            ) from cause
+        self._recoveries_since_commit += 1
+        self.producer_recoveries += 1
+        self.aborts += 1
+        log.warning(
+            "connector %s: %s: %s; fencing the producer %s and rewinding to the committed offsets",
+            self.config.domain,
+            type(cause).__name__,
+            cause,
+            self.transactional_id,
+        )
+        old = self._producer
+        if old is not None and not old.lost:
+            with contextlib.suppress(TransactionAbortableError, TransactionFatalError):
+                old.close(1.0)
+        self._producer = self._retry("registering a new transactional producer", self._registrar.register)
+        pending, positions = self._pending, dict(self._positions)
+        self._pending = ConnectorStats()
+        self._positions.clear()
+        if not rewind and not positions:
+            if self.router is not None:
+                self.router.aborted()
+            return
+        consumer = self._consumer
+        keys = sorted({*positions, *(consumer.assigned() if rewind else ())})
+        committed = self._retry("committed offsets", lambda: consumer.committed(keys))
+        if positions and all(committed.get(k) == offset for k, offset in positions.items()):
+            log.info("connector %s: the uncertain commit did land; counting it", self.config.domain)
+            self._committed(pending)
+        elif self.router is not None:
+            self.router.aborted()
+        if rewind:
+            self._rewind(committed)
+
+    def _rewind(self, committed: dict[TopicPartitionKey, int] | None = None) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        keys = consumer.assigned()
+        known = (
+            committed if committed is not None else self._retry("committed offsets", lambda: consumer.committed(keys))
+        )
+        consumer.rewind({k: known.get(k) for k in keys})
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        """Call `fn` until it succeeds, each attempt bounded by its own deadline; broker outages are
+        waited out with backoff (a progress scope for the watch). A stop request ends the waiting
+        with the last error."""
+        with self._watch.guard(f"retrying: {what}", math.inf):
+            attempt = 0
+            while True:
+                try:
+                    return fn()
+                except TransportError as exc:
+                    attempt += 1
+                    if self._stop.is_set():
+                        raise
+                    delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
+                    log.warning("connector %s: %s failed (attempt %d: %s); retrying in %.1fs",
+                                self.config.domain, what, attempt, exc, delay)  # fmt: skip
+                    self._stop.wait(delay)
 
     # -- rebalance -----------------------------------------------------------------------
     def _on_assign(self, partitions: list[TopicPartitionKey]) -> None:
@@ -277,19 +424,21 @@ class ConnectorRuntime:
 
     def _on_revoke(self, partitions: list[TopicPartitionKey]) -> None:
         """Commit what we have within the revoke deadline; the next owner resumes from there."""
-        self._checkpoint(timeout_s=self.settings.revoke_commit_timeout_s)
+        with self._watch.guard("rebalance callback: revoke", math.inf):
+            self._checkpoint(timeout_s=self.settings.revoke_commit_timeout_s)
 
     def _on_lost(self, partitions: list[TopicPartitionKey]) -> None:
         """Another instance may own these already: never commit, drop the open transaction."""
         assert self._producer is not None
-        try:
-            self._producer.abort()
-        except (TransactionAbortableError, TransactionFatalError) as exc:
-            log.warning("abort after lost partitions failed (%s)", exc)
-        self._pending = ConnectorStats()
+        self._forget_batch()
         self._positions.clear()
-        if self.router is not None:
-            self.router.aborted()
+        with self._watch.guard("rebalance callback: lost", math.inf):
+            try:
+                self._producer.abort()
+            except TransactionAbortableError as exc:
+                log.warning("abort after lost partitions failed (%s)", exc)
+            except TransactionFatalError as exc:
+                self._recover(exc, rewind=False)
 
     # -- observability -------------------------------------------------------------------
     def stats_json(self) -> dict[str, object]:
@@ -299,6 +448,7 @@ class ConnectorRuntime:
             "group": self.group,
             "commits": self.commits,
             "aborts": self.aborts,
+            "producer_recoveries": self.producer_recoveries,
             **self.stats.as_json(),
             **({"cutover": self.router.stats_json()} if self.router is not None else {}),
         }

@@ -84,6 +84,19 @@ def stop(pid_file: Path, timeout_s: float = 30.0) -> bool:
     return True
 
 
+def kill_now(pid: int, timeout_s: float = 30.0) -> None:
+    """SIGKILL and wait until the process is gone (reaped if it is our child)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while _alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.05)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -159,6 +172,15 @@ class ManagedProcess:
 
     def stop(self, timeout_s: float = 30.0) -> bool:
         return stop(self.pid_file, timeout_s)
+
+    def kill(self) -> int | None:
+        """SIGKILL at once, no shutdown (crash tests); the pid killed, None if it was not running."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        kill_now(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return pid
 
 
 def save_ports(path: Path, ports: Any) -> None:

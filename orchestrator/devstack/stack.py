@@ -101,6 +101,14 @@ class LocalStack:
         self._registry.stop()
         self._kafka.stop()
 
+    def kill_broker(self) -> int:
+        """SIGKILL the broker (crash tests): no shutdown, open transactions left undecided; `up()`
+        starts it again on the same data and ports. Returns the killed pid."""
+        pid = self._kafka.kill()
+        if pid is None:
+            raise StackError(f"no broker running in {self.directory}")
+        return pid
+
     def status(self) -> StackStatus:
         return StackStatus(
             kafka_running=self._kafka.pid() is not None and self._kafka_ready(),

@@ -66,8 +66,27 @@ class Checkpointer:
         self._fault_hook = fault_hook
         self.stats = CheckpointStats()
 
-    def commit(self, slots: list[PartitionSlot], timeout_s: float = 30.0) -> None:
-        """Run steps 1-4. Raises TransactionAbortableError/TransactionFatalError; the caller decides."""
+    @property
+    def producer(self) -> TransactionalProducer:
+        return self._producer
+
+    @producer.setter
+    def producer(self, producer: TransactionalProducer) -> None:
+        """After a recovery the runner hands over the producer that fenced the lost one."""
+        self._producer = producer
+
+    @property
+    def consumer(self) -> InboxConsumer:
+        return self._consumer
+
+    @consumer.setter
+    def consumer(self, consumer: InboxConsumer) -> None:
+        """After a fatal consumer error the runner hands over the consumer that replaced it."""
+        self._consumer = consumer
+
+    def commit(self, slots: list[PartitionSlot], timeout_s: float | None = None) -> None:
+        """Run steps 1-4 within `timeout_s` (default: the producer's call deadline).
+        Raises TransactionAbortableError/TransactionFatalError; the caller decides."""
         dirty = [s for s in slots if s.dirty]
         if not dirty and not self._producer.in_transaction:
             return
@@ -77,7 +96,8 @@ class Checkpointer:
             self.stats.changelog_records += len(records)
         self._fault("before_commit")
         positions = {s.partition: s.position for s in dirty if s.position is not None}
-        self._producer.commit(self._consumer.offsets(positions), self._consumer.group_metadata(), timeout_s)
+        offsets = self._consumer.offsets(positions, owner=self._producer.transactional_id)
+        self._producer.commit(offsets, self._consumer.group_metadata(), timeout_s)
         self._fault("after_commit")
         for slot in dirty:
             offset = self._producer.delivered.get((self._changelog, slot.partition))
@@ -90,16 +110,20 @@ class Checkpointer:
         self.stats.commits += 1
 
     def abort(self, slots: list[PartitionSlot]) -> None:
-        """Drop everything since the last commit and rewind the inbox to the committed offsets."""
+        """Drop everything since the last commit and rewind the inbox to the committed offsets.
+
+        The state is dropped even when abort_transaction fails (TransactionFatalError propagates): an
+        unfinished transaction never counts, and the caller's recovery aborts it on the broker."""
         self.stats.aborts += 1
-        self._producer.abort()
-        for slot in slots:
-            slot.txn = slot.store.begin()
-            slot.engine.discard(None)
-            slot.position = slot.committed_position
-            slot.inputs = 0
-        positions = {s.partition: s.committed_position for s in slots if s.committed_position is not None}
-        self._consumer.rewind([s.partition for s in slots], positions)
+        try:
+            self._producer.abort()
+        finally:
+            for slot in slots:
+                slot.txn = slot.store.begin()
+                slot.engine.discard(None)
+                slot.position = slot.committed_position
+                slot.inputs = 0
+        self._consumer.rewind({s.partition: s.committed_position for s in slots})
 
     def _fault(self, stage: str) -> None:
         if self._fault_hook is not None:

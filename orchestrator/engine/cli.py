@@ -7,13 +7,11 @@ import importlib
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from orchestrator.config import OrchestratorSettings
-from orchestrator.errors import ConfigurationError
+from orchestrator.errors import ConfigurationError, SagaBridgeError
 from orchestrator.project import Project, load_project, settings_for
 from orchestrator.serialization import AvroModel, SchemaRepository
 from orchestrator.workflow import WorkflowRegistry
@@ -34,6 +32,11 @@ def add_run_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPar
     run.add_argument("--state-dir", type=Path, default=None)
     run.add_argument("--bootstrap-servers", default=None)
     run.set_defaults(handler=_run)
+
+    health = subparsers.add_parser("health", help="liveness probe: is the orchestrator loop still making passes?")
+    health.add_argument("--liveness-file", type=Path, required=True, help="the orchestrator's liveness_file")
+    health.add_argument("--max-age", type=float, default=30.0, help="stale after this many seconds (default 30)")
+    health.set_defaults(handler=_health)
 
     wf = subparsers.add_parser("workflows", help="start, signal, cancel and operate workflows")
     wf.add_argument("--config", type=Path, default=None)
@@ -106,36 +109,67 @@ def load_registry(module_name: str) -> WorkflowRegistry:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Run until SIGTERM/SIGINT; always ends the process itself (see the end of this function)."""
     from orchestrator import tracing
     from orchestrator.engine.runner import Orchestrator
+    from orchestrator.engine.shutdown import ShutdownGuard
 
     logging.basicConfig(
         level=os.environ.get("SAGABRIDGE_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    log = logging.getLogger(__name__)
     settings = _settings(args)
     registry = load_registry(app_module(args.module, load_project(args.config)))
     orchestrator = Orchestrator(settings, registry)
-    bridge = None
-    if settings.connectors:  # the bridge's mapping files: native participants and inbound triggers
-        from orchestrator.bridge.embedded import start_embedded
-
-        bridge = start_embedded(settings, registry, orchestrator)
-
-    def graceful(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: finishing the checkpoint and leaving the group", signum)
-        orchestrator.stop()
-
-    signal.signal(signal.SIGTERM, graceful)
-    signal.signal(signal.SIGINT, graceful)
+    # Before any thread starts (tracing's exporter, librdkafka's, the bridge's connectors): signals
+    # must reach the sigwait thread.
+    ShutdownGuard(orchestrator.stop, settings.shutdown_timeout_s).install()
     tracing.setup_tracing("sagabridge-orchestrator")  # off unless OTEL_* say so; OTEL_SERVICE_NAME overrides
+    status = 0
+    bridge = None
     try:
+        if settings.connectors:  # the bridge's mapping files: native participants and inbound triggers
+            from orchestrator.bridge.embedded import start_embedded
+
+            bridge = start_embedded(settings, registry, orchestrator)
         orchestrator.run()
+        if bridge is not None and bridge.errors:  # an embedded connector died: it stopped the process
+            raise bridge.errors[0]
+        log.info("stopped cleanly: %s", orchestrator.status())
+    except SagaBridgeError as exc:
+        log.critical("%s: %s", type(exc).__name__, exc)
+        print(f"error: {exc}", file=sys.stderr)
+        status = 2
+    except Exception:
+        log.critical("orchestrator loop failed", exc_info=True)
+        status = 1
     finally:
         if bridge is not None:
             bridge.stop()
         tracing.shutdown_tracing()
-    if bridge is not None and bridge.errors:  # an embedded connector died: it stopped the process
-        raise bridge.errors[0]
+    # End here rather than by returning: interpreter teardown would destroy the Kafka clients, and a
+    # client whose call overran its deadline (still blocked inside librdkafka) must never be destroyed.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+def _health(args: argparse.Namespace) -> int:
+    """Exit 0 when the liveness file was rewritten within --max-age seconds, 1 otherwise (a probe)."""
+    from orchestrator.engine.liveness import liveness_age_s, read_status
+
+    age = liveness_age_s(args.liveness_file)
+    if age is None:
+        print(f"unhealthy: {args.liveness_file} does not exist (not started, or liveness_file not set)")
+        return 1
+    status = read_status(args.liveness_file)
+    shown = ("pid", "partitions", "commits", "producer_recoveries")
+    summary = ", ".join(f"{k}={status[k]}" for k in shown if k in status)
+    if age > args.max_age:
+        print(f"unhealthy: loop silent for {age:.1f}s (> {args.max_age:.0f}s): {summary}")
+        return 1
+    print(f"healthy: last beat {age:.1f}s ago: {summary}")
     return 0
 
 

@@ -2,6 +2,18 @@
 
 One thread drives everything (librdkafka heartbeats in its own threads), so workflow
 instances need no locks: each inbox partition is processed serially (docs/design.md §1).
+
+Nothing here blocks forever (docs/operations.md):
+- every transactional call has a deadline the process enforces (transport/deadline.py); a call
+  past it, a fatal producer error, or a commit whose outcome is unknown triggers a *recovery*:
+  a new producer under the same transactional.id fences the old one (its init_transactions
+  aborts the open transaction, or completes one the broker had already decided to commit), then
+  every owned partition is resynced from Kafka as if freshly assigned: the changelog tail
+  restored, the group's committed offsets read back, the inbox rewound. So the outcome of an
+  uncertain commit is read from Kafka, never guessed, and the process heals without a restart;
+- loop-thread calls (polls, committed offsets, seeks, close, the restore consumer) are guarded by
+  a watchdog that ends the process (status 70) if one stays blocked past its deadline and grace;
+- the loop rewrites a liveness file (engine/liveness.py) that goes stale when it is stuck.
 """
 
 from __future__ import annotations
@@ -11,29 +23,67 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
 
 from orchestrator.admin.topic_specs import verify_copartitioned
 from orchestrator.config import OrchestratorSettings
 from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlot
 from orchestrator.engine.core import EngineTopics, PartitionEngine
+from orchestrator.engine.liveness import LivenessFile
 from orchestrator.engine.outbox import CommandRouter
-from orchestrator.errors import TransactionAbortableError, TransactionFatalError
+from orchestrator.engine.watchdog import StuckHandler, Watchdog, exit_stuck
+from orchestrator.errors import (
+    ChangelogRestoreError,
+    ConsumerFatalError,
+    GroupDescribeError,
+    InstanceConflictError,
+    TransactionAbortableError,
+    TransactionFatalError,
+    TransportError,
+)
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
 from orchestrator.state import PartitionStore
 from orchestrator.transport.admin import KafkaAdmin
-from orchestrator.transport.consumer import InboxConsumer
-from orchestrator.transport.producer import TransactionalProducer
+from orchestrator.transport.consumer import GroupTiming, InboxConsumer
+from orchestrator.transport.producer import ProducerRegistrar, TransactionalProducer, fence
 from orchestrator.transport.records import OutboundRecord
-from orchestrator.transport.restore import ChangelogRestorer
+from orchestrator.transport.restore import ChangelogRestorer, RestoreStats
 from orchestrator.workflow import WorkflowRegistry
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
+T = TypeVar("T")
+
+# Recoveries in a row without one successful commit in between: past this, something other than a
+# broker outage fences us each time (another process with our instance id), so we stop.
+MAX_RECOVERIES_WITHOUT_COMMIT = 5
+# Fenced static member replaced this many times within minutes of each other: a real duplicate.
+MAX_CONSUMER_FENCES = 3
+RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Errors that mean "the broker is not answering (yet)": retried with backoff, never fatal.
+_RETRIABLE = (TransportError, ChangelogRestoreError)
 
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass
+class RecoveryStats:
+    """What the process did to heal itself; logged, and published in the liveness file."""
+
+    producer_recoveries: int = 0
+    recoveries_since_commit: int = 0
+    last_recovery_cause: str | None = None
+    last_recovery_s: float | None = None
+    total_recovery_s: float = 0.0
+    consumer_replacements: int = 0
+    fenced_owners: int = 0
+    retried_calls: int = 0
+    handovers: int = 0
+    last_assign_s: float | None = None
 
 
 class Orchestrator:
@@ -46,6 +96,7 @@ class Orchestrator:
         serde: AvroSerde | None = None,
         clock: Clock = wall_clock_ms,
         fault_hook: FaultHook | None = None,
+        on_stuck: StuckHandler = exit_stuck,
         command_router: CommandRouter | None = None,
     ) -> None:
         self.settings = settings
@@ -69,19 +120,59 @@ class Orchestrator:
         self._producer: TransactionalProducer | None = None
         self._consumer: InboxConsumer | None = None
         self._checkpointer: Checkpointer | None = None
-        self.restore_stats: list[object] = []
+        self.restore_stats: list[RestoreStats] = []
+        self.recovery = RecoveryStats()
+        self.watchdog = Watchdog(settings.stuck_call_grace_s, on_stuck)
+        self.liveness = LivenessFile(settings.liveness_file, settings.liveness_interval_s, self.status)
+        self.passes = 0
+        self.rollbacks = 0  # aborts + recoveries: a batch in hand is dropped when this moves
+        self._registrar = ProducerRegistrar(
+            settings.bootstrap_servers,
+            settings.transactional_id,
+            settings.kafka,
+            call_timeout_s=settings.kafka_call_timeout_s,
+            transaction_timeout_ms=settings.transaction_timeout_ms,
+        )
+        self._last_consumer_replacement: float | None = None
+        self._consumer_fence_streak = 0
+        self._admin: KafkaAdmin | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
     def stop(self) -> None:
         """Ask the loop to finish: final checkpoint, leave the group, close stores."""
         self._stop.set()
 
+    def status(self) -> dict[str, Any]:
+        """Counters for the liveness file and for operators (a chaos audit reads recovery times here)."""
+        stats = self._checkpointer.stats if self._checkpointer is not None else None
+        return {
+            "instance": self.settings.transactional_id,
+            "passes": self.passes,
+            "partitions": sorted(self.slots),
+            "commits": stats.commits if stats else 0,
+            "aborts": stats.aborts if stats else 0,
+            "stuck_calls": self.watchdog.stuck_calls,
+            **asdict(self.recovery),
+        }
+
     def run(self) -> None:
         s = self.settings
-        verify_copartitioned(KafkaAdmin(s.bootstrap_servers, s.kafka), s.inbox_topic, s.changelog_topic)
-        self._producer = TransactionalProducer(s.bootstrap_servers, s.transactional_id, s.kafka)
-        self._producer.init()
-        self._consumer = InboxConsumer(
+        self.watchdog.start()
+        self.liveness.beat(force=True)
+        try:
+            with self.watchdog.guard("startup: topic check", 3 * s.kafka_call_timeout_s + 10):
+                verify_copartitioned(self._kafka_admin(), s.inbox_topic, s.changelog_topic)
+            self._producer = self._retry("registering the transactional producer", self._new_producer)
+            self._consumer = self._new_consumer()
+            self._checkpointer = Checkpointer(self._producer, self._consumer, s.changelog_topic, self._fault_hook)
+            self._loop()
+            self._checkpoint()
+        finally:
+            self._close()
+
+    def _new_consumer(self) -> InboxConsumer:
+        s = self.settings
+        return InboxConsumer(
             s.bootstrap_servers,
             s.group,
             s.inbox_topic,
@@ -89,17 +180,58 @@ class Orchestrator:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
             extra_config=s.kafka,
+            group_instance_id=s.group_instance_id,
+            timing=GroupTiming(s.session_timeout_ms, s.heartbeat_interval_ms, s.max_poll_interval_ms),
+            call_timeout_s=s.kafka_call_timeout_s,
+            watch=self.watchdog,
         )
-        self._checkpointer = Checkpointer(self._producer, self._consumer, s.changelog_topic, self._fault_hook)
+
+    def _replace_consumer(self, cause: ConsumerFatalError) -> None:
+        """A fatal consumer error: do what a restart would, in-process. The partitions are gone with
+        the old member: drop them (never commit), roll the transaction back, join again under the
+        same group.instance.id (the broker then replaces the stale member and, sticky, gives the
+        partitions back). A member fenced again and again within minutes is a real duplicate."""
+        assert self._consumer is not None and self._checkpointer is not None
+        rec = self.recovery
+        now = time.monotonic()
+        recent = self._last_consumer_replacement is not None and now - self._last_consumer_replacement < 120
+        self._consumer_fence_streak = self._consumer_fence_streak + 1 if recent and cause.fenced_instance else 1
+        if self._consumer_fence_streak > MAX_CONSUMER_FENCES:
+            raise InstanceConflictError(
+                f"the group member {self.settings.group_instance_id!r} was fenced {self._consumer_fence_streak} times "
+                f"within minutes ({cause}); another process runs with instance id {self.settings.instance_id!r}. "
+                f"Fix: give every instance its own instance_id"
+            ) from cause
+        self._last_consumer_replacement = now
+        rec.consumer_replacements += 1
+        rec.last_recovery_cause = f"{type(cause).__name__}: {cause}"
+        log.warning(
+            "recovery: %s; dropping partitions %s and joining again as %s",
+            rec.last_recovery_cause,
+            sorted(self.slots),
+            self.settings.group_instance_id,
+        )
+        self._close_slots(sorted(self.slots))
+        self._abort()
+        self._consumer.abandon(self.settings.kafka_call_timeout_s)
+        self._consumer = self._new_consumer()
+        self._checkpointer.consumer = self._consumer
+        self.liveness.beat(force=True)
+
+    def _close(self) -> None:
+        """Leave the group (its revoke callback makes the final commit), close stores and the producer.
+        Bounded: each step is guarded, and the CLI arms a hard deadline over the whole shutdown."""
+        s = self.settings
         try:
-            self._loop()
-            self._checkpoint()
+            if self._consumer is not None:
+                self._consumer.close(s.revoke_commit_timeout_s + 2 * s.kafka_call_timeout_s)
         finally:
-            self._consumer.close()  # triggers on_revoke: final commit + store close
             for slot in list(self.slots.values()):
                 slot.store.close()
             self.slots.clear()
-            self._producer.close()
+            if self._producer is not None:
+                self._producer.close()
+            self.watchdog.stop()
 
     def _loop(self) -> None:
         assert self._consumer is not None
@@ -107,16 +239,25 @@ class Orchestrator:
         last_commit = time.monotonic()
         next_due: int | None = None  # earliest timer of all slots, as of the end of the last pass
         while not self._stop.is_set():
+            self.passes += 1
+            self.liveness.beat()
             timeout_s = self._poll_timeout(interval_s, next_due)
             if any(s.inputs for s in self.slots.values()):  # work waits for a commit: not past its deadline
                 timeout_s = min(timeout_s, max(0.0, last_commit + interval_s - time.monotonic()))
-            records = self._consumer.poll_batch(500, timeout_s)
+            try:
+                records = self._consumer.poll_batch(500, timeout_s)
+            except ConsumerFatalError as exc:
+                self._replace_consumer(exc)
+                continue
             now = self.clock()
+            rollbacks = self.rollbacks
             for record in records:
                 slot = self.slots.get(record.partition)
                 if slot is None:  # revoked in this very poll
                     continue
                 self._emit(slot.engine.handle(record, slot.txn, now))
+                if self.rollbacks != rollbacks:
+                    break  # rolled back: the rest of the batch is fetched again from the committed offsets
                 slot.position = record.offset + 1
                 slot.inputs += 1
             next_due = None
@@ -147,82 +288,258 @@ class Orchestrator:
         assert self._producer is not None
         try:
             self._producer.produce_all(records)
-        except TransactionAbortableError:
+        except TransactionAbortableError as exc:
+            log.warning("produce failed (%s); rolling back to the last commit", exc)
             self._abort()
+        except TransactionFatalError as exc:
+            self._recover(exc)
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, timeout_s: float | None = None, leaving: list[int] | None = None) -> None:
+        """Commit every dirty partition. `leaving`: partitions being revoked; whatever happens they are
+        closed before any rollback, so a rollback never rewinds or resyncs a partition we give away."""
         assert self._checkpointer is not None
         try:
-            self._checkpointer.commit(list(self.slots.values()))
-        except TransactionFatalError:
-            log.error("producer fenced or fatal error: another instance took over %s", self.settings.transactional_id)
-            raise
+            self._checkpointer.commit(list(self.slots.values()), timeout_s)
         except TransactionAbortableError as exc:
             log.warning("checkpoint aborted (%s); rewinding to the last commit", exc)
             self._checkpointer.stats.last_error = str(exc)
+            self._close_slots(leaving or [])
             self._abort()
+        except TransactionFatalError as exc:
+            self._checkpointer.stats.last_error = str(exc)
+            self._close_slots(leaving or [])
+            self._recover(exc)
+        else:
+            self.recovery.recoveries_since_commit = 0
+            self._close_slots(leaving or [])
 
     def _abort(self) -> None:
         assert self._checkpointer is not None
-        self._checkpointer.abort(list(self.slots.values()))
+        self.rollbacks += 1
+        try:
+            self._checkpointer.abort(list(self.slots.values()))
+        except (TransactionAbortableError, TransactionFatalError) as exc:
+            self._recover(exc)
 
-    # -- rebalance (docs/design.md §6) -----------------------------------------------------------
+    # -- recovery ----------------------------------------------------------------------
+    def _new_producer(self) -> TransactionalProducer:
+        """A producer registered under our transactional.id (fences any earlier one; see ProducerRegistrar)."""
+        return self._registrar.register()
+
+    def _recover(self, cause: BaseException) -> None:
+        """Fence and replace the producer, then resync every owned partition from Kafka."""
+        assert self._checkpointer is not None
+        rec = self.recovery
+        if rec.recoveries_since_commit >= MAX_RECOVERIES_WITHOUT_COMMIT:
+            raise InstanceConflictError(
+                f"{rec.recoveries_since_commit} producer recoveries in a row without a successful commit "
+                f"(last: {cause}); another process probably runs with instance id "
+                f"{self.settings.instance_id!r}. Fix: give every instance its own instance_id"
+            ) from cause
+        self.rollbacks += 1
+        rec.producer_recoveries += 1
+        rec.recoveries_since_commit += 1
+        rec.last_recovery_cause = f"{type(cause).__name__}: {cause}"
+        number, started = rec.producer_recoveries, time.monotonic()
+        log.warning(
+            "recovery #%d: %s; fencing the producer %s and resyncing partitions %s from Kafka",
+            number,
+            rec.last_recovery_cause,
+            self.settings.transactional_id,
+            sorted(self.slots),
+        )
+        old = self._producer
+        if old is not None and not old.lost:
+            with contextlib.suppress(TransactionAbortableError, TransactionFatalError):
+                old.close(1.0)
+        self._producer = self._retry("registering a new transactional producer", self._new_producer)
+        self._checkpointer.producer = self._producer
+        self._resync(sorted(self.slots))
+        elapsed = time.monotonic() - started
+        rec.last_recovery_s = round(elapsed, 3)
+        rec.total_recovery_s = round(rec.total_recovery_s + elapsed, 3)
+        log.warning("recovery #%d done in %.2fs: producer re-registered, partitions resynced", number, elapsed)
+        self.liveness.beat(force=True)
+
+    def _resync(self, partitions: list[int]) -> None:
+        """Treat owned partitions as freshly assigned: drop every in-memory run and buffered write,
+        restore the changelog tail (whatever an uncertain commit did commit), read the committed
+        inbox offsets back and seek there."""
+        assert self._consumer is not None
+        if not partitions:
+            return
+        committed = self._retry("committed offsets", lambda: self._consumer_committed(partitions))
+        with self._restorer() as restorer:
+            for p in partitions:
+                slot = self.slots[p]
+                slot.txn = slot.store.begin()
+                stats = self._restore(restorer, slot.store, p)
+                self.restore_stats.append(stats)
+                slot.engine = self._new_engine(p)
+                slot.committed_position = slot.position = committed.get(p)
+                slot.inputs = 0
+        self._consumer.rewind({p: committed.get(p) for p in partitions})
+
+    def _restore(self, restorer: ChangelogRestorer, store: PartitionStore, partition: int) -> RestoreStats:
+        return self._retry(f"restore of partition {partition}", lambda: restorer.restore(store, partition))
+
+    def _committed_owners(self, partitions: list[int]) -> dict[int, tuple[int, str | None]]:
+        assert self._consumer is not None
+        return self._consumer.committed(partitions)
+
+    def _fence_departed_owners(self, committed: dict[int, tuple[int, str | None]]) -> bool:
+        """Fence the previous owners of newly assigned partitions that are no longer group members.
+
+        A SIGKILLed instance leaves its transaction open; read_committed readers (the services on
+        their command topics, our own restore) wait behind it until the broker aborts it after
+        transaction_timeout_ms plus its check interval. Its transactional.id is in the offset
+        metadata of its last commit: registering that id aborts the transaction at once. Only for
+        owners gone from the group (a live one, losing a partition to a cooperative rebalance, is
+        never touched); without static membership liveness cannot be told, so nothing is fenced.
+        """
+        s = self.settings
+        mine = f"{s.group}-"
+        owners = {owner for _o, owner in committed.values() if owner and owner.startswith(mine)}
+        owners.discard(s.transactional_id)
+        if not owners or not s.static_membership:
+            return False
+        try:
+            with self.watchdog.guard("describe consumer group", s.kafka_call_timeout_s + 2):
+                live = self._kafka_admin().group_instance_ids(s.group, s.kafka_call_timeout_s)
+        except GroupDescribeError as exc:
+            log.warning("cannot tell whether %s left the group (%s): not fencing them", owners, exc)
+            return False
+        departed = sorted(owners - live)
+        for owner in departed:
+            partitions = sorted(p for p, (_o, who) in committed.items() if who == owner)
+            try:
+                fence(s.bootstrap_servers, owner, s.kafka, s.kafka_call_timeout_s)
+            except (TransactionAbortableError, TransactionFatalError) as exc:
+                log.warning("fencing %s (departed, owned %s) failed: %s", owner, partitions, exc)
+                continue
+            self.recovery.fenced_owners += 1
+            log.info("fenced %s, departed owner of %s: its open transaction is aborted now", owner, partitions)
+        return bool(departed)
+
+    def _kafka_admin(self) -> KafkaAdmin:
+        if self._admin is None:
+            self._admin = KafkaAdmin(self.settings.bootstrap_servers, self.settings.kafka)
+        return self._admin
+
+    def _consumer_committed(self, partitions: list[int]) -> dict[int, int]:
+        assert self._consumer is not None
+        return self._consumer.committed_positions(partitions)
+
+    def _retry(self, what: str, fn: Callable[[], T]) -> T:
+        """Call `fn` until it succeeds; broker unavailability is waited out (the promise is to survive
+        outages of the broker), each attempt bounded by its own deadline, with backoff. A stop request
+        ends the waiting with the last error."""
+        with self.watchdog.progress(f"retrying: {what}"):
+            return self._retry_loop(what, fn)
+
+    def _retry_loop(self, what: str, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except _RETRIABLE as exc:
+                attempt += 1
+                self.recovery.retried_calls += 1
+                if self._stop.is_set():
+                    raise
+                delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
+                log.warning("%s failed (attempt %d: %s); retrying in %.1fs", what, attempt, exc, delay)
+                self.liveness.beat()
+                self._stop.wait(delay)
+
+    # -- rebalance (docs/design.md §6), incremental: callbacks get only the partitions that change ----
+    def _new_engine(self, partition: int) -> PartitionEngine:
+        s = self.settings
+        return PartitionEngine(
+            topics=self._topics,
+            registry=self.registry,
+            serde=self.serde,
+            partition=partition,
+            cache_size=s.cache_size,
+            retention_ms=s.retention_ms,
+            consumer_group=s.group,
+            command_router=self.command_router,
+        )
+
+    def _restorer(self) -> ChangelogRestorer:
+        s = self.settings
+        return ChangelogRestorer(
+            s.bootstrap_servers,
+            s.changelog_topic,
+            s.kafka,
+            request_timeout_s=s.kafka_call_timeout_s,
+            watch=self.watchdog,
+            on_progress=self.liveness.beat,
+        )
+
     def _on_assign(self, partitions: list[int]) -> None:
-        """Restore each partition from the changelog before its first record is fetched.
+        with self.watchdog.progress("rebalance callback: assign"):
+            self._assign_partitions(partitions)
+
+    def _assign_partitions(self, partitions: list[int]) -> None:
+        """Restore each added partition from the changelog before its first record is fetched.
 
         This runs inside poll(), so the partition's fetch only starts after the callback
-        returns: in effect the inbox partition is paused while its state is restored.
+        returns: in effect the inbox partition is paused while its state is restored. Broker
+        trouble during it is retried (bounded per call); the partitions already owned are untouched.
         """
-        assert self._consumer is not None
+        if not partitions:
+            return
         s = self.settings
-        committed = self._consumer.committed_positions(partitions)
-        restorer = ChangelogRestorer(s.bootstrap_servers, s.changelog_topic, s.kafka)
-        try:
+        started = time.monotonic()
+        owners = self._retry("committed offsets of new partitions", lambda: self._committed_owners(partitions))
+        if self._fence_departed_owners(owners):  # their transactions are decided now: read the offsets again
+            owners = self._retry("committed offsets of new partitions", lambda: self._committed_owners(partitions))
+        committed = {p: offset for p, (offset, _owner) in owners.items()}
+        with self._restorer() as restorer:
             for p in partitions:
                 store = PartitionStore.open(s.partition_dir(p), p)
-                stats = restorer.restore(store, p)
+                try:
+                    stats = self._restore(restorer, store, p)
+                except BaseException:
+                    store.close()
+                    raise
                 self.restore_stats.append(stats)
                 log.info("partition %d restored: %s", p, stats)
-                engine = PartitionEngine(
-                    topics=self._topics,
-                    registry=self.registry,
-                    serde=self.serde,
-                    partition=p,
-                    cache_size=s.cache_size,
-                    retention_ms=s.retention_ms,
-                    consumer_group=s.group,
-                    command_router=self.command_router,
-                )
                 self.slots[p] = PartitionSlot(
                     partition=p,
                     store=store,
-                    engine=engine,
+                    engine=self._new_engine(p),
                     txn=store.begin(),
                     committed_position=committed.get(p),
                     position=committed.get(p),
                 )
-        finally:
-            restorer.close()
+        self.recovery.handovers += 1
+        self.recovery.last_assign_s = round(time.monotonic() - started, 3)
+        log.info("assigned %s ready in %.2fs (now own %s)", partitions, self.recovery.last_assign_s, sorted(self.slots))
 
     def _on_revoke(self, partitions: list[int]) -> None:
-        """Commit what we have within a bounded deadline, then close the stores explicitly."""
-        assert self._checkpointer is not None
-        try:
-            self._checkpointer.commit(list(self.slots.values()), timeout_s=self.settings.revoke_commit_timeout_s)
-        except TransactionAbortableError as exc:
-            log.warning("commit on revoke failed (%s); the next owner replays from the last commit", exc)
-            self._abort()
-        self._close_slots(partitions)
+        with self.watchdog.progress("rebalance callback: revoke"):
+            self._revoke_partitions(partitions)
+
+    def _revoke_partitions(self, partitions: list[int]) -> None:
+        """Commit what we have within a bounded deadline, then close the revoked stores explicitly."""
+        if not partitions:
+            return
+        self._checkpoint(self.settings.revoke_commit_timeout_s, leaving=partitions)
+        log.info("revoked partitions %s (now own %s)", partitions, sorted(self.slots))
 
     def _on_lost(self, partitions: list[int]) -> None:
-        """Another instance may already own these: drop, never commit."""
-        assert self._producer is not None
-        with contextlib.suppress(TransactionAbortableError, TransactionFatalError):
-            self._producer.abort()
-        for slot in self.slots.values():
-            slot.txn = slot.store.begin()
-            slot.engine.discard(None)
-        self._close_slots(partitions)
+        with self.watchdog.progress("rebalance callback: lost"):
+            self._lost_partitions(partitions)
+
+    def _lost_partitions(self, partitions: list[int]) -> None:
+        """Another instance may already own these: drop, never commit. The open transaction may
+        hold their work, so it is rolled back for every partition, the kept ones rewound."""
+        lost = [p for p in partitions if p in self.slots]
+        log.warning("lost partitions %s (session expired or fenced): dropping their uncommitted work", lost)
+        self._close_slots(lost)
+        self._abort()
 
     def _close_slots(self, partitions: list[int]) -> None:
         for p in partitions:

@@ -6,12 +6,10 @@ import argparse
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -114,6 +112,9 @@ def _logging() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """`shadow run`: SIGTERM/SIGINT commit and leave the group within `shutdown_timeout_s`, even
+    when the loop is blocked inside librdkafka (the engine's ShutdownGuard, design.md §6)."""
+    from orchestrator.engine.shutdown import ShutdownGuard
     from orchestrator.shadow.loading import load_domain
     from orchestrator.shadow.runtime import ShadowRuntime, ensure_shadow_topics
     from orchestrator.transport.group_start import start_group_at
@@ -122,20 +123,15 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     domain = load_domain(args.config, settings)
     start = parse_start(args.start)
-    ensure_shadow_topics(settings, domain.names, domain.shadow.partitions)
     runtime = ShadowRuntime(settings, domain.config, domain.shadow, stats_file=args.stats_file)
+    # Before any Kafka client exists: librdkafka's threads must inherit the blocked signal mask.
+    ShutdownGuard(runtime.stop, settings.shutdown_timeout_s).install()
+    ensure_shadow_topics(settings, domain.names, domain.shadow.partitions)
     chosen = start_group_at(
         settings.bootstrap_servers, domain.names.group, runtime.source_topics, start, settings.kafka
     )
     if chosen:
         logging.getLogger(__name__).info("new shadow group %s starts at %s", domain.names.group, chosen)
-
-    def graceful(signum: int, _frame: FrameType | None) -> None:
-        logging.getLogger(__name__).info("signal %d: committing and leaving the group", signum)
-        runtime.stop()
-
-    signal.signal(signal.SIGTERM, graceful)
-    signal.signal(signal.SIGINT, graceful)
     runtime.run()
     print(json.dumps(runtime.stats_json()))
     return EXIT_OK

@@ -48,7 +48,7 @@ from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import InboundRecord
 from orchestrator.transport.restore import ChangelogRestorer
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, abort_batch
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ class ShadowRuntime:
             self._loop()
             self._checkpoint()
         finally:
-            self._consumer.close()  # on_revoke: final commit + stores closed
+            # on_revoke: final commit + stores closed, within the revoke deadline
+            self._consumer.close(s.revoke_commit_timeout_s + 2 * s.kafka_call_timeout_s)
             for slot in list(self.slots.values()):
                 slot.store.close()
             self.slots.clear()
@@ -296,7 +297,16 @@ class ShadowRuntime:
     def _abort(self) -> None:
         assert self._producer is not None and self._consumer is not None
         self.aborts += 1
-        abort_batch(self._producer, self._consumer, self._positions, self._drop_pending)
+        try:
+            self._producer.abort()
+        except TransactionAbortableError as exc:
+            log.warning("abort failed (%s)", exc)
+        self._drop_pending()
+        self._positions.clear()
+        # Every owned partition, not only the batch's: a batch cut short has fetched past them too.
+        keys = self._consumer.assigned()
+        committed = self._consumer.committed(keys)
+        self._consumer.rewind({k: committed.get(k) for k in keys})  # None: nothing committed, the beginning
 
     def _drop_pending(self) -> None:
         for slot in self.slots.values():

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from orchestrator.errors import TopicError
+from orchestrator.errors import GroupDescribeError, TopicError
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,26 @@ class KafkaAdmin:
         self._wait_for_leaders(name, partitions, timeout_s)
 
     def delete(self, names: Sequence[str], timeout_s: float = 30.0) -> None:
+        """Delete and wait until the topics are gone from the metadata: the broker accepts a deletion
+        before it is done, and a topic still listed (or re-created under its name) would surprise."""
         for future in self._client.delete_topics(list(names), operation_timeout=timeout_s).values():
             future.result(timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            listed = self._client.list_topics(timeout=timeout_s).topics
+            if not any(n in listed for n in names):
+                return
+            time.sleep(0.05)
+        raise TopicError(f"topics {sorted(names)} still listed {timeout_s}s after their deletion")
+
+    def group_instance_ids(self, group: str, timeout_s: float = 10.0) -> set[str]:
+        """The `group.instance.id`s of the group's current (static) members."""
+        future = self._client.describe_consumer_groups([group], request_timeout=timeout_s)[group]
+        try:
+            description = future.result(timeout=timeout_s)
+        except KafkaException as exc:
+            raise GroupDescribeError(f"describing consumer group {group!r} failed: {exc.args[0]}") from exc
+        return {m.group_instance_id for m in description.members if m.group_instance_id}
 
     def partition_count(self, name: str, timeout_s: float = 10.0) -> int | None:
         topic = self._client.list_topics(topic=name, timeout=timeout_s).topics.get(name)

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from orchestrator.errors import ChangelogRestoreError, StatePartitionMismatchError
 from orchestrator.state.partition_store import ChangelogEntry, PartitionStore
+from orchestrator.transport.deadline import NO_WATCH, CallWatch
 from orchestrator.transport.kafka_clients import consumer_config
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,15 @@ class ChangelogRestorer:
         *,
         request_timeout_s: float = 10.0,
         idle_timeout_s: float = 120.0,
+        watch: CallWatch = NO_WATCH,
+        on_progress: Callable[[], None] | None = None,
     ) -> None:
-        """`idle_timeout_s` bounds a restore without progress; keep it above `transaction.timeout.ms`."""
+        """`idle_timeout_s` bounds a restore without progress; keep it above `transaction.timeout.ms`.
+        `on_progress` is called after every batch (the runner's liveness beat: a long restore is
+        progress, not a stuck loop); `watch` guards each call that waits on the broker."""
         self._topic = changelog_topic
+        self._watch = watch
+        self._on_progress = on_progress
         self._request_timeout_s = request_timeout_s
         self._idle_timeout_s = idle_timeout_s
         # librdkafka insists on a group id; it is never joined (no subscribe) nor committed to.
@@ -139,7 +146,8 @@ class ChangelogRestorer:
         clients = [c for c in (self._consumer, self._probe) if c is not None]
         self._consumer = self._probe = None
         for client in clients:
-            client.close()
+            with self._watch.guard("restore consumer close", self._request_timeout_s):
+                client.close()
 
     def __enter__(self) -> ChangelogRestorer:
         return self
@@ -165,7 +173,9 @@ class ChangelogRestorer:
                 batch: list[ChangelogEntry] = []
                 # Never ask for more than can exist before `high`: consume() would wait for the rest.
                 wanted = max(1, min(batch_size, high - position))
-                for msg in consumer.consume(num_messages=wanted, timeout=_POLL_S):
+                with self._watch.guard("changelog fetch", _POLL_S + self._request_timeout_s):
+                    messages = consumer.consume(num_messages=wanted, timeout=_POLL_S)
+                for msg in messages:
                     error = msg.error()
                     if error is not None:
                         self._on_error(error, tp)
@@ -181,6 +191,8 @@ class ChangelogRestorer:
                 if batch:
                     store.apply_changelog(batch)
                     records += len(batch)
+                if self._on_progress is not None:
+                    self._on_progress()
                 new_position = self._position(consumer, tp, position)
                 if new_position > position:
                     position, last_progress = new_position, time.monotonic()
@@ -211,7 +223,8 @@ class ChangelogRestorer:
         assert self._probe is not None and self._consumer is not None
         client = self._consumer if committed_end else self._probe
         try:
-            low, high = client.get_watermark_offsets(tp, timeout=self._request_timeout_s, cached=False)
+            with self._watch.guard("changelog watermarks", self._request_timeout_s):
+                low, high = client.get_watermark_offsets(tp, timeout=self._request_timeout_s, cached=False)
         except KafkaException as exc:
             raise ChangelogRestoreError(
                 f"cannot read the watermarks of changelog {tp.topic}[{tp.partition}]: {exc.args[0]}"

@@ -8,25 +8,28 @@ commit). Rebalance callbacks name (topic, partition) pairs.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_INVALID, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
-from orchestrator.errors import TopicError, TransactionAbortableError
-from orchestrator.transport.consumer import consume_available, records_of
+from orchestrator.errors import ConsumerFatalError, OffsetFetchError, TopicError, TransportError
+from orchestrator.transport.consumer import GroupTiming, close_within, consume_available, split_batch
+from orchestrator.transport.deadline import NO_WATCH, CallWatch, call_with_deadline
 from orchestrator.transport.kafka_clients import consumer_config
-from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import InboundRecord
 
 TopicPartitionKey = tuple[str, int]
+# Our deadline over a call with a librdkafka timeout of its own: its error, when it honours it, wins.
+DEADLINE_SLACK_S = 2.0
 SourceCallback = Callable[[list[TopicPartitionKey]], None]
 
 
-log = logging.getLogger(__name__)
-
-
 class SourceConsumer:
+    """Every call that waits on the broker is bounded: polls, committed offsets, seeks and close are
+    guarded by `watch` (a watchdog ends the process past deadline + grace, docs/operations.md),
+    committed offsets also by librdkafka's own timeout, which it honours there."""
+
     def __init__(
         self,
         bootstrap_servers: str,
@@ -36,12 +39,19 @@ class SourceConsumer:
         on_revoke: SourceCallback,
         on_lost: SourceCallback,
         extra_config: Mapping[str, str] | None = None,
+        *,
+        timing: GroupTiming | None = None,
+        call_timeout_s: float = 10.0,
+        watch: CallWatch = NO_WATCH,
     ) -> None:
-        config = consumer_config(bootstrap_servers, {"max.poll.interval.ms": "300000", **(extra_config or {})})
-        config["group.id"] = group_id
+        config = consumer_config(
+            bootstrap_servers, extra_config, group_id=group_id, defaults=(timing or GroupTiming()).config()
+        )
         self.group_id = group_id
         self.topics = list(topics)
+        self.call_timeout_s = call_timeout_s
         self.last_error: KafkaError | None = None
+        self._watch = watch
         self._consumer = Consumer(config)
         self._consumer.subscribe(
             self.topics,
@@ -51,10 +61,15 @@ class SourceConsumer:
         )
 
     def poll_batch(self, max_records: int, timeout_s: float) -> list[InboundRecord]:
-        records, error = records_of(consume_available(self._consumer, max_records, timeout_s))
-        if error is not None:
-            self.last_error = error
-        return records
+        """Records fetched so far, waiting at most `timeout_s` for the first one. Rebalance callbacks
+        run inside this call and guard their own broker calls. A fatal error raises ConsumerFatalError."""
+        with self._watch.guard("source consumer poll", timeout_s + self.call_timeout_s):
+            batch = split_batch(consume_available(self._consumer, max_records, timeout_s))
+        if batch.error is not None:
+            self.last_error = batch.error
+        if batch.fatal is not None:
+            raise ConsumerFatalError(f"source consumer of group {self.group_id!r}: {batch.fatal.str()}")
+        return batch.records
 
     def group_metadata(self) -> object:
         return self._consumer.consumer_group_metadata()
@@ -63,48 +78,51 @@ class SourceConsumer:
     def offsets(positions: Mapping[TopicPartitionKey, int]) -> list[TopicPartition]:
         return [TopicPartition(t, p, o) for (t, p), o in sorted(positions.items())]
 
-    def committed(self, keys: Sequence[TopicPartitionKey], timeout_s: float = 10.0) -> dict[TopicPartitionKey, int]:
-        """The group's committed next offsets; pairs without a commit are absent."""
+    def assigned(self) -> list[TopicPartitionKey]:
+        """The (topic, partition) pairs this member owns now (local: no broker call)."""
+        return sorted((tp.topic, tp.partition) for tp in self._consumer.assignment())
+
+    def committed(self, keys: Sequence[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
+        """The group's committed next offsets; pairs without a commit are absent.
+
+        read_committed asks for stable offsets, so this waits for our own pending transaction to
+        be decided. Raises OffsetFetchError when that takes past the call deadline.
+        """
         if not keys:
             return {}
         tps = [TopicPartition(t, p) for t, p in keys]
-        return {
-            (tp.topic, tp.partition): tp.offset
-            for tp in self._consumer.committed(tps, timeout=timeout_s)
-            if tp.offset >= 0
-        }
+        t = self.call_timeout_s
+        try:
+            with self._watch.guard("source consumer committed", t):
+                committed = self._consumer.committed(tps, timeout=t)
+        except KafkaException as exc:
+            raise OffsetFetchError(f"committed offsets of group {self.group_id!r}: {exc.args[0]}") from exc
+        return {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0}
 
-    def rewind(self, keys: Sequence[TopicPartitionKey], timeout_s: float = 10.0) -> None:
-        """Seek back to the group's committed offsets (after an aborted transaction)."""
-        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        keys = [k for k in keys if k in assigned]  # revoked meanwhile: the next owner starts from the commit
-        committed = self.committed(keys, timeout_s)
-        for key in keys:
-            offset = committed.get(key, OFFSET_INVALID)
-            self._consumer.seek(TopicPartition(key[0], key[1], offset if offset >= 0 else OFFSET_BEGINNING))
+    def rewind(self, committed: Mapping[TopicPartitionKey, int | None]) -> None:
+        """Seek each pair to its committed position (None: nothing committed yet, the beginning).
 
-    def close(self) -> None:
-        self._consumer.close()
+        Nothing is asked of the broker. A pair no longer assigned (revoked meanwhile) is skipped:
+        its next owner starts from the commit; one whose fetch has not started cannot be seeked
+        and has consumed nothing, so it starts at the committed offset anyway.
+        """
+        with self._watch.guard("source consumer seek", self.call_timeout_s):
+            assigned = set(self.assigned())
+            for key, position in sorted(committed.items()):
+                if key not in assigned:
+                    continue
+                offset = position if position is not None and position >= 0 else OFFSET_BEGINNING
+                try:
+                    self._consumer.seek(TopicPartition(key[0], key[1], offset))
+                except KafkaException as exc:
+                    if exc.args[0].code() not in (KafkaError._STATE, KafkaError._UNKNOWN_PARTITION):
+                        raise TransportError(f"seeking {key[0]}[{key[1]}] to {offset}: {exc.args[0]}") from exc
 
-
-def abort_batch(
-    producer: TransactionalProducer,
-    consumer: SourceConsumer,
-    positions: dict[TopicPartitionKey, int],
-    forget: Callable[[], None],
-) -> None:
-    """Abort the batch's transaction, let the caller `forget` what it held for it, and rewind the
-    consumer to the committed offsets, so the whole batch is read and written again (design.md §5).
-
-    A failed abort is only logged: the next begin() fences or resets the transaction anyway."""
-    try:
-        producer.abort()
-    except TransactionAbortableError as exc:
-        log.warning("abort failed (%s)", exc)
-    forget()
-    keys = list(positions)
-    positions.clear()
-    consumer.rewind(keys)
+    def close(self, timeout_s: float) -> None:
+        """Leave the group; the revoke callback commits first. Guarded by the watch, not run on a
+        helper thread: the callback must not race the loop's thread for the producer."""
+        with self._watch.guard("source consumer close", timeout_s):
+            self._consumer.close()
 
 
 def seek_group(
@@ -119,25 +137,38 @@ def seek_group(
 
     What `kafka-consumer-groups --reset-offsets` does, for a connector adopting a live
     choreography from now on. The group must have no running members (the broker refuses the
-    commit of a group that is rebalancing or owned), so stop its connectors first.
+    commit of a group that is rebalancing or owned), so stop its connectors first. Each broker call
+    has a deadline the process enforces (KafkaCallTimeoutError past it).
     """
-    config = consumer_config(bootstrap_servers, extra_config)
-    config["group.id"] = group_id
-    consumer = Consumer(config)
+    consumer = Consumer(consumer_config(bootstrap_servers, extra_config, group_id=group_id))
     try:
         positions: dict[TopicPartitionKey, int] = {}
         for topic in topics:
-            meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+            meta = call_with_deadline(
+                f"metadata of {topic}",
+                timeout_s + DEADLINE_SLACK_S,
+                partial(consumer.list_topics, topic, timeout=timeout_s),
+            ).topics.get(topic)
             if meta is None or meta.error is not None:
                 raise TopicError(f"topic {topic!r} does not exist")
             for p in meta.partitions:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s, cached=False)
+                tp = TopicPartition(topic, p)
+                low, high = call_with_deadline(
+                    f"watermarks of {topic}[{p}]",
+                    timeout_s + DEADLINE_SLACK_S,
+                    partial(consumer.get_watermark_offsets, tp, timeout=timeout_s, cached=False),
+                )
                 positions[(topic, p)] = int(high if to_end else low)
         if positions:
-            consumer.commit(offsets=SourceConsumer.offsets(positions), asynchronous=False)
+            offsets = SourceConsumer.offsets(positions)
+            call_with_deadline(
+                f"offset commit of group {group_id}",
+                timeout_s,
+                lambda: consumer.commit(offsets=offsets, asynchronous=False),
+            )
         return positions
     finally:
-        consumer.close()
+        close_within(consumer, timeout_s)
 
 
 __all__ = ["SourceConsumer", "TopicPartitionKey", "seek_group"]

@@ -32,7 +32,7 @@ from orchestrator.models.protocol import StepError
 from orchestrator.serialization import AvroModel, AvroSerde
 from orchestrator.transport import header_names
 from orchestrator.transport.client_config import client_config_problem
-from orchestrator.transport.consumer import consume_available, to_inbound
+from orchestrator.transport.consumer import close_within, consume_available, to_inbound
 from orchestrator.transport.dlq import DLQ_ERROR
 from orchestrator.transport.kafka_clients import new_consumer, new_producer
 from orchestrator.transport.records import Headers, InboundRecord, make_headers
@@ -48,6 +48,7 @@ Reply = tuple[str, bytes, bytes, Headers]  # topic, key, value, headers
 
 ERROR_SCHEMA = StepError.avro_schema_name
 DECLINED_ERROR = "WorkflowCancelled"  # sb-error-type of a command declined because of sb-cancel-requested
+CLOSE_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -163,12 +164,13 @@ class Service:
                 positions: dict[tuple[str, int], int] = {}
                 for record in records:
                     positions[(record.topic, record.partition)] = record.offset + 1
-                consumer.commit(
-                    offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()], asynchronous=False
-                )
+                # Asynchronous: a synchronous commit waits without a deadline while the group
+                # coordinator is away (a broker restart). The replies are already acknowledged, so a
+                # commit that fails only means these commands are redelivered, and answered again.
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in positions.items()], asynchronous=True)
         finally:
             producer.flush(10)
-            consumer.close()
+            close_within(consumer, CLOSE_TIMEOUT_S)
 
     async def _handle_batch(self, semaphore: asyncio.Semaphore, records: list[InboundRecord]) -> list[Reply | None]:
         """Handle a batch: records of one command id in offset order, one after the other (a later

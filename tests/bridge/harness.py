@@ -10,7 +10,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from orchestrator.bridge.mapping import ConnectorConfig, parse_connector_config
-from orchestrator.bridge.runtime import ConnectorRuntime
+from orchestrator.bridge.runtime import ConnectorRuntime, FaultHook
 from orchestrator.config import OrchestratorSettings
 from orchestrator.testing.background import BackgroundRuntime
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
@@ -46,8 +46,12 @@ def config(raw: dict[str, Any]) -> ConnectorConfig:
 class ConnectorThread(BackgroundRuntime[ConnectorRuntime]):
     """An in-process connector runtime; stop() is the graceful (SIGTERM) path."""
 
-    def __init__(self, settings: OrchestratorSettings, connector: ConnectorConfig) -> None:
-        super().__init__(ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5))
+    def __init__(
+        self, settings: OrchestratorSettings, connector: ConnectorConfig, fault_hook: FaultHook | None = None
+    ) -> None:
+        super().__init__(
+            ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5, fault_hook=fault_hook)
+        )
 
     def wait_for(self, events: int, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s

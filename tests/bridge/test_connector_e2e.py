@@ -16,6 +16,7 @@ import pytest
 from examples.orders.models.orders import OrderPlaced
 from orchestrator.bridge.embedded import command_router
 from orchestrator.bridge.processor import H_DLQ_FIELD_PATH, H_DLQ_TRIGGER
+from orchestrator.errors import CommitOutcomeUnknownError, TransactionTimeoutError
 from orchestrator.serialization import ConfluentSerde, SchemaRepository, SingleObjectSerde
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.records import InboundRecord
@@ -547,3 +548,45 @@ def test_a_connector_refuses_to_start_when_its_topics_do_not_exist(app: App) -> 
     with pytest.raises(ConfigurationError) as err:
         ConnectorRuntime(app.settings(), cfg, inbox_serde=serde).run()
     assert missing in str(err.value) and "orchestrator topics apply" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("stage", "error"),
+    [
+        ("before_commit", TransactionTimeoutError("send_offsets_to_transaction still blocked (injected)")),
+        ("after_commit", CommitOutcomeUnknownError("commit_transaction timed out (injected; it did commit)")),
+    ],
+    ids=["not-committed", "committed-but-unknown"],
+)
+def test_a_commit_past_its_deadline_recovers_in_process_and_each_event_reaches_the_inbox_once(
+    app: App, kafka_admin: KafkaAdmin, stage: str, error: Exception
+) -> None:
+    """What the producer raises when a checkpoint's deadline expires, injected at the two points it
+    can: the connector fences its producer, reads the committed offsets back and rewinds, so the
+    uncommitted batch is replayed once and the committed one is counted, not replayed."""
+    fired: list[str] = []
+
+    def hook(at: str) -> None:
+        if at == stage and not fired:
+            fired.append(at)
+            raise error
+
+    orders = topic(kafka_admin, app, "orders.events")
+    cfg = config(
+        {
+            "domain": "orders",
+            "source": [orders_source(orders)],
+            "trigger": [start_trigger(orders, "order-started", message_id="headers.ce_id")],
+        }
+    )
+    produce(app.bootstrap, orders, [json_event(f"o{i}", order_placed(f"o{i}"), ce_id=f"e-{i}") for i in range(20)])
+    conn = ConnectorThread(app.settings(), cfg, fault_hook=hook).start()
+    try:
+        conn.wait_for(20)
+    finally:
+        conn.stop()
+    assert fired == [stage]
+    assert conn.runtime.producer_recoveries == 1
+    assert (conn.runtime.stats.events, conn.runtime.stats.effects) == (20, 20)  # counted once, either way
+    inbox = read_committed(app.bootstrap, f"{app.name}.inbox")
+    assert Counter(r.header("sb-message-id") for r in inbox) == Counter({f"e-{i}": 1 for i in range(20)})

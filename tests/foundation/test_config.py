@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +173,28 @@ def test_every_setting_is_documented() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     missing = [name for name in OrchestratorSettings.model_fields if f"| `{name}` |" not in doc]
     assert missing == [], f"add these settings to docs/configuration.md: {missing}"
+
+
+def test_hand_over_and_deadline_defaults_hold_together() -> None:
+    settings = load_settings(app="a", bootstrap_servers="x", instance_id="n1")
+    assert settings.group_instance_id == settings.transactional_id == "a-orchestrator-n1"
+    assert settings.session_timeout_ms == 6000 and settings.heartbeat_interval_ms * 3 <= settings.session_timeout_ms
+    assert settings.transaction_timeout_ms > settings.commit_interval_ms + 1000 * settings.kafka_call_timeout_s
+    assert load_settings(app="a", bootstrap_servers="x", static_membership=False).group_instance_id is None
+
+
+@pytest.mark.parametrize(
+    ("values", "hint"),
+    [
+        ({"transaction_timeout_ms": 5000}, "transaction_timeout_ms (5000) must exceed"),
+        ({"commit_interval_ms": 9000}, "transaction_timeout_ms (10000) must exceed"),
+        ({"kafka": {"transaction.timeout.ms": "4000"}}, "transaction_timeout_ms (4000)"),
+        ({"heartbeat_interval_ms": 3000}, "heartbeat_interval_ms (3000) must be at most a third"),
+        ({"kafka": {"session.timeout.ms": "soon"}}, "librdkafka refuses it"),
+        ({"kafka": {"group.instance.id": "x"}}, "managed by the orchestrator"),
+    ],
+)
+def test_timeouts_that_cannot_work_together_fail_fast(values: dict[str, Any], hint: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings(None, app="a", bootstrap_servers="x", **values)
+    assert hint in str(raised.value)

@@ -117,8 +117,11 @@ class OrchestratorThread:
 class OrchestratorProcess:
     """A real orchestrator process, for SIGKILL tests."""
 
-    def __init__(self, app: App, module: str, log: Path, instance_id: str = "0") -> None:
+    def __init__(
+        self, app: App, module: str, log: Path, instance_id: str = "0", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.app, self.module, self.log, self.instance_id = app, module, log, instance_id
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> OrchestratorProcess:
@@ -128,7 +131,7 @@ class OrchestratorProcess:
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
-            env={**os.environ, **self.app.env(self.instance_id)},
+            env={**os.environ, **self.app.env(self.instance_id), **self.extra_env},
         )
         return self
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from examples.orders.models.inventory import ReleaseStock, ReserveStock, StockReleased, StockReserved
@@ -43,6 +44,12 @@ class Behaviour:
 
 
 def start_services(app: App, b: Behaviour) -> list[ServiceThread]:
+    return [ServiceThread(make_service(app, name, fn)).start() for name, fn in service_handlers(b).items()]
+
+
+def service_handlers(b: Behaviour) -> dict[str, Callable[[Service], None]]:
+    """Per service name, the function registering its handlers (shared state: `b`)."""
+
     def inventory(service: Service) -> None:
         @service.handler(ReserveStock)
         def reserve(cmd: ReserveStock, ctx: CommandContext) -> StockReserved:
@@ -83,7 +90,4 @@ def start_services(app: App, b: Behaviour) -> list[ServiceThread]:
             b.record("cancel-shipment", ctx)
             return ShipmentCancelled(shipment_id=cmd.shipment_id)
 
-    return [
-        ServiceThread(make_service(app, name, fn)).start()
-        for name, fn in (("inventory", inventory), ("payments", payments), ("shipping", shipping))
-    ]
+    return {"inventory": inventory, "payments": payments, "shipping": shipping}

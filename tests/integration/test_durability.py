@@ -49,7 +49,7 @@ def test_state_dir_deleted_before_restart_is_restored_from_the_changelog(
         for wf_id in ids:
             client.signal(wf_id, "go")
         assert set(events.wait_for(ids, timeout_s=90).values()) == {"completed"}
-        restored = sum(s.records for s in orch.orchestrator.restore_stats)  # type: ignore[attr-defined]
+        restored = sum(s.records for s in orch.orchestrator.restore_stats)
     finally:
         orch.stop()
     assert restored > 0
@@ -88,7 +88,7 @@ def test_two_instances_share_partitions_and_one_takes_over_when_the_other_stops(
         for wf_id in ids:
             client.signal(wf_id, "go")
         assert set(events.wait_for(ids, timeout_s=90).values()) == {"completed"}
-        taken_over = {s.partition for s in a.orchestrator.restore_stats if s.records > 0}  # type: ignore[attr-defined]
+        taken_over = {s.partition for s in a.orchestrator.restore_stats if s.records > 0}
         assert owned_b <= taken_over
     finally:
         a.stop()
