@@ -49,7 +49,7 @@ from orchestrator.transport.consumer import GroupTiming
 from orchestrator.transport.deadline import NO_WATCH, CallWatch, call_with_deadline
 from orchestrator.transport.producer import ProducerRegistrar, TransactionalProducer
 from orchestrator.transport.records import OutboundRecord
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, poll_wait
 
 log = logging.getLogger(__name__)
 
@@ -245,10 +245,7 @@ class ConnectorRuntime:
         interval_s = self.settings.commit_interval_ms / 1000
         last_commit = last_stats = time.monotonic()
         while not self._stop.is_set():
-            timeout = interval_s
-            if self._positions:
-                timeout = max(0.0, min(interval_s, last_commit + interval_s - time.monotonic()))
-            records = self._consumer.poll_batch(500, timeout)
+            records = self._consumer.poll_batch(500, poll_wait(interval_s, last_commit, bool(self._positions)))
             if records and self.first_event_at is None:
                 self.first_event_at = time.monotonic()
             if self.router is not None:

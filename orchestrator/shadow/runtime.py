@@ -48,7 +48,7 @@ from orchestrator.transport.dlq import dead_letter
 from orchestrator.transport.producer import TransactionalProducer
 from orchestrator.transport.records import InboundRecord
 from orchestrator.transport.restore import ChangelogRestorer
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, poll_wait
 
 log = logging.getLogger(__name__)
 
@@ -200,10 +200,7 @@ class ShadowRuntime:
         interval_s = self.settings.commit_interval_ms / 1000
         last_commit = last_stats = time.monotonic()
         while not self._stop.is_set():
-            timeout = interval_s
-            if self._positions:
-                timeout = max(0.0, min(interval_s, last_commit + interval_s - time.monotonic()))
-            records = self._consumer.poll_batch(500, timeout)
+            records = self._consumer.poll_batch(500, poll_wait(interval_s, last_commit, bool(self._positions)))
             if records and self.first_event_at is None:
                 self.first_event_at = time.monotonic()
             try:
