@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SRC := orchestrator tests benchmarks examples chaos
 
 .DEFAULT_GOAL := help
-.PHONY: help venv stack stack-down lint format unit test demo screenshots e2e-jaeger bench chaos clean
+.PHONY: help venv stack stack-down lint format unit test demo demo-saga screenshots e2e-jaeger bench chaos clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -49,10 +49,19 @@ test: venv lint ## lint, then the whole suite against a real broker and registry
 	$(BIN)/orchestrator dev fetch
 	$(BIN)/pytest -q
 
-# The order-fulfilment saga end to end: orchestrator + 3 services as processes, 200 orders,
+# The bridge end to end (examples/choreography/story.py): the shop's services choreograph on their
+# own; shadow mode draws the flow they really run and reports where it differs from the
+# order-fulfilment workflow; the cutover moves new orders to the workflow (half, back, then all)
+# while services lose messages and inventory goes down; every order accounted for at the end.
+# STORY_ARGS="--orders-before 40 --orders-after 100" for a shorter run; --kill-during-switch too.
+STORY_ARGS ?=
+demo: stack ## the bridge story: choreography, shadow mode, cutover, the saga under failures
+	$(BIN)/python -m examples.choreography.story $(STORY_ARGS)
+
+# The order-fulfilment saga on its own: orchestrator + 3 protocol services as processes, 200 orders,
 # transient failures, payment declines and a 20 s inventory outage. ORDERS=50 for a shorter run.
 ORDERS ?= 200
-demo: stack ## the order-fulfilment saga end to end (ORDERS=50 for a shorter run)
+demo-saga: stack ## the order-fulfilment saga on its own (ORDERS=50 for a shorter run)
 	SAGABRIDGE_SCHEMA_REGISTRY_URL=http://127.0.0.1:18081/apis/ccompat/v7 \
 	  $(BIN)/orchestrator schemas register --schemas-dir examples/orders/schemas
 	@if $(BIN)/orchestrator jaeger url >/dev/null 2>&1; then \

@@ -12,23 +12,16 @@ both are the same span the raw EOS pipe is measured over.
 from __future__ import annotations
 
 import json
-import resource
-import threading
-import time
 
 from confluent_kafka import Producer
 
 from benchmarks import records
 from benchmarks.errors import BenchmarkError
+from benchmarks.in_process import run_until
 from benchmarks.model import CEILING, BenchContext, Measurement
 from orchestrator.bridge.mapping import parse_connector_config
 from orchestrator.bridge.runtime import ConnectorRuntime
 from orchestrator.config import OrchestratorSettings
-
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _event(i: int) -> bytes:
@@ -101,31 +94,7 @@ def connector_throughput(ctx: BenchContext) -> list[Measurement]:
         app=app, bootstrap_servers=ctx.bootstrap, commit_interval_ms=ctx.commit_interval_ms, instance_id="bench"
     )
     runtime = ConnectorRuntime(settings, config, stats_interval_s=3600)
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            runtime.run()
-        except BaseException as exc:  # surfaced below
-            failure.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while runtime.first_event_at is None and not failure and time.monotonic() < deadline:
-        time.sleep(0.001)
-    cpu_started = _cpu()
-    while runtime.stats.events < count and not failure and time.monotonic() < deadline:
-        time.sleep(0.005)
-    finished = time.monotonic()
-    cpu = _cpu() - cpu_started
-    runtime.stop()
-    thread.join(60)
-    if failure:
-        raise BenchmarkError(f"connector failed: {failure[0]}")
-    if runtime.stats.events < count or runtime.first_event_at is None:
-        raise BenchmarkError(f"connector mapped {runtime.stats.events}/{count} events within 300 s")
-    seconds = finished - runtime.first_event_at
+    seconds, cpu = run_until(runtime, lambda: runtime.stats.events >= count, 300, "connector")
     stats = runtime.stats
     settings_out = {
         "messages": count,

@@ -19,6 +19,7 @@ from benchmarks.orchestrator_cases import (
 )
 from benchmarks.peers.quix import quix_streams
 from benchmarks.peers.temporal import temporal
+from benchmarks.shadow_cases import shadow_ingest, shadow_report
 from benchmarks.visibility_cases import visibility_ingest, visibility_latency
 
 CEILING_CASES: list[Case] = [
@@ -126,6 +127,23 @@ VISIBILITY_CASES: list[Case] = [
     ),
 ]
 
+SHADOW_CASES: list[Case] = [
+    Case(
+        "shadow ingest",
+        "shadow",
+        shadow_ingest,
+        "size.shadow_cases generated shop orders (~4.2 JSON events each on 4 topics) observed by one shadow runtime: "
+        "re-keyed by case, folded into RocksDB cases + changelog, exactly-once; beside a raw consume of the same log",
+    ),
+    Case(
+        "shadow report",
+        "shadow",
+        shadow_report,
+        "`shadow report` over size.shadow_report_cases cases from their changelog (restore, graph, variants, HTML, "
+        "XES), and compare's cases/s on size.shadow_compare_cases of them",
+    ),
+]
+
 PEER_CASES: list[Case] = [
     Case(
         "quix streams",
@@ -140,4 +158,4 @@ PEER_CASES: list[Case] = [
 
 
 def all_cases() -> list[Case]:
-    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *BRIDGE_CASES, *VISIBILITY_CASES, *PEER_CASES]
+    return [*CEILING_CASES, *ORCHESTRATOR_CASES, *BRIDGE_CASES, *VISIBILITY_CASES, *SHADOW_CASES, *PEER_CASES]

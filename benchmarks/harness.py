@@ -80,7 +80,7 @@ def select(cases: Sequence[Case], only: Sequence[str]) -> list[Case]:
         names = ", ".join(c.name for c in cases)
         raise SystemExit(
             f"unknown case(s) {sorted(unknown)}; known: {names} "
-            "(or a group: ceiling, orchestrator, bridge, visibility, peer)"
+            "(or a group: ceiling, orchestrator, bridge, visibility, shadow, peer)"
         )
     return chosen
 

@@ -43,6 +43,10 @@ class Size:
     # For the visibility cases: rows in the store for the latency figures, workflows ingested.
     visibility_workflows: int
     visibility_ingest_workflows: int
+    # Shadow mode (benchmarks/shadow_cases.py): orders ingested, orders in the report, orders compared.
+    shadow_cases: int = 2_000
+    shadow_report_cases: int = 100_000
+    shadow_compare_cases: int = 1_000
 
 
 SIZES: dict[str, Size] = {
@@ -59,6 +63,9 @@ SIZES: dict[str, Size] = {
         inflight_workflows=500,
         visibility_workflows=2_000,
         visibility_ingest_workflows=300,
+        shadow_cases=200,
+        shadow_report_cases=1_000,
+        shadow_compare_cases=50,
     ),
     "small": Size(
         "small",
@@ -87,6 +94,9 @@ SIZES: dict[str, Size] = {
         inflight_workflows=100_000,
         visibility_workflows=1_000_000,
         visibility_ingest_workflows=100_000,
+        shadow_cases=20_000,
+        shadow_report_cases=100_000,
+        shadow_compare_cases=5_000,
     ),
 }
 
@@ -185,6 +195,6 @@ class Case:
     """A named benchmark. `group` orders the report: ceiling, orchestrator, peer."""
 
     name: str
-    group: Literal["ceiling", "orchestrator", "bridge", "visibility", "peer"]
+    group: Literal["ceiling", "orchestrator", "bridge", "visibility", "shadow", "peer"]
     run: CaseFn
     description: str

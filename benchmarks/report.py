@@ -38,31 +38,30 @@ def _settings(settings: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in settings.items()).replace("|", "/")
 
 
-def ceiling_value(measurements: list[Measurement]) -> float | None:
+def ceiling_value(measurements: list[Measurement], name: str = CEILING) -> float | None:
+    """The value of the figure `name` (the raw EOS pipe by default) in this run, if it was measured."""
     for m in measurements:
-        if m.name == CEILING and m.status == "ok":
+        if m.name == name and m.status == "ok":
             return m.value
     return None
 
 
-def _ratio(m: Measurement, ceiling: float | None, figures: dict[str, float] | None = None) -> str:
-    """value / the figure named by compare_to: the ceiling, or another figure of the same run."""
-    base = ceiling if m.compare_to == CEILING else (figures or {}).get(m.compare_to or "")
-    if m.compare_to is None or m.value is None or not base:
+def _ratio(m: Measurement, measurements: list[Measurement]) -> str:
+    """value / the figure it names in `compare_to` (the ceiling, or e.g. the raw consume)."""
+    baseline = None if m.compare_to is None else ceiling_value(measurements, m.compare_to)
+    if m.compare_to is None or m.value is None or not baseline:
         return ""
-    ratio = m.value / base
-    return f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.1e}"
+    ratio = m.value / baseline
+    text = f"{ratio:.2f}" if ratio >= 0.01 else f"{ratio:.1e}"
+    return text if m.compare_to == CEILING else f"{text} of {m.compare_to}"
 
 
-def _row(group: str, m: Measurement, ceiling: float | None, figures: dict[str, float] | None = None) -> str:
+def _row(group: str, m: Measurement, measurements: list[Measurement]) -> str:
     value = _fmt(m.value) if m.status == "ok" else m.status + (f": {m.note}" if m.note else "")
     settings = _settings(m.settings)
     if m.note and m.status == "ok":
         settings = f"{settings}; {m.note}" if settings else m.note
-    ratio = _ratio(m, ceiling, figures)
-    if ratio and m.compare_to != CEILING:
-        ratio = f"{ratio} of {m.compare_to}"
-    cells = [group, m.name, value.replace("|", "/").replace("\n", " "), m.unit, ratio, settings]
+    cells = [group, m.name, value.replace("|", "/").replace("\n", " "), m.unit, _ratio(m, measurements), settings]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -90,8 +89,7 @@ def render(result: dict[str, Any], json_path: str) -> str:
         "| group | figure | value | unit | vs ceiling | settings |",
         "|---|---|---|---|---|---|",
     ]
-    figures = {m.name: m.value for m in measurements if m.status == "ok" and m.value}
-    lines += [_row(groups.get(m.case, "?"), m, ceiling, figures) for m in measurements]
+    lines += [_row(groups.get(m.case, "?"), m, measurements) for m in measurements]
     lines.append("")
     pending = result.get("pending", [])
     if pending:

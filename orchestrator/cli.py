@@ -14,6 +14,8 @@ from orchestrator.engine.cli import add_run_commands
 from orchestrator.errors import SagaBridgeError
 from orchestrator.scaffold.cli import add_init_command
 from orchestrator.serialization.cli import add_schemas_commands
+from orchestrator.shadow.cli import add_shadow_commands
+from orchestrator.shadow.cutover_cli import add_cutover_commands
 from orchestrator.testing.cli import add_replay_commands
 from orchestrator.visibility.cli import add_visibility_commands
 
@@ -30,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_init_command(sub)
     add_connectors_commands(sub)
     add_visibility_commands(sub)
+    add_shadow_commands(sub)
+    add_cutover_commands(sub)
     return parser
 
 

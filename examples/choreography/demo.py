@@ -245,6 +245,29 @@ def adopted(args: argparse.Namespace, prefix: str, app: str, procs: Procs) -> bo
     return not wrong
 
 
+def prepare_run(bootstrap: str, workdir_prefix: str) -> tuple[str, str, Path, dict[str, str]]:
+    """A fresh run of the shop: unique topic prefix and app name, their topics, a work directory,
+    and the environment its processes share (the CLI's settings come from SAGABRIDGE_*)."""
+    run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
+    prefix, app = f"shop-{run_id}", f"shopapp-{run_id}"
+    workdir = Path(tempfile.mkdtemp(prefix=f"{workdir_prefix}-{run_id}-"))
+    admin = KafkaAdmin(bootstrap)
+    apply(admin, load_topic_set(ROOT / "topics" / "shop.toml", app=prefix))
+    app_topics = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
+    # The services' own topics stand in for the commands topics: the bridge maps them natively.
+    commandless = tuple(t for t in app_topics.topics if t.role is not TopicRole.COMMANDS)
+    apply(admin, app_topics.model_copy(update={"topics": commandless}))
+    env = {
+        "SAGABRIDGE_BOOTSTRAP_SERVERS": bootstrap,
+        "SAGABRIDGE_APP": app,
+        "SAGABRIDGE_STATE_DIR": str(workdir / "state"),
+        "SAGABRIDGE_CONNECTORS": json.dumps([str(MAPPING)]),
+        "SAGABRIDGE_LOG_LEVEL": "WARNING",
+        "SHOP_PREFIX": prefix,
+    }
+    return prefix, app, workdir, env
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=20, help="orders per phase")
@@ -255,27 +278,8 @@ def main() -> int:
     )
     args = parser.parse_args()
     args.boot = ["--bootstrap-servers", args.bootstrap_servers]
-    run_id = f"{time.strftime('%H%M%S')}-{uuid.uuid4().hex[:4]}"
-    prefix, app = f"shop-{run_id}", f"shopapp-{run_id}"
-    workdir = Path(tempfile.mkdtemp(prefix=f"sagabridge-{prefix}-"))
+    prefix, app, workdir, env = prepare_run(args.bootstrap_servers, "sagabridge-shop")
     print(f"topics {prefix}.*, app {app}; logs and state in {workdir}")
-    admin = KafkaAdmin(args.bootstrap_servers)
-    apply(admin, load_topic_set(ROOT / "topics" / "shop.toml", app=prefix))
-    app_topics = load_topic_set(ROOT / "topics" / "orders.toml", app=app)
-    apply(
-        admin,
-        app_topics.model_copy(
-            update={"topics": tuple(t for t in app_topics.topics if t.role is not TopicRole.COMMANDS)}
-        ),
-    )
-    env = {
-        "SAGABRIDGE_BOOTSTRAP_SERVERS": args.bootstrap_servers,
-        "SAGABRIDGE_APP": app,
-        "SAGABRIDGE_STATE_DIR": str(workdir / "state"),
-        "SAGABRIDGE_CONNECTORS": json.dumps([str(MAPPING)]),
-        "SAGABRIDGE_LOG_LEVEL": "WARNING",
-        "SHOP_PREFIX": prefix,
-    }
     procs = Procs(workdir, env)
     try:
         ok = choreography(args, prefix, procs) and adopted(args, prefix, app, procs)

@@ -8,7 +8,9 @@ CloudEvents binary-mode headers) on <prefix>.<service>.events:
     inventory  OrderPlaced -> StockReserved;   PaymentDeclined -> StockReleased
     payments   StockReserved -> PaymentCharged | PaymentDeclined (customers 'declined-*');
                ShipmentFailed -> PaymentRefunded
-    shipping   PaymentCharged -> ShipmentCreated;   ShipmentCancelRequested -> ShipmentCancelled
+    shipping   PaymentCharged -> ShipmentCreated;   ShipmentCancelRequested -> ShipmentCancelled;
+               StockReserved of an express order -> ShipmentCreated at once, not waiting for the
+               payment (the shop's known shortcut: shadow mode reports it as a deviation)
 
 Choreography: every service listens to the events topics upstream of it. Adopted by the bridge:
 each listens to its own <prefix>.<service>.requests topic instead, where the orchestrator writes
@@ -25,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import time
 import uuid
@@ -39,8 +42,14 @@ Reaction = Callable[[Event], Event | None]
 
 
 class ShopService:
-    def __init__(self, name: str, prefix: str, bootstrap: str) -> None:
+    def __init__(
+        self, name: str, prefix: str, bootstrap: str, drop_rate: float = 0.0, seed: int | None = None,
+        latency_ms: int = 0,
+    ) -> None:  # fmt: skip
         self.name = name
+        self.latency_ms = latency_ms  # how long the service takes to react (a fraud check, a warehouse)
+        self.drop_rate = drop_rate  # a request silently lost now and then (the workflow retries it)
+        self.random = random.Random(seed)
         self.topic = f"{prefix}.{name}.events"
         self.producer = Producer(
             {"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "partitioner": "murmur2_random"}
@@ -48,12 +57,14 @@ class ShopService:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.done: dict[tuple[str, str], Event] = {}  # (reaction, order id) -> the event it published
+        self.answer_ids: dict[tuple[str, str], str] = {}  # ... and its CloudEvents id
         self.running = True
 
-    def publish(self, event: Event) -> None:
+    def publish(self, event: Event, event_id: str | None = None) -> None:
+        """`event_id`: the CloudEvents id of an answer published before (a repeat keeps its id)."""
         headers = {
             "ce_specversion": "1.0",
-            "ce_id": str(uuid.uuid4()),
+            "ce_id": event_id or str(uuid.uuid4()),
             "ce_source": f"/shop/{self.name}",
             "ce_type": f"shop.{event['eventType']}",
             "content-type": "application/json",
@@ -83,15 +94,21 @@ class ShopService:
                 except ValueError:
                     continue  # not ours to judge; the bridge's DLQ is where bad events are examined
                 reaction = reactions.get(str(event.get("eventType")))
+                if reaction is not None and self.drop_rate and self.random.random() < self.drop_rate:
+                    consumer.commit(message=msg, asynchronous=False)  # lost: nobody will answer it
+                    continue
                 if reaction is not None:
                     key = (str(event.get("eventType")), str(event.get("orderId")))
                     if key not in self.done:  # idempotent: a repeated request gets the same answer
+                        if self.latency_ms:
+                            time.sleep(self.latency_ms / 1000)
                         answer = reaction(event)
                         if answer is None:
                             consumer.commit(message=msg, asynchronous=False)
                             continue
                         self.done[key] = answer
-                    self.publish(self.done[key])
+                        self.answer_ids[key] = str(uuid.uuid4())
+                    self.publish(self.done[key], self.answer_ids[key])
                     self.producer.flush(10)
                 consumer.commit(message=msg, asynchronous=False)
         finally:
@@ -105,7 +122,7 @@ def inventory(svc: ShopService) -> dict[str, Reaction]:
     def reserve(e: Event) -> Event:
         holds[e["orderId"]] = f"hold-{e['orderId']}"
         reserved = {"eventType": "StockReserved", "orderId": e["orderId"], "reservationId": holds[e["orderId"]]}
-        for carried in ("customer", "total", "item"):  # event-carried state for the services downstream
+        for carried in ("customer", "total", "item", "delivery"):  # event-carried state for the services downstream
             if carried in e:
                 reserved[carried] = e[carried]
         return reserved
@@ -145,27 +162,39 @@ def payments(svc: ShopService) -> dict[str, Reaction]:
 
 
 def shipping(svc: ShopService) -> dict[str, Reaction]:
-    def ship(e: Event) -> Event:
+    shipped: set[str] = set()
+
+    def ship(e: Event) -> Event | None:
+        if e["orderId"] in shipped:  # shipped early (express): the payment changes nothing
+            return None
+        shipped.add(e["orderId"])
         return {"eventType": "ShipmentCreated", "orderId": e["orderId"], "trackingNumber": f"trk-{e['orderId']}"}
+
+    def ship_express(e: Event) -> Event | None:
+        """Express orders leave the warehouse as soon as the stock is reserved."""
+        return ship(e) if e.get("delivery") == "express" else None
 
     def cancel(e: Event) -> Event:
         return {"eventType": "ShipmentCancelled", "orderId": e["orderId"], "trackingNumber": e["trackingNumber"]}
 
-    return {"PaymentCharged": ship, "ShipmentCancelRequested": cancel}
+    return {"PaymentCharged": ship, "ShipmentCancelRequested": cancel, "StockReserved": ship_express}
 
 
-def place_orders(svc: ShopService, count: int, decline_every: int, rate: float, first: int) -> None:
+def place_orders(
+    svc: ShopService, count: int, decline_every: int, rate: float, first: int, express_every: int = 0
+) -> None:
     for i in range(first, first + count):
         declined = decline_every > 0 and i % decline_every == decline_every - 1
-        svc.publish(
-            {
-                "eventType": "OrderPlaced",
-                "orderId": f"{svc.prefix}-{i:04d}",
-                "customer": {"id": f"declined-{i}" if declined else f"customer-{i % 7}"},
-                "item": {"sku": f"sku-{i % 5}", "quantity": 1 + i % 3},
-                "total": {"amountCents": 1000 + i, "currency": "EUR"},
-            }
-        )
+        order = {
+            "eventType": "OrderPlaced",
+            "orderId": f"{svc.prefix}-{i:04d}",
+            "customer": {"id": f"declined-{i}" if declined else f"customer-{i % 7}"},
+            "item": {"sku": f"sku-{i % 5}", "quantity": 1 + i % 3},
+            "total": {"amountCents": 1000 + i, "currency": "EUR"},
+        }
+        if express_every > 0 and i % express_every == 1:
+            order["delivery"] = "express"
+        svc.publish(order)
         if rate > 0:
             time.sleep(1 / rate)
     svc.producer.flush(30)
@@ -181,10 +210,14 @@ def main() -> None:
     parser.add_argument("--first", type=int, default=0, help="orders: number of the first order")
     parser.add_argument("--decline-every", type=int, default=5, help="orders: every Nth customer's card is declined")
     parser.add_argument("--rate", type=float, default=20.0, help="orders: per second")
+    parser.add_argument("--express-every", type=int, default=0, help="orders: every Nth order is express (0: none)")
+    parser.add_argument("--drop-rate", type=float, default=0.0, help="lose this share of what it reacts to, 0..1")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--latency-ms", type=int, default=0, help="time taken to react to an event")
     args = parser.parse_args()
-    svc = ShopService(args.service, args.prefix, args.bootstrap_servers)
+    svc = ShopService(args.service, args.prefix, args.bootstrap_servers, args.drop_rate, args.seed, args.latency_ms)
     if args.service == "orders":
-        place_orders(svc, args.count, args.decline_every, args.rate, args.first)
+        place_orders(svc, args.count, args.decline_every, args.rate, args.first, args.express_every)
         return
 
     def graceful(_signum: int, _frame: FrameType | None) -> None:

@@ -325,6 +325,10 @@ class ConnectorConfig(_Model):
     participants: tuple[Participant, ...] = Field(
         default=(), validation_alias="participant", serialization_alias="participant"
     )
+    shadow: dict[str, Any] = Field(
+        default_factory=dict,
+        description="[shadow]: shadow mode and cutover settings, validated by orchestrator.shadow (docs/shadow.md)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -366,6 +370,12 @@ class ConnectorConfig(_Model):
         """Topics something reads (declared sources nothing reads are not consumed)."""
         read = {t for _, m in self.matchers() for t in m.topics}
         return [s.topic for s in self.sources if s.topic in read]
+
+    def shadow_relayed_topics(self) -> list[str]:
+        """Topics `[shadow.cutover] relay` names: a connector under cutover reads them too."""
+        cutover = self.shadow.get("cutover")
+        relay = cutover.get("relay", []) if isinstance(cutover, dict) else []
+        return [str(t) for t in relay] if isinstance(relay, list) else []
 
     def participant(self, service: str) -> Participant | None:
         """The native participant named `service`, if this file declares it."""

@@ -92,6 +92,15 @@ Effect = StartEffect | SignalEffect | SignalWithStartEffect | OutcomeEffect
 
 
 @dataclass(frozen=True)
+class CaseKey:
+    """Which case an event belongs to, by one trigger or outcome: what shadow mode groups by."""
+
+    matched_by: str
+    workflow_id: str
+    message_id: str
+
+
+@dataclass(frozen=True)
 class _Bound:
     """A matcher with the label errors use and, for outcomes, its participant's service."""
 
@@ -129,13 +138,23 @@ class Matcher:
         return found
 
     def correlate(self, event: SourceEvent) -> list[tuple[str, str]]:
-        """(trigger or outcome name, workflow id) for every match: the case keys of shadow mode."""
+        """(trigger or outcome name, workflow id) for every match."""
+        return [(k.matched_by, k.workflow_id) for k in self.case_keys(event)]
+
+    def case_keys(self, event: SourceEvent) -> list[CaseKey]:
+        """Every match's workflow id and message id, without mapping inputs or results: the case
+        keys of shadow mode, which observes events it need not (and may not be able to) map."""
         out = []
         for bound in self._matching(event):
+            m = bound.matcher
             try:
-                out.append((bound.label, bound.matcher.correlation.render(event.context, "correlation")))
+                workflow_id = m.correlation.render(event.context, "correlation")
+                message_id = (
+                    event.position if m.message_id is None else m.message_id.render(event.context, "message_id")
+                )
             except MappingError as exc:
                 raise _labelled(exc, bound.label) from exc
+            out.append(CaseKey(bound.label, workflow_id, message_id))
         return out
 
     def match(self, event: SourceEvent) -> list[Effect]:
@@ -219,6 +238,7 @@ def _labelled(exc: MappingError, label: str) -> MappingError:
 
 __all__ = [
     "DEFAULT_BUFFER_TTL",
+    "CaseKey",
     "Effect",
     "Matcher",
     "OutcomeEffect",

@@ -13,10 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.bridge.errors import InvalidFieldError, MappingError, UnmatchedEventError
-from orchestrator.bridge.events import decode_event
+from orchestrator.bridge.events import SourceEvent, decode_event
 from orchestrator.bridge.inbox import InboxWriter
 from orchestrator.bridge.mapping import ConnectorConfig, SourceTopic, ValueFormat
 from orchestrator.bridge.matching import Matcher
+from orchestrator.bridge.routing_hook import EventRouter
 from orchestrator.errors import DecodeError, SchemaRegistryUnavailableError, SerializationError
 from orchestrator.serialization import AvroSerde, SchemaRepository
 from orchestrator.transport.dlq import dead_letter
@@ -76,8 +77,11 @@ class EventProcessor:
         inbox_topic: str,
         dlq_topic: str,
         source_serdes: dict[ValueFormat, AvroSerde] | None = None,
+        router: EventRouter | None = None,
     ) -> None:
+        """`router`: cutover's routing hook (orchestrator/bridge/routing_hook.py); None: every effect applies."""
         self.config = config
+        self.router = router
         self.matcher = Matcher(config, repo)
         self.writer = InboxWriter(inbox_serde, inbox_topic)
         self.dlq_topic = dlq_topic
@@ -94,11 +98,19 @@ class EventProcessor:
         """
         stats.events += 1
         source = self._sources.get(record.topic)
+        routed: list[OutboundRecord] | None = None  # what the router decided, once it has
+        event: SourceEvent | None = None
         try:
             if source is None:  # subscribed topics are exactly the declared ones; a wiring bug
                 raise UnmatchedEventError(f"topic {record.topic!r} is not declared in connector {self.config.domain!r}")
             event = decode_event(record, source, self._serdes.get(source.format))
             effects = self.matcher.match(event)
+            matched = bool(effects)
+            if self.router is not None:
+                effects, routed = self.router.route(record, event, effects)
+                if matched and not effects:  # the case is choreography's: not filtered, routed
+                    return routed
+            routed = routed or []
             if not effects:
                 if source.require_match:
                     raise UnmatchedEventError(
@@ -106,9 +118,9 @@ class EventProcessor:
                         f"and {record.topic} is declared require_match"
                     )
                 stats.filtered += 1
-                return []
+                return routed
             try:
-                out = [self.writer.record(effect, event) for effect in effects]
+                out = [*routed, *(self.writer.record(effect, event) for effect in effects)]
             except SchemaRegistryUnavailableError:
                 raise
             except SerializationError as exc:  # the mapped values do not fit the target schema
@@ -116,9 +128,11 @@ class EventProcessor:
         except SchemaRegistryUnavailableError:
             raise
         except DecodeError as exc:
-            return [self._dead_letter(record, exc, stats)]
+            if routed is None and self.router is not None:  # unmappable: routed by its case, if it has one
+                routed = self.router.route(record, event, [])[1]
+            return [self._dead_letter(record, exc, stats), *(routed or [])]
         stats.matched += 1
-        stats.effects += len(out)
+        stats.effects += len(out) - len(routed or [])
         for effect in effects:
             stats.by_trigger[effect.trigger] = stats.by_trigger.get(effect.trigger, 0) + 1
         return out

@@ -33,6 +33,7 @@ from typing import TypeVar
 
 from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat
 from orchestrator.bridge.processor import ConnectorStats, EventProcessor
+from orchestrator.bridge.routing_hook import EventRouter
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import (
     ConfigurationError,
@@ -48,7 +49,7 @@ from orchestrator.transport.consumer import GroupTiming
 from orchestrator.transport.deadline import NO_WATCH, CallWatch, call_with_deadline
 from orchestrator.transport.producer import ProducerRegistrar, TransactionalProducer
 from orchestrator.transport.records import OutboundRecord
-from orchestrator.transport.source import SourceConsumer, TopicPartitionKey
+from orchestrator.transport.source import SourceConsumer, TopicPartitionKey, poll_wait
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,22 @@ def require_topics(settings: OrchestratorSettings, topics: Iterable[str], needed
         )
 
 
+def cutover_router(
+    settings: OrchestratorSettings, config: ConnectorConfig, repo: SchemaRepository, instance: str
+) -> EventRouter | None:
+    """The file's `[shadow.cutover]` router (orchestrator/shadow), or None for a plain bridge."""
+    if not config.shadow.get("cutover"):
+        return None
+    from orchestrator.shadow.cutover_router import CutoverRouter
+    from orchestrator.shadow.settings import shadow_settings
+
+    cutover = shadow_settings(config, f"connector {config.domain}").cutover
+    if cutover is None or not cutover.enabled:
+        return None
+    serde = make_serde(settings.framing, repo, settings.schema_registry_url)
+    return CutoverRouter(settings, config, cutover, repo, serde, instance)
+
+
 class ConnectorRuntime:
     """Runs one domain's mapping until stop(). Not thread-safe: run() drives everything."""
 
@@ -125,9 +142,11 @@ class ConnectorRuntime:
         stats_interval_s: float = 30.0,
         fault_hook: FaultHook | None = None,
         watch: CallWatch = NO_WATCH,
+        router: EventRouter | None = None,
     ) -> None:
         """`watch` guards the loop thread's broker calls (the orchestrator's or `connectors run`'s
-        watchdog); NO_WATCH leaves them to librdkafka's own timeouts (tests, embedding code)."""
+        watchdog); NO_WATCH leaves them to librdkafka's own timeouts (tests, embedding code).
+        `router`: a routing hook; by default the cutover router when the file has `[shadow.cutover]`."""
         app = config.app or settings.app
         self.settings = settings
         self.config = config
@@ -137,6 +156,7 @@ class ConnectorRuntime:
         self.dlq_topic = config.dlq_topic or f"{app}.dlq"
         repo = schema_repository(settings, config.schemas_dir)
         serde = inbox_serde or make_serde(settings.framing, repo, settings.schema_registry_url)
+        self.router = router if router is not None else cutover_router(settings, config, repo, self.transactional_id)
         self.processor = EventProcessor(
             config,
             repo,
@@ -144,6 +164,7 @@ class ConnectorRuntime:
             self.inbox_topic,
             self.dlq_topic,
             format_serdes(settings, (s.format for s in config.sources), repo, f"connector {config.domain!r}"),
+            self.router,
         )
         self.stats = ConnectorStats()  # committed counts only
         self.commits = 0
@@ -188,6 +209,9 @@ class ConnectorRuntime:
             )
         require_topics(s, [*topics, self.inbox_topic, self.dlq_topic], f"connector {self.config.domain!r}")
         self._producer = self._retry("registering the transactional producer", self._registrar.register)
+        if self.router is not None:
+            self.router.start()
+            topics = sorted({*topics, *self.config.shadow_relayed_topics()})
         self._consumer = SourceConsumer(
             s.bootstrap_servers,
             self.group,
@@ -210,6 +234,8 @@ class ConnectorRuntime:
                 self._consumer.close(s.revoke_commit_timeout_s + 2 * s.kafka_call_timeout_s)
             finally:
                 self._producer.close()
+                if self.router is not None:
+                    self.router.close()
                 self._write_stats()
             self.running.clear()
 
@@ -219,12 +245,11 @@ class ConnectorRuntime:
         interval_s = self.settings.commit_interval_ms / 1000
         last_commit = last_stats = time.monotonic()
         while not self._stop.is_set():
-            timeout = interval_s
-            if self._positions:
-                timeout = max(0.0, min(interval_s, last_commit + interval_s - time.monotonic()))
-            records = self._consumer.poll_batch(500, timeout)
+            records = self._consumer.poll_batch(500, poll_wait(interval_s, last_commit, bool(self._positions)))
             if records and self.first_event_at is None:
                 self.first_event_at = time.monotonic()
+            if self.router is not None:
+                self.router.poll()
             try:
                 for record in records:
                     out = self.processor.process(record, self._pending)
@@ -282,6 +307,8 @@ class ConnectorRuntime:
         self._abort()
 
     def _committed(self, counts: ConnectorStats) -> None:
+        if self.router is not None:
+            self.router.committed()
         self.stats.add(counts)
         self._pending = ConnectorStats()
         self._positions.clear()
@@ -301,9 +328,15 @@ class ConnectorRuntime:
         except TransactionFatalError as exc:
             self._recover(exc)
             return
-        self._pending = ConnectorStats()
+        self._forget_batch()
         self._positions.clear()
         self._rewind()
+
+    def _forget_batch(self) -> None:
+        """The open transaction is gone: its counts, and the routing decisions it carried."""
+        self._pending = ConnectorStats()
+        if self.router is not None:
+            self.router.aborted()
 
     # -- recovery ----------------------------------------------------------------------
     def _recover(self, cause: TransactionFatalError, rewind: bool = True) -> None:
@@ -339,6 +372,8 @@ class ConnectorRuntime:
         self._pending = ConnectorStats()
         self._positions.clear()
         if not rewind and not positions:
+            if self.router is not None:
+                self.router.aborted()
             return
         consumer = self._consumer
         keys = sorted({*positions, *(consumer.assigned() if rewind else ())})
@@ -346,6 +381,8 @@ class ConnectorRuntime:
         if positions and all(committed.get(k) == offset for k, offset in positions.items()):
             log.info("connector %s: the uncertain commit did land; counting it", self.config.domain)
             self._committed(pending)
+        elif self.router is not None:
+            self.router.aborted()
         if rewind:
             self._rewind(committed)
 
@@ -379,6 +416,8 @@ class ConnectorRuntime:
     # -- rebalance -----------------------------------------------------------------------
     def _on_assign(self, partitions: list[TopicPartitionKey]) -> None:
         log.info("connector %s assigned %s", self.config.domain, partitions)
+        if self.router is not None:
+            self.router.on_assign()  # where did the previous owner switch? (before its next record)
 
     def _on_revoke(self, partitions: list[TopicPartitionKey]) -> None:
         """Commit what we have within the revoke deadline; the next owner resumes from there."""
@@ -388,7 +427,7 @@ class ConnectorRuntime:
     def _on_lost(self, partitions: list[TopicPartitionKey]) -> None:
         """Another instance may own these already: never commit, drop the open transaction."""
         assert self._producer is not None
-        self._pending = ConnectorStats()
+        self._forget_batch()
         self._positions.clear()
         with self._watch.guard("rebalance callback: lost", math.inf):
             try:
@@ -408,6 +447,7 @@ class ConnectorRuntime:
             "aborts": self.aborts,
             "producer_recoveries": self.producer_recoveries,
             **self.stats.as_json(),
+            **({"cutover": self.router.stats_json()} if self.router is not None else {}),
         }
 
     def _write_stats(self) -> None:

@@ -7,6 +7,7 @@ MODULES = (
     "orchestrator.models.control",
     "orchestrator.models.events",
     "orchestrator.models.protocol",
+    "orchestrator.models.shadow",
     "orchestrator.models.state",
 )
 

@@ -95,14 +95,20 @@ class ChangelogRestorer:
         # It only ever queries watermarks (never assigns, never fetches).
         self._probe: Consumer | None = Consumer({**config, "isolation.level": "read_uncommitted"})
 
-    def restore(self, store: PartitionStore, partition: int, batch_size: int = 10_000) -> RestoreStats:
-        """Bring `store` up to the changelog's end as of now; wipe first if the store is ahead of it."""
+    def restore(
+        self, store: PartitionStore, partition: int, batch_size: int = 10_000, *, committed_end: bool = False
+    ) -> RestoreStats:
+        """Bring `store` up to the changelog's end as of now; wipe first if the store is ahead of it.
+
+        `committed_end`: aim at the last stable offset instead of the log end, for a caller that may
+        itself hold an open transaction on this partition (it would otherwise wait for itself).
+        """
         if store.partition != partition:
             raise StatePartitionMismatchError(str(store.path), store.partition, partition)
         consumer = self._live_consumer()
         started = time.monotonic()
         tp = TopicPartition(self._topic, partition)
-        low, high = self._watermarks(tp)
+        low, high = self._watermarks(tp, committed_end)
         stored = store.changelog_offset()
         wiped = False
         # `stored` is the offset of a record we applied, so a consistent store has stored < high.
@@ -212,12 +218,14 @@ class ChangelogRestorer:
         offset = int(consumer.position([tp])[0].offset)
         return offset if offset >= 0 else previous
 
-    def _watermarks(self, tp: TopicPartition) -> tuple[int, int]:
-        """(log start, log end) of the partition; the end counts undecided transactions too."""
-        assert self._probe is not None
+    def _watermarks(self, tp: TopicPartition, committed_end: bool = False) -> tuple[int, int]:
+        """(log start, log end) of the partition; the end counts undecided transactions too, unless
+        `committed_end` (then the read_committed consumer's answer: the last stable offset)."""
+        assert self._probe is not None and self._consumer is not None
+        client = self._consumer if committed_end else self._probe
         try:
             with self._watch.guard("changelog watermarks", self._request_timeout_s):
-                low, high = self._probe.get_watermark_offsets(tp, timeout=self._request_timeout_s, cached=False)
+                low, high = client.get_watermark_offsets(tp, timeout=self._request_timeout_s, cached=False)
         except KafkaException as exc:
             raise ChangelogRestoreError(
                 f"cannot read the watermarks of changelog {tp.topic}[{tp.partition}]: {exc.args[0]}"

@@ -8,6 +8,7 @@ commit). Rebalance callbacks name (topic, partition) pairs.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
@@ -123,6 +124,14 @@ class SourceConsumer:
         helper thread: the callback must not race the loop's thread for the producer."""
         with self._watch.guard("source consumer close", timeout_s):
             self._consumer.close()
+
+
+def poll_wait(interval_s: float, last_commit: float, pending: bool) -> float:
+    """How long a commit-interval loop may poll: a whole interval while it holds nothing, else only
+    until its next checkpoint is due (so a quiet topic never delays a commit of what was read)."""
+    if not pending:
+        return interval_s
+    return max(0.0, min(interval_s, last_commit + interval_s - time.monotonic()))
 
 
 def seek_group(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +12,7 @@ from confluent_kafka import Producer
 from orchestrator.bridge.mapping import ConnectorConfig, parse_connector_config
 from orchestrator.bridge.runtime import ConnectorRuntime, FaultHook
 from orchestrator.config import OrchestratorSettings
+from orchestrator.testing.background import BackgroundRuntime
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 from orchestrator.transport.records import InboundRecord
 from tests.integration.harness import App, read_committed, serde
@@ -43,27 +43,15 @@ def config(raw: dict[str, Any]) -> ConnectorConfig:
     return parse_connector_config(raw, "test")
 
 
-class ConnectorThread:
+class ConnectorThread(BackgroundRuntime[ConnectorRuntime]):
     """An in-process connector runtime; stop() is the graceful (SIGTERM) path."""
 
     def __init__(
         self, settings: OrchestratorSettings, connector: ConnectorConfig, fault_hook: FaultHook | None = None
     ) -> None:
-        self.runtime = ConnectorRuntime(
-            settings, connector, inbox_serde=serde, stats_interval_s=0.5, fault_hook=fault_hook
+        super().__init__(
+            ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5, fault_hook=fault_hook)
         )
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            self.runtime.run()
-        except BaseException as exc:
-            self.error = exc
-
-    def start(self) -> ConnectorThread:
-        self._thread.start()
-        return self
 
     def wait_for(self, events: int, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -73,11 +61,7 @@ class ConnectorThread:
         assert self.runtime.stats.events >= events, self.runtime.stats_json()
 
     def stop(self, timeout_s: float = 30) -> None:
-        self.runtime.stop()
-        self._thread.join(timeout_s)
-        assert not self._thread.is_alive(), "connector did not stop"
-        if self.error is not None:
-            raise self.error
+        super().stop(timeout_s)
 
 
 def dlq_records(app: App, topic: str | None = None) -> list[InboundRecord]:
