@@ -128,7 +128,7 @@ def _run(args: argparse.Namespace) -> int:
     ShutdownGuard(runtime.stop, settings.shutdown_timeout_s).install()
     ensure_shadow_topics(settings, domain.names, domain.shadow.partitions)
     chosen = start_group_at(
-        settings.bootstrap_servers, domain.names.group, runtime.source_topics, start, settings.kafka
+        settings.bootstrap_servers, domain.names.group, runtime.source_topics, start, settings.client_properties()
     )
     if chosen:
         logging.getLogger(__name__).info("new shadow group %s starts at %s", domain.names.group, chosen)

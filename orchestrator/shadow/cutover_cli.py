@@ -90,7 +90,7 @@ def publish_plan(
         plan_key(workflow, int(plan.version)),
         domain.serde.encode(plan.avro_schema_name, plan.to_avro()),
     )
-    send_all(settings.bootstrap_servers, [record], settings.kafka)
+    send_all(settings.bootstrap_servers, [record], settings.client_properties())
     return plan
 
 

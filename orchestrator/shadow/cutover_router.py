@@ -116,7 +116,7 @@ class CutoverRouter:
         )
 
     def _ensure_relay_topics(self) -> None:
-        admin = KafkaAdmin(self.settings.bootstrap_servers, self.settings.kafka)
+        admin = KafkaAdmin(self.settings.bootstrap_servers, self.settings.client_properties())
         specs = []
         for source, target in self.relays.items():
             partitions = admin.partition_count(source)

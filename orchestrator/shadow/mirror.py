@@ -37,7 +37,7 @@ class CaseMirror:
     def refresh(self) -> list[RestoreStats]:
         """Bring every partition up to the changelog's end as of now."""
         s = self.settings
-        partitions = KafkaAdmin(s.bootstrap_servers, s.kafka).partition_count(self.names.changelog)
+        partitions = KafkaAdmin(s.bootstrap_servers, s.client_properties()).partition_count(self.names.changelog)
         if partitions is None:
             raise TopicError(
                 f"topic {self.names.changelog!r} does not exist: run `orchestrator shadow run` for this domain first"
@@ -45,7 +45,7 @@ class CaseMirror:
         root = self.directory or self.names.mirror_dir(s.state_dir)
         if not self.stores:
             self.stores = [PartitionStore.open(partition_path(root, "cases", p), p) for p in range(partitions)]
-        with ChangelogRestorer(s.bootstrap_servers, self.names.changelog, s.kafka) as restorer:
+        with ChangelogRestorer(s.bootstrap_servers, self.names.changelog, s.client_properties()) as restorer:
             self.restored = [restorer.restore(store, store.partition) for store in self.stores]
         return self.restored
 

@@ -37,7 +37,7 @@ def ensure_routing_topic(settings: OrchestratorSettings, app: str, partitions: i
         partitions=partitions,
         config={"cleanup.policy": "compact", "min.compaction.lag.ms": "0"},
     )
-    apply(KafkaAdmin(settings.bootstrap_servers, settings.kafka), TopicSet(app=app, topics=(spec,)))
+    apply(KafkaAdmin(settings.bootstrap_servers, settings.client_properties()), TopicSet(app=app, topics=(spec,)))
 
 
 class RoutingTable:
@@ -54,11 +54,11 @@ class RoutingTable:
     def open(self) -> RoutingTable:
         """Open the partition stores and the restorer; use as a context manager."""
         s = self.settings
-        count = KafkaAdmin(s.bootstrap_servers, s.kafka).partition_count(self.topic)
+        count = KafkaAdmin(s.bootstrap_servers, s.client_properties()).partition_count(self.topic)
         if count is None:
             raise TopicError(f"routing topic {self.topic!r} does not exist: run `orchestrator cutover set` first")
         self.stores = [PartitionStore.open(partition_path(self.directory, "routing", p), p) for p in range(count)]
-        self._restorer = ChangelogRestorer(s.bootstrap_servers, self.topic, s.kafka)
+        self._restorer = ChangelogRestorer(s.bootstrap_servers, self.topic, s.client_properties())
         return self
 
     def sync(self, partitions: Iterable[int] | None = None, own_open: Iterable[int] = ()) -> None:

@@ -85,7 +85,7 @@ def shadow_topics(names: ShadowNames, partitions: int) -> TopicSet:
 
 def ensure_shadow_topics(settings: OrchestratorSettings, names: ShadowNames, partitions: int) -> int:
     """Create what is missing (idempotent), then insist on co-partitioning; returns the partitions."""
-    admin = KafkaAdmin(settings.bootstrap_servers, settings.kafka)
+    admin = KafkaAdmin(settings.bootstrap_servers, settings.client_properties())
     report = apply(admin, shadow_topics(names, partitions))
     for line in report.lines():
         log.info("shadow topics: %s", line)
@@ -167,7 +167,9 @@ class ShadowRuntime:
     def run(self) -> None:
         """Consume, observe, fold into cases and commit exactly once per checkpoint, until stop()."""
         s = self.settings
-        self._producer = TransactionalProducer(s.bootstrap_servers, self.names.transactional_id(s.instance_id), s.kafka)
+        self._producer = TransactionalProducer(
+            s.bootstrap_servers, self.names.transactional_id(s.instance_id), s.client_properties()
+        )
         self._producer.init()
         self._consumer = SourceConsumer(
             s.bootstrap_servers,
@@ -176,7 +178,7 @@ class ShadowRuntime:
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
-            extra_config={**s.kafka, "auto.offset.reset": "earliest"},
+            extra_config={**s.client_properties(), "auto.offset.reset": "earliest"},
         )
         log.info("shadow %s: %s -> %s (group %s)", self.config.domain, self.source_topics, self.names.prefix,
                  self.names.group)  # fmt: skip
@@ -317,7 +319,7 @@ class ShadowRuntime:
         if not mine:
             return
         s = self.settings
-        restorer = ChangelogRestorer(s.bootstrap_servers, self.names.changelog, s.kafka)
+        restorer = ChangelogRestorer(s.bootstrap_servers, self.names.changelog, s.client_properties())
         try:
             for p in mine:
                 store = PartitionStore.open(partition_path(s.state_dir, self.names.group, p), p)
