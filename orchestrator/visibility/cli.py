@@ -59,6 +59,14 @@ def _serve_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--host", default=None, help="listen address (default 127.0.0.1)")
     cmd.add_argument("--port", type=int, default=None, help="listen port (default 8787)")
     cmd.add_argument("--no-ingest", action="store_true", help="serve only; another process feeds the store")
+    cmd.add_argument(
+        "--shadow-config",
+        type=Path,
+        action="append",
+        default=[],
+        help="a mapping file shadow mode observes: its flow report on the Reports tab (repeatable)",
+    )
+    cmd.add_argument("--shadow-module", default=None, help="workflows module the shadow reports compare against")
     cmd.set_defaults(handler=_serve)
 
 
@@ -174,6 +182,13 @@ def _serve(args: argparse.Namespace) -> int:
     )
     settings = settings_from(args)
     server = VisibilityServer.build(settings)
+    if args.shadow_config:
+        from orchestrator.shadow.loading import load_domain
+        from orchestrator.shadow.ui_report import shadow_report_source
+
+        for config in args.shadow_config:
+            domain = load_domain(config, settings)
+            server.reports.add(shadow_report_source(settings, domain, workflows_module=args.shadow_module))
     v = settings.visibility
     print(f"SagaBridge visibility for {settings.app}: store {server.store.description}", flush=True)
     print(f"  API   http://{v.host}:{v.port}/api/v1  (OpenAPI: /api/v1/openapi.json)", flush=True)

@@ -29,6 +29,7 @@ from orchestrator.shadow.building import build_report
 from orchestrator.shadow.loading import Domain, load_domain
 from orchestrator.shadow.mirror import CaseMirror
 from orchestrator.shadow.runtime import ShadowRuntime, ensure_shadow_topics
+from orchestrator.shadow.ui_report import shadow_report_source
 from orchestrator.shadow.verdicts import Verdict
 from orchestrator.testing.background import BackgroundRuntime
 from orchestrator.transport.admin import KafkaAdmin
@@ -174,6 +175,17 @@ def test_ten_thousand_cases_every_injected_deviation_found_and_nothing_else(shop
     truth = independent_conformance(log)
     assert comparison.fitness == pytest.approx(sum(truth.values()) / len(truth), abs=1e-12)
     assert xes.read_text().count("<trace>") == 10_000
+
+    # The same report on the visibility web UI's Reports tab, rendered when the page is opened.
+    source = shadow_report_source(
+        shop.settings("report"),
+        domain,
+        workflows_module="examples.orders.workflows",
+        mirror_dir=shop.state_dir / "report-mirror",
+    )
+    page = source.render()
+    assert source.slug == f"shadow-{domain.config.domain}" and page is not None
+    assert "<script" not in page and "10,000" in page
 
 
 @pytest.mark.slow
