@@ -204,6 +204,16 @@ def _serve(args: argparse.Namespace) -> int:
 # --- workflows list / show ------------------------------------------------------------------------------
 
 
+def _check_connection(settings: OrchestratorSettings, component: str) -> None:
+    """One bounded round trip first: refused credentials or an untrusted certificate fail here, naming
+    the setting and the fix, instead of surfacing as a metadata timeout of the events topic."""
+    from orchestrator.transport.preflight import verify_connection
+
+    verify_connection(
+        settings.bootstrap_servers, settings.client_properties(), settings.connect_timeout_s, component=component
+    )
+
+
 def list_command(args: argparse.Namespace, settings: OrchestratorSettings) -> int:
     from orchestrator.visibility.render import counts_line, when, workflows_table
     from orchestrator.visibility.server import open_store
@@ -213,6 +223,8 @@ def list_command(args: argparse.Namespace, settings: OrchestratorSettings) -> in
             update={"visibility": settings.visibility.model_copy(update={"store_url": args.store})}
         )
     console = Console()
+    if not args.no_sync:
+        _check_connection(settings, "workflows list")
     store = open_store(settings) if args.no_sync else catch_up(settings, args.timeout, _stderr())
     try:
         f = WorkflowFilter(
@@ -248,6 +260,7 @@ def show_command(args: argparse.Namespace, settings: OrchestratorSettings) -> in
     from orchestrator.visibility.server import settings_serde
 
     serde = settings_serde(settings)
+    _check_connection(settings, "workflows show")
     err = _stderr()
     bar, update = _progress(err, f"reading {settings.events_topic}")
     with bar:

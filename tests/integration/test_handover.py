@@ -42,6 +42,10 @@ def test_survivor_fences_the_sigkilled_owner_and_every_workflow_completes_once(
             events.poll(0.1)
         procs["b"].kill()  # its last transaction may be open: nothing but a fence or a timeout ends it
         outcomes = events.wait_for(ids, timeout_s=180)
+        # b may have finished its partitions' work before the kill: the hand-over must happen all the same
+        takeover = time.monotonic() + 120
+        while owned("a") != set(range(app.partitions)) and time.monotonic() < takeover:
+            time.sleep(0.2)
         status = read_status(alive["a"])
     finally:
         procs["a"].terminate(60)
