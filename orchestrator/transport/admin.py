@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ class KafkaAdmin:
             description = future.result(timeout=timeout_s)
         except KafkaException as exc:
             raise GroupDescribeError(f"describing consumer group {group!r} failed: {exc.args[0]}") from exc
+        except concurrent.futures.TimeoutError as exc:  # a broker just restarted: no answer in time
+            raise GroupDescribeError(f"describing consumer group {group!r}: no answer within {timeout_s}s") from exc
         return {m.group_instance_id for m in description.members if m.group_instance_id}
 
     def partition_count(self, name: str, timeout_s: float = 10.0) -> int | None:
