@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.client import RecordValue, WorkflowClient
-from orchestrator.errors import ActionNotApplicableError, WorkflowNotFoundError
 from orchestrator.serialization import model_for
 from orchestrator.visibility.api_models import (
     ActionAccepted,
@@ -26,6 +25,7 @@ from orchestrator.visibility.api_models import (
     SkipRequest,
 )
 from orchestrator.visibility.auth import Caller
+from orchestrator.visibility.errors import ActionNotApplicableError, WorkflowNotFoundError
 from orchestrator.visibility.projection import WorkflowState
 from orchestrator.visibility.queries import WorkflowQueries
 from orchestrator.visibility.status import StepStatus

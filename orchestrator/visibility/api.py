@@ -24,15 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
 from orchestrator import __version__
-from orchestrator.errors import (
-    ActionNotApplicableError,
-    DeliveryError,
-    EncodeError,
-    InvalidQueryError,
-    StoreTimeoutError,
-    VisibilityStoreError,
-    WorkflowNotFoundError,
-)
+from orchestrator.errors import DeliveryError, EncodeError
 from orchestrator.visibility.actions import OperatorActions
 from orchestrator.visibility.api_models import (
     ActionAccepted,
@@ -52,6 +44,13 @@ from orchestrator.visibility.api_models import (
 )
 from orchestrator.visibility.auth import Caller, Role, TokenAuth
 from orchestrator.visibility.detail import DetailBuilder, summary
+from orchestrator.visibility.errors import (
+    ActionNotApplicableError,
+    InvalidQueryError,
+    StoreTimeoutError,
+    VisibilityStoreError,
+    WorkflowNotFoundError,
+)
 from orchestrator.visibility.queries import (
     MAX_PAGE,
     MAX_TIMELINE,

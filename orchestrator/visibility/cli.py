@@ -21,11 +21,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestrator.config import OrchestratorSettings
-from orchestrator.errors import WorkflowNotFoundError
 from orchestrator.project import load_project, settings_for
 from orchestrator.visibility.api import parse_time
 from orchestrator.visibility.api_models import StatusCountsView
 from orchestrator.visibility.detail import DetailBuilder, summary
+from orchestrator.visibility.errors import WorkflowNotFoundError
 from orchestrator.visibility.queries import WorkflowFilter, WorkflowQueries, parse_attribute_filters
 from orchestrator.workflow.status import WorkflowStatus
 

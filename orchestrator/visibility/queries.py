@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 
-from orchestrator.errors import InvalidQueryError
 from orchestrator.visibility import tables as t
+from orchestrator.visibility.errors import InvalidQueryError
 from orchestrator.visibility.projection import TimelineEntry, WorkflowState
 from orchestrator.visibility.store import VisibilityStore, state_from_row
 from orchestrator.workflow.status import WorkflowStatus

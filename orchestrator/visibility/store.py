@@ -25,9 +25,9 @@ from sqlalchemy import Connection, Engine, Table, delete, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from orchestrator.errors import StoreFormatError, StoreTimeoutError, VisibilityStoreError
 from orchestrator.visibility import tables as t
 from orchestrator.visibility.database import WRITE_OPTION, describe, open_engine
+from orchestrator.visibility.errors import StoreFormatError, StoreTimeoutError, VisibilityStoreError
 from orchestrator.visibility.projection import (
     OpenStep,
     Projection,
