@@ -13,6 +13,18 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 
 from orchestrator.errors import GroupDescribeError, TopicError
 
+# Every admin call waits on the broker: each one ends by its deadline with a TopicError that says what
+# was asked (a bare KafkaException or concurrent.futures.TimeoutError would end the process untyped).
+
+
+def _result(future: concurrent.futures.Future[Any], timeout_s: float, what: str) -> Any:
+    try:
+        return future.result(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TopicError(f"{what} failed: {exc.args[0]}") from exc
+    except concurrent.futures.TimeoutError as exc:
+        raise TopicError(f"{what}: no answer from the broker within {timeout_s}s") from exc
+
 
 @dataclass(frozen=True)
 class TopicDescription:
@@ -38,13 +50,13 @@ class KafkaAdmin:
 
     def describe(self, names: Sequence[str], timeout_s: float = 10.0) -> dict[str, TopicDescription]:
         """Describe the topics of `names` that exist; missing ones are simply absent."""
-        metadata = self._client.list_topics(timeout=timeout_s)
+        metadata = self._metadata(timeout_s, "listing topics")
         present = [n for n in names if n in metadata.topics and metadata.topics[n].error is None]
         configs: dict[str, dict[str, str]] = {}
         if present:
             resources = [ConfigResource(ResourceType.TOPIC, n) for n in present]
             for resource, future in self._client.describe_configs(resources).items():
-                entries = future.result(timeout=timeout_s)
+                entries = _result(future, timeout_s, f"describing the configuration of topic {resource.name!r}")
                 configs[resource.name] = {k: str(v.value) for k, v in entries.items() if v.value is not None}
         result: dict[str, TopicDescription] = {}
         for name in present:
@@ -63,20 +75,17 @@ class KafkaAdmin:
     ) -> None:
         topic = NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(config))
         future = self._client.create_topics([topic], operation_timeout=timeout_s)[name]
-        try:
-            future.result(timeout=timeout_s)
-        except KafkaException as exc:
-            raise TopicError(f"creating topic {name!r} failed: {exc.args[0]}") from exc
+        _result(future, timeout_s, f"creating topic {name!r}")
         self._wait_for_leaders(name, partitions, timeout_s)
 
     def delete(self, names: Sequence[str], timeout_s: float = 30.0) -> None:
         """Delete and wait until the topics are gone from the metadata: the broker accepts a deletion
         before it is done, and a topic still listed (or re-created under its name) would surprise."""
-        for future in self._client.delete_topics(list(names), operation_timeout=timeout_s).values():
-            future.result(timeout=timeout_s)
+        for name, future in self._client.delete_topics(list(names), operation_timeout=timeout_s).items():
+            _result(future, timeout_s, f"deleting topic {name!r}")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            listed = self._client.list_topics(timeout=timeout_s).topics
+            listed = self._metadata(timeout_s, "listing topics").topics
             if not any(n in listed for n in names):
                 return
             time.sleep(0.05)
@@ -94,16 +103,23 @@ class KafkaAdmin:
         return {m.group_instance_id for m in description.members if m.group_instance_id}
 
     def partition_count(self, name: str, timeout_s: float = 10.0) -> int | None:
-        topic = self._client.list_topics(topic=name, timeout=timeout_s).topics.get(name)
+        topic = self._metadata(timeout_s, f"reading the metadata of topic {name!r}", name).topics.get(name)
         if topic is None or topic.error is not None:
             return None
         return len(topic.partitions)
+
+    def _metadata(self, timeout_s: float, what: str, topic: str | None = None) -> Any:
+        """list_topics within `timeout_s`; librdkafka raises a KafkaException (_TRANSPORT/_TIMED_OUT) past it."""
+        try:
+            return self._client.list_topics(topic=topic, timeout=timeout_s)
+        except KafkaException as exc:
+            raise TopicError(f"{what} failed: {exc.args[0]}") from exc
 
     def _wait_for_leaders(self, name: str, partitions: int, timeout_s: float) -> None:
         """Creation returns before leaders are elected; producing right away would fail."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            topic = self._client.list_topics(topic=name, timeout=timeout_s).topics.get(name)
+            topic = self._metadata(timeout_s, f"reading the metadata of topic {name!r}", name).topics.get(name)
             if (
                 topic is not None
                 and topic.error is None
