@@ -70,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
     """Run until SIGTERM/SIGINT, as `orchestrator run` does: bounded shutdown, a watchdog over the
     loop's broker calls, and the process ends itself (a client whose call overran its deadline must
     never be destroyed by interpreter teardown)."""
+    from orchestrator import metrics
     from orchestrator.bridge.runtime import ConnectorRuntime
     from orchestrator.engine.shutdown import ShutdownGuard
     from orchestrator.engine.watchdog import Watchdog
@@ -91,6 +92,12 @@ def _run(args: argparse.Namespace) -> int:
     runtime = ConnectorRuntime(settings, config, stats_file=args.stats_file, watch=watchdog)
     # Before any Kafka client exists: librdkafka's threads must inherit the blocked signal mask.
     ShutdownGuard(runtime.stop, settings.shutdown_timeout_s).install()
+    metrics.setup_metrics(  # the endpoint if metrics_port is set, OTLP if OTEL_* say so; else off
+        "sagabridge-connector",
+        prometheus_host=settings.metrics_host,
+        prometheus_port=settings.metrics_port,
+        resource_attributes={"service.instance.id": runtime.transactional_id},
+    )
     watchdog.start()
     status = EXIT_OK
     try:

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
+from opentelemetry.metrics import MeterProvider
+
 from orchestrator.bridge.mapping import ConnectorConfig, ValueFormat
 from orchestrator.bridge.processor import ConnectorStats, EventProcessor
 from orchestrator.bridge.routing_hook import EventRouter
@@ -43,6 +45,8 @@ from orchestrator.errors import (
     TransactionFatalError,
     TransportError,
 )
+from orchestrator.metrics import active_provider
+from orchestrator.metrics.connector_metrics import ConnectorCounts, ConnectorMetrics
 from orchestrator.serialization import AvroSerde, ConfluentSerde, SchemaRepository, SingleObjectSerde, make_serde
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.consumer import GroupTiming
@@ -143,10 +147,13 @@ class ConnectorRuntime:
         fault_hook: FaultHook | None = None,
         watch: CallWatch = NO_WATCH,
         router: EventRouter | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         """`watch` guards the loop thread's broker calls (the orchestrator's or `connectors run`'s
         watchdog); NO_WATCH leaves them to librdkafka's own timeouts (tests, embedding code).
-        `router`: a routing hook; by default the cutover router when the file has `[shadow.cutover]`."""
+        `router`: a routing hook; by default the cutover router when the file has `[shadow.cutover]`.
+        `meter_provider`: report the committed counters there; None = the process-wide one of
+        `metrics.setup_metrics` (`orchestrator run`, `connectors run`), if any."""
         app = config.app or settings.app
         self.settings = settings
         self.config = config
@@ -189,6 +196,8 @@ class ConnectorRuntime:
         self._recoveries_since_commit = 0
         self.running = threading.Event()
         self.first_event_at: float | None = None  # time.monotonic() of the first record consumed
+        self._meter_provider = meter_provider
+        self.metrics: ConnectorMetrics | None = None  # registered by run()
 
     def stop(self) -> None:
         """Ask run() to finish: it commits what it has, leaves the group and returns (thread-safe)."""
@@ -208,6 +217,7 @@ class ConnectorRuntime:
                 f"connector {self.config.domain}", "no trigger or outcome reads any topic", "add a [[trigger]]"
             )
         require_topics(s, [*topics, self.inbox_topic, self.dlq_topic], f"connector {self.config.domain!r}")
+        self.metrics = ConnectorMetrics(active_provider(self._meter_provider), self.committed_counts)
         self._producer = self._retry("registering the transactional producer", self._registrar.register)
         if self.router is not None:
             self.router.start()
@@ -438,6 +448,22 @@ class ConnectorRuntime:
                 self._recover(exc, rewind=False)
 
     # -- observability -------------------------------------------------------------------
+    def committed_counts(self) -> ConnectorCounts:
+        """The committed counters, copied (a metrics scrape reads them from its own thread)."""
+        s = self.stats
+        return ConnectorCounts(
+            domain=self.config.domain,
+            events=s.events,
+            matched=s.matched,
+            filtered=s.filtered,
+            dead_lettered=s.dead_lettered,
+            by_trigger=dict(s.by_trigger),
+            by_reason=dict(s.by_reason),
+            commits=self.commits,
+            aborts=self.aborts,
+            producer_recoveries=self.producer_recoveries,
+        )
+
     def stats_json(self) -> dict[str, object]:
         """The committed counters with the connector's identity (`--stats-file`, the final line of `connectors run`)."""
         return {

@@ -17,6 +17,7 @@ from orchestrator.tracing import attributes as span_attributes
 # --- meters (the OTel instrumentation scope of each component) ---------------------------------
 ORCHESTRATOR_METER: Final = "sagabridge.orchestrator"
 WORKER_METER: Final = "sagabridge.worker"
+CONNECTOR_METER: Final = "sagabridge.connector"
 MESSAGING_METER: Final = "sagabridge.messaging"  # the instruments both share (messaging_metrics.py)
 
 # --- semantic conventions (messaging, semconv >= 1.27) --------------------------------------------
@@ -58,6 +59,13 @@ WORKER_COMMANDS: Final = "sagabridge.worker.commands"
 WORKER_ACTIVE: Final = "sagabridge.worker.handlers.active"
 WORKER_DEDUPE_SIZE: Final = "sagabridge.worker.dedupe.size"
 
+# --- the bridge's connectors (committed transactions only) ------------------------------------------
+CONNECTOR_EVENTS: Final = "sagabridge.connector.events"
+CONNECTOR_EFFECTS: Final = "sagabridge.connector.effects"
+CONNECTOR_DEAD_LETTERED: Final = "sagabridge.connector.dead_lettered"
+CONNECTOR_TRANSACTIONS: Final = "sagabridge.connector.transactions"
+CONNECTOR_PRODUCER_RECOVERIES: Final = "sagabridge.connector.producer.recoveries"
+
 # --- attributes ----------------------------------------------------------------------------------
 MESSAGING_SYSTEM: Final = span_attributes.MESSAGING_SYSTEM
 MESSAGING_OPERATION_NAME: Final = span_attributes.MESSAGING_OPERATION_NAME
@@ -81,6 +89,9 @@ OPERATOR_ACTION: Final = "sagabridge.operator.action"
 DLQ_REASON: Final = "sagabridge.dlq.reason"
 CHECKPOINT_OUTCOME: Final = "sagabridge.checkpoint.outcome"
 WORKER_OUTCOME: Final = "sagabridge.worker.outcome"
+CONNECTOR_DOMAIN: Final = "sagabridge.connector.domain"
+CONNECTOR_OUTCOME: Final = "sagabridge.connector.outcome"
+CONNECTOR_TRIGGER: Final = "sagabridge.connector.trigger"
 
 # --- histogram buckets (seconds; OTel's default buckets are sized for milliseconds) --------------
 CHECKPOINT_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

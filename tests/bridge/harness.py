@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from confluent_kafka import Producer
+from opentelemetry.metrics import MeterProvider
 
 from orchestrator.bridge.mapping import ConnectorConfig, parse_connector_config
 from orchestrator.bridge.runtime import ConnectorRuntime, FaultHook
@@ -47,10 +48,21 @@ class ConnectorThread(BackgroundRuntime[ConnectorRuntime]):
     """An in-process connector runtime; stop() is the graceful (SIGTERM) path."""
 
     def __init__(
-        self, settings: OrchestratorSettings, connector: ConnectorConfig, fault_hook: FaultHook | None = None
+        self,
+        settings: OrchestratorSettings,
+        connector: ConnectorConfig,
+        fault_hook: FaultHook | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         super().__init__(
-            ConnectorRuntime(settings, connector, inbox_serde=serde, stats_interval_s=0.5, fault_hook=fault_hook)
+            ConnectorRuntime(
+                settings,
+                connector,
+                inbox_serde=serde,
+                stats_interval_s=0.5,
+                fault_hook=fault_hook,
+                meter_provider=meter_provider,
+            )
         )
 
     def wait_for(self, events: int, timeout_s: float = 60) -> None:

@@ -23,6 +23,7 @@ from orchestrator.transport.records import InboundRecord
 from tests.bridge.apps import registry
 from tests.bridge.harness import ConnectorThread, config, dlq_records, json_event, produce
 from tests.integration.harness import App, EventLog, OrchestratorThread, read_committed, serde
+from tests.metrics.points import memory_provider, total
 
 ORDER_INPUT = {
     "order_id": "value.orderId",
@@ -305,8 +306,9 @@ def test_every_bad_input_goes_to_the_dlq_with_its_reason_and_the_partition_keeps
         ],
     )
     produce(app.bootstrap, lax, [json_event("u2", {"type": "OrderAudited"}), json_event("g3", order_placed("g3"))])
+    provider, reader = memory_provider()
     orch = OrchestratorThread(app.settings(), registry).start()
-    conn = ConnectorThread(app.settings(), cfg).start()
+    conn = ConnectorThread(app.settings(), cfg, meter_provider=provider).start()
     try:
         assert events.wait_for(["order-g1", "order-g2", "order-g3"], timeout_s=60)
         conn.wait_for(9)
@@ -328,6 +330,17 @@ def test_every_bad_input_goes_to_the_dlq_with_its_reason_and_the_partition_keeps
     stats = conn.runtime.stats
     assert (stats.dead_lettered, stats.filtered, stats.matched) == (5, 1, 3)
     assert stats.by_reason == {"malformed": 2, "missing-field": 1, "unmatched": 1, "invalid-field": 1}
+    # The connector's metrics are the committed counts: the DLQ topic's records by reason, and
+    # every event once by outcome.
+    domain = {"sagabridge.connector.domain": "orders"}
+    for reason, n in Counter(r.header("sb-dlq-reason") for r in dead.values()).items():
+        assert total(reader, "sagabridge.connector.dead_lettered", {**domain, "sagabridge.dlq.reason": reason}) == n
+    outcomes = {"matched": 3, "filtered": 1, "dead_lettered": 5, "routed": 0}
+    for outcome, n in outcomes.items():
+        assert total(reader, "sagabridge.connector.events", {**domain, "sagabridge.connector.outcome": outcome}) == n
+    assert total(reader, "sagabridge.connector.effects", domain) == 3 == stats.effects
+    committed = total(reader, "sagabridge.connector.transactions", {"sagabridge.checkpoint.outcome": "committed"})
+    assert committed == conn.runtime.commits >= 1
 
 
 class NativeServices:

@@ -11,6 +11,7 @@ import pytest
 from orchestrator.engine.observations import DEAD_LETTERED
 from orchestrator.metrics import PROCESS_METRICS, MetricsPipeline, create_metrics_pipeline
 from orchestrator.metrics import metric_names as m
+from orchestrator.metrics.connector_metrics import ConnectorCounts, ConnectorMetrics
 from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, OrchestratorMetrics
 from orchestrator.metrics.worker_metrics import CommandOutcome, ServiceMetrics
 from orchestrator.transport.records import InboundRecord, OutboundRecord
@@ -61,6 +62,8 @@ def test_every_exported_prometheus_family_is_documented(pipeline: MetricsPipelin
     service.started()
     service.handled("c", CommandOutcome.SUCCEEDED, None, 0.1)
     service.consumed([InboundRecord("c", 0, 1, None, None)])
+    counts = ConnectorCounts("shop", 4, 1, 1, 1, {"order-placed": 1}, {"decode": 1}, 2, 1, 1)
+    connector = ConnectorMetrics(pipeline.provider, lambda: counts)
     assert pipeline.endpoint is not None
     with urllib.request.urlopen(pipeline.endpoint.url, timeout=10) as response:
         text = response.read().decode()
@@ -68,6 +71,7 @@ def test_every_exported_prometheus_family_is_documented(pipeline: MetricsPipelin
     # one family per name, or Prometheus refuses the scrape (an orchestrator and a service in one process)
     assert len(declared) == len(set(declared)), sorted(n for n in declared if declared.count(n) > 1)
     families = set(declared) - {"target_info"}
-    assert len(families) >= 29
+    assert len(families) >= 34
+    assert connector.read() is counts  # held until here: the instruments keep connectors weakly
     missing = sorted(f for f in families if f"`{f}`" not in DOC)
     assert not missing, f"docs/metrics.md does not name the Prometheus families {missing}"
