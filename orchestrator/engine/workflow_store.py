@@ -68,6 +68,12 @@ class WorkflowStore:
         header.updated_at_ms = max(header.updated_at_ms, at_ms)
         return event
 
+    def delete_history(self, workflow_id: str, first_seq: int, end_seq: int) -> None:
+        """Delete the history events [first_seq, end_seq) of a run that continued as new (keys
+        computed, not scanned: a run's seqs are contiguous)."""
+        for seq in range(first_seq, end_seq):
+            self.txn.delete(keys.history_key(workflow_id, seq))
+
     def history(self, workflow_id: str) -> list[HistoryEvent]:
         start, end = keys.history_range(workflow_id)
         return [self.codec.decode_event(raw) for _, raw in self.txn.scan(start, end)]
