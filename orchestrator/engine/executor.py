@@ -80,7 +80,7 @@ class Executor:
             header = t.store.header(workflow_id)
             if header is None:
                 return None
-            history = t.store.history(workflow_id)
+            history = t.store.history(workflow_id, header.run_first_seq)
             run = Run(header=header, view=RunView(), instance=None)
             for event in history:
                 run.view.fold(event)
@@ -88,7 +88,7 @@ class Executor:
             if not header.finished and header.status != WorkflowStatus.NEEDS_ATTENTION:
                 self.replay(t, run, history)
         if for_query and run.instance is None and run.header.finished:
-            self.replay(t, run, t.store.history(workflow_id), quiet=True)
+            self.replay(t, run, t.store.history(workflow_id, run.header.run_first_seq), quiet=True)
         self.cache.touch(workflow_id)
         return run
 
@@ -119,7 +119,7 @@ class Executor:
         run.view.fold(event)
         t.store.put_header(run.header)
         self.cache.touch(run.header.workflow_id)
-        if self.history_warn_events is not None and event.seq + 1 - run.view.run_first_seq == self.history_warn_events:
+        if self.history_warn_events is not None and event.seq + 1 - run.header.run_first_seq == self.history_warn_events:
             self._warn_history(run)
         return event
 
@@ -242,13 +242,14 @@ class Executor:
         old = run.instance
         run_no = 1 if old is None or old.context is None else old.context.info.run
         carried = [] if old is None else old.buffered_signals()
-        first_seq = run.view.run_first_seq
+        first_seq = h.run_first_seq
         for step in t.store.steps(wf):  # none expected: a step in flight refuses continue_as_new
             run_tracing.close_attempt(t, h, step, "abandoned")
             t.store.delete_step(wf, step)
         for seq, due in run.view.open_timers.items():
             t.store.delete_timer(wf, seq, due)
         t.store.delete_history(wf, first_seq, h.next_seq)
+        h.run_first_seq = h.next_seq  # where the new run's STARTED is recorded (deferred below)
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
         self.cache.touch(wf)

@@ -91,7 +91,7 @@ class OperatorHandlers:
             return
         parked = any(s.status == StepStatus.PARKED for s in t.store.steps(run.header.workflow_id))
         self._unpark(t, run, WorkflowStatus.PARKED if parked else WorkflowStatus.RUNNING)
-        self.ex.replay(t, run, t.store.history(run.header.workflow_id))
+        self.ex.replay(t, run, t.store.history(run.header.workflow_id, run.header.run_first_seq))
         self.ex.note_waiting(t, run, force=True)  # what it waits on may have changed while suspended
 
     def _unpark(self, t: Turn, run: Run, status: WorkflowStatus = WorkflowStatus.RUNNING) -> None:

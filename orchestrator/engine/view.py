@@ -15,7 +15,6 @@ from orchestrator.workflow.event_data import (
     CancelRequestedData,
     ChildFinishedData,
     ChildStartedData,
-    StartedData,
     StepCompletedData,
     StepFailedData,
     StepScheduledData,
@@ -38,7 +37,6 @@ class RunView:
     cancel_requested: bool = False
     held_by_cancel: frozenset[int] = frozenset()  # forward steps open when the cancel was requested
     compensation_steps: int = 0
-    run_first_seq: int = 0  # history seq of the run's STARTED: where a continue_as_new deletes from
 
     def fold(self, event: HistoryEvent) -> None:
         data = event.payload
@@ -67,8 +65,6 @@ class RunView:
             self.open_forward_steps.discard(data.cmd_seq)
         elif isinstance(data, StepFailedData):
             self.open_forward_steps.discard(data.cmd_seq)
-        elif isinstance(data, StartedData):
-            self.run_first_seq = event.seq
 
 
 # What a run waits on besides its steps: (awaited signal names, earliest open timer due).

@@ -74,8 +74,12 @@ class WorkflowStore:
         for seq in range(first_seq, end_seq):
             self.txn.delete(keys.history_key(workflow_id, seq))
 
-    def history(self, workflow_id: str) -> list[HistoryEvent]:
+    def history(self, workflow_id: str, first_seq: int = 0) -> list[HistoryEvent]:
+        """The events from `first_seq` on: pass the header's `run_first_seq`, so a run that continued
+        as new is read from its own first key, not through the tombstones of the runs before it."""
         start, end = keys.history_range(workflow_id)
+        if first_seq:
+            start = keys.history_key(workflow_id, first_seq)
         return [self.codec.decode_event(raw) for _, raw in self.txn.scan(start, end)]
 
     # --- steps --------------------------------------------------------------------------------
