@@ -119,7 +119,8 @@ class Executor:
         run.view.fold(event)
         t.store.put_header(run.header)
         self.cache.touch(run.header.workflow_id)
-        if self.history_warn_events is not None and event.seq + 1 - run.header.run_first_seq == self.history_warn_events:
+        warn_at = self.history_warn_events
+        if warn_at is not None and event.seq + 1 - run.header.run_first_seq == warn_at:
             self._warn_history(run)
         return event
 

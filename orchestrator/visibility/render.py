@@ -131,9 +131,8 @@ def _describe(e: TimelineEntryView) -> str:
         return str(d.get("schema"))
     if kind == "WorkflowContinuedAsNew":
         carried = d.get("carried_signals") or 0
-        return f"run {d.get('run')} starts; the previous run's {d.get('previous_run_events')} history events deleted" + (
-            f"; {carried} buffered signal(s) carried over" if carried else ""
-        )
+        text = f"run {d.get('run')} starts; the previous run's {d.get('previous_run_events')} history events deleted"
+        return text + (f"; {carried} buffered signal(s) carried over" if carried else "")
     return error
 
 

@@ -237,8 +237,9 @@ def test_restore_from_the_changelog_drops_the_old_runs_and_carries_on(tmp_path: 
         env.txn = restored.begin()
         env.engine = env._new_engine()
 
+        third = one_less(one_less(ORDER)).to_avro()
         assert env.history("c-4")[0].payload == StartedData(
-            "countdown", ORDER.avro_schema_name, one_less(one_less(ORDER)).to_avro(), {}, run=3, history_warn_events=10_000
+            "countdown", ORDER.avro_schema_name, third, {}, run=3, history_warn_events=10_000
         )
         command = env.reply(command, StockReserved(reservation_id="r", order_id="o-1")).commands()[0]
         env.reply(command, StockReserved(reservation_id="r-last", order_id="o-1"))
