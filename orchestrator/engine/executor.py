@@ -251,6 +251,8 @@ class Executor:
             t.store.delete_timer(wf, seq, due)
         t.store.delete_history(wf, first_seq, h.next_seq)
         h.run_first_seq = h.next_seq  # where the new run's STARTED is recorded (deferred below)
+        h.status = WorkflowStatus.RUNNING  # also when an operator's retry replayed a suspended run to here
+        h.parked_reason = None
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
         self.cache.touch(wf)

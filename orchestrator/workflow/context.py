@@ -90,7 +90,8 @@ class WorkflowContext:
         Like Temporal's: the id never stops existing (the engine does both in one turn, in one
         transaction), the old run's history is deleted, and signals received but not yet taken by
         ``wait_signal`` are delivered to the new run, oldest first. Raises ``ContinueAsNewError``
-        (a BaseException: let it propagate). Refused with ``ContinueAsNewRefusedError`` while steps
+        (a BaseException: let it propagate out of the workflow function; raised in a background
+        task nobody awaits, it ends nothing). Refused with ``ContinueAsNewRefusedError`` while steps
         are in flight, children run, an open saga holds compensations or a cancellation was
         requested; open timers and signal waits are dropped with the code that waits on them.
         """
