@@ -244,7 +244,7 @@ class Executor:
         run_no = 1 if old is None or old.context is None else old.context.info.run
         carried = [] if old is None else old.buffered_signals()
         first_seq = h.run_first_seq
-        for step in t.store.steps(wf):  # none expected: a step in flight refuses continue_as_new
+        for step in t.store.steps(wf, first_seq):  # none expected: a step in flight refuses continue_as_new
             run_tracing.close_attempt(t, h, step, "abandoned")
             t.store.delete_step(wf, step)
         for seq, due in run.view.open_timers.items():
@@ -303,7 +303,7 @@ class Executor:
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
         t.store.add_retention(wf, t.now_ms)
-        for step in t.store.steps(wf):
+        for step in t.store.steps(wf, h.run_first_seq):
             run_tracing.close_attempt(t, h, step, "abandoned")
             t.store.delete_step(wf, step)
         for seq, due in run.view.open_timers.items():

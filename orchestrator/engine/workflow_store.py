@@ -87,8 +87,12 @@ class WorkflowStore:
         raw = self.txn.get(keys.step_key(workflow_id, seq))
         return None if raw is None else self.codec.decode_step(raw)
 
-    def steps(self, workflow_id: str) -> list[StepRecord]:
+    def steps(self, workflow_id: str, first_seq: int = 0) -> list[StepRecord]:
+        """Open steps from `first_seq` on: pass the header's `run_first_seq` (no step of the current
+        run is older), so the scan skips the deleted records of the runs before it."""
         start, end = keys.step_range(workflow_id)
+        if first_seq:
+            start = keys.step_key(workflow_id, first_seq)
         return [self.codec.decode_step(raw) for _, raw in self.txn.scan(start, end)]
 
     def put_step(self, workflow_id: str, step: StepRecord, previous: StepRecord | None) -> None:

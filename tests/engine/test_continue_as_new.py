@@ -298,3 +298,22 @@ def test_continue_as_new_inside_a_saga_with_compensations_is_refused_and_compens
     assert run.wait() == WorkflowStatus.COMPENSATED
     assert [c.command_type.rsplit(".", 1)[-1] for c in h.commands("g-1")] == ["ReserveStock", "ReleaseStock"]
     assert h.events("g-1", "WorkflowContinuedAsNew") == []
+
+
+def test_native_outcomes_settle_the_steps_of_every_run(tmp_path: Path) -> None:
+    """A native participant's outcome names a service, not a step: it finds the current run's open step."""
+    from tests.engine.test_correlation import outcome
+
+    env = WorkflowEnvironment(registry, app="app", state_dir=tmp_path)
+    try:
+        env.start("countdown", ORDER, id="n-1")
+        for i in range(3 * STEPS_PER_RUN):
+            stock = StockReserved(reservation_id=f"native-{i}", order_id="o-1")
+            out = outcome(env, "n-1", "inventory", success=True, result=stock, message_id=f"m-{i}")
+            assert "ReplyIgnored" not in out.event_names(), i
+        assert env.run("n-1").result() == StockReserved(
+            reservation_id=f"native-{3 * STEPS_PER_RUN - 1}", order_id="o-1"
+        )
+        assert len(env.events("n-1", "WorkflowContinuedAsNew")) == 2
+    finally:
+        env.close()
