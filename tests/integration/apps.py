@@ -191,7 +191,7 @@ async def finite_retries(ctx: WorkflowContext, order: OrderPlaced) -> None:
     )
 
 
-LOOP_STEPS = 5  # steps per run of "looping"
+LOOP_STEPS = 3  # steps per run of "looping"
 
 
 @workflow("looping", registry=registry)

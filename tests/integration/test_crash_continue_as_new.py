@@ -20,8 +20,8 @@ from tests.integration.services import Behaviour
 from tests.integration.test_saga_e2e import order
 
 MODULE = "tests.integration.apps"
-WORKFLOWS = 8
-RUNS = 6
+WORKFLOWS = 6
+RUNS = 5
 
 
 def test_workflows_continuing_as_new_through_two_sigkills_keep_exactly_once(
