@@ -10,6 +10,8 @@ from __future__ import annotations
 from benchmarks.bridge_cases import connector_throughput
 from benchmarks.ceiling import raw_consume, raw_eos_pipe, raw_produce
 from benchmarks.handover import pause_after_sigkill, pause_when_instance_joins
+from benchmarks.long_workflow import FIGURES as LONG_WORKFLOW_FIGURES
+from benchmarks.long_workflow import long_workflow_case
 from benchmarks.model import Case
 from benchmarks.orchestrator_cases import (
     orchestrator_one_instance,
@@ -54,6 +56,7 @@ PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("CPU per step", "CPU ms/step"),
     ("partition pause after SIGKILL", "s"),
     ("partition pause when an instance joins", "s"),
+    *((name, "x") for name in LONG_WORKFLOW_FIGURES),
 ]
 ORCHESTRATOR_CASES: list[Case] = [
     Case(
@@ -96,6 +99,14 @@ ORCHESTRATOR_CASES: list[Case] = [
         pause_when_instance_joins,
         "1 instance under a steady load, a second one starts: the largest gap in lifecycle events on the "
         "partitions that move to it (cooperative-sticky: the others keep running)",
+    ),
+    Case(
+        "long workflow",
+        "orchestrator",
+        long_workflow_case,
+        "one workflow of size.long_workflow_steps sequential steps, in process over real RocksDB (no broker): "
+        "engine CPU per step over steps 10-109 vs the last 100, continuing as new every 100 steps or never, "
+        "cached or evicted before each measured step (which then replays); goal <= 1.5",
     ),
 ]
 # ==================================================================================================

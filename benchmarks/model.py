@@ -47,6 +47,8 @@ class Size:
     shadow_cases: int = 2_000
     shadow_report_cases: int = 100_000
     shadow_compare_cases: int = 1_000
+    # The long-workflow case (benchmarks/long_workflow.py): steps of its one workflow.
+    long_workflow_steps: int = 10_000
 
 
 SIZES: dict[str, Size] = {
@@ -66,6 +68,7 @@ SIZES: dict[str, Size] = {
         shadow_cases=200,
         shadow_report_cases=1_000,
         shadow_compare_cases=50,
+        long_workflow_steps=100,
     ),
     "small": Size(
         "small",

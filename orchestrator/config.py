@@ -55,6 +55,12 @@ class OrchestratorSettings(KafkaConnectionSettings):
     commit_interval_ms: int = Field(default=100, ge=1, le=60_000)
     commit_every: int = Field(default=1000, ge=1, description="checkpoint after this many inputs at the latest")
     cache_size: int = Field(default=10_000, ge=1, description="live workflow instances kept in memory")
+    history_warn_events: int | None = Field(
+        default=10_000,
+        ge=1,
+        description="a run whose history reaches this many events logs a warning once and its "
+        "ctx.continue_as_new_suggested turns True (null: never)",
+    )
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=0, description="how long finished workflows stay")
     command_topic_template: str = Field(
         default=DEFAULT_COMMAND_TOPIC_TEMPLATE,

@@ -7,7 +7,7 @@ types, never on message text.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from orchestrator.workflow.activation import ErrorInfo
@@ -465,6 +465,30 @@ class WorkflowCancelledError(WorkflowError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"workflow cancelled: {reason}" if reason else "workflow cancelled")
+
+
+class ContinueAsNewError(BaseException):
+    """Raised by ``ctx.continue_as_new(...)``: ends this run and starts the workflow id over with
+    ``input`` and an empty history. A ``BaseException`` (like Temporal's), so an ``except
+    Exception`` in workflow code cannot swallow it by accident; the runtime catches it."""
+
+    def __init__(self, input_schema: str | None, input: dict[str, Any] | None) -> None:
+        self.input_schema = input_schema
+        self.input = input
+        super().__init__("the workflow continues as new")
+
+
+class ContinueAsNewRefusedError(WorkflowError):
+    """``ctx.continue_as_new(...)`` was called while work the new run could not account for is
+    open: steps in flight, children running, compensations registered in an open saga, or a
+    requested cancellation. Settle them first (await the steps and children, leave the saga)."""
+
+    wire_name: ClassVar[str] = "ContinueAsNewRefused"  # recorded in histories as error_type: keep it stable
+
+    def __init__(self, workflow_id: str, reason: str) -> None:
+        self.workflow_id = workflow_id
+        self.reason = reason
+        super().__init__(f"workflow {workflow_id!r} cannot continue as new: {reason}")
 
 
 class WorkflowTimeoutError(WorkflowError):

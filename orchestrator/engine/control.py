@@ -58,7 +58,13 @@ class ControlHandlers:
             trace_context=dict(trace_context),
         )
         started = StartedData(
-            msg.workflow_type, msg.input_schema, msg.input, dict(trace_context), msg.parent_workflow_id, msg.parent_seq
+            msg.workflow_type,
+            msg.input_schema,
+            msg.input,
+            dict(trace_context),
+            msg.parent_workflow_id,
+            msg.parent_seq,
+            history_warn_events=self.ex.history_warn_events,
         )
         self.ex.deliver(t, run, started)
 

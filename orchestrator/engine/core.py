@@ -69,10 +69,12 @@ class PartitionEngine:
         consumer_group: str | None = None,
         command_router: CommandRouter | None = None,
         recorder: EngineRecorder | None = None,
+        history_warn_events: int | None = None,
     ) -> None:
         """`command_router`: native participants' outbound mapping (orchestrator/bridge/outbound.py);
         None: every command is a participant-protocol command. `recorder`: gets what each committed
-        checkpoint made true (metrics); None: nothing is collected."""
+        checkpoint made true (metrics); None: nothing is collected. `history_warn_events`: the
+        history length at which a run logs a warning and is told to continue as new (None: never)."""
         self.topics = topics
         self.serde = serde
         self.partition = partition
@@ -81,7 +83,7 @@ class PartitionEngine:
         self.codec = StateCodec(serde)
         self.cache = RunCache(cache_size)
         self.stats = EngineStats()
-        self._executor = Executor(registry, self.cache, self.stats)
+        self._executor = Executor(registry, self.cache, self.stats, history_warn_events)
         self._executor.consumer_group = consumer_group
         self.pending_spans = PendingSpans()  # recorded at mark_committed, dropped at discard
         self.recorder = recorder

@@ -240,7 +240,9 @@ class Correlation:
     @staticmethod
     def _open_step(t: Turn, run: Run, msg: StepOutcomeMsg) -> StepRecord | None:
         """The earliest open step the outcome names: a service's steps settle in the order sent."""
-        candidates = [s for s in t.store.steps(run.header.workflow_id) if _names(msg, s.service, s.command_type)]
+        h = run.header
+        open_steps = t.store.steps(h.workflow_id, h.run_first_seq)
+        candidates = [s for s in open_steps if _names(msg, s.service, s.command_type)]
         return min(candidates, key=lambda s: s.seq) if candidates else None
 
     def _ignored(self, t: Turn, run: Run, msg: StepOutcomeMsg, why: str, seq: int | None) -> None:

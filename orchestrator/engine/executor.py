@@ -7,6 +7,7 @@ order) before anything else happens.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -16,12 +17,13 @@ from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.outbox import error_avro
 from orchestrator.engine.turn import EngineStats, Turn
-from orchestrator.engine.view import Run, RunView
+from orchestrator.engine.view import NOT_WAITING, Run, RunView
 from orchestrator.errors import NonDeterminismError, error_type_name
 from orchestrator.workflow import WorkflowInstance, WorkflowRegistry
 from orchestrator.workflow.activation import (
     CancelTimer,
     CompleteWorkflow,
+    ContinueAsNew,
     ErrorInfo,
     FailWorkflow,
     HistoryEvent,
@@ -33,11 +35,13 @@ from orchestrator.workflow.activation import (
     WorkflowCommand,
     command_event,
 )
-from orchestrator.workflow.event_data import EventData
+from orchestrator.workflow.event_data import EventData, StartedData
 from orchestrator.workflow.status import WorkflowStatus
 
 if TYPE_CHECKING:
     from orchestrator.engine.steps import StepLogic
+
+log = logging.getLogger(__name__)
 
 START_SCHEMA = "sagabridge.control.StartWorkflow"
 CHILD_FINISHED_SCHEMA = "sagabridge.control.ChildWorkflowFinished"
@@ -51,10 +55,15 @@ _FINISH_EVENTS = {
 
 
 class Executor:
-    def __init__(self, registry: WorkflowRegistry, cache: RunCache, stats: EngineStats) -> None:
+    def __init__(
+        self, registry: WorkflowRegistry, cache: RunCache, stats: EngineStats, history_warn_events: int | None = None
+    ) -> None:
+        """`history_warn_events`: a run whose history reaches this many events logs a warning (once)
+        and its `ctx.continue_as_new_suggested` turns True; None: neither."""
         self.registry = registry
         self.cache = cache
         self.stats = stats
+        self.history_warn_events = history_warn_events
         self.steps: StepLogic  # wired by the engine (the two call each other)
         self.consumer_group: str | None = None  # for the activation spans' messaging attributes
         self._deferred: deque[tuple[Run, EventData]] = deque()
@@ -71,7 +80,7 @@ class Executor:
             header = t.store.header(workflow_id)
             if header is None:
                 return None
-            history = t.store.history(workflow_id)
+            history = t.store.history(workflow_id, header.run_first_seq)
             run = Run(header=header, view=RunView(), instance=None)
             for event in history:
                 run.view.fold(event)
@@ -79,7 +88,7 @@ class Executor:
             if not header.finished and header.status != WorkflowStatus.NEEDS_ATTENTION:
                 self.replay(t, run, history)
         if for_query and run.instance is None and run.header.finished:
-            self.replay(t, run, t.store.history(workflow_id), quiet=True)
+            self.replay(t, run, t.store.history(workflow_id, run.header.run_first_seq), quiet=True)
         self.cache.touch(workflow_id)
         return run
 
@@ -110,7 +119,22 @@ class Executor:
         run.view.fold(event)
         t.store.put_header(run.header)
         self.cache.touch(run.header.workflow_id)
+        warn_at = self.history_warn_events
+        if warn_at is not None and event.seq + 1 - run.header.run_first_seq == warn_at:
+            self._warn_history(run)
         return event
+
+    def _warn_history(self, run: Run) -> None:
+        """Logged when the run's history reaches the setting, so once per run (a replay records nothing)."""
+        self.stats.history_warnings += 1
+        log.warning(
+            "workflow %r (%s) has %d events in its current history (history_warn_events): every replay after a "
+            "restart, cache eviction or rebalance re-runs all of them; call ctx.continue_as_new() when "
+            "ctx.continue_as_new_suggested is True (docs/workflows.md, 'Long workflows')",
+            run.header.workflow_id,
+            run.header.workflow_type,
+            self.history_warn_events,
+        )
 
     def deliver(self, t: Turn, run: Run, data: EventData) -> None:
         """Record a resolution event and, if the run is live, activate it with that event."""
@@ -159,6 +183,9 @@ class Executor:
         for cmd in commands:
             if run.header.finished:
                 return
+            if isinstance(cmd, ContinueAsNew):  # the run's last command; never recorded (its history goes)
+                self.continue_as_new(t, run, cmd)
+                return
             timer_due = run.view.open_timers.get(cmd.cmd_seq) if isinstance(cmd, CancelTimer) else None
             kind, data = command_event(cmd)
             self.record(t, run, kind, data)
@@ -201,6 +228,62 @@ class Executor:
         )
 
     # --- terminal transitions -----------------------------------------------------------------
+    def continue_as_new(self, t: Turn, run: Run, cmd: ContinueAsNew) -> None:
+        """End the run and start the next one of the same workflow id, in this turn.
+
+        The id never stops existing: the header stays RUNNING and keeps counting seqs, the old
+        run's history keys and open timers are deleted (the store stays the size of one run), one
+        `WorkflowContinuedAsNew` lifecycle event tells visibility, and the new run's STARTED and
+        the signals the old run had buffered are delivered once this batch is recorded (deferred),
+        so its first commands follow in the same transaction. The runtime refused the call if
+        steps or children were still open, so nothing in flight is lost.
+        """
+        h = run.header
+        wf = h.workflow_id
+        old = run.instance
+        run_no = 1 if old is None or old.context is None else old.context.info.run
+        carried = [] if old is None else old.buffered_signals()
+        first_seq = h.run_first_seq
+        for step in t.store.steps(wf, first_seq):  # none expected: a step in flight refuses continue_as_new
+            run_tracing.close_attempt(t, h, step, "abandoned")
+            t.store.delete_step(wf, step)
+        for seq, due in run.view.open_timers.items():
+            t.store.delete_timer(wf, seq, due)
+        t.store.delete_history(wf, first_seq, h.next_seq)
+        h.run_first_seq = h.next_seq  # where the new run's STARTED is recorded (deferred below)
+        h.status = WorkflowStatus.RUNNING  # also when an operator's retry replayed a suspended run to here
+        h.parked_reason = None
+        h.updated_at_ms = t.now_ms
+        t.store.put_header(h)
+        self.cache.touch(wf)
+        self.stats.continued_as_new += 1
+        t.out.event(
+            "WorkflowContinuedAsNew",
+            h,
+            t.now_ms,
+            run=run_no + 1,
+            previous_run_events=h.next_seq - first_seq,
+            input_schema=cmd.input_schema,
+            input=t.out.encode_optional(cmd.input_schema, cmd.input),
+            carried_signals=len(carried),
+        )
+        run.view = RunView()
+        run.instance = WorkflowInstance(self.registry.get(h.workflow_type), wf)
+        run.waiting = NOT_WAITING  # visibility's row forgets the old run's waits with that event
+        started = StartedData(
+            h.workflow_type,
+            cmd.input_schema,
+            cmd.input,
+            dict(h.trace_context),
+            h.parent_workflow_id,
+            h.parent_seq,
+            run=run_no + 1,
+            history_warn_events=self.history_warn_events,
+        )
+        self.defer(run, started)
+        for signal in carried:
+            self.defer(run, signal)
+
     def finish(
         self,
         t: Turn,
@@ -220,7 +303,7 @@ class Executor:
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
         t.store.add_retention(wf, t.now_ms)
-        for step in t.store.steps(wf):
+        for step in t.store.steps(wf, h.run_first_seq):
             run_tracing.close_attempt(t, h, step, "abandoned")
             t.store.delete_step(wf, step)
         for seq, due in run.view.open_timers.items():

@@ -33,7 +33,7 @@ class OperatorHandlers:
         if run.header.status == WorkflowStatus.NEEDS_ATTENTION:
             self._needs_attention(t, run, msg)
             return
-        parked = [s for s in t.store.steps(msg.workflow_id) if s.status == StepStatus.PARKED]
+        parked = [s for s in t.store.steps(msg.workflow_id, run.header.run_first_seq) if s.status == StepStatus.PARKED]
         targets = parked if msg.seq is None else [s for s in parked if s.seq == msg.seq]
         if msg.action == "CANCEL":
             self._applied(t, run, msg)
@@ -89,9 +89,10 @@ class OperatorHandlers:
             error = ErrorInfo(OPERATOR_CANCELLED, f"operator {msg.operator}: {msg.reason}", False)
             self.ex.finish(t, run, WorkflowStatus.CANCELLED, error=error)
             return
-        parked = any(s.status == StepStatus.PARKED for s in t.store.steps(run.header.workflow_id))
+        h = run.header
+        parked = any(s.status == StepStatus.PARKED for s in t.store.steps(h.workflow_id, h.run_first_seq))
         self._unpark(t, run, WorkflowStatus.PARKED if parked else WorkflowStatus.RUNNING)
-        self.ex.replay(t, run, t.store.history(run.header.workflow_id))
+        self.ex.replay(t, run, t.store.history(h.workflow_id, h.run_first_seq))
         self.ex.note_waiting(t, run, force=True)  # what it waits on may have changed while suspended
 
     def _unpark(self, t: Turn, run: Run, status: WorkflowStatus = WorkflowStatus.RUNNING) -> None:

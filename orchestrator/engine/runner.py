@@ -528,6 +528,7 @@ class Orchestrator:
             consumer_group=s.group,
             command_router=self.command_router,
             recorder=self.metrics.engine_recorder,
+            history_warn_events=s.history_warn_events,
         )
 
     def _restorer(self) -> ChangelogRestorer:

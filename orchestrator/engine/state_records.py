@@ -63,6 +63,7 @@ class Header:
     trace_context: dict[str, str] = field(default_factory=dict)
     parent_workflow_id: str | None = None
     parent_seq: int | None = None
+    run_first_seq: int = 0  # the current run's first history seq (continue_as_new moves it)
 
     @property
     def finished(self) -> bool:

@@ -274,7 +274,7 @@ class StepLogic:
         h = run.header
         if h.status != WorkflowStatus.PARKED:
             return
-        if any(s.status == StepStatus.PARKED for s in t.store.steps(h.workflow_id)):
+        if any(s.status == StepStatus.PARKED for s in t.store.steps(h.workflow_id, h.run_first_seq)):
             return
         h.status = WorkflowStatus.RUNNING
         h.parked_reason = None

@@ -38,4 +38,6 @@ class EngineStats:
     timers_fired: int = 0
     stale_timers: int = 0
     timer_errors: int = 0
+    continued_as_new: int = 0  # runs ended by ctx.continue_as_new (and started over)
+    history_warnings: int = 0  # runs whose history reached history_warn_events
     by_kind: dict[str, int] = field(default_factory=dict)

@@ -68,8 +68,18 @@ class WorkflowStore:
         header.updated_at_ms = max(header.updated_at_ms, at_ms)
         return event
 
-    def history(self, workflow_id: str) -> list[HistoryEvent]:
+    def delete_history(self, workflow_id: str, first_seq: int, end_seq: int) -> None:
+        """Delete the history events [first_seq, end_seq) of a run that continued as new (keys
+        computed, not scanned: a run's seqs are contiguous)."""
+        for seq in range(first_seq, end_seq):
+            self.txn.delete(keys.history_key(workflow_id, seq))
+
+    def history(self, workflow_id: str, first_seq: int = 0) -> list[HistoryEvent]:
+        """The events from `first_seq` on: pass the header's `run_first_seq`, so a run that continued
+        as new is read from its own first key, not through the tombstones of the runs before it."""
         start, end = keys.history_range(workflow_id)
+        if first_seq:
+            start = keys.history_key(workflow_id, first_seq)
         return [self.codec.decode_event(raw) for _, raw in self.txn.scan(start, end)]
 
     # --- steps --------------------------------------------------------------------------------
@@ -77,8 +87,12 @@ class WorkflowStore:
         raw = self.txn.get(keys.step_key(workflow_id, seq))
         return None if raw is None else self.codec.decode_step(raw)
 
-    def steps(self, workflow_id: str) -> list[StepRecord]:
+    def steps(self, workflow_id: str, first_seq: int = 0) -> list[StepRecord]:
+        """Open steps from `first_seq` on: pass the header's `run_first_seq` (no step of the current
+        run is older), so the scan skips the deleted records of the runs before it."""
         start, end = keys.step_range(workflow_id)
+        if first_seq:
+            start = keys.step_key(workflow_id, first_seq)
         return [self.codec.decode_step(raw) for _, raw in self.txn.scan(start, end)]
 
     def put_step(self, workflow_id: str, step: StepRecord, previous: StepRecord | None) -> None:

@@ -204,6 +204,27 @@ class WorkflowCompleted(AvroModel):
     """The result record, single-object encoded."""
 
 
+class WorkflowContinuedAsNew(AvroModel):
+    """The run ended by ctx.continue_as_new() and the same workflow id started over with a new input
+    and an empty history, in one transaction: the workflow stays running.
+    """
+
+    avro_schema_name: ClassVar[str] = "sagabridge.events.WorkflowContinuedAsNew"
+    workflow_id: str
+    workflow_type: str
+    at_ms: AvroLong
+    """Engine time of the transition."""
+    run: AvroLong
+    """The new run's number: 2 after the first continue_as_new."""
+    previous_run_events: AvroLong
+    """History events of the run that ended (deleted from the store)."""
+    input_schema: str | None = None
+    input: bytes | None = None
+    """The new run's input record, single-object encoded."""
+    carried_signals: AvroInt = 0
+    """Signals the old run had received and not taken, delivered to the new run."""
+
+
 class WorkflowFailed(AvroModel):
     """The workflow failed without (successful) compensation."""
 

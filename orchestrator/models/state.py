@@ -101,3 +101,7 @@ class WorkflowHeader(AvroModel):
     trace_context: dict[str, str] = Field(default_factory=dict)
     parent_workflow_id: str | None = None
     parent_seq: AvroLong | None = None
+    run_first_seq: AvroLong = 0
+    """History seq of the current run's STARTED: 0, or where the last continue_as_new started the run
+    (older seqs are deleted).
+    """

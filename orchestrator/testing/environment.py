@@ -91,6 +91,7 @@ class WorkflowEnvironment:
         start_time: datetime | int | None = None,
         partition: int = 0,
         cache_size: int = 1_000,
+        history_warn_events: int | None = 10_000,
         retention: timedelta = timedelta(days=7),
         command_topic_template: str = "{service}.commands",
         service_topics: Mapping[str, str] | None = None,
@@ -108,6 +109,7 @@ class WorkflowEnvironment:
         )
         self.partition = partition
         self.cache_size = cache_size
+        self.history_warn_events = history_warn_events
         self.retention_ms = _ms(retention)
         self.loopback = loopback
         self.state_dir = state_dir
@@ -145,6 +147,7 @@ class WorkflowEnvironment:
             partition=self.partition,
             cache_size=self.cache_size,
             retention_ms=self.retention_ms,
+            history_warn_events=self.history_warn_events,
         )
 
     def service(

@@ -48,7 +48,7 @@ def histories_in_store(view: StateTxn, serde: AvroSerde) -> Iterator[RecordedHis
     store = WorkflowStore(view, StateCodec(serde))
     for _key, raw in view.scan(keys.HEADER, keys.prefix_end(keys.HEADER)):
         header = store.codec.decode_header(raw)
-        events = tuple(store.history(header.workflow_id))
+        events = tuple(store.history(header.workflow_id, header.run_first_seq))
         yield RecordedHistory(header.workflow_id, header.workflow_type, header.status, events)
 
 

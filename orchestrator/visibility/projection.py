@@ -25,6 +25,7 @@ _ENVELOPE = ("workflow_id", "workflow_type", "at_ms")
 # (schema-name field, bytes field) of the one payload an event kind carries.
 PAYLOAD_FIELDS: dict[EntryKind, tuple[str, str]] = {
     EntryKind.WORKFLOW_STARTED: ("input_schema", "input"),
+    EntryKind.WORKFLOW_CONTINUED_AS_NEW: ("input_schema", "input"),
     EntryKind.STEP_SCHEDULED: ("command_type", "payload"),
     EntryKind.STEP_COMPLETED: ("result_schema", "result"),
     EntryKind.WORKFLOW_COMPLETED: ("result_schema", "result"),
@@ -264,6 +265,20 @@ class Projection:
                 s.search_attributes.pop(name, None)
             else:
                 s.search_attributes[name] = value
+
+    def _apply_WorkflowContinuedAsNew(self, s: WorkflowState, v: Mapping[str, Any], at_ms: int) -> None:
+        """The run ended and the id started over: the row shows the new run, nothing of the old
+        one's waits (its search attributes stay until the new run sets its own). The run number
+        stays in the event: the timeline's WorkflowContinuedAsNew entries mark where each run begins."""
+        s.status = WorkflowStatus.RUNNING
+        s.parked_reason = None
+        s.open_steps.clear()
+        s.awaited_signals = ()
+        s.timer_due_ms = None
+        s.cancel_requested = False
+        s.compensating = False
+        s.error_type = None
+        s.error_message = None
 
     def _apply_CancelRequested(self, s: WorkflowState, v: Mapping[str, Any], at_ms: int) -> None:
         s.cancel_requested = True

@@ -129,7 +129,17 @@ def _describe(e: TimelineEntryView) -> str:
         return f"{d.get('status')} reply to {d.get('command_id')} attempt {d.get('attempt')}: {d.get('why')}"
     if kind == "EventPublished":
         return str(d.get("schema"))
+    if kind == "WorkflowContinuedAsNew":
+        carried = d.get("carried_signals") or 0
+        text = f"run {d.get('run')} starts; the previous run's {d.get('previous_run_events')} history events deleted"
+        return text + (f"; {carried} buffered signal(s) carried over" if carried else "")
     return error
+
+
+def current_run(detail: WorkflowDetail) -> int:
+    """The run the workflow is in: 1, or the number the last WorkflowContinuedAsNew started."""
+    runs = [int(e.detail.get("run") or 0) for e in detail.timeline if e.kind == "WorkflowContinuedAsNew"]
+    return max(runs, default=1)
 
 
 def timeline_table(detail: WorkflowDetail) -> Table:
@@ -182,6 +192,9 @@ def workflow_view(detail: WorkflowDetail) -> Group:
     head.append(f"  {w.workflow_type}  ")
     head.append_text(_status(w.status))
     lines = [f"started {when(w.started_at_ms)}  updated {when(w.updated_at_ms)}"]
+    run = current_run(detail)
+    if run > 1:
+        lines.append(f"run {run} (continued as new {run - 1} time(s))")
     if w.closed_at_ms is not None:
         lines.append(f"closed {when(w.closed_at_ms)} after {w.duration_ms} ms")
     for label, value in (

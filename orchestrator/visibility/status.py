@@ -41,6 +41,7 @@ class EntryKind(StrEnum):
     CANCEL_REQUESTED = "CancelRequested"
     COMPENSATING = "Compensating"
     OPERATOR_ACTION_APPLIED = "OperatorActionApplied"
+    WORKFLOW_CONTINUED_AS_NEW = "WorkflowContinuedAsNew"
     WORKFLOW_COMPLETED = "WorkflowCompleted"
     WORKFLOW_FAILED = "WorkflowFailed"
     WORKFLOW_COMPENSATED = "WorkflowCompensated"

@@ -15,6 +15,7 @@ from orchestrator.workflow.error_info import ErrorInfo
 from orchestrator.workflow.event_data import (
     ChildStartedData,
     CompletedData,
+    ContinuedAsNewData,
     EventData,
     EventPublishedData,
     FailedData,
@@ -36,6 +37,7 @@ __all__ = [
     "JSON",
     "CancelTimer",
     "CompleteWorkflow",
+    "ContinueAsNew",
     "ErrorInfo",
     "EventKind",
     "FailWorkflow",
@@ -143,6 +145,16 @@ class FailWorkflow:
     status: str  # a WorkflowStatus: FAILED, COMPENSATED or CANCELLED (str: as recorded in history)
 
 
+@dataclass(frozen=True)
+class ContinueAsNew:
+    """End this run and start the workflow id over with ``input`` and an empty history, in the
+    same engine turn (engine/executor.py `continue_as_new`). Signals the run had buffered and not
+    consumed carry over to the next run, oldest first."""
+
+    input_schema: str | None
+    input: dict[str, JSON] | None
+
+
 WorkflowCommand = (
     ScheduleStep
     | StartTimer
@@ -154,6 +166,7 @@ WorkflowCommand = (
     | StartChild
     | CompleteWorkflow
     | FailWorkflow
+    | ContinueAsNew
 )
 
 
@@ -190,6 +203,8 @@ def command_event(cmd: WorkflowCommand) -> tuple[EventKind, dict[str, JSON]]:
         data = SearchAttributesSetData(cmd.cmd_seq, dict(cmd.attributes))
     elif isinstance(cmd, CompleteWorkflow):
         data = CompletedData(cmd.result_schema, cmd.result)
+    elif isinstance(cmd, ContinueAsNew):
+        data = ContinuedAsNewData(cmd.input_schema, cmd.input)
     else:
         data = FailedData(cmd.error, cmd.status)
     return data.kind, data.to_data()

@@ -16,9 +16,9 @@ import uuid as _uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, NoReturn, overload
 
-from orchestrator.errors import WorkflowAuthoringError, WorkflowCancelledError
+from orchestrator.errors import ContinueAsNewError, WorkflowAuthoringError, WorkflowCancelledError
 from orchestrator.workflow.activation import SearchAttributeValue
 from orchestrator.workflow.payloads import R, decoder, encode
 from orchestrator.workflow.policy import RetryPolicy
@@ -46,6 +46,7 @@ class WorkflowInfo:
     trace_context: dict[str, str] = field(default_factory=dict)
     parent_workflow_id: str | None = None
     parent_seq: int | None = None
+    run: int = 1  # 1 for the first run of this workflow id, +1 after each ctx.continue_as_new()
 
 
 class WorkflowContext:
@@ -54,6 +55,7 @@ class WorkflowContext:
     def __init__(self, runtime: Runtime, info: WorkflowInfo) -> None:
         self._rt = runtime
         self._info = info
+        self._open_sagas: list[Saga] = []  # entered and not left: continue_as_new refuses their compensations
 
     @property
     def info(self) -> WorkflowInfo:
@@ -69,6 +71,35 @@ class WorkflowContext:
     def cancel_requested(self) -> bool:
         """True once cancellation was requested (cleanup code may check it)."""
         return self._rt.cancel_requested
+
+    @property
+    def history_length(self) -> int:
+        """Events in this run's history so far (up to the one being applied; replays the same)."""
+        return self._rt.history_length
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        """True once this run's history has reached the engine's `history_warn_events` (as set when
+        the run started; recorded, so replay agrees): time to ``continue_as_new``, so that a replay
+        after a restart or a cache eviction stays short (docs/workflows.md, "Long workflows")."""
+        return self._rt.continue_as_new_suggested
+
+    def continue_as_new(self, input: Payload | None = None, *, input_schema: str | None = None) -> NoReturn:
+        """End this run and start this workflow id over with ``input`` and an empty history.
+
+        Like Temporal's: the id never stops existing (the engine does both in one turn, in one
+        transaction), the old run's history is deleted, and signals received but not yet taken by
+        ``wait_signal`` are delivered to the new run, oldest first. Raises ``ContinueAsNewError``
+        (a BaseException: let it propagate out of the workflow function; raised in a background
+        task nobody awaits, it ends nothing). Refused with ``ContinueAsNewRefusedError`` while steps
+        are in flight, children run, an open saga holds compensations or a cancellation was
+        requested; open timers and signal waits are dropped with the code that waits on them.
+        """
+        self._rt.check_continue_as_new(sum(len(saga.compensations) for saga in self._open_sagas))
+        if input is None:
+            raise ContinueAsNewError(None, None)
+        schema, value = encode(input, input_schema, "continue_as_new input")
+        raise ContinueAsNewError(schema, value)
 
     # --- deterministic time, randomness, ids ------------------------------------------------------
     def now_ms(self) -> int:
@@ -238,6 +269,13 @@ class WorkflowContext:
     def saga(self, *, parallel_compensation: bool = False) -> Saga:
         """A saga scope: ``async with ctx.saga() as saga:`` compensates in reverse on failure."""
         return Saga(self, parallel=parallel_compensation)
+
+    def _saga_entered(self, saga: Saga) -> None:
+        self._open_sagas.append(saga)
+
+    def _saga_left(self, saga: Saga) -> None:
+        if saga in self._open_sagas:
+            self._open_sagas.remove(saga)
 
     def _mark_compensated(self) -> None:
         self._rt.compensated = True

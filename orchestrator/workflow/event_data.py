@@ -27,6 +27,11 @@ def _opt_int(value: JSON) -> int | None:
 
 @dataclass(slots=True)
 class StartedData:
+    """The run's first event. ``run`` counts the runs of this workflow id (2 after the first
+    ``ctx.continue_as_new``); ``history_warn_events`` is the engine's setting when the run started,
+    recorded so that ``ctx.continue_as_new_suggested`` replays the same way whatever the setting is
+    later. Both keys are only written when set, so first runs record what earlier releases did."""
+
     kind: ClassVar[EventKind] = EventKind.STARTED
     workflow_type: str
     input_schema: str | None
@@ -34,9 +39,11 @@ class StartedData:
     trace_context: dict[str, str] = field(default_factory=dict)
     parent_workflow_id: str | None = None
     parent_seq: int | None = None
+    run: int = 1
+    history_warn_events: int | None = None
 
     def to_data(self) -> dict[str, JSON]:
-        return {
+        data: dict[str, JSON] = {
             "workflow_type": self.workflow_type,
             "input_schema": self.input_schema,
             "input": self.input,
@@ -44,6 +51,11 @@ class StartedData:
             "parent_workflow_id": self.parent_workflow_id,
             "parent_seq": self.parent_seq,
         }
+        if self.run != 1:
+            data["run"] = self.run
+        if self.history_warn_events is not None:
+            data["history_warn_events"] = self.history_warn_events
+        return data
 
     @classmethod
     def from_data(cls, d: dict[str, JSON]) -> StartedData:
@@ -54,6 +66,8 @@ class StartedData:
             {str(k): str(v) for k, v in (d.get("trace_context") or {}).items()},
             d.get("parent_workflow_id"),
             _opt_int(d.get("parent_seq")),
+            int(d.get("run") or 1),
+            _opt_int(d.get("history_warn_events")),
         )
 
 
@@ -354,6 +368,22 @@ class FailedData:
         return cls(ErrorInfo.from_json(d.get("error") or {}), str(d.get("status")))
 
 
+@dataclass(slots=True)
+class ContinuedAsNewData:
+    """The run ended by ``ctx.continue_as_new(input)``: the next run's input (None: no input)."""
+
+    kind: ClassVar[EventKind] = EventKind.CONTINUED_AS_NEW
+    input_schema: str | None
+    input: JSON
+
+    def to_data(self) -> dict[str, JSON]:
+        return {"input_schema": self.input_schema, "input": self.input}
+
+    @classmethod
+    def from_data(cls, d: dict[str, JSON]) -> ContinuedAsNewData:
+        return cls(d.get("input_schema"), d.get("input"))
+
+
 EventData = (
     StartedData
     | StepScheduledData
@@ -372,6 +402,7 @@ EventData = (
     | CancelRequestedData
     | CompletedData
     | FailedData
+    | ContinuedAsNewData
 )
 
 _PARSERS: dict[str, Any] = {
@@ -394,6 +425,7 @@ _PARSERS: dict[str, Any] = {
         CancelRequestedData,
         CompletedData,
         FailedData,
+        ContinuedAsNewData,
     )
 }
 

@@ -8,7 +8,8 @@ from enum import StrEnum
 class EventKind(StrEnum):
     """History event kinds; the ``data`` keys of each are listed alongside (typed: ``event_data.py``)."""
 
-    STARTED = "started"  # workflow_type, input_schema, input, trace_context, parent_workflow_id, parent_seq
+    STARTED = "started"  # workflow_type, input_schema, input, trace_context, parent_workflow_id, parent_seq,
+    # run (absent: 1), history_warn_events (absent: no suggestion)
     STEP_SCHEDULED = "step_scheduled"  # cmd_seq, service, command_type, payload, policy,
     # start_to_close_ms, schedule_to_close_ms, compensation
     STEP_COMPLETED = "step_completed"  # cmd_seq, result_schema, result, attempt
@@ -26,3 +27,6 @@ class EventKind(StrEnum):
     CANCEL_REQUESTED = "cancel_requested"  # reason, settle_in_flight (absent in histories before issue 14)
     COMPLETED = "completed"  # result_schema, result
     FAILED = "failed"  # error, status ("failed"|"compensated"|"cancelled")
+    # input_schema, input: the run ended by ctx.continue_as_new(). Never stored: the engine deletes
+    # the run's history in the same turn and starts the next run's (its STARTED has run + 1).
+    CONTINUED_AS_NEW = "continued_as_new"

@@ -14,6 +14,7 @@ from typing import Any
 
 from orchestrator.errors import (
     CompensationFailedError,
+    ContinueAsNewError,
     NonDeterminismError,
     QueryNotFoundError,
     WorkflowCancelledError,
@@ -22,6 +23,7 @@ from orchestrator.errors import (
 from orchestrator.workflow.activation import (
     JSON,
     CompleteWorkflow,
+    ContinueAsNew,
     ErrorInfo,
     EventKind,
     FailWorkflow,
@@ -56,7 +58,7 @@ RESOLUTION_KINDS = frozenset(
     }
 )
 
-Outcome = CompleteWorkflow | FailWorkflow
+Outcome = CompleteWorkflow | FailWorkflow | ContinueAsNew
 
 
 class WorkflowInstance:
@@ -107,7 +109,7 @@ class WorkflowInstance:
         rt.active = True
         try:
             if isinstance(data, StartedData):
-                self._start(event.at_ms, data)
+                self._start(event.seq, event.at_ms, data)
             elif rt.finished:
                 return
             elif isinstance(data, StepCompletedData):
@@ -117,7 +119,7 @@ class WorkflowInstance:
             elif isinstance(data, TimerFiredData):
                 rt.timer_fired(data.cmd_seq)
             elif isinstance(data, SignalReceivedData):
-                rt.signal_received(data.name, data.payload)
+                rt.signal_received(data)
             elif isinstance(data, ChildFinishedData):
                 rt.child_finished(data.cmd_seq, data.status, data.result, data.error)
             elif isinstance(data, CancelRequestedData):
@@ -128,9 +130,16 @@ class WorkflowInstance:
         if rt.failure is not None:
             raise rt.failure
 
-    def _start(self, at_ms: int, data: StartedData) -> None:
+    def _start(self, seq: int, at_ms: int, data: StartedData) -> None:
         if self._main is not None:
             return  # a second STARTED can only be an engine bug; the first one wins
+        rt = self._rt
+        # A continued run's history starts where the previous one ended, and so do its command
+        # seqs: command ids, step and timer keys and default child ids never repeat across runs,
+        # so a late reply to a step of an earlier run can never settle a step of this one.
+        rt.first_seq = seq
+        rt.next_seq = max(rt.next_seq, seq)
+        rt.history_warn_events = data.history_warn_events
         info = WorkflowInfo(
             workflow_id=self.workflow_id,
             workflow_type=data.workflow_type or self.definition.name,
@@ -138,6 +147,7 @@ class WorkflowInstance:
             trace_context=dict(data.trace_context),
             parent_workflow_id=data.parent_workflow_id,
             parent_seq=data.parent_seq,
+            run=data.run,
         )
         self._ctx = WorkflowContext(self._rt, info)
         # A fresh contextvars context: nothing from the engine's thread leaks into workflow code.
@@ -158,6 +168,8 @@ class WorkflowInstance:
             outcome: Outcome = _completion(value)
         except NonDeterminismError:
             return
+        except ContinueAsNewError as exc:
+            outcome = ContinueAsNew(exc.input_schema, exc.input)
         except WorkflowCancelledError as exc:
             outcome = FailWorkflow(ErrorInfo("WorkflowCancelled", exc.reason), WorkflowStatus.CANCELLED)
         except asyncio.CancelledError:
@@ -190,12 +202,16 @@ class WorkflowInstance:
 
     @property
     def result(self) -> Outcome | None:
-        """The final command (CompleteWorkflow or FailWorkflow) once finished, else None."""
+        """The final command (CompleteWorkflow, FailWorkflow or ContinueAsNew) once finished, else None."""
         return self._outcome
 
     @property
     def cancel_requested(self) -> bool:
         return self._rt.cancel_requested
+
+    def buffered_signals(self) -> list[SignalReceivedData]:
+        """Signals received and not taken by a wait yet, oldest first (a continued run gets them)."""
+        return self._rt.buffered_signals()
 
     def awaited_signals(self) -> tuple[str, ...]:
         """Signal names the code waits for now (visibility's "awaited signal"), sorted."""
@@ -223,7 +239,7 @@ class WorkflowInstance:
             "timers": sorted(p.timers),
             "children": {s: [c.workflow_type, c.child_id] for s, c in p.children.items()},
             "signal_waiters": {n: len(q) for n, q in p.signal_waiters.items() if q},
-            "signal_buffer": {n: list(q) for n, q in p.signal_buffer.items() if q},
+            "signal_buffer": {n: [data.payload for _, data in q] for n, q in p.signal_buffer.items() if q},
             "patches": dict(rt.patches),
             "cancel_requested": rt.cancel_requested,
             "cancel_held": rt.held_for_cancel(),

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from orchestrator.errors import (
     ChildWorkflowFailedError,
+    ContinueAsNewRefusedError,
     NonDeterminismError,
     StepFailedError,
     WorkflowAuthoringError,
@@ -38,7 +39,7 @@ from orchestrator.workflow.activation import (
     WorkflowCommand,
     command_event,
 )
-from orchestrator.workflow.event_data import PatchMarkerData, SideEffectData
+from orchestrator.workflow.event_data import PatchMarkerData, SideEffectData, SignalReceivedData
 from orchestrator.workflow.history import ReplayIndex
 from orchestrator.workflow.loop import DeterministicEventLoop
 from orchestrator.workflow.payloads import Decoder
@@ -94,7 +95,8 @@ class Pending:
     timers: dict[int, _Timer] = field(default_factory=dict)
     children: dict[int, _Child] = field(default_factory=dict)
     signal_waiters: dict[str, deque[_SignalWait]] = field(default_factory=dict)
-    signal_buffer: dict[str, deque[JSON]] = field(default_factory=dict)
+    # signals no wait has taken yet, with the history seq they arrived at (carried over by continue_as_new)
+    signal_buffer: dict[str, deque[tuple[int, SignalReceivedData]]] = field(default_factory=dict)
 
 
 class Runtime:
@@ -106,6 +108,8 @@ class Runtime:
         self.out: list[WorkflowCommand] = []
         self.next_seq = 0
         self.current_seq = -1  # history seq of the event being applied
+        self.first_seq = 0  # history seq of this run's STARTED (0 for a first run)
+        self.history_warn_events: int | None = None  # from STARTED: when continue_as_new is suggested
         self.active = False  # commands may only be issued while an event is applied
         self.replaying = False
         self.finished = False
@@ -126,6 +130,47 @@ class Runtime:
     @property
     def is_replaying(self) -> bool:
         return self.replaying and not self.index.new_allowed(self.current_seq)
+
+    @property
+    def history_length(self) -> int:
+        """Events of this run's history up to the one being applied (the same live and in replay)."""
+        return self.current_seq - self.first_seq + 1
+
+    @property
+    def continue_as_new_suggested(self) -> bool:
+        return self.history_warn_events is not None and self.history_length >= self.history_warn_events
+
+    def check_continue_as_new(self, open_compensations: int) -> None:
+        """Refuse to end the run while it holds work the next run could not account for.
+
+        Steps in flight and running children would settle into a run that never scheduled them
+        (and their effects could not be compensated); registered compensations would be forgotten;
+        a requested cancellation must end the workflow, not restart it. Open timers and signal
+        waits are dropped: only the code that is ending waits on them.
+        """
+        self.guard()
+        if (cancelled := self._take_cancel(False)) is not None:
+            raise cancelled
+        if self.cancel_requested:
+            raise ContinueAsNewRefusedError(self.workflow_id, "its cancellation was requested")
+        if self.pending.steps:
+            raise ContinueAsNewRefusedError(
+                self.workflow_id, f"steps {sorted(self.pending.steps)} are still in flight (await them first)"
+            )
+        if self.pending.children:
+            raise ContinueAsNewRefusedError(
+                self.workflow_id, f"children {sorted(self.pending.children)} are still running (await them first)"
+            )
+        if open_compensations:
+            raise ContinueAsNewRefusedError(
+                self.workflow_id,
+                f"an open saga holds {open_compensations} registered compensations (leave the saga block first)",
+            )
+
+    def buffered_signals(self) -> list[SignalReceivedData]:
+        """Signals received and not taken by a wait, in arrival order."""
+        buffered = [entry for queue in self.pending.signal_buffer.values() for entry in queue]
+        return [data for _, data in sorted(buffered, key=lambda entry: entry[0])]
 
     def guard(self) -> None:
         if self.failure is not None:
@@ -267,7 +312,7 @@ class Runtime:
         fut = self.loop.create_future()
         buffered = self.pending.signal_buffer.get(name)
         if buffered:
-            _resolve(fut, decode, buffered.popleft())
+            _resolve(fut, decode, buffered.popleft()[1].payload)
             return fut
         wait = _SignalWait(fut, decode)
         waiters = self.pending.signal_waiters.setdefault(name, deque())
@@ -389,7 +434,8 @@ class Runtime:
         if timer is not None:
             timer.on_fire()
 
-    def signal_received(self, name: str, payload: JSON) -> None:
+    def signal_received(self, data: SignalReceivedData) -> None:
+        name, payload = data.name, data.payload
         waiters = self.pending.signal_waiters.get(name)
         while waiters:
             wait = waiters.popleft()
@@ -399,7 +445,7 @@ class Runtime:
                 self.cancel_timer(wait.timer_seq)
             _resolve(wait.future, wait.decode, payload)
             return
-        self.pending.signal_buffer.setdefault(name, deque()).append(payload)
+        self.pending.signal_buffer.setdefault(name, deque()).append((self.current_seq, data))
 
     def child_finished(self, seq: int, status: str, result: Any, error: ErrorInfo | None) -> None:
         child = self.pending.children.pop(seq, None)

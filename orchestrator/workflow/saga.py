@@ -98,12 +98,14 @@ class Saga:
         )
 
     async def __aenter__(self) -> Saga:
+        self._ctx._saga_entered(self)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> Literal[False]:  # never swallows the exception (and type checkers know the block may return)
         # GeneratorExit (an evicted instance being garbage-collected) must not compensate.
+        self._ctx._saga_left(self)
         if exc is None:
             cancelled = self._ctx._take_undelivered_cancel()
             if cancelled is not None:  # requested while the block's last step was in flight

@@ -98,3 +98,14 @@ def _encode_with(fingerprint: bytes, parsed: dict[str, object], value: dict[str,
     out.seek(0, 2)
     fastavro.schemaless_writer(out, parsed, value)
     return out.getvalue()
+
+
+def test_a_v1_header_reads_as_a_first_run() -> None:
+    """Headers written before continue_as_new have no run_first_seq: their run starts at seq 0."""
+    v1 = next(e for e in REPO.versions("sagabridge.state.WorkflowHeader") if e.version == 1)
+    current = REPO.entry("sagabridge.state.WorkflowHeader")
+    assert check_level(CompatibilityLevel.BACKWARD, current.parsed, [("v1", v1.parsed)]) == []
+    header = Header("wf-1", "order", WorkflowStatus.RUNNING, 7, 1, 2)
+    old = {name: value for name, value in vars(header).items() if name != "run_first_seq"}
+    decoded = CODEC.decode_header(_encode_with(v1.fingerprint, v1.parsed, {**old, "status": "running"}))
+    assert decoded == header and decoded.run_first_seq == 0

@@ -189,3 +189,15 @@ async def finite_retries(ctx: WorkflowContext, order: OrderPlaced) -> None:
         result=StockReserved,
         retry=RetryPolicy(initial_interval=timedelta(milliseconds=100), maximum_attempts=2),
     )
+
+
+LOOP_STEPS = 3  # steps per run of "looping"
+
+
+@workflow("looping", registry=registry)
+async def looping(ctx: WorkflowContext, order: OrderPlaced) -> None:
+    """LOOP_STEPS steps per run, then continue as new with one run fewer (`quantity` runs in all)."""
+    for _ in range(LOOP_STEPS):
+        await _reserve(ctx, order)
+    if order.quantity > 1:
+        ctx.continue_as_new(OrderPlaced(**{**order.to_avro(), "quantity": order.quantity - 1}))

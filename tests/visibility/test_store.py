@@ -7,18 +7,23 @@ they are decoded exactly as the ingester decodes records read from Kafka and app
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from examples.orders.models.inventory import StockReserved
 from examples.orders.models.notifications import CustomerNotified
 from examples.orders.models.orders import OrderPlaced
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.testing.environment import DEFAULT_START_MS as T0
+from orchestrator.transport import header_names
+from orchestrator.transport.records import OutboundRecord
 from orchestrator.visibility import tables
 from orchestrator.visibility.projection import WorkflowState
 from orchestrator.visibility.queries import WorkflowFilter, WorkflowQueries
 from orchestrator.visibility.status import EntryKind, StepStatus
 from orchestrator.visibility.store import VisibilityStore
 from orchestrator.workflow.status import WorkflowStatus
+from tests.engine.test_continue_as_new import STEPS_PER_RUN
+from tests.engine.test_continue_as_new import registry as continuing
 from tests.engine.test_saga import CHARGED, RESERVED, SHIPPED, only
 from tests.engine.workflows import ORDER, VARIANT
 from tests.visibility.feed import TOPIC, EventsTopic, apply, sync
@@ -271,3 +276,35 @@ def test_children_are_listed_with_their_parent(store: VisibilityStore, h: Workfl
     assert [c.workflow_id for c in detail[2]] == ["p-1-child"]
     assert row(store, "p-1-child").parent_workflow_id == "p-1"
     assert WorkflowQueries(store).detail("p-1-child")[2] == []  # type: ignore[index]
+
+
+def test_continue_as_new_keeps_one_row_showing_the_new_run(store: VisibilityStore, tmp_path: Path) -> None:
+    env = WorkflowEnvironment(continuing, app="app", state_dir=tmp_path / "can")
+    try:
+        topic = EventsTopic(env)
+        order = OrderPlaced(**{**ORDER.to_avro(), "quantity": 2})
+        command = only(env.start("countdown", order, id="c-1").output.commands())
+        for _ in range(STEPS_PER_RUN):  # the last reply of run 1 continues it: run 2's first step is out
+            command = only(env.reply(command, RESERVED).commands())
+        sync(store, topic)
+        r = row(store, "c-1")
+        assert r.status is WorkflowStatus.RUNNING and r.closed_at_ms is None
+        assert r.current_step is not None and r.current_step.seq == command_seq(command) and len(r.open_steps) == 1
+        detail = WorkflowQueries(store).detail("c-1")
+        assert detail is not None
+        (continued,) = [e for e in detail[1] if e.kind == EntryKind.WORKFLOW_CONTINUED_AS_NEW]
+        assert (continued.detail["run"], continued.detail["previous_run_events"]) == (2, 1 + 2 * STEPS_PER_RUN)
+        assert continued.payload_schema == "sagabridge.demo.orders.OrderPlaced"
+        assert env.serde.decode(continued.payload or b"").value["quantity"] == 1
+        for _ in range(STEPS_PER_RUN - 1):
+            command = only(env.reply(command, RESERVED).commands())
+        env.reply(command, RESERVED)
+        sync(store, topic)
+        assert row(store, "c-1").status is WorkflowStatus.COMPLETED
+        assert kinds(store, "c-1").count("WorkflowStarted") == 1
+    finally:
+        env.close()
+
+
+def command_seq(command: OutboundRecord) -> int:
+    return int((command.header(header_names.COMMAND_ID) or "").rsplit("/", 1)[1])
