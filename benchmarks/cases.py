@@ -54,6 +54,7 @@ PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("restore of 100k in-flight workflows", "s"),
     ("RSS with 100k in-flight idle workflows", "MiB"),
     ("CPU per step", "CPU ms/step"),
+    ("CPU per step, 2 instances / 1 instance", "x"),
     ("partition pause after SIGKILL", "s"),
     ("partition pause when an instance joins", "s"),
     *((name, "x") for name in LONG_WORKFLOW_FIGURES),

@@ -30,6 +30,7 @@ from typing import Any
 from confluent_kafka import Consumer, Message, Producer
 
 from orchestrator.transport import header_names
+from orchestrator.transport.consumer import consume_available
 from orchestrator.transport.partitioning import PRODUCER_PARTITIONER
 
 _ECHOED = (
@@ -69,9 +70,7 @@ class EchoParticipant:
         poll_ms: float = 100.0,
     ) -> None:
         self.topic, self.dlq, self.max_batch, self.delay_s = topic, dlq, max_batch, delay_ms / 1000
-        # consume(max_batch, timeout) waits out the whole timeout unless max_batch records are there,
-        # so below saturation this is the delay every command waits before it is answered.
-        self.poll_s = poll_ms / 1000
+        self.poll_s = poll_ms / 1000  # the longest a poll waits for a first command
         self.consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
@@ -148,8 +147,12 @@ class EchoParticipant:
         self.stats.replied += 1
 
     def run_once(self, timeout_s: float = 0.1) -> int:
-        """Consume one batch, reply, wait for acks, then commit. Returns the records handled."""
-        batch = self.consumer.consume(self.max_batch, timeout_s)
+        """Consume one batch, reply, wait for acks, then commit. Returns the records handled.
+
+        The batch is what is there once the first command arrives (as a Java consumer's poll()
+        returns): `consume(n, timeout)` alone would wait out the whole timeout unless n commands
+        were there, a delay no real service adds to every command below saturation."""
+        batch = consume_available(self.consumer, self.max_batch, timeout_s)
         handled = 0
         for msg in batch:
             if msg.error() is not None:
@@ -223,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--poll-ms",
         type=float,
         default=100.0,
-        help="batch wait: consume() returns after this long unless --max-batch records are there",
+        help="the longest a poll waits for a first command (a batch is what is there once one arrives)",
     )
     parser.add_argument("--stats-file", type=Path, help="write replied/dead-lettered/CPU seconds here on exit")
     args = parser.parse_args(argv)

@@ -28,11 +28,11 @@ from orchestrator.config import OrchestratorSettings
 FALLBACK_STEPS_PER_S = float(os.environ.get("SAGABRIDGE_BENCH_FULL_LOAD_STEPS_PER_S", "1000"))
 LATENCY_RUN_S = 20.0  # at most this long at the steady rate (fewer workflows than size.workflows if needed)
 WARMUP_FRACTION = 0.1  # the first 10 % of the latency run's workflows are not counted
-# The echo participants' batch wait in the latency case (their default, 100 ms, would be most of a step).
-ECHO_POLL_MS = 5.0
 SETTLE_S = 3.0  # after the in-flight load (1 s below 10k): let the last checkpoint land before reading RSS
+COMMIT_IDLE_MS = int(OrchestratorSettings.model_fields["commit_idle_ms"].default)  # the processes' default
 CACHE_SIZE = int(OrchestratorSettings.model_fields["cache_size"].default)  # live runs kept in memory
 _one_instance_steps_per_s: dict[str, float] = {}  # run id -> figure of the 1-instance case
+_one_instance_cpu_ms_per_step: dict[str, float] = {}  # run id -> CPU per step of the 1-instance case
 
 
 def _timeout(workflows: int) -> float:
@@ -82,6 +82,7 @@ def orchestrator_one_instance(ctx: BenchContext) -> list[Measurement]:
     steps_per_s, settings, cpu = _throughput_run(ctx, 1)
     _one_instance_steps_per_s[ctx.run_id] = steps_per_s
     steps = STEPS_PER_WORKFLOW * ctx.size.workflows
+    _one_instance_cpu_ms_per_step[ctx.run_id] = 1000 * cpu / steps
     note = (
         "3 x N steps / (first WorkflowStarted.at_ms -> last WorkflowCompleted.at_ms); the N workflows are "
         "produced to the inbox right after the group is ready; tracing off"
@@ -111,18 +112,37 @@ def orchestrator_one_instance(ctx: BenchContext) -> list[Measurement]:
 def orchestrator_two_instances(ctx: BenchContext) -> list[Measurement]:
     steps_per_s, settings, cpu = _throughput_run(ctx, 2)
     settings["cpu_s_both"] = round(cpu, 2)
+    steps = STEPS_PER_WORKFLOW * ctx.size.workflows
+    cpu_ms_per_step = 1000 * cpu / steps
     note = "two processes in one group, distinct instance ids and state dirs; same clock as the 1-instance row"
-    return [
+    case = "orchestrator steps, 2 instances"
+    measurements = [
+        Measurement(case, case, steps_per_s, "steps/s", settings=settings, note=note, compare_to=CEILING),
         Measurement(
-            "orchestrator steps, 2 instances",
-            "orchestrator steps, 2 instances",
-            steps_per_s,
-            "steps/s",
-            settings=settings,
-            note=note,
-            compare_to=CEILING,
-        )
+            case,
+            "CPU per step, 2 instances",
+            cpu_ms_per_step,
+            "CPU ms/step",
+            settings={"steps": steps, "cpu_s_both": round(cpu, 2)},
+            note="both orchestrator processes together, measured as in the 1-instance row",
+        ),
     ]
+    one = _one_instance_cpu_ms_per_step.get(ctx.run_id)
+    if one:  # only with the 1-instance case in the same run: a ratio across runs would mix machines' moods
+        measurements.append(
+            Measurement(
+                case,
+                "CPU per step, 2 instances / 1 instance",
+                cpu_ms_per_step / one,
+                "x",
+                settings={
+                    "one_instance_cpu_ms_per_step": round(one, 3),
+                    "two_instances_cpu_ms_per_step": round(cpu_ms_per_step, 3),
+                },
+                note="what scaling out costs per step (goal <= 1.1): same workload, same run",
+            )
+        )
+    return measurements
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float:
@@ -154,9 +174,11 @@ def step_latency(ctx: BenchContext) -> list[Measurement]:
     app = BenchApp(ctx, ctx.size.partitions)
     watcher = EventWatcher(app, ["StepScheduled", "StepCompleted"])
     try:
-        with app.echo_participants(ECHO_POLL_MS), orchestrators(app, 1) as procs:
+        with app.echo_participants(), orchestrators(app, 1) as procs:
+            cpu_before = sum(p.cpu_s() for p in procs)
             achieved = _paced_starts(app, n, rate_wps)
             watcher.wait_for("StepCompleted", STEPS_PER_WORKFLOW * n, _timeout(n), procs)
+            cpu = sum(p.cpu_s() for p in procs) - cpu_before
     finally:
         watcher.close()
     scheduled = {
@@ -180,9 +202,11 @@ def step_latency(ctx: BenchContext) -> list[Measurement]:
         "rate_steps_per_s": round(3 * rate_wps, 1),
         "rate_source": source,
         "commit_interval_ms": ctx.commit_interval_ms,
-        "echo_poll_ms": ECHO_POLL_MS,
+        "commit_idle_ms": COMMIT_IDLE_MS,
         "max_ms": latencies[-1],
         "mean_ms": round(sum(latencies) / len(latencies), 1),
+        # What the commit schedule costs: at half load the loop may commit more often than at full load.
+        "orchestrator_cpu_ms_per_step": round(1000 * cpu / (STEPS_PER_WORKFLOW * n), 3),
     }
     note = (
         "per step: StepCompleted.at_ms - StepScheduled.at_ms (engine clock, ms resolution): command emitted "

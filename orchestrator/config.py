@@ -52,7 +52,12 @@ class OrchestratorSettings(KafkaConnectionSettings):
     )
     group_id: str | None = Field(default=None, description="consumer group; default <app>-orchestrator")
     state_dir: Path = Field(default=Path(".state"), description="RocksDB stores live in <state_dir>/<group>/<p>/")
-    commit_interval_ms: int = Field(default=100, ge=1, le=60_000)
+    commit_interval_ms: int = Field(
+        default=100,
+        ge=1,
+        le=60_000,
+        description="a checkpoint at least this often while work waits (see commit_idle_ms)",
+    )
     commit_every: int = Field(default=1000, ge=1, description="checkpoint after this many inputs at the latest")
     cache_size: int = Field(default=10_000, ge=1, description="live workflow instances kept in memory")
     history_warn_events: int | None = Field(
@@ -122,6 +127,15 @@ class OrchestratorSettings(KafkaConnectionSettings):
     )
     metrics_host: str = Field(
         default="127.0.0.1", description="address the metrics endpoint binds; 0.0.0.0 to be scraped from other hosts"
+    )
+    # -- step latency: the commit schedule (docs/configuration.md, engine/commit_schedule.py) ---------
+    commit_idle_ms: int = Field(
+        default=0,
+        ge=0,
+        le=60_000,
+        description="with work waiting for a checkpoint, commit once the inbox has been quiet this long instead "
+        "of waiting out commit_interval_ms (a service sees a command only once its checkpoint commits); "
+        "0: as soon as a poll finds nothing new; commit_interval_ms: on the interval only",
     )
     kafka: dict[str, str] = Field(default_factory=dict, description="librdkafka properties passed through")
     connectors: list[Path] = Field(
@@ -236,6 +250,16 @@ class OrchestratorSettings(KafkaConnectionSettings):
         if heartbeat_ms * 3 > session_ms:
             raise ValueError(
                 f"heartbeat_interval_ms ({heartbeat_ms}) must be at most a third of session_timeout_ms ({session_ms})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _commit_schedule_fits(self) -> OrchestratorSettings:
+        """The interval is the upper bound of batching: an idle wait past it would never be reached."""
+        if self.commit_idle_ms > self.commit_interval_ms:
+            raise ValueError(
+                f"commit_idle_ms ({self.commit_idle_ms}) must be at most commit_interval_ms "
+                f"({self.commit_interval_ms}); lower commit_idle_ms (0: commit as soon as the inbox is drained)"
             )
         return self
 

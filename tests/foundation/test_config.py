@@ -199,6 +199,8 @@ def test_hand_over_and_deadline_defaults_hold_together() -> None:
         ({"heartbeat_interval_ms": 3000}, "heartbeat_interval_ms (3000) must be at most a third"),
         ({"kafka": {"session.timeout.ms": "soon"}}, "librdkafka refuses it"),
         ({"kafka": {"group.instance.id": "x"}}, "managed by the orchestrator"),
+        ({"commit_idle_ms": 101}, "commit_idle_ms (101) must be at most commit_interval_ms (100)"),
+        ({"commit_interval_ms": 20, "commit_idle_ms": 50}, "commit_idle_ms (50) must be at most"),
     ],
 )
 def test_timeouts_that_cannot_work_together_fail_fast(values: dict[str, Any], hint: str) -> None:
