@@ -29,6 +29,10 @@ COUNTED: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("dataclasses.replace", lambda k: k[0].endswith("dataclasses.py") and k[2] == "replace"),
     ("header scans (records.header_value)", lambda k: k[0].endswith("records.py") and k[2] == "header_value"),
     ("RocksDB entries read by scans (iterator next)", lambda k: k[0] == "~" and "next" in k[2] and "Rdict" in k[2]),
+    (
+        "store writes = changelog records (WriteBatch put/delete)",
+        lambda k: k[0] == "~" and "WriteBatch" in k[2] and ("'put'" in k[2] or "'delete'" in k[2]),
+    ),
 ]
 
 

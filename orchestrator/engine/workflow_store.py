@@ -63,7 +63,9 @@ class WorkflowStore:
         """
         data_json = jsonvalue.dumps(data)
         event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=jsonvalue.loads(data_json))
-        self.txn.put(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event, data_json))
+        # a new seq: no key of it exists (purge deletes them all, and a deleted key is not new again
+        # within the checkpoint that deleted it, write_buffer.py)
+        self.txn.put_new(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event, data_json))
         header.next_seq += 1
         header.updated_at_ms = max(header.updated_at_ms, at_ms)
         return event
@@ -82,14 +84,23 @@ class WorkflowStore:
         return [self.codec.decode_step(raw) for _, raw in self.txn.scan(start, end)]
 
     def put_step(self, workflow_id: str, step: StepRecord, previous: StepRecord | None) -> None:
-        """Write the step and move its `t/` entries from the previous deadlines to the new ones."""
-        old = set() if previous is None else previous.due_times()
+        """Write the step and move its `t/` entries from the previous deadlines to the new ones.
+
+        `previous` None: a step just scheduled, whose keys are new (`put_new`), so a step settled
+        within the checkpoint that scheduled it leaves no record and no tombstone behind."""
+        txn = self.txn
         new = step.due_times()
+        if previous is None:
+            for due in new:
+                txn.put_new(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
+            txn.put_new(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
+            return
+        old = previous.due_times()
         for due in old - new:
-            self.txn.delete(keys.timer_key(due, workflow_id, step.seq))
-        for due in new - old:
-            self.txn.put(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
-        self.txn.put(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
+            txn.delete(keys.timer_key(due, workflow_id, step.seq))
+        for due in new - old:  # a deadline this step never had: new too
+            txn.put_new(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
+        txn.put(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
 
     def delete_step(self, workflow_id: str, step: StepRecord) -> None:
         for due in step.due_times():
@@ -98,7 +109,7 @@ class WorkflowStore:
 
     # --- workflow timers ----------------------------------------------------------------------
     def add_timer(self, workflow_id: str, seq: int, due_ms: int) -> None:
-        self.txn.put(keys.timer_key(due_ms, workflow_id, seq), TIMER_WORKFLOW)
+        self.txn.put_new(keys.timer_key(due_ms, workflow_id, seq), TIMER_WORKFLOW)  # a new seq
 
     def delete_timer(self, workflow_id: str, seq: int, due_ms: int) -> None:
         self.txn.delete(keys.timer_key(due_ms, workflow_id, seq))
