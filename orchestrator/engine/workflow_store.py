@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.engine import jsonvalue, keys
-from orchestrator.engine.state_records import Header, StateCodec, StepRecord
+from orchestrator.engine.state_records import RECORD_FIELDS, EmbeddedRecord, Header, StateCodec, StepRecord
 from orchestrator.engine.state_txn import StateTxn
 from orchestrator.workflow.activation import HistoryEvent
 
@@ -55,17 +55,29 @@ class WorkflowStore:
         self.txn.put(keys.header_key(header.workflow_id), self.codec.encode_header(header))
 
     # --- history ------------------------------------------------------------------------------
-    def append(self, header: Header, kind: str, at_ms: int, data: dict[str, Any]) -> HistoryEvent:
+    def append(
+        self, header: Header, kind: str, at_ms: int, data: dict[str, Any], record: EmbeddedRecord | None = None
+    ) -> HistoryEvent:
         """Append one event at header.next_seq and advance it (the caller writes the header).
 
         The returned event carries the JSON round-tripped data, exactly what a replay will see;
-        the JSON is written once and those very bytes are stored.
+        the JSON is written once and those very bytes are stored. `record`: the bytes that the
+        kind's record field of `data` was decoded from (EmbeddedRecord), stored instead of its JSON;
+        that field's value is passed on as it is, which is what a replay decodes from the bytes.
         """
-        data_json = jsonvalue.dumps(data)
-        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=jsonvalue.loads(data_json))
+        if record is None:
+            data_json = jsonvalue.dumps(data)
+            stored = jsonvalue.loads(data_json)
+        else:
+            field = RECORD_FIELDS[kind]
+            data_json = jsonvalue.dumps({k: v for k, v in data.items() if k != field})
+            stored = jsonvalue.loads(data_json)
+            stored[field] = data[field]
+        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=stored)
         # a new seq: no key of it exists (purge deletes them all, and a deleted key is not new again
         # within the checkpoint that deleted it, write_buffer.py)
-        self.txn.put_new(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event, data_json))
+        encoded = self.codec.encode_event(event, data_json, record)
+        self.txn.put_new(keys.history_key(header.workflow_id, event.seq), encoded)
         header.next_seq += 1
         header.updated_at_ms = max(header.updated_at_ms, at_ms)
         return event
