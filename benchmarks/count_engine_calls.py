@@ -22,6 +22,7 @@ from benchmarks.bench_engine_core import run_once
 COUNTED: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("Avro encodes (serde.encode)", lambda k: k[0].endswith("single_object.py") and k[2] == "encode"),
     ("json.dumps", lambda k: k[0].endswith("json/__init__.py") and k[2] == "dumps"),
+    ("json.loads", lambda k: k[0].endswith("json/__init__.py") and k[2] == "loads"),
     (
         "runtime-checkable Protocol isinstance (typing __instancecheck__)",
         lambda k: k[0].endswith("typing.py") and k[2] == "__instancecheck__",

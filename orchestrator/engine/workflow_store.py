@@ -60,18 +60,21 @@ class WorkflowStore:
     ) -> HistoryEvent:
         """Append one event at header.next_seq and advance it (the caller writes the header).
 
-        The returned event carries the JSON round-tripped data, exactly what a replay will see;
-        the JSON is written once and those very bytes are stored. `record`: the bytes that the
+        The returned event carries the JSON round-tripped data, exactly what a replay will see
+        (parsed back only when the round trip changes something, `jsonvalue.is_plain`); the JSON
+        is written once and those very bytes are stored. `record`: the bytes that the
         kind's record field of `data` was decoded from (EmbeddedRecord), stored instead of its JSON;
         that field's value is passed on as it is, which is what a replay decodes from the bytes.
         """
         if record is None:
-            data_json = jsonvalue.dumps(data)
-            stored = jsonvalue.loads(data_json)
+            fields = data
         else:
             field = RECORD_FIELDS[kind]
-            data_json = jsonvalue.dumps({k: v for k, v in data.items() if k != field})
-            stored = jsonvalue.loads(data_json)
+            fields = {k: v for k, v in data.items() if k != field}
+        data_json = jsonvalue.dumps(fields)
+        # plain JSON values come back unchanged: parse only data that the round trip would change
+        stored = dict(fields) if jsonvalue.is_plain(fields) else jsonvalue.loads(data_json)
+        if record is not None:
             stored[field] = data[field]
         event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=stored)
         # a new seq: no key of it exists (purge deletes them all, and a deleted key is not new again
