@@ -22,6 +22,7 @@ from benchmarks.bench_engine_core import run_once
 COUNTED: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("Avro encodes (serde.encode)", lambda k: k[0].endswith("single_object.py") and k[2] == "encode"),
     ("json.dumps", lambda k: k[0].endswith("json/__init__.py") and k[2] == "dumps"),
+    ("json.loads", lambda k: k[0].endswith("json/__init__.py") and k[2] == "loads"),
     (
         "runtime-checkable Protocol isinstance (typing __instancecheck__)",
         lambda k: k[0].endswith("typing.py") and k[2] == "__instancecheck__",
@@ -29,6 +30,10 @@ COUNTED: list[tuple[str, Callable[[tuple[str, int, str]], bool]]] = [
     ("dataclasses.replace", lambda k: k[0].endswith("dataclasses.py") and k[2] == "replace"),
     ("header scans (records.header_value)", lambda k: k[0].endswith("records.py") and k[2] == "header_value"),
     ("RocksDB entries read by scans (iterator next)", lambda k: k[0] == "~" and "next" in k[2] and "Rdict" in k[2]),
+    (
+        "store writes = changelog records (WriteBatch put/delete)",
+        lambda k: k[0] == "~" and "WriteBatch" in k[2] and ("'put'" in k[2] or "'delete'" in k[2]),
+    ),
 ]
 
 

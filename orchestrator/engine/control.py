@@ -7,7 +7,7 @@ from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.inbound import CancelMsg, ChildFinishedMsg, QueryMsg, SignalMsg, StartMsg
 from orchestrator.engine.jsonvalue import plain_json
-from orchestrator.engine.state_records import Header
+from orchestrator.engine.state_records import EmbeddedRecord, Header
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run, RunView
 from orchestrator.errors import InvalidInboundRecordError, UnknownWorkflowTypeRecordError, error_type_name
@@ -66,7 +66,7 @@ class ControlHandlers:
             msg.parent_seq,
             history_warn_events=self.ex.history_warn_events,
         )
-        self.ex.deliver(t, run, started)
+        self.ex.deliver(t, run, started, EmbeddedRecord(msg.input_bytes, msg.input_schema))  # input: read as that
 
     def signal(self, t: Turn, msg: SignalMsg) -> None:
         run = self.ex.load(t, msg.workflow_id)
@@ -83,7 +83,10 @@ class ControlHandlers:
             payload=msg.payload_bytes,
             sent_by=msg.sent_by,
         )
-        self.ex.deliver(t, run, SignalReceivedData(msg.name, msg.payload_schema, msg.payload))
+        received = SignalReceivedData(msg.name, msg.payload_schema, msg.payload)
+        # the payload was read as payload_schema from these bytes (inbound.py): history keeps them
+        embedded = None if msg.payload_bytes is None else EmbeddedRecord(msg.payload_bytes, msg.payload_schema)
+        self.ex.deliver(t, run, received, embedded)
 
     def cancel(self, t: Turn, msg: CancelMsg) -> None:
         run = self.ex.load(t, msg.workflow_id)

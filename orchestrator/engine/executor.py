@@ -16,6 +16,7 @@ from orchestrator import tracing
 from orchestrator.engine import run_tracing
 from orchestrator.engine.cache import RunCache
 from orchestrator.engine.outbox import error_avro
+from orchestrator.engine.state_records import EmbeddedRecord
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import NOT_WAITING, Run, RunView
 from orchestrator.errors import NonDeterminismError, error_type_name
@@ -113,9 +114,12 @@ class Executor:
             self.note_waiting(t, run)
 
     # --- recording and activation -------------------------------------------------------------
-    def record(self, t: Turn, run: Run, kind: str, data: dict[str, Any]) -> HistoryEvent:
+    def record(
+        self, t: Turn, run: Run, kind: str, data: dict[str, Any], record: EmbeddedRecord | None = None
+    ) -> HistoryEvent:
+        """`record`: the bytes of the kind's embedded record, stored instead of its JSON (WorkflowStore.append)."""
         run_tracing.ensure_run_context(run.header)  # live only: replay never records
-        event = t.store.append(run.header, kind, t.now_ms, data)
+        event = t.store.append(run.header, kind, t.now_ms, data, record)
         run.view.fold(event)
         t.store.put_header(run.header)
         self.cache.touch(run.header.workflow_id)
@@ -136,9 +140,10 @@ class Executor:
             self.history_warn_events,
         )
 
-    def deliver(self, t: Turn, run: Run, data: EventData) -> None:
-        """Record a resolution event and, if the run is live, activate it with that event."""
-        self._deliver_one(t, run, data)
+    def deliver(self, t: Turn, run: Run, data: EventData, record: EmbeddedRecord | None = None) -> None:
+        """Record a resolution event and, if the run is live, activate it with that event.
+        `record`: the framed bytes its record field was decoded from (EmbeddedRecord)."""
+        self._deliver_one(t, run, data, record)
         self.drain(t)
 
     def defer(self, run: Run, data: EventData) -> None:
@@ -154,8 +159,8 @@ class Executor:
             run, data = self._deferred.popleft()
             self._deliver_one(t, run, data)
 
-    def _deliver_one(self, t: Turn, run: Run, data: EventData) -> None:
-        event = self.record(t, run, data.kind, data.to_data())
+    def _deliver_one(self, t: Turn, run: Run, data: EventData, record: EmbeddedRecord | None = None) -> None:
+        event = self.record(t, run, data.kind, data.to_data(), record)
         if run.instance is None or run.header.finished:
             return
         started_ns = time.time_ns() if tracing.tracing_enabled() else 0
@@ -188,11 +193,16 @@ class Executor:
                 return
             timer_due = run.view.open_timers.get(cmd.cmd_seq) if isinstance(cmd, CancelTimer) else None
             kind, data = command_event(cmd)
+            if isinstance(cmd, ScheduleStep):
+                # encoded first, so history stores the command's bytes rather than a JSON copy
+                payload = self.steps.encode_command(t, run, cmd)
+                self.record(t, run, kind, data, None if payload is None else EmbeddedRecord(payload, None))
+                if payload is not None:
+                    self.steps.schedule(t, run, cmd, payload)
+                continue
             self.record(t, run, kind, data)
             wf = run.header.workflow_id
-            if isinstance(cmd, ScheduleStep):
-                self.steps.schedule(t, run, cmd)
-            elif isinstance(cmd, StartTimer):
+            if isinstance(cmd, StartTimer):
                 t.store.add_timer(wf, cmd.cmd_seq, cmd.fire_at_ms)
             elif isinstance(cmd, CancelTimer):
                 if timer_due is not None:

@@ -64,6 +64,24 @@ def dumps(data: dict[str, Any]) -> bytes:
     return json.dumps(data, default=_default, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+# Exactly these types come back from loads(dumps(value)) as they went in (bool and None included).
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def is_plain(value: Any) -> bool:
+    """True when `loads(dumps(value))` would give back an equal value of the very same types: exact
+    str/int/float/bool/None, lists and str-keyed dicts of them. A caller may then skip the parse (a
+    tuple, a subclass like an enum, bytes or a non-str key is not plain: JSON would change it)."""
+    kind = type(value)
+    if kind in _PLAIN_SCALARS:
+        return True
+    if kind is dict:
+        return all(type(k) is str and is_plain(v) for k, v in value.items())
+    if kind is list:
+        return all(is_plain(v) for v in value)
+    return False
+
+
 def loads(raw: bytes) -> dict[str, Any]:
     value = json.loads(raw.decode("utf-8"), object_hook=_hook)
     if not isinstance(value, dict):

@@ -30,6 +30,9 @@ class OverlayTxn:
     def put(self, key: bytes, value: bytes) -> None:
         self._buffer.put(key, value)
 
+    def put_new(self, key: bytes, value: bytes) -> None:
+        self._buffer.put_new(key, value)
+
     def delete(self, key: bytes) -> None:
         self._buffer.put(key, None)
 
@@ -37,10 +40,14 @@ class OverlayTxn:
         return self._buffer.scan(self._base.scan(start, end), start, end)
 
     def flush(self) -> None:
-        """Apply the buffered writes to the base txn, in the order they were made."""
+        """Apply the buffered writes to the base txn, in the order they were made (a new key as new,
+        so the base may forget it when a later turn of the checkpoint deletes it)."""
+        fresh = self._buffer.fresh
         for key, value in self._writes.items():
             if value is None:
                 self._base.delete(key)
+            elif key in fresh:
+                self._base.put_new(key, value)
             else:
                 self._base.put(key, value)
         self._buffer.clear()

@@ -7,7 +7,11 @@ carry exactly those fields (a test holds them to it), with enums for the statuse
 dataclasses rather than the pydantic models because the engine rewrites them on every step:
 validating a model on each store read costs as much again as the Avro decode itself (22 us
 against 2 us for the dataclass, `benchmarks/bench_engine_core.py` shows the hot path).
-History events (`sagabridge.state.HistoryEvent`) are append-only; their `data` is JSON.
+History events (`sagabridge.state.HistoryEvent`) are append-only; their `data` is JSON, except
+the one embedded Avro record an event may carry (RECORD_FIELDS): since v2 of the schema that is
+stored as the framed bytes the engine already has (a reply's result as received, a command as
+sent), not as a JSON copy, so recording a step neither dumps nor parses the command or its result.
+Events written before v2 hold it in `data` and decode as before.
 """
 
 from __future__ import annotations
@@ -22,13 +26,33 @@ from orchestrator.engine import jsonvalue
 from orchestrator.models.state import HistoryEvent as HistoryEventModel
 from orchestrator.models.state import StepState, WorkflowHeader
 from orchestrator.serialization import AvroSerde
-from orchestrator.workflow.activation import ErrorInfo, HistoryEvent
+from orchestrator.workflow.activation import ErrorInfo, EventKind, HistoryEvent
 from orchestrator.workflow.policy import RetryPolicy
 from orchestrator.workflow.status import WorkflowStatus
 
 HEADER_SCHEMA = WorkflowHeader.avro_schema_name
 STEP_SCHEMA = StepState.avro_schema_name
 EVENT_SCHEMA = HistoryEventModel.avro_schema_name
+
+# The field of `data` that an event's embedded record (HistoryEvent.record) stands for, by kind.
+RECORD_FIELDS: dict[str, str] = {
+    EventKind.STARTED: "input",
+    EventKind.STEP_SCHEDULED: "payload",
+    EventKind.STEP_COMPLETED: "result",
+    EventKind.SIGNAL_RECEIVED: "payload",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedRecord:
+    """An event's Avro record as framed bytes, and the schema it was read as (None: as written).
+
+    The event's data must hold exactly `serde.decode(data, reader).value` in the kind's field
+    (RECORD_FIELDS): that is what a replay decodes it to."""
+
+    data: bytes
+    reader: str | None
+
 
 # Before StepState carried them as fields, these four lived inside policy_json under these keys;
 # in-flight steps written by such a release still do, so decoding falls back to them.
@@ -163,11 +187,29 @@ class StateCodec:
             **{**value, "status": StepStatus(value["status"])},
         )
 
-    def encode_event(self, e: HistoryEvent, data_json: bytes | None = None) -> bytes:
-        """`data_json`: `jsonvalue.dumps(e.data)` when the caller already has it (no second dump)."""
+    def encode_event(
+        self, e: HistoryEvent, data_json: bytes | None = None, record: EmbeddedRecord | None = None
+    ) -> bytes:
+        """`data_json`: `jsonvalue.dumps` of e.data when the caller already has it (no second dump),
+        without the record's field when `record` is given."""
         data = jsonvalue.dumps(e.data) if data_json is None else data_json
-        return self._serde.encode(EVENT_SCHEMA, {"seq": e.seq, "kind": e.kind, "at_ms": e.at_ms, "data": data})
+        return self._serde.encode(
+            EVENT_SCHEMA,
+            {
+                "seq": e.seq,
+                "kind": e.kind,
+                "at_ms": e.at_ms,
+                "data": data,
+                "record": None if record is None else record.data,
+                "record_schema": None if record is None else record.reader,
+            },
+        )
 
     def decode_event(self, raw: bytes) -> HistoryEvent:
         v = self._serde.decode(raw, EVENT_SCHEMA).value
-        return HistoryEvent(seq=int(v["seq"]), kind=v["kind"], at_ms=int(v["at_ms"]), data=jsonvalue.loads(v["data"]))
+        kind = v["kind"]
+        data = jsonvalue.loads(v["data"])
+        record = v.get("record")
+        if record is not None:
+            data[RECORD_FIELDS[kind]] = self._serde.decode(record, v.get("record_schema")).value
+        return HistoryEvent(seq=int(v["seq"]), kind=kind, at_ms=int(v["at_ms"]), data=data)

@@ -18,6 +18,11 @@ class StateTxn(Protocol):
 
     def put(self, key: bytes, value: bytes) -> None: ...
 
+    def put_new(self, key: bytes, value: bytes) -> None:
+        """`put` of a key that neither the store nor the buffered writes hold: the engine made it from
+        a sequence number it has just allocated. Deleted before the checkpoint, it leaves no write."""
+        ...
+
     def delete(self, key: bytes) -> None: ...
 
     def scan(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:

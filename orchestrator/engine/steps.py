@@ -17,7 +17,7 @@ from typing import Any
 from orchestrator.engine import run_tracing
 from orchestrator.engine.executor import Executor
 from orchestrator.engine.outbox import command_id
-from orchestrator.engine.state_records import StepRecord, StepStatus
+from orchestrator.engine.state_records import EmbeddedRecord, StepRecord, StepStatus
 from orchestrator.engine.turn import EngineStats, Turn
 from orchestrator.engine.view import Run
 from orchestrator.errors import SerializationError, UnknownWorkflowReplyError
@@ -63,14 +63,19 @@ class StepLogic:
         self.stats = stats
 
     # --- sending ------------------------------------------------------------------------------
-    def schedule(self, t: Turn, run: Run, cmd: ScheduleStep) -> None:
-        h = run.header
+    def encode_command(self, t: Turn, run: Run, cmd: ScheduleStep) -> bytes | None:
+        """The command's record, encoded once: sent, kept in the step for retries and in history.
+        None: its schema rejects the payload the workflow code built; the step fails (deferred)."""
         try:
-            payload = t.out.serde.encode(cmd.command_type, cmd.payload)
-        except SerializationError as exc:  # workflow code built a command its schema rejects
+            return t.out.serde.encode(cmd.command_type, cmd.payload)
+        except SerializationError as exc:
             error = ErrorInfo(ENCODE_FAILED, str(exc), False)
             self.ex.defer(run, StepFailedData(cmd.cmd_seq, error, 0))
-            return
+            return None
+
+    def schedule(self, t: Turn, run: Run, cmd: ScheduleStep, payload: bytes) -> None:
+        """Open the step of a recorded ScheduleStep and send its first attempt (`payload`: encode_command's)."""
+        h = run.header
         step = StepRecord(
             seq=cmd.cmd_seq,
             service=cmd.service,
@@ -125,7 +130,11 @@ class StepLogic:
         if step is None:
             self._ignored(t, run, reply, self.why_settled(run, [reply.seq], reply.success))
         elif reply.success:
-            self.complete(t, run, step, reply.result_schema, reply.result, reply.result_bytes, reply.attempt)
+            # the result was decoded from these bytes as written (inbound.py): history keeps them
+            record = None if reply.result_bytes is None else EmbeddedRecord(reply.result_bytes, None)
+            self.complete(
+                t, run, step, reply.result_schema, reply.result, reply.result_bytes, reply.attempt, record=record
+            )
         else:
             assert reply.error is not None
             if not self.settle_failure(t, run, step, reply.error, current_attempt=reply.attempt == step.attempt):
@@ -188,7 +197,11 @@ class StepLogic:
         result: dict[str, Any] | None,
         result_bytes: bytes | None,
         attempt: int,
+        *,
+        record: EmbeddedRecord | None = None,
     ) -> None:
+        """Settle the step by a success. `record`: `result`'s framed bytes and how they were read,
+        for history to store instead of JSON; None: `result` is stored as JSON."""
         was_parked = step.status == StepStatus.PARKED
         run_tracing.close_attempt(t, run.header, step, "success")
         t.store.delete_step(run.header.workflow_id, step)
@@ -203,7 +216,7 @@ class StepLogic:
         )
         if was_parked:
             self.maybe_unpark(t, run)
-        self.ex.deliver(t, run, StepCompletedData(step.seq, result_schema, result, attempt))
+        self.ex.deliver(t, run, StepCompletedData(step.seq, result_schema, result, attempt), record)
 
     def fail_final(self, t: Turn, run: Run, step: StepRecord, error: ErrorInfo) -> None:
         was_parked = step.status == StepStatus.PARKED

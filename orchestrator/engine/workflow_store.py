@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.engine import jsonvalue, keys
-from orchestrator.engine.state_records import Header, StateCodec, StepRecord
+from orchestrator.engine.state_records import RECORD_FIELDS, EmbeddedRecord, Header, StateCodec, StepRecord
 from orchestrator.engine.state_txn import StateTxn
 from orchestrator.workflow.activation import HistoryEvent
 
@@ -55,15 +55,32 @@ class WorkflowStore:
         self.txn.put(keys.header_key(header.workflow_id), self.codec.encode_header(header))
 
     # --- history ------------------------------------------------------------------------------
-    def append(self, header: Header, kind: str, at_ms: int, data: dict[str, Any]) -> HistoryEvent:
+    def append(
+        self, header: Header, kind: str, at_ms: int, data: dict[str, Any], record: EmbeddedRecord | None = None
+    ) -> HistoryEvent:
         """Append one event at header.next_seq and advance it (the caller writes the header).
 
-        The returned event carries the JSON round-tripped data, exactly what a replay will see;
-        the JSON is written once and those very bytes are stored.
+        The returned event carries the JSON round-tripped data, exactly what a replay will see
+        (parsed back only when the round trip changes something, `jsonvalue.is_plain`); the JSON
+        is written once and those very bytes are stored. `record`: the bytes that the
+        kind's record field of `data` was decoded from (EmbeddedRecord), stored instead of its JSON;
+        that field's value is passed on as it is, which is what a replay decodes from the bytes.
         """
-        data_json = jsonvalue.dumps(data)
-        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=jsonvalue.loads(data_json))
-        self.txn.put(keys.history_key(header.workflow_id, event.seq), self.codec.encode_event(event, data_json))
+        if record is None:
+            fields = data
+        else:
+            field = RECORD_FIELDS[kind]
+            fields = {k: v for k, v in data.items() if k != field}
+        data_json = jsonvalue.dumps(fields)
+        # plain JSON values come back unchanged: parse only data that the round trip would change
+        stored = dict(fields) if jsonvalue.is_plain(fields) else jsonvalue.loads(data_json)
+        if record is not None:
+            stored[field] = data[field]
+        event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=stored)
+        # a new seq: no key of it exists (purge deletes them all, and a deleted key is not new again
+        # within the checkpoint that deleted it, write_buffer.py)
+        encoded = self.codec.encode_event(event, data_json, record)
+        self.txn.put_new(keys.history_key(header.workflow_id, event.seq), encoded)
         header.next_seq += 1
         header.updated_at_ms = max(header.updated_at_ms, at_ms)
         return event
@@ -96,14 +113,23 @@ class WorkflowStore:
         return [self.codec.decode_step(raw) for _, raw in self.txn.scan(start, end)]
 
     def put_step(self, workflow_id: str, step: StepRecord, previous: StepRecord | None) -> None:
-        """Write the step and move its `t/` entries from the previous deadlines to the new ones."""
-        old = set() if previous is None else previous.due_times()
+        """Write the step and move its `t/` entries from the previous deadlines to the new ones.
+
+        `previous` None: a step just scheduled, whose keys are new (`put_new`), so a step settled
+        within the checkpoint that scheduled it leaves no record and no tombstone behind."""
+        txn = self.txn
         new = step.due_times()
+        if previous is None:
+            for due in new:
+                txn.put_new(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
+            txn.put_new(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
+            return
+        old = previous.due_times()
         for due in old - new:
-            self.txn.delete(keys.timer_key(due, workflow_id, step.seq))
-        for due in new - old:
-            self.txn.put(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
-        self.txn.put(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
+            txn.delete(keys.timer_key(due, workflow_id, step.seq))
+        for due in new - old:  # a deadline this step never had: new too
+            txn.put_new(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
+        txn.put(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
 
     def delete_step(self, workflow_id: str, step: StepRecord) -> None:
         for due in step.due_times():
@@ -112,7 +138,7 @@ class WorkflowStore:
 
     # --- workflow timers ----------------------------------------------------------------------
     def add_timer(self, workflow_id: str, seq: int, due_ms: int) -> None:
-        self.txn.put(keys.timer_key(due_ms, workflow_id, seq), TIMER_WORKFLOW)
+        self.txn.put_new(keys.timer_key(due_ms, workflow_id, seq), TIMER_WORKFLOW)  # a new seq
 
     def delete_timer(self, workflow_id: str, seq: int, due_ms: int) -> None:
         self.txn.delete(keys.timer_key(due_ms, workflow_id, seq))

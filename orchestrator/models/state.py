@@ -49,6 +49,16 @@ class HistoryEvent(AvroModel):
     at_ms: AvroLong
     data: bytes
     """UTF-8 JSON of the event's fields: new kinds need no schema change."""
+    record: bytes | None = None
+    """The event's embedded Avro record (a workflow's input, a step's command or result, a signal's
+    payload) as the framed bytes the engine received or sent, instead of a JSON copy in data; its
+    field (input, payload or result, by kind) is then absent from data. Null: no such record, or an
+    event written before v2, whose data holds it as JSON.
+    """
+    record_schema: str | None = None
+    """The schema the record is read as, as the engine read it when the event was recorded (null: as
+    written).
+    """
 
 
 class StepState(AvroModel):

@@ -56,6 +56,14 @@ class PendingTxn:
         self._check_usable()
         self._buffer.put(key, value)
 
+    def put_new(self, key: bytes, value: bytes) -> None:
+        """`put` of a key the store does not hold (a fresh sequence number's): deleting it again
+        before the checkpoint leaves no write at all, neither a changelog record nor a RocksDB one."""
+        if not isinstance(key, bytes) or not isinstance(value, bytes):
+            raise TypeError(f"state keys and values are bytes, got {type(key).__name__}/{type(value).__name__}")
+        self._check_usable()
+        self._buffer.put_new(key, value)
+
     def delete(self, key: bytes) -> None:
         if not isinstance(key, bytes):
             raise TypeError(f"state keys are bytes, got {type(key).__name__}")
@@ -74,6 +82,7 @@ class PendingTxn:
 
     def changelog_records(self, topic: str, partition: int) -> list[OutboundRecord]:
         """One record per touched key (last write wins); deletes become tombstones (value None).
+        A key created and deleted since the last checkpoint (`put_new`) has no record: the store never had it.
 
         The partition is fixed to the inbox partition: the changelog is co-partitioned, and the
         store key (not the workflow id) is the record key, so the default partitioner would be wrong.

@@ -3,11 +3,18 @@ non-determinism parks only the affected run."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
+import fastavro
+
 from examples.orders.models.inventory import StockReleased
 from examples.orders.models.notifications import CustomerNotified
+from orchestrator.engine import jsonvalue, keys
+from orchestrator.engine.state_records import EVENT_SCHEMA
+from orchestrator.serialization import SchemaRepository
+from orchestrator.serialization.single_object import single_object_header
 from orchestrator.testing import WorkflowEnvironment
 from orchestrator.transport.records import OutboundRecord
 from orchestrator.workflow.activation import HistoryEvent
@@ -131,3 +138,49 @@ def test_discard_after_abort_rebuilds_from_the_committed_state(h: WorkflowEnviro
     assert h.history("o-1") == committed
     out = h.reply(cmd, RESERVED)  # the run, rebuilt from committed history, takes the success
     assert only(out.commands("payments"))
+
+
+def _as_v1(h: WorkflowEnvironment, workflow_id: str) -> int:
+    """Rewrite a workflow's stored history as a release before HistoryEvent v2 wrote it: every
+    field in the JSON data, no record bytes, framed with the v1 schema's fingerprint."""
+    (v1,) = [e for e in SchemaRepository().versions(EVENT_SCHEMA) if e.version == 1]
+    start, end = keys.history_range(workflow_id)
+    rewritten = 0
+    for key, raw in list(h.txn.scan(start, end)):
+        event = h.engine.codec.decode_event(raw)
+        body = io.BytesIO()
+        value = {"seq": event.seq, "kind": event.kind, "at_ms": event.at_ms, "data": jsonvalue.dumps(event.data)}
+        fastavro.schemaless_writer(body, v1.parsed, value)
+        h.txn.put(key, single_object_header(v1) + body.getvalue())
+        rewritten += 1
+    h.store.apply(h.txn, None)
+    h.txn = h.store.begin()
+    return rewritten
+
+
+def test_history_written_before_v2_as_json_still_restores_and_replays(tmp_path: Path) -> None:
+    """Stores and changelogs of older releases hold every event's record as JSON in `data`: after
+    a restart their runs replay from that and go on exactly as runs recorded with record bytes."""
+    outcomes = []
+    for name in ("v2", "v1"):
+        h = WorkflowEnvironment(registry, state_dir=tmp_path / name, **ENVIRONMENT)
+        try:
+            reserve = only(h.start("order", ORDER, id="o-1").output.commands())
+            pay = only(h.reply(reserve, RESERVED).commands())
+            before = list(h.history("o-1"))
+            assert any(e.kind == "step_completed" for e in before)
+            stored = [h.serde.decode(raw, EVENT_SCHEMA).value for _, raw in h.txn.scan(*keys.history_range("o-1"))]
+            records = {e["kind"]: e["record"] for e in stored if e["record"] is not None}
+            assert set(records) == {"started", "step_scheduled", "step_completed"}  # bytes, not JSON
+            assert b"r-1" not in next(e["data"] for e in stored if e["kind"] == "step_completed")
+            if name == "v1":
+                assert _as_v1(h, "o-1") == len(before)
+            h.restart()
+            assert list(h.history("o-1")) == before  # the same events, whichever form they are stored in
+            ship = only(h.reply(pay, CHARGED).commands())
+            done = h.reply(ship, SHIPPED)
+            assert h.engine.stats.replays == 1
+            outcomes.append((h.decode(ship), [h.decode(r) for r in done], list(h.history("o-1"))))
+        finally:
+            h.close()
+    assert outcomes[0] == outcomes[1]

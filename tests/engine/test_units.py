@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from orchestrator.engine import jsonvalue, keys
 from orchestrator.engine.overlay import OverlayTxn
 from orchestrator.testing.memory_store import MemoryStore
+from orchestrator.workflow import WorkflowStatus
 
 
 def test_ids_with_separators_never_share_a_prefix() -> None:
@@ -71,3 +72,47 @@ def test_history_json_round_trips_avro_values() -> None:
         "s": "plain",
     }
     assert jsonvalue.loads(jsonvalue.dumps(data)) == data
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=4),
+    st.binary(max_size=2),
+    st.sampled_from([WorkflowStatus.RUNNING, Decimal("1.5")]),
+)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.tuples(inner),
+        st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        st.dictionaries(st.integers(0, 3), inner, max_size=2),  # JSON turns the keys into str
+    ),
+    max_leaves=8,
+)
+
+
+def _typed(value: object) -> object:
+    """`value` with every type spelled out, so 1 == 1.0 == True cannot pass for one another."""
+    if isinstance(value, dict):
+        return ("dict", sorted((repr(k), _typed(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [_typed(v) for v in value])
+    return (type(value).__name__, repr(value))
+
+
+@given(st.dictionaries(st.text(max_size=3), _values, max_size=4))
+def test_plain_history_data_is_exactly_what_the_json_round_trip_gives(data: dict[str, object]) -> None:
+    """WorkflowStore.append skips the parse of plain data: that must never change what the code sees."""
+    round_tripped = jsonvalue.loads(jsonvalue.dumps(data))
+    if jsonvalue.is_plain(data):
+        assert _typed(round_tripped) == _typed(data)
+
+
+def test_values_json_would_change_are_not_plain() -> None:
+    for value in ({"t": (1,)}, {"k": {1: "x"}}, {"s": WorkflowStatus.RUNNING}, {"b": b""}, {"d": Decimal(1)}):
+        assert not jsonvalue.is_plain(value), value
+    assert jsonvalue.is_plain({"a": [1, 2.5, None, True, {"b": "c"}]})

@@ -100,6 +100,8 @@ def test_contract_fields_of_internal_schemas() -> None:
         "kind": "string",
         "at_ms": "long",
         "data": "bytes",
+        "record": ["null", "bytes"],  # v2: the embedded record's bytes instead of its JSON in data
+        "record_schema": ["null", "string"],
     }
     for event in (n for n in INTERNAL if n.startswith("sagabridge.events.")):
         assert {"workflow_id", "workflow_type", "at_ms"} <= set(fields(event))
