@@ -30,8 +30,9 @@ LATENCY_RUN_S = 20.0  # at most this long at the steady rate (fewer workflows th
 WARMUP_FRACTION = 0.1  # the first 10 % of the latency run's workflows are not counted
 # The echo participants' batch wait in the latency case (their default, 100 ms, would be most of a step).
 ECHO_POLL_MS = 5.0
+BASELINE_SETTLE_S = 1.0  # after the group is ready: the 0-workflow RSS (and the restored one) settle
 SETTLE_S = 3.0  # after the in-flight load (1 s below 10k): let the last checkpoint land before reading RSS
-CACHE_SIZE = int(OrchestratorSettings.model_fields["cache_size"].default)  # live runs kept in memory
+CACHE_SIZE = int(OrchestratorSettings.model_fields["cache_size"].default)  # live runs kept by the process
 _one_instance_steps_per_s: dict[str, float] = {}  # run id -> figure of the 1-instance case
 
 
@@ -205,12 +206,15 @@ def step_latency(ctx: BenchContext) -> list[Measurement]:
 
 
 def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
-    """N idle workflows (parked on a signal); RSS after the load; SIGTERM, state dir deleted, restart."""
+    """N idle workflows (parked on a signal); RSS after the load above the RSS of the same process
+    before it (0 workflows, partitions restored); SIGTERM, state dir deleted, restart."""
     n = ctx.size.inflight_workflows
     app = BenchApp(ctx, ctx.size.partitions)
-    watcher = EventWatcher(app, ["WorkflowStarted"])
+    watcher = EventWatcher(app, ["WorkflowStarted"], keep_values=False)
     try:
         with orchestrators(app, 1, echo=False) as [proc]:
+            time.sleep(BASELINE_SETTLE_S)
+            baseline = proc.rss_mib()
             began = time.perf_counter()
             start_workflows(app.client(), IDLE_WORKFLOW, range(n), "idle")
             watcher.wait_for("WorkflowStarted", n, _timeout(n), [proc])
@@ -224,6 +228,7 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
     with orchestrators(app, 1, timeout_s=900, echo=False) as [again]:
         ready_s = time.perf_counter() - restarted
         lines = again.restores()
+        time.sleep(BASELINE_SETTLE_S)
         rss_after = again.rss_mib()
     records, seconds = sum(r.records for r in lines), sum(r.seconds for r in lines)
     at_n = f"measured at {n:,} in-flight workflows" + ("" if n == 100_000 else " (not 100k: the run's size)")
@@ -261,9 +266,25 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
             settings={
                 **load,
                 "load_s": round(load_s, 1),
-                "cache_size_per_partition": CACHE_SIZE,
+                "cache_size": CACHE_SIZE,
                 "rss_after_restore_mib": round(rss_after, 1),
             },
             note=f"{at_n}; VmRSS of the orchestrator process after the load, settled",
+        ),
+        Measurement(
+            "restore and RSS",
+            "RSS per idle workflow",
+            (rss - baseline) * 1024 / n,
+            "KiB",
+            settings={
+                "inflight_workflows": n,
+                "baseline_rss_mib": round(baseline, 1),
+                "rss_mib": round(rss, 1),
+                "cached_runs_at_most": min(n, CACHE_SIZE),
+                "after_restore_kib_per_workflow": round((rss_after - baseline) * 1024 / n, 2),
+            },
+            note="(VmRSS after the load - VmRSS of the same process before it, partitions restored and 0 "
+            "workflows) / N; after_restore: the restarted process (nothing cached, state restored) over the "
+            "same baseline",
         ),
     ]
