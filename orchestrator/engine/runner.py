@@ -33,6 +33,7 @@ from opentelemetry.metrics import MeterProvider
 
 from orchestrator.admin.topic_specs import verify_copartitioned
 from orchestrator.config import OrchestratorSettings
+from orchestrator.engine.cache import LiveRuns
 from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlot
 from orchestrator.engine.core import EngineTopics, PartitionEngine
 from orchestrator.engine.liveness import LivenessFile
@@ -50,7 +51,7 @@ from orchestrator.errors import (
 from orchestrator.metrics import active_provider, installed_pipeline
 from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, OrchestratorMetrics
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
-from orchestrator.state import PartitionStore
+from orchestrator.state import PartitionStore, StoreMemory
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.consumer import GroupTiming, InboxConsumer
@@ -118,6 +119,9 @@ class Orchestrator:
         )
         self.clock = clock
         self.slots: dict[int, PartitionSlot] = {}
+        # One memory budget for every partition this process owns, however many the group hands it.
+        self.live_runs = LiveRuns(settings.cache_size)
+        self.store_memory = StoreMemory(settings.rocksdb)
         self._stop = threading.Event()
         self._fault_hook = fault_hook
         self.command_router = command_router  # native participants (orchestrator/bridge/outbound.py)
@@ -433,6 +437,7 @@ class Orchestrator:
                 slot.txn = slot.store.begin()
                 stats = self._restore(restorer, slot.store, p)
                 self._restored(stats)
+                slot.engine.close()
                 slot.engine = self._new_engine(p)
                 slot.committed_position = slot.position = committed.get(p)
                 slot.inputs = 0
@@ -523,7 +528,7 @@ class Orchestrator:
             registry=self.registry,
             serde=self.serde,
             partition=partition,
-            cache_size=s.cache_size,
+            live_runs=self.live_runs,
             retention_ms=s.retention_ms,
             consumer_group=s.group,
             command_router=self.command_router,
@@ -563,7 +568,7 @@ class Orchestrator:
         committed = {p: offset for p, (offset, _owner) in owners.items()}
         with self._restorer() as restorer:
             for p in partitions:
-                store = PartitionStore.open(s.partition_dir(p), p)
+                store = PartitionStore.open(s.partition_dir(p), p, self.store_memory)
                 try:
                     stats = self._restore(restorer, store, p)
                 except BaseException:
@@ -611,4 +616,5 @@ class Orchestrator:
         for p in partitions:
             slot = self.slots.pop(p, None)
             if slot is not None:
+                slot.engine.close()
                 slot.store.close()
