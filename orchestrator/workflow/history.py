@@ -54,15 +54,17 @@ def describe(kind: str, data: dict[str, Any]) -> str:
 
 
 class ReplayIndex:
-    """Recorded commands of one workflow and which of them the code has re-issued."""
+    """Recorded commands of one workflow the code has not re-issued yet.
+
+    A re-issued command is dropped from the index: each cmd_seq is issued once, so it is never
+    looked up again, and a run cached after its replay must not keep its whole history alive.
+    """
 
     def __init__(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
         self._cmds: dict[int, HistoryEvent] = {}
         self._cancels: dict[int, HistoryEvent] = {}
         self._terminal: HistoryEvent | None = None
-        self._consumed: set[int] = set()
-        self._cancels_consumed: set[int] = set()
         self._terminal_consumed = False
         self._last_command_event_seq = -1
 
@@ -87,7 +89,7 @@ class ReplayIndex:
 
     def skip(self, cmd_seq: int) -> None:
         """Mark a recorded command as dealt with without the code issuing it (deprecated patches)."""
-        self._consumed.add(cmd_seq)
+        self._cmds.pop(cmd_seq, None)
 
     def new_allowed(self, current_seq: int) -> bool:
         """Whether a command not in history may be issued now: nothing was recorded after the
@@ -102,7 +104,7 @@ class ReplayIndex:
             return None
         self._require_same(cmd_seq, recorded, kind, data)
         self._require_after(cmd_seq, recorded, kind, data, current_seq)
-        self._consumed.add(cmd_seq)
+        del self._cmds[cmd_seq]
         return recorded
 
     def match_cancel(self, cmd_seq: int, current_seq: int) -> bool:
@@ -110,7 +112,7 @@ class ReplayIndex:
         if cmd_seq in self._cancels:
             kind = EventKind.TIMER_CANCELLED
             self._require_after(cmd_seq, self._cancels[cmd_seq], kind, {}, current_seq)
-            self._cancels_consumed.add(cmd_seq)
+            del self._cancels[cmd_seq]
             return True
         self._require_new_allowed(cmd_seq, describe(EventKind.TIMER_CANCELLED, {}), current_seq)
         return False
@@ -127,10 +129,10 @@ class ReplayIndex:
 
     def check_all_reissued(self) -> None:
         """After applying every event: each recorded command must have been issued again."""
-        for cmd_seq in sorted(set(self._cmds) - self._consumed):
+        for cmd_seq in sorted(self._cmds):
             ev = self._cmds[cmd_seq]
             raise NonDeterminismError(self.workflow_id, cmd_seq, describe(ev.kind, ev.data), None)
-        for cmd_seq in sorted(set(self._cancels) - self._cancels_consumed):
+        for cmd_seq in sorted(self._cancels):
             raise NonDeterminismError(self.workflow_id, cmd_seq, describe(EventKind.TIMER_CANCELLED, {}), None)
         if self._terminal is not None and not self._terminal_consumed:
             ev = self._terminal
@@ -159,7 +161,7 @@ class ReplayIndex:
     def _require_new_allowed(self, cmd_seq: int | None, got: str, current_seq: int) -> None:
         if self.new_allowed(current_seq):
             return
-        pending = [ev for seq, ev in sorted(self._cmds.items()) if seq not in self._consumed and ev.seq > current_seq]
+        pending = [ev for _seq, ev in sorted(self._cmds.items()) if ev.seq > current_seq]
         if pending:
             expected = describe(pending[0].kind, pending[0].data)
         elif self._terminal is not None and not self._terminal_consumed:
