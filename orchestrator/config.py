@@ -64,7 +64,7 @@ class OrchestratorSettings(KafkaConnectionSettings):
         le=10_000_000,
         description="live workflow runs kept in memory by the process, across all the partitions it owns "
         "(least recently used first out; an evicted run is replayed on its next event). A parked run costs "
-        "~4-6 KiB plus its own state (docs/operations.md, sizing)",
+        '~6-8 KiB plus its own state (docs/operations.md, "Memory")',
     )
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=0, description="how long finished workflows stay")
     command_topic_template: str = Field(
