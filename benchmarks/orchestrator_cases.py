@@ -9,6 +9,7 @@ benchmarks.echo_participant processes. Times come from the engine's own lifecycl
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -221,6 +222,7 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
             load_s = time.perf_counter() - began
             time.sleep(SETTLE_S if n >= 10_000 else 1.0)
             rss = proc.rss_mib()
+            status = json.loads(proc.liveness_file.read_text())  # what the process held at that reading
     finally:
         watcher.close()
     shutil.rmtree(app.state_dir(proc.instance_id))
@@ -280,7 +282,9 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
                 "inflight_workflows": n,
                 "baseline_rss_mib": round(baseline, 1),
                 "rss_mib": round(rss, 1),
-                "cached_runs_at_most": min(n, CACHE_SIZE),
+                "cached_runs": status.get("cached_runs"),
+                "aborts": status.get("aborts"),
+                "recoveries": status.get("producer_recoveries", 0) + status.get("consumer_replacements", 0),
                 "after_restore_kib_per_workflow": round((rss_after - baseline) * 1024 / n, 2),
             },
             note="(VmRSS after the load - VmRSS of the same process before it, partitions restored and 0 "

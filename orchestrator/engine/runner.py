@@ -173,6 +173,7 @@ class Orchestrator:
             "partitions": sorted(self.slots),
             "commits": stats.commits if stats else 0,
             "aborts": stats.aborts if stats else 0,
+            "cached_runs": len(self.live_runs),
             "stuck_calls": self.watchdog.stuck_calls,
             **asdict(self.recovery),
             **self._metrics_endpoint(),
