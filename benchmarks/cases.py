@@ -53,6 +53,7 @@ PLANNED_ORCHESTRATOR: list[tuple[str, str]] = [
     ("restore rate", "changelog records/s"),
     ("restore of 100k in-flight workflows", "s"),
     ("RSS with 100k in-flight idle workflows", "MiB"),
+    ("RSS per idle workflow", "KiB"),
     ("CPU per step", "CPU ms/step"),
     ("CPU per step, 2 instances / 1 instance", "x"),
     ("partition pause after SIGKILL", "s"),
@@ -84,8 +85,9 @@ ORCHESTRATOR_CASES: list[Case] = [
         "restore and RSS",
         "orchestrator",
         restore_and_rss,
-        "size.inflight_workflows workflows parked on a signal: orchestrator RSS, then SIGTERM, state dir "
-        "deleted, restart: changelog restore records/s and seconds from the restarted process's RestoreStats",
+        "size.inflight_workflows workflows parked on a signal: orchestrator RSS, and RSS per workflow in KiB "
+        "above the same process's RSS at 0 workflows, then SIGTERM, state dir deleted, restart: changelog "
+        "restore records/s and seconds from the restarted process's RestoreStats",
     ),
     Case(
         "hand-over after SIGKILL",

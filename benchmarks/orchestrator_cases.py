@@ -9,6 +9,7 @@ benchmarks.echo_participant processes. Times come from the engine's own lifecycl
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -28,9 +29,12 @@ from orchestrator.config import OrchestratorSettings
 FALLBACK_STEPS_PER_S = float(os.environ.get("SAGABRIDGE_BENCH_FULL_LOAD_STEPS_PER_S", "1000"))
 LATENCY_RUN_S = 20.0  # at most this long at the steady rate (fewer workflows than size.workflows if needed)
 WARMUP_FRACTION = 0.1  # the first 10 % of the latency run's workflows are not counted
+# The echo participants' batch wait in the latency case (their default, 100 ms, would be most of a step).
+ECHO_POLL_MS = 5.0
+BASELINE_SETTLE_S = 1.0  # after the group is ready: the 0-workflow RSS (and the restored one) settle
 SETTLE_S = 3.0  # after the in-flight load (1 s below 10k): let the last checkpoint land before reading RSS
 COMMIT_IDLE_MS = int(OrchestratorSettings.model_fields["commit_idle_ms"].default)  # the processes' default
-CACHE_SIZE = int(OrchestratorSettings.model_fields["cache_size"].default)  # live runs kept in memory
+CACHE_SIZE = int(OrchestratorSettings.model_fields["cache_size"].default)  # live runs kept by the process
 _one_instance_steps_per_s: dict[str, float] = {}  # run id -> figure of the 1-instance case
 _one_instance_cpu_ms_per_step: dict[str, float] = {}  # run id -> CPU per step of the 1-instance case
 
@@ -229,18 +233,22 @@ def step_latency(ctx: BenchContext) -> list[Measurement]:
 
 
 def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
-    """N idle workflows (parked on a signal); RSS after the load; SIGTERM, state dir deleted, restart."""
+    """N idle workflows (parked on a signal); RSS after the load above the RSS of the same process
+    before it (0 workflows, partitions restored); SIGTERM, state dir deleted, restart."""
     n = ctx.size.inflight_workflows
     app = BenchApp(ctx, ctx.size.partitions)
-    watcher = EventWatcher(app, ["WorkflowStarted"])
+    watcher = EventWatcher(app, ["WorkflowStarted"], keep_values=False)
     try:
         with orchestrators(app, 1, echo=False) as [proc]:
+            time.sleep(BASELINE_SETTLE_S)
+            baseline = proc.rss_mib()
             began = time.perf_counter()
             start_workflows(app.client(), IDLE_WORKFLOW, range(n), "idle")
             watcher.wait_for("WorkflowStarted", n, _timeout(n), [proc])
             load_s = time.perf_counter() - began
             time.sleep(SETTLE_S if n >= 10_000 else 1.0)
             rss = proc.rss_mib()
+            status = json.loads(proc.liveness_file.read_text())  # what the process held at that reading
     finally:
         watcher.close()
     shutil.rmtree(app.state_dir(proc.instance_id))
@@ -248,6 +256,7 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
     with orchestrators(app, 1, timeout_s=900, echo=False) as [again]:
         ready_s = time.perf_counter() - restarted
         lines = again.restores()
+        time.sleep(BASELINE_SETTLE_S)
         rss_after = again.rss_mib()
     records, seconds = sum(r.records for r in lines), sum(r.seconds for r in lines)
     at_n = f"measured at {n:,} in-flight workflows" + ("" if n == 100_000 else " (not 100k: the run's size)")
@@ -285,9 +294,27 @@ def restore_and_rss(ctx: BenchContext) -> list[Measurement]:
             settings={
                 **load,
                 "load_s": round(load_s, 1),
-                "cache_size_per_partition": CACHE_SIZE,
+                "cache_size": CACHE_SIZE,
                 "rss_after_restore_mib": round(rss_after, 1),
             },
             note=f"{at_n}; VmRSS of the orchestrator process after the load, settled",
+        ),
+        Measurement(
+            "restore and RSS",
+            "RSS per idle workflow",
+            (rss - baseline) * 1024 / n,
+            "KiB",
+            settings={
+                "inflight_workflows": n,
+                "baseline_rss_mib": round(baseline, 1),
+                "rss_mib": round(rss, 1),
+                "cached_runs": status.get("cached_runs"),
+                "aborts": status.get("aborts"),
+                "recoveries": status.get("producer_recoveries", 0) + status.get("consumer_replacements", 0),
+                "after_restore_kib_per_workflow": round((rss_after - baseline) * 1024 / n, 2),
+            },
+            note="(VmRSS after the load - VmRSS of the same process before it, partitions restored and 0 "
+            "workflows) / N; after_restore: the restarted process (nothing cached, state restored) over the "
+            "same baseline",
         ),
     ]

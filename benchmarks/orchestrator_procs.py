@@ -252,7 +252,9 @@ class EventWatcher:
     """Reads an app's events topic from the start (assign-only, read_committed) and counts the
     lifecycle events of interest by frame prefix; keeps their raw values for a decode afterwards."""
 
-    def __init__(self, app: BenchApp, kinds: Sequence[str]) -> None:
+    def __init__(self, app: BenchApp, kinds: Sequence[str], *, keep_values: bool = True) -> None:
+        """`keep_values=False` only counts (a million started workflows need no decode afterwards)."""
+        self.keep_values = keep_values
         self.prefixes = {event_prefix(k): k for k in kinds}
         self.counts = dict.fromkeys(kinds, 0)
         self.values: dict[str, list[bytes]] = {k: [] for k in kinds}
@@ -274,7 +276,8 @@ class EventWatcher:
             kind = self.prefixes.get(value[:HEADER_BYTES])
             if kind is not None:
                 self.counts[kind] += 1
-                self.values[kind].append(value)
+                if self.keep_values:
+                    self.values[kind].append(value)
 
     def wait_for(self, kind: str, count: int, timeout_s: float, procs: Sequence[OrchestratorProc] = ()) -> float:
         """Poll until `count` events of `kind`; returns the wall time (perf_counter) they were all seen."""

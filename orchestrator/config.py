@@ -19,6 +19,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from pydantic_settings import SettingsConfigDict
 
 from orchestrator.errors import ConfigurationError
+from orchestrator.state.store_memory import RocksDBSettings
 from orchestrator.topic_names import (
     DEFAULT_COMMAND_TOPIC_TEMPLATE,
     MAX_TOPIC_LENGTH,
@@ -28,6 +29,9 @@ from orchestrator.topic_names import (
 from orchestrator.transport.connection import KafkaConnectionSettings, settings_error
 from orchestrator.visibility.settings import VisibilityConfig
 
+# Enough for the working set of a busy instance (every run that steps keeps its runtime), small
+# enough that a million parked workflows cost their stores, not their runtimes (~300 MiB at most).
+DEFAULT_CACHE_SIZE = 50_000
 _LONGEST_SUFFIX = ".changelog"  # of the topics derived from app
 # Properties the runner owns: letting users override them would break exactly-once.
 _RESERVED_KAFKA = {
@@ -59,7 +63,14 @@ class OrchestratorSettings(KafkaConnectionSettings):
         description="a checkpoint at least this often while work waits (see commit_idle_ms)",
     )
     commit_every: int = Field(default=1000, ge=1, description="checkpoint after this many inputs at the latest")
-    cache_size: int = Field(default=10_000, ge=1, description="live workflow instances kept in memory")
+    cache_size: int = Field(
+        default=DEFAULT_CACHE_SIZE,
+        ge=1,
+        le=10_000_000,
+        description="live workflow runs kept in memory by the process, across all the partitions it owns "
+        "(least recently used first out; an evicted run is replayed on its next event). A parked run costs "
+        '~6-8 KiB plus its own state (docs/operations.md, "Memory")',
+    )
     history_warn_events: int | None = Field(
         default=10_000,
         ge=1,
@@ -145,6 +156,10 @@ class OrchestratorSettings(KafkaConnectionSettings):
         default=True, description="also run the files' triggers inside `orchestrator run` (else: connectors run)"
     )
     visibility: VisibilityConfig = Field(default_factory=VisibilityConfig, description="store, HTTP API, tokens")
+    rocksdb: RocksDBSettings = Field(
+        default_factory=RocksDBSettings,
+        description="memory of the partition stores, shared by all of them: block cache, memtables",
+    )
 
     @field_validator("app")
     @classmethod

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 
 from orchestrator.engine import run_tracing
-from orchestrator.engine.cache import RunCache
+from orchestrator.engine.cache import LiveRuns, RunCache
 from orchestrator.engine.cancel import Cancellation
 from orchestrator.engine.control import ControlHandlers
 from orchestrator.engine.correlation import Correlation
@@ -64,6 +64,7 @@ class PartitionEngine:
         serde: AvroSerde,
         partition: int,
         cache_size: int = 10_000,
+        live_runs: LiveRuns | None = None,
         retention_ms: int = 7 * DAY_MS,
         max_fired_per_call: int = 10_000,
         consumer_group: str | None = None,
@@ -74,14 +75,16 @@ class PartitionEngine:
         """`command_router`: native participants' outbound mapping (orchestrator/bridge/outbound.py);
         None: every command is a participant-protocol command. `recorder`: gets what each committed
         checkpoint made true (metrics); None: nothing is collected. `history_warn_events`: the
-        history length at which a run logs a warning and is told to continue as new (None: never)."""
+        history length at which a run logs a warning and is told to continue as new (None: never).
+        `live_runs`: the process's bound on cached runs, shared with its other partitions (the
+        runner's); None: a cache of its own of `cache_size` runs."""
         self.topics = topics
         self.serde = serde
         self.partition = partition
         self.retention_ms = retention_ms
         self.max_fired_per_call = max_fired_per_call
         self.codec = StateCodec(serde)
-        self.cache = RunCache(cache_size)
+        self.cache = RunCache(cache_size, shared=live_runs)
         self.stats = EngineStats()
         self._executor = Executor(registry, self.cache, self.stats, history_warn_events)
         self._executor.consumer_group = consumer_group
@@ -247,6 +250,10 @@ class PartitionEngine:
         if workflow_ids is None:
             self.pending_spans.abort()
             self._observed.clear()
+
+    def close(self) -> None:
+        """The partition left this engine: its cached runs go now, not when the LRU gets to them."""
+        self.cache.clear()
 
     def mark_committed(self) -> None:
         self.cache.committed()

@@ -33,6 +33,7 @@ from opentelemetry.metrics import MeterProvider
 
 from orchestrator.admin.topic_specs import verify_copartitioned
 from orchestrator.config import OrchestratorSettings
+from orchestrator.engine.cache import LiveRuns
 from orchestrator.engine.checkpoint import Checkpointer, FaultHook, PartitionSlot
 from orchestrator.engine.commit_schedule import CommitSchedule
 from orchestrator.engine.core import EngineTopics, PartitionEngine
@@ -51,7 +52,7 @@ from orchestrator.errors import (
 from orchestrator.metrics import active_provider, installed_pipeline
 from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, OrchestratorMetrics
 from orchestrator.serialization import AvroSerde, SchemaRepository, make_serde
-from orchestrator.state import PartitionStore
+from orchestrator.state import PartitionStore, StoreMemory
 from orchestrator.transport.admin import KafkaAdmin
 from orchestrator.transport.auth_watch import AuthenticationWatch
 from orchestrator.transport.consumer import GroupTiming, InboxConsumer
@@ -119,6 +120,9 @@ class Orchestrator:
         )
         self.clock = clock
         self.slots: dict[int, PartitionSlot] = {}
+        # One memory budget for every partition this process owns, however many the group hands it.
+        self.live_runs = LiveRuns(settings.cache_size)
+        self.store_memory = StoreMemory(settings.rocksdb)
         self._stop = threading.Event()
         self._fault_hook = fault_hook
         self.command_router = command_router  # native participants (orchestrator/bridge/outbound.py)
@@ -173,6 +177,7 @@ class Orchestrator:
             "partitions": sorted(self.slots),
             "commits": stats.commits if stats else 0,
             "aborts": stats.aborts if stats else 0,
+            "cached_runs": len(self.live_runs),
             "stuck_calls": self.watchdog.stuck_calls,
             **asdict(self.recovery),
             **self._metrics_endpoint(),
@@ -457,6 +462,7 @@ class Orchestrator:
                 slot.txn = slot.store.begin()
                 stats = self._restore(restorer, slot.store, p)
                 self._restored(stats)
+                slot.engine.close()
                 slot.engine = self._new_engine(p)
                 slot.committed_position = slot.position = committed.get(p)
                 slot.inputs = 0
@@ -547,7 +553,7 @@ class Orchestrator:
             registry=self.registry,
             serde=self.serde,
             partition=partition,
-            cache_size=s.cache_size,
+            live_runs=self.live_runs,
             retention_ms=s.retention_ms,
             consumer_group=s.group,
             command_router=self.command_router,
@@ -588,7 +594,7 @@ class Orchestrator:
         committed = {p: offset for p, (offset, _owner) in owners.items()}
         with self._restorer() as restorer:
             for p in partitions:
-                store = PartitionStore.open(s.partition_dir(p), p)
+                store = PartitionStore.open(s.partition_dir(p), p, self.store_memory)
                 try:
                     stats = self._restore(restorer, store, p)
                 except BaseException:
@@ -636,4 +642,5 @@ class Orchestrator:
         for p in partitions:
             slot = self.slots.pop(p, None)
             if slot is not None:
+                slot.engine.close()
                 slot.store.close()

@@ -6,11 +6,14 @@ Plain RocksDB, no Kafka: restoring from the changelog is Kafka I/O and lives in
 
 from orchestrator.state.partition_store import FORMAT_VERSION, PartitionStore, partition_path, prefix_end
 from orchestrator.state.pending_txn import PendingTxn
+from orchestrator.state.store_memory import RocksDBSettings, StoreMemory
 
 __all__ = [
     "FORMAT_VERSION",
     "PartitionStore",
     "PendingTxn",
+    "RocksDBSettings",
+    "StoreMemory",
     "partition_path",
     "prefix_end",
 ]

@@ -27,6 +27,7 @@ from orchestrator.errors import (
     StateStoreOpenError,
 )
 from orchestrator.state.pending_txn import PendingTxn
+from orchestrator.state.store_memory import StoreMemory
 
 FORMAT_VERSION = 1
 META_CF = "__meta__"
@@ -59,13 +60,6 @@ def prefix_end(prefix: bytes) -> bytes:
     return trimmed[:-1] + bytes([trimmed[-1] + 1])
 
 
-def _options() -> Options:
-    opts = Options(raw_mode=True)
-    opts.create_if_missing(True)
-    opts.create_missing_column_families(True)
-    return opts
-
-
 def _encode_int(value: int) -> bytes:
     return str(value).encode("ascii")
 
@@ -73,10 +67,13 @@ def _encode_int(value: int) -> bytes:
 class PartitionStore:
     """The RocksDB of one inbox partition: committed reads, checkpoint apply, changelog restore."""
 
-    def __init__(self, path: Path, partition: int) -> None:
-        """Open (creating if needed) the store in directory `path`; prefer `PartitionStore.open`."""
+    def __init__(self, path: Path, partition: int, memory: StoreMemory | None = None) -> None:
+        """Open (creating if needed) the store in directory `path`; prefer `PartitionStore.open`.
+        `memory`: the block cache and memtable budget shared with the process's other stores
+        (None: `StoreMemory.default()`)."""
         self._path = Path(path)
         self._partition = partition
+        self._memory = memory or StoreMemory.default()
         self._generation = 0
         self._db: Rdict | None = None
         self._meta: Rdict | None = None
@@ -84,9 +81,9 @@ class PartitionStore:
         self._open_db()
 
     @classmethod
-    def open(cls, path: Path, partition: int) -> PartitionStore:
+    def open(cls, path: Path, partition: int, memory: StoreMemory | None = None) -> PartitionStore:
         """Open the store in directory `path` (see `partition_path`), creating directories as needed."""
-        return cls(path, partition)
+        return cls(path, partition, memory)
 
     @property
     def path(self) -> Path:
@@ -117,6 +114,15 @@ class PartitionStore:
         if start >= end:
             return iter(())
         return self._scan_pages(start, end)
+
+    def memory_bytes(self) -> dict[str, int]:
+        """RocksDB's own figures of this store's memory: memtables, and what its SST readers hold
+        outside the block cache (their index and filter blocks too without cache_index_and_filter_blocks)."""
+        db = self._live_db()
+        return {
+            "memtables": db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0,
+            "table_readers": db.property_int_value("rocksdb.estimate-table-readers-mem") or 0,
+        }
 
     def changelog_offset(self) -> int | None:
         """Offset of the last changelog record applied to this store; None for an empty store."""
@@ -214,7 +220,11 @@ class PartitionStore:
     def _open_db(self) -> None:
         self._path.mkdir(parents=True, exist_ok=True)
         try:
-            db = Rdict(str(self._path), _options(), column_families={META_CF: Options(raw_mode=True)})
+            db = Rdict(
+                str(self._path),
+                self._memory.db_options(),
+                column_families={META_CF: self._memory.meta_options()},
+            )
         except Exception as exc:  # rocksdict raises bare Exception for RocksDB status errors
             raise StateStoreOpenError(str(self._path), str(exc)) from exc
         self._db = db

@@ -162,7 +162,9 @@ class WorkflowInstance:
         d = self.definition
         try:
             if d.takes_input:
-                value = await d.fn(ctx, decoder(d.input_type)(raw_input))
+                arg = decoder(d.input_type)(raw_input)
+                del raw_input  # a parked run keeps this frame for as long as it waits: not the JSON too
+                value = await d.fn(ctx, arg)
             else:
                 value = await d.fn(ctx)
             outcome: Outcome = _completion(value)

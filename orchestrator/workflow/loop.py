@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections import deque
 from collections.abc import Callable, Coroutine, Generator
 from concurrent.futures import Executor
 from typing import Any, NoReturn, TypeVar, TypeVarTuple, Unpack
@@ -29,7 +28,9 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
     """Runs ready callbacks until none are left (the workflow is blocked), then returns."""
 
     def __init__(self) -> None:
-        self._ready: deque[asyncio.Handle] = deque()
+        # A list, not a deque: a parked run keeps its loop for as long as it is cached, and an
+        # empty deque holds a 64-slot block (~600 B) where an empty list holds nothing.
+        self._ready: list[asyncio.Handle] = []
         self._now_ms = 0
         self._running = False
         self._closed = False
@@ -52,9 +53,18 @@ class DeterministicEventLoop(asyncio.AbstractEventLoop):
         self._running = True
         try:
             while self._ready and not self._halted:
-                handle = self._ready.popleft()
-                if not handle.cancelled():
-                    handle._run()
+                # FIFO in batches: what a callback schedules runs after everything ready before it
+                batch, self._ready = self._ready, []
+                for i, handle in enumerate(batch):
+                    if self._halted or self._closed:  # halt() / close() drop what is still queued
+                        break
+                    if handle.cancelled():
+                        continue
+                    try:
+                        handle._run()
+                    except BaseException:  # e.g. KeyboardInterrupt: the rest stays queued, in order
+                        self._ready[:0] = batch[i + 1 :]
+                        raise
         finally:
             self._running = False
             asyncio.events._set_running_loop(previous)

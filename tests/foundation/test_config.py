@@ -207,3 +207,27 @@ def test_timeouts_that_cannot_work_together_fail_fast(values: dict[str, Any], hi
     with pytest.raises(ConfigurationError) as raised:
         load_settings(None, app="a", bootstrap_servers="x", **values)
     assert hint in str(raised.value)
+
+
+def test_rocksdb_memory_settings_are_named_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAGABRIDGE_ROCKSDB__BLOCK_CACHE_MIB", "256")
+    settings = load_settings(None, app="a", bootstrap_servers="x", rocksdb={"cache_index_and_filter_blocks": False})
+    assert settings.rocksdb.block_cache_mib == 256 and not settings.rocksdb.cache_index_and_filter_blocks
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(
+            None, app="a", bootstrap_servers="x", rocksdb={"write_buffer_mib": 32, "total_write_buffer_mib": 16}
+        )
+    assert err.value.setting == "rocksdb.total_write_buffer_mib"
+    assert "raise it to at least 32" in str(err.value) and "SAGABRIDGE_ROCKSDB__TOTAL_WRITE_BUFFER_MIB" in str(
+        err.value
+    )
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(None, app="a", bootstrap_servers="x", rocksdb={"max_write_buffers": 1})
+    assert err.value.setting == "rocksdb.max_write_buffers"
+
+
+def test_cache_size_is_one_bound_for_the_process() -> None:
+    assert load_settings(None, app="a", bootstrap_servers="x").cache_size == 50_000
+    with pytest.raises(ConfigurationError) as err:
+        load_settings(None, app="a", bootstrap_servers="x", cache_size=0)
+    assert err.value.setting == "cache_size"

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import tracemalloc
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -307,3 +309,38 @@ def test_removing_a_patch_check_later_still_replays() -> None:
         run.complete_step(2)
         inst, cmds = run.replay(_variant("v", v3))
         assert cmds == [] and inst.snapshot()["signal_waiters"] == {"go": 1}
+
+
+@workflow("many-values", registry=reg)
+async def many_values(ctx: WorkflowContext) -> None:
+    for _ in range(MANY):
+        ctx.uuid()
+    await ctx.wait_signal("end")
+
+
+MANY = 300
+
+
+def test_a_replayed_run_keeps_none_of_the_history_it_replayed() -> None:
+    """A run cached after its replay may wait for months: what it holds must not grow with the
+    history it was rebuilt from (each recorded command is dropped once re-issued)."""
+    with environment(reg) as env:
+        run = env.start("many-values", {}, input_schema="t.Empty", id="wf-1")
+        definition = reg.get("many-values")
+        gc.collect()
+        tracemalloc.start()
+        try:
+            history = run.history()  # MANY side effects, each an event with its data and payload
+            recorded, _ = tracemalloc.get_traced_memory()
+            instance = WorkflowInstance(definition, run.id)
+            assert instance.activate(history, env.now_ms, replaying=True) == []
+            assert instance.awaited_signals() == ("end",)
+            del history
+            gc.collect()
+            with_instance, _ = tracemalloc.get_traced_memory()
+            del instance
+            gc.collect()
+            without, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert with_instance - without < recorded / 8, (with_instance - without, recorded)
