@@ -68,7 +68,7 @@ SIZES: dict[str, Size] = {
         shadow_cases=200,
         shadow_report_cases=1_000,
         shadow_compare_cases=50,
-        long_workflow_steps=100,
+        long_workflow_steps=60,
     ),
     "small": Size(
         "small",
