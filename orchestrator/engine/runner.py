@@ -5,12 +5,8 @@ instances need no locks: each inbox partition is processed serially (docs/design
 
 Nothing here blocks forever (docs/operations.md):
 - every transactional call has a deadline the process enforces (transport/deadline.py); a call
-  past it, a fatal producer error, or a commit whose outcome is unknown triggers a *recovery*:
-  a new producer under the same transactional.id fences the old one (its init_transactions
-  aborts the open transaction, or completes one the broker had already decided to commit), then
-  every owned partition is resynced from Kafka as if freshly assigned: the changelog tail
-  restored, the group's committed offsets read back, the inbox rewound. So the outcome of an
-  uncertain commit is read from Kafka, never guessed, and the process heals without a restart;
+  past it, a fatal producer or consumer error, or a commit whose outcome is unknown is healed in
+  the process, the outcome of an uncertain commit read back from Kafka (engine/recovery.py);
 - loop-thread calls (polls, committed offsets, seeks, close, the restore consumer) are guarded by
   a watchdog that ends the process (status 70) if one stays blocked past its deadline and grace;
 - the loop rewrites a liveness file (engine/liveness.py) that goes stale when it is stuck;
@@ -21,13 +17,12 @@ Nothing here blocks forever (docs/operations.md):
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from dataclasses import asdict
+from typing import Any
 
 from opentelemetry.metrics import MeterProvider
 
@@ -39,15 +34,13 @@ from orchestrator.engine.commit_schedule import CommitSchedule
 from orchestrator.engine.core import EngineTopics, PartitionEngine
 from orchestrator.engine.liveness import LivenessFile
 from orchestrator.engine.outbox import CommandRouter
+from orchestrator.engine.recovery import Recovery
 from orchestrator.engine.watchdog import StuckHandler, Watchdog, exit_stuck
 from orchestrator.errors import (
-    ChangelogRestoreError,
     ConsumerFatalError,
     GroupDescribeError,
-    InstanceConflictError,
     TransactionAbortableError,
     TransactionFatalError,
-    TransportError,
 )
 from orchestrator.metrics import active_provider, installed_pipeline
 from orchestrator.metrics.orchestrator_metrics import CheckpointOutcome, OrchestratorMetrics
@@ -65,36 +58,10 @@ from orchestrator.workflow import WorkflowRegistry
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], int]
-T = TypeVar("T")
-
-# Recoveries in a row without one successful commit in between: past this, something other than a
-# broker outage fences us each time (another process with our instance id), so we stop.
-MAX_RECOVERIES_WITHOUT_COMMIT = 5
-# Fenced static member replaced this many times within minutes of each other: a real duplicate.
-MAX_CONSUMER_FENCES = 3
-RETRY_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)
-# Errors that mean "the broker is not answering (yet)": retried with backoff, never fatal.
-_RETRIABLE = (TransportError, ChangelogRestoreError)
 
 
 def wall_clock_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass
-class RecoveryStats:
-    """What the process did to heal itself; logged, and published in the liveness file."""
-
-    producer_recoveries: int = 0
-    recoveries_since_commit: int = 0
-    last_recovery_cause: str | None = None
-    last_recovery_s: float | None = None
-    total_recovery_s: float = 0.0
-    consumer_replacements: int = 0
-    fenced_owners: int = 0
-    retried_calls: int = 0
-    handovers: int = 0
-    last_assign_s: float | None = None
 
 
 class Orchestrator:
@@ -138,13 +105,12 @@ class Orchestrator:
         self._consumer: InboxConsumer | None = None
         self._checkpointer: Checkpointer | None = None
         self.restore_stats: list[RestoreStats] = []
-        self.recovery = RecoveryStats()
+        self._recoverer = Recovery(self)
+        self.recovery = self._recoverer.stats
         self.watchdog = Watchdog(settings.stuck_call_grace_s, on_stuck)
         self.liveness = LivenessFile(settings.liveness_file, settings.liveness_interval_s, self.status)
         self.passes = 0
         self.rollbacks = 0  # aborts + recoveries: a batch in hand is dropped when this moves
-        self._last_consumer_replacement: float | None = None
-        self._consumer_fence_streak = 0
         self._admin: KafkaAdmin | None = None
         self._meter_provider = meter_provider
         self.metrics = self._new_metrics(None)  # off until run() resolves the provider
@@ -216,7 +182,7 @@ class Orchestrator:
                 verify_connection(s.bootstrap_servers, self._kafka, s.connect_timeout_s, component="orchestrator")
             with self.watchdog.guard("startup: topic check", 3 * s.kafka_call_timeout_s + 10):
                 verify_copartitioned(self._kafka_admin(), s.inbox_topic, s.changelog_topic)
-            self._producer = self._retry("registering the transactional producer", self._new_producer)
+            self._producer = self._recoverer.retry("registering the transactional producer", self._new_producer)
             self._consumer = self._new_consumer()
             self._checkpointer = Checkpointer(self._producer, self._consumer, s.changelog_topic, self._fault_hook)
             self._loop()
@@ -240,38 +206,6 @@ class Orchestrator:
             watch=self.watchdog,
             on_error=self.auth.observe,
         )
-
-    def _replace_consumer(self, cause: ConsumerFatalError) -> None:
-        """A fatal consumer error: do what a restart would, in-process. The partitions are gone with
-        the old member: drop them (never commit), roll the transaction back, join again under the
-        same group.instance.id (the broker then replaces the stale member and, sticky, gives the
-        partitions back). A member fenced again and again within minutes is a real duplicate."""
-        assert self._consumer is not None and self._checkpointer is not None
-        rec = self.recovery
-        now = time.monotonic()
-        recent = self._last_consumer_replacement is not None and now - self._last_consumer_replacement < 120
-        self._consumer_fence_streak = self._consumer_fence_streak + 1 if recent and cause.fenced_instance else 1
-        if self._consumer_fence_streak > MAX_CONSUMER_FENCES:
-            raise InstanceConflictError(
-                f"the group member {self.settings.group_instance_id!r} was fenced {self._consumer_fence_streak} times "
-                f"within minutes ({cause}); another process runs with instance id {self.settings.instance_id!r}. "
-                f"Fix: give every instance its own instance_id"
-            ) from cause
-        self._last_consumer_replacement = now
-        rec.consumer_replacements += 1
-        rec.last_recovery_cause = f"{type(cause).__name__}: {cause}"
-        log.warning(
-            "recovery: %s; dropping partitions %s and joining again as %s",
-            rec.last_recovery_cause,
-            sorted(self.slots),
-            self.settings.group_instance_id,
-        )
-        self._close_slots(sorted(self.slots))
-        self._abort()
-        self._consumer.abandon(self.settings.kafka_call_timeout_s)
-        self._consumer = self._new_consumer()
-        self._checkpointer.consumer = self._consumer
-        self.liveness.beat(force=True)
 
     def _close(self) -> None:
         """Leave the group (its revoke callback makes the final commit), close stores and the producer.
@@ -304,7 +238,7 @@ class Orchestrator:
             try:
                 records = self._consumer.poll_batch(500, timeout_s)
             except ConsumerFatalError as exc:
-                self._replace_consumer(exc)
+                self._recoverer.replace_consumer(exc)
                 continue
             self.metrics.consumed(records)
             self.auth.raise_if_refused()  # an idle loop would otherwise poll a refusing broker forever
@@ -373,7 +307,7 @@ class Orchestrator:
             log.warning("produce failed (%s); rolling back to the last commit", exc)
             self._abort()
         except TransactionFatalError as exc:
-            self._recover(exc)
+            self._recoverer.replace_producer(exc)
 
     def _checkpoint(self, timeout_s: float | None = None, leaving: list[int] | None = None) -> None:
         """Commit every dirty partition. `leaving`: partitions being revoked; whatever happens they are
@@ -392,7 +326,7 @@ class Orchestrator:
             self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.FATAL)
             self._checkpointer.stats.last_error = str(exc)
             self._close_slots(leaving or [])
-            self._recover(exc)
+            self._recoverer.replace_producer(exc)
         else:
             if self._checkpointer.stats.commits != commits:  # not a no-op (nothing was dirty)
                 self.metrics.checkpoint(time.perf_counter() - started, CheckpointOutcome.COMMITTED)
@@ -406,74 +340,19 @@ class Orchestrator:
         try:
             self._checkpointer.abort(list(self.slots.values()))
         except (TransactionAbortableError, TransactionFatalError) as exc:
-            self._recover(exc)
+            self._recoverer.replace_producer(exc)
 
-    # -- recovery ----------------------------------------------------------------------
+    # -- clients, and what recovery (engine/recovery.py) rebuilds with ------------------------
     def _new_producer(self) -> TransactionalProducer:
         """A producer registered under our transactional.id (fences any earlier one; see ProducerRegistrar)."""
         return self._registrar.register()
-
-    def _recover(self, cause: BaseException) -> None:
-        """Fence and replace the producer, then resync every owned partition from Kafka."""
-        assert self._checkpointer is not None
-        rec = self.recovery
-        if rec.recoveries_since_commit >= MAX_RECOVERIES_WITHOUT_COMMIT:
-            raise InstanceConflictError(
-                f"{rec.recoveries_since_commit} producer recoveries in a row without a successful commit "
-                f"(last: {cause}); another process probably runs with instance id "
-                f"{self.settings.instance_id!r}. Fix: give every instance its own instance_id"
-            ) from cause
-        self.rollbacks += 1
-        rec.producer_recoveries += 1
-        rec.recoveries_since_commit += 1
-        rec.last_recovery_cause = f"{type(cause).__name__}: {cause}"
-        number, started = rec.producer_recoveries, time.monotonic()
-        log.warning(
-            "recovery #%d: %s; fencing the producer %s and resyncing partitions %s from Kafka",
-            number,
-            rec.last_recovery_cause,
-            self.settings.transactional_id,
-            sorted(self.slots),
-        )
-        old = self._producer
-        if old is not None and not old.lost:
-            with contextlib.suppress(TransactionAbortableError, TransactionFatalError):
-                old.close(1.0)
-        self._producer = self._retry("registering a new transactional producer", self._new_producer)
-        self._checkpointer.producer = self._producer
-        self._resync(sorted(self.slots))
-        elapsed = time.monotonic() - started
-        rec.last_recovery_s = round(elapsed, 3)
-        rec.total_recovery_s = round(rec.total_recovery_s + elapsed, 3)
-        log.warning("recovery #%d done in %.2fs: producer re-registered, partitions resynced", number, elapsed)
-        self.liveness.beat(force=True)
-
-    def _resync(self, partitions: list[int]) -> None:
-        """Treat owned partitions as freshly assigned: drop every in-memory run and buffered write,
-        restore the changelog tail (whatever an uncertain commit did commit), read the committed
-        inbox offsets back and seek there."""
-        assert self._consumer is not None
-        if not partitions:
-            return
-        committed = self._retry("committed offsets", lambda: self._consumer_committed(partitions))
-        with self._restorer() as restorer:
-            for p in partitions:
-                slot = self.slots[p]
-                slot.txn = slot.store.begin()
-                stats = self._restore(restorer, slot.store, p)
-                self._restored(stats)
-                slot.engine.close()
-                slot.engine = self._new_engine(p)
-                slot.committed_position = slot.position = committed.get(p)
-                slot.inputs = 0
-        self._consumer.rewind({p: committed.get(p) for p in partitions})
 
     def _restored(self, stats: RestoreStats) -> None:
         self.restore_stats.append(stats)
         self.metrics.restored(stats.seconds, stats.records)
 
     def _restore(self, restorer: ChangelogRestorer, store: PartitionStore, partition: int) -> RestoreStats:
-        return self._retry(f"restore of partition {partition}", lambda: restorer.restore(store, partition))
+        return self._recoverer.retry(f"restore of partition {partition}", lambda: restorer.restore(store, partition))
 
     def _committed_owners(self, partitions: list[int]) -> dict[int, tuple[int, str | None]]:
         assert self._consumer is not None
@@ -522,29 +401,6 @@ class Orchestrator:
         assert self._consumer is not None
         return self._consumer.committed_positions(partitions)
 
-    def _retry(self, what: str, fn: Callable[[], T]) -> T:
-        """Call `fn` until it succeeds; broker unavailability is waited out (the promise is to survive
-        outages of the broker), each attempt bounded by its own deadline, with backoff. A stop request
-        ends the waiting with the last error."""
-        with self.watchdog.progress(f"retrying: {what}"):
-            return self._retry_loop(what, fn)
-
-    def _retry_loop(self, what: str, fn: Callable[[], T]) -> T:
-        attempt = 0
-        while True:
-            try:
-                return fn()
-            except _RETRIABLE as exc:
-                self.auth.raise_if_refused()  # refused credentials are not an outage: waiting cannot fix them
-                attempt += 1
-                self.recovery.retried_calls += 1
-                if self._stop.is_set():
-                    raise
-                delay = RETRY_BACKOFF_S[min(attempt - 1, len(RETRY_BACKOFF_S) - 1)]
-                log.warning("%s failed (attempt %d: %s); retrying in %.1fs", what, attempt, exc, delay)
-                self.liveness.beat()
-                self._stop.wait(delay)
-
     # -- rebalance (docs/design.md §6), incremental: callbacks get only the partitions that change ----
     def _new_engine(self, partition: int) -> PartitionEngine:
         s = self.settings
@@ -588,9 +444,13 @@ class Orchestrator:
             return
         s = self.settings
         started = time.monotonic()
-        owners = self._retry("committed offsets of new partitions", lambda: self._committed_owners(partitions))
+        owners = self._recoverer.retry(
+            "committed offsets of new partitions", lambda: self._committed_owners(partitions)
+        )
         if self._fence_departed_owners(owners):  # their transactions are decided now: read the offsets again
-            owners = self._retry("committed offsets of new partitions", lambda: self._committed_owners(partitions))
+            owners = self._recoverer.retry(
+                "committed offsets of new partitions", lambda: self._committed_owners(partitions)
+            )
         committed = {p: offset for p, (offset, _owner) in owners.items()}
         with self._restorer() as restorer:
             for p in partitions:
