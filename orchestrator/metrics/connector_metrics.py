@@ -55,36 +55,40 @@ class ConnectorCounts:
 class _Shared:
     def __init__(self, meter: Meter) -> None:
         self.sources: weakref.WeakSet[ConnectorMetrics] = weakref.WeakSet()
-        meter.create_observable_counter(
-            m.CONNECTOR_EVENTS,
-            [self._events],
-            unit="{event}",
-            description="Source events by what became of them (sagabridge.connector.outcome), once committed.",
-        )
-        meter.create_observable_counter(
-            m.CONNECTOR_EFFECTS,
-            [self._effects],
-            unit="{record}",
-            description="Inbox records written (workflow starts, signals, step outcomes) per trigger.",
-        )
-        meter.create_observable_counter(
-            m.CONNECTOR_DEAD_LETTERED,
-            [self._dead_lettered],
-            unit="{record}",
-            description="Source events sent to the dead-letter topic, by reason (sagabridge.dlq.reason).",
-        )
-        meter.create_observable_counter(
-            m.CONNECTOR_TRANSACTIONS,
-            [self._transactions],
-            unit="{transaction}",
-            description="Connector transactions committed and aborted (an abort rewinds and re-processes).",
-        )
-        meter.create_observable_counter(
-            m.CONNECTOR_PRODUCER_RECOVERIES,
-            [self._recoveries],
-            unit="{recovery}",
-            description="Transactional producers replaced in process after a fatal error or a missed deadline.",
-        )
+        instruments: list[tuple[str, Callable[[CallbackOptions], Iterable[Observation]], str, str]] = [
+            (
+                m.CONNECTOR_EVENTS,
+                self._events,
+                "{event}",
+                "Source events by what became of them (sagabridge.connector.outcome), once committed.",
+            ),
+            (
+                m.CONNECTOR_EFFECTS,
+                self._effects,
+                "{record}",
+                "Inbox records written (workflow starts, signals, step outcomes) per trigger.",
+            ),
+            (
+                m.CONNECTOR_DEAD_LETTERED,
+                self._dead_lettered,
+                "{record}",
+                "Source events sent to the dead-letter topic, by reason (sagabridge.dlq.reason).",
+            ),
+            (
+                m.CONNECTOR_TRANSACTIONS,
+                self._transactions,
+                "{transaction}",
+                "Connector transactions committed and aborted (an abort rewinds and re-processes).",
+            ),
+            (
+                m.CONNECTOR_PRODUCER_RECOVERIES,
+                self._recoveries,
+                "{recovery}",
+                "Transactional producers replaced in process after a fatal error or a missed deadline.",
+            ),
+        ]
+        for name, callback, unit, description in instruments:
+            meter.create_observable_counter(name, [callback], unit=unit, description=description)
 
     def _counts(self) -> list[ConnectorCounts]:
         return [s.read() for s in list(self.sources)]
