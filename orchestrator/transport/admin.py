@@ -11,19 +11,22 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, ResourceType
 
-from orchestrator.errors import GroupDescribeError, TopicError
+from orchestrator.errors import GroupDescribeError, SagaBridgeError, TopicError
 
-# Every admin call waits on the broker: each one ends by its deadline with a TopicError that says what
-# was asked (a bare KafkaException or concurrent.futures.TimeoutError would end the process untyped).
+# Every admin call waits on the broker: each one ends by its deadline with a typed error that says what
+# was asked (TopicError; GroupDescribeError for the group describe the runner handles), never a bare
+# KafkaException or concurrent.futures.TimeoutError, which would end the process untyped.
 
 
-def _result(future: concurrent.futures.Future[Any], timeout_s: float, what: str) -> Any:
+def _result(
+    future: concurrent.futures.Future[Any], timeout_s: float, what: str, error: type[SagaBridgeError] = TopicError
+) -> Any:
     try:
         return future.result(timeout=timeout_s)
     except KafkaException as exc:
-        raise TopicError(f"{what} failed: {exc.args[0]}") from exc
-    except concurrent.futures.TimeoutError as exc:
-        raise TopicError(f"{what}: no answer from the broker within {timeout_s}s") from exc
+        raise error(f"{what} failed: {exc.args[0]}") from exc
+    except concurrent.futures.TimeoutError as exc:  # e.g. a broker that just restarted: no answer in time
+        raise error(f"{what}: no answer within {timeout_s}s") from exc
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,7 @@ class KafkaAdmin:
     def group_instance_ids(self, group: str, timeout_s: float = 10.0) -> set[str]:
         """The `group.instance.id`s of the group's current (static) members."""
         future = self._client.describe_consumer_groups([group], request_timeout=timeout_s)[group]
-        try:
-            description = future.result(timeout=timeout_s)
-        except KafkaException as exc:
-            raise GroupDescribeError(f"describing consumer group {group!r} failed: {exc.args[0]}") from exc
-        except concurrent.futures.TimeoutError as exc:  # a broker just restarted: no answer in time
-            raise GroupDescribeError(f"describing consumer group {group!r}: no answer within {timeout_s}s") from exc
+        description = _result(future, timeout_s, f"describing consumer group {group!r}", GroupDescribeError)
         return {m.group_instance_id for m in description.members if m.group_instance_id}
 
     def partition_count(self, name: str, timeout_s: float = 10.0) -> int | None:
