@@ -40,8 +40,8 @@ PASS_EVERY = 10  # inputs per runner pass (a poll batch) at a moderate load
 T0 = 1_700_000_000_000
 
 
-def _reply(command: OutboundRecord, offset: int) -> InboundRecord:
-    """A participant's success reply echoing the command (body: the command itself)."""
+def success_reply(command: OutboundRecord, offset: int, topic: str = INBOX) -> InboundRecord:
+    """A participant's success reply on `topic` echoing the command (body: the command itself)."""
     echo = {name: command.header(name) or "" for name in (header_names.WORKFLOW_ID, header_names.COMMAND_ID)}
     headers = make_headers(
         {
@@ -50,7 +50,7 @@ def _reply(command: OutboundRecord, offset: int) -> InboundRecord:
             header_names.REPLY_STATUS: "success",
         }
     )
-    return InboundRecord(INBOX, 0, offset, command.key, command.value, headers)
+    return InboundRecord(topic, 0, offset, command.key, command.value, headers)
 
 
 def run_once(workflows: int, directory: Path, metrics: bool = False) -> tuple[float, int]:
@@ -83,7 +83,7 @@ def run_once(workflows: int, directory: Path, metrics: bool = False) -> tuple[fl
             for out in engine.handle(record, txn, T0):
                 if out.header(header_names.COMMAND_ID) is not None:
                     offset += 1
-                    pending.append(_reply(out, offset))
+                    pending.append(success_reply(out, offset))
                     steps += 1
             inputs += 1
             if inputs % PASS_EVERY == 0:

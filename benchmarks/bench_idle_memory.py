@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.machine import rss_bytes
 from benchmarks.orchestrator_app import IDLE_WORKFLOW, registry
 from benchmarks.workflow import order
 from orchestrator.config import OrchestratorSettings
@@ -35,13 +36,6 @@ INBOX = "bench.inbox"
 CHECKPOINT_EVERY = 1_000  # inputs per partition
 T0 = 1_700_000_000_000
 MIB = 1024 * 1024
-
-
-def rss_bytes() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def run(

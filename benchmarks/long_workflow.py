@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.bench_engine_core import success_reply
 from benchmarks.model import BenchContext, Measurement
 from examples.orders.models.inventory import ReserveStock
 from examples.orders.models.orders import OrderPlaced
@@ -37,7 +38,7 @@ from orchestrator.models.control import StartWorkflow
 from orchestrator.serialization import SchemaRepository, SingleObjectSerde
 from orchestrator.state import PartitionStore
 from orchestrator.transport import header_names
-from orchestrator.transport.records import InboundRecord, OutboundRecord, make_headers
+from orchestrator.transport.records import InboundRecord, OutboundRecord
 from orchestrator.workflow import WorkflowContext, WorkflowRegistry, workflow
 
 registry = WorkflowRegistry()
@@ -71,18 +72,6 @@ class LongRun:
     @property
     def ratio(self) -> float:
         return self.late_us / self.early_us
-
-
-def _reply(command: OutboundRecord, offset: int) -> InboundRecord:
-    headers = make_headers(
-        {
-            header_names.WORKFLOW_ID: command.header(header_names.WORKFLOW_ID) or "",
-            header_names.COMMAND_ID: command.header(header_names.COMMAND_ID) or "",
-            header_names.ATTEMPT: command.header(header_names.ATTEMPT) or "1",
-            header_names.REPLY_STATUS: "success",
-        }
-    )
-    return InboundRecord(INBOX, 0, offset, command.key, command.value, headers)  # echoes the command
 
 
 class _Driver:
@@ -125,7 +114,7 @@ class _Driver:
         if evict:
             self.engine.discard([workflow_id])  # the reply finds the run evicted: it replays first
         self.offset += 1
-        return self._input(_reply(command, self.offset))
+        return self._input(success_reply(command, self.offset, INBOX))
 
 
 def run_long(directory: Path, steps: int, period: int, window: int, evict: bool) -> LongRun:

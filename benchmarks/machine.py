@@ -15,6 +15,8 @@ from typing import Any
 import confluent_kafka
 import fastavro
 
+from benchmarks.errors import BenchmarkError
+
 
 def _cpu_model() -> str:
     try:
@@ -97,6 +99,14 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds a live process has used so far (/proc/<pid>/stat)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of a live process (VmRSS of /proc/<pid>/status); "self" = this one."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise BenchmarkError(f"no VmRSS for pid {pid}")
 
 
 def machine_info(bootstrap: str) -> dict[str, Any]:

@@ -29,8 +29,6 @@ from orchestrator.config import OrchestratorSettings
 FALLBACK_STEPS_PER_S = float(os.environ.get("SAGABRIDGE_BENCH_FULL_LOAD_STEPS_PER_S", "1000"))
 LATENCY_RUN_S = 20.0  # at most this long at the steady rate (fewer workflows than size.workflows if needed)
 WARMUP_FRACTION = 0.1  # the first 10 % of the latency run's workflows are not counted
-# The echo participants' batch wait in the latency case (their default, 100 ms, would be most of a step).
-ECHO_POLL_MS = 5.0
 BASELINE_SETTLE_S = 1.0  # after the group is ready: the 0-workflow RSS (and the restored one) settle
 SETTLE_S = 3.0  # after the in-flight load (1 s below 10k): let the last checkpoint land before reading RSS
 COMMIT_IDLE_MS = int(OrchestratorSettings.model_fields["commit_idle_ms"].default)  # the processes' default

@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 
 from benchmarks.echo_participant import start_echo_processes
 from benchmarks.errors import BenchmarkError
+from benchmarks.machine import cpu_seconds, rss_bytes
 from benchmarks.model import BenchContext
 from benchmarks.workflow import SERVICES, order
 from orchestrator.client import WorkflowClient
@@ -111,14 +112,12 @@ class BenchApp:
         return WorkflowClient(self.ctx.bootstrap, self.name, serde)
 
     @contextlib.contextmanager
-    def echo_participants(self, poll_ms: float | None = None) -> Iterator[None]:
+    def echo_participants(self) -> Iterator[None]:
         """One echo process per service (separate processes), stopped on every exit path."""
         procs: list[subprocess.Popen[bytes]] = []
         try:
             for service in SERVICES:
-                procs += start_echo_processes(
-                    self.ctx.bootstrap, self.command_topic(service), self.echo_group(service), poll_ms=poll_ms
-                )
+                procs += start_echo_processes(self.ctx.bootstrap, self.command_topic(service), self.echo_group(service))
             yield
         finally:
             stop_all(procs)
@@ -175,14 +174,10 @@ class OrchestratorProc:
         return [RestoreLine(int(p), int(r), float(s)) for p, r, s in _RESTORED.findall(text)]
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise BenchmarkError(f"no VmRSS for pid {self.pid}")
+        return rss_bytes(self.pid) / (1024 * 1024)
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
 
 @contextlib.contextmanager

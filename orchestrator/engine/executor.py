@@ -254,11 +254,7 @@ class Executor:
         run_no = 1 if old is None or old.context is None else old.context.info.run
         carried = [] if old is None else old.buffered_signals()
         first_seq = h.run_first_seq
-        for step in t.store.steps(wf, first_seq):  # none expected: a step in flight refuses continue_as_new
-            run_tracing.close_attempt(t, h, step, "abandoned")
-            t.store.delete_step(wf, step)
-        for seq, due in run.view.open_timers.items():
-            t.store.delete_timer(wf, seq, due)
+        self._abandon_open(t, run)  # no step expected: a step in flight refuses continue_as_new
         t.store.delete_history(wf, first_seq, h.next_seq)
         h.run_first_seq = h.next_seq  # where the new run's STARTED is recorded (deferred below)
         h.status = WorkflowStatus.RUNNING  # also when an operator's retry replayed a suspended run to here
@@ -294,6 +290,19 @@ class Executor:
         for signal in carried:
             self.defer(run, signal)
 
+    def _abandon_open(self, t: Turn, run: Run) -> None:
+        """The run ends (finished, or continued as new): its open steps are closed as abandoned and
+        deleted, its open timers deleted. Before `run_first_seq` moves: the steps are the run's own."""
+        h = run.header
+        wf = h.workflow_id
+        for step in t.store.steps(wf, h.run_first_seq):
+            run_tracing.close_attempt(t, h, step, "abandoned")
+            t.store.delete_step(wf, step)
+        for seq, due in run.view.open_timers.items():
+            t.store.delete_timer(wf, seq, due)
+        run.view.open_timers.clear()
+        run.view.timer_set_ms.clear()
+
     def finish(
         self,
         t: Turn,
@@ -313,13 +322,7 @@ class Executor:
         h.updated_at_ms = t.now_ms
         t.store.put_header(h)
         t.store.add_retention(wf, t.now_ms)
-        for step in t.store.steps(wf, h.run_first_seq):
-            run_tracing.close_attempt(t, h, step, "abandoned")
-            t.store.delete_step(wf, step)
-        for seq, due in run.view.open_timers.items():
-            t.store.delete_timer(wf, seq, due)
-        run.view.open_timers.clear()
-        run.view.timer_set_ms.clear()
+        self._abandon_open(t, run)
         run_tracing.run_finished(t, h, status, error)
         result_bytes = t.out.encode_optional(result_schema, result)
         name = _FINISH_EVENTS[status]

@@ -73,7 +73,11 @@ class WorkflowStore:
             fields = {k: v for k, v in data.items() if k != field}
         data_json = jsonvalue.dumps(fields)
         # plain JSON values come back unchanged: parse only data that the round trip would change
-        stored = dict(fields) if jsonvalue.is_plain(fields) else jsonvalue.loads(data_json)
+        # (`fields` is already this call's own dict when a record was taken out of it: no second copy)
+        if jsonvalue.is_plain(fields):
+            stored = dict(fields) if record is None else fields
+        else:
+            stored = jsonvalue.loads(data_json)
         if record is not None:
             stored[field] = data[field]
         event = HistoryEvent(seq=header.next_seq, kind=kind, at_ms=at_ms, data=stored)
@@ -119,17 +123,13 @@ class WorkflowStore:
         within the checkpoint that scheduled it leaves no record and no tombstone behind."""
         txn = self.txn
         new = step.due_times()
-        if previous is None:
-            for due in new:
-                txn.put_new(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
-            txn.put_new(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
-            return
-        old = previous.due_times()
+        old = set() if previous is None else previous.due_times()
         for due in old - new:
             txn.delete(keys.timer_key(due, workflow_id, step.seq))
         for due in new - old:  # a deadline this step never had: new too
             txn.put_new(keys.timer_key(due, workflow_id, step.seq), TIMER_STEP)
-        txn.put(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
+        write = txn.put_new if previous is None else txn.put
+        write(keys.step_key(workflow_id, step.seq), self.codec.encode_step(step))
 
     def delete_step(self, workflow_id: str, step: StepRecord) -> None:
         for due in step.due_times():

@@ -50,19 +50,20 @@ class PendingTxn:
         return self._store.get(key)
 
     def put(self, key: bytes, value: bytes) -> None:
-        # Validate now: a bad type found at apply time would surface only after the Kafka commit.
-        if not isinstance(key, bytes) or not isinstance(value, bytes):
-            raise TypeError(f"state keys and values are bytes, got {type(key).__name__}/{type(value).__name__}")
-        self._check_usable()
+        self._check_write(key, value)
         self._buffer.put(key, value)
 
     def put_new(self, key: bytes, value: bytes) -> None:
         """`put` of a key the store does not hold (a fresh sequence number's): deleting it again
         before the checkpoint leaves no write at all, neither a changelog record nor a RocksDB one."""
+        self._check_write(key, value)
+        self._buffer.put_new(key, value)
+
+    def _check_write(self, key: bytes, value: bytes) -> None:
+        # Validate now: a bad type found at apply time would surface only after the Kafka commit.
         if not isinstance(key, bytes) or not isinstance(value, bytes):
             raise TypeError(f"state keys and values are bytes, got {type(key).__name__}/{type(value).__name__}")
         self._check_usable()
-        self._buffer.put_new(key, value)
 
     def delete(self, key: bytes) -> None:
         if not isinstance(key, bytes):
